@@ -1,0 +1,223 @@
+//! One error type for every provider, classified into kinds the engine acts on.
+//!
+//! Providers only *classify* (in their decoders); the engine alone decides what to retry,
+//! from [`Error::is_retryable`] and [`Error::retry_after`].
+
+use std::time::Duration;
+
+/// Everything that can go wrong while validating, planning, sending or decoding a purge.
+///
+/// No variant ever carries a secret: providers build messages from response bodies and
+/// non-secret inputs only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller's input breaks a rule; nothing was sent.
+    #[error("invalid input `{input}`: {rule}")]
+    InvalidInput {
+        /// The offending input, as given (control characters escaped).
+        input: String,
+        /// The rule it broke.
+        rule: String,
+    },
+    /// A configuration value is missing or wrong.
+    #[error("invalid configuration `{field}`: {message}")]
+    Config {
+        /// The field, e.g. `providers.eu.shared_key`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The provider cannot do what was asked (a target kind or a semantic option it lacks).
+    #[error("unsupported: {reason}")]
+    Unsupported {
+        /// Why, in the provider's terms.
+        reason: String,
+    },
+    /// Credentials were refused (bad key, bad signature, bad password, clock skew).
+    #[error("authentication failed: {message}")]
+    Auth {
+        /// The provider's explanation.
+        message: String,
+    },
+    /// The provider refuses for rate; try again after `retry_after` if known.
+    #[error("rate limited by the provider{}: {message}", fmt_after(*.retry_after))]
+    RateLimited {
+        /// How long the provider asks us to wait, when it says.
+        retry_after: Option<Duration>,
+        /// The provider's explanation.
+        message: String,
+    },
+    /// A failure that may pass: 5xx, connection reset, timeout.
+    #[error("transient failure{}: {message}", fmt_after(*.retry_after))]
+    Transient {
+        /// How long the provider asks us to wait, when it says (`Retry-After` on a 503).
+        retry_after: Option<Duration>,
+        /// What happened.
+        message: String,
+    },
+    /// The provider understood the request and refused it.
+    #[error("rejected by the provider (code {code}): {message}")]
+    Rejected {
+        /// The provider's error code (e.g. `21732`, `1041`, `30001`), or the HTTP status.
+        code: String,
+        /// The provider's message.
+        message: String,
+    },
+    /// The response could not be understood.
+    #[error("protocol error: {message}")]
+    Protocol {
+        /// What was wrong with the response.
+        message: String,
+    },
+    /// The purge was cancelled before this batch was sent.
+    #[error("cancelled before sending")]
+    Cancelled,
+}
+
+fn fmt_after(after: Option<Duration>) -> String {
+    match after {
+        Some(d) => format!(" (retry after {:.3}s)", d.as_secs_f64()),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// An [`Error::InvalidInput`] naming `input` (with control characters escaped) and `rule`.
+    pub fn invalid(input: impl AsRef<str>, rule: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            input: escape_controls(input.as_ref()),
+            rule: rule.into(),
+        }
+    }
+
+    /// An [`Error::Config`] naming `field`.
+    pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Protocol`].
+    pub fn protocol(message: impl Into<String>) -> Self {
+        Error::Protocol {
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Transient`] with no retry hint.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Error::Transient {
+            retry_after: None,
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Rejected`].
+    pub fn rejected(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Rejected {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Auth`].
+    pub fn auth(message: impl Into<String>) -> Self {
+        Error::Auth {
+            message: message.into(),
+        }
+    }
+
+    /// Whether sending the same request again may succeed (rate limits, 5xx, timeouts).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::RateLimited { .. } | Error::Transient { .. })
+    }
+
+    /// The wait the provider asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } | Error::Transient { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
+    /// A short stable name for the kind, for reports and JSON (`auth`, `rate_limited`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::Config { .. } => "config",
+            Error::Unsupported { .. } => "unsupported",
+            Error::Auth { .. } => "auth",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Transient { .. } => "transient",
+            Error::Rejected { .. } => "rejected",
+            Error::Protocol { .. } => "protocol",
+            Error::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the error is the caller's (input or configuration): nothing was sent.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::InvalidInput { .. } | Error::Config { .. })
+    }
+}
+
+/// Escapes control characters so an error message shows exactly where they are.
+pub(crate) fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rate_limits_and_transients_are_retryable() {
+        let after = Some(Duration::from_secs(3));
+        assert!(
+            Error::RateLimited {
+                retry_after: after,
+                message: "x".into()
+            }
+            .is_retryable()
+        );
+        assert!(Error::transient("reset").is_retryable());
+        assert!(!Error::auth("bad key").is_retryable());
+        assert!(!Error::rejected("21732", "too many paths").is_retryable());
+        assert!(!Error::protocol("not xml").is_retryable());
+        assert!(!Error::invalid("x", "y").is_retryable());
+    }
+
+    #[test]
+    fn invalid_input_escapes_control_characters() {
+        let e = Error::invalid("/a\r\nb", "no CR or LF");
+        assert_eq!(e.to_string(), "invalid input `/a\\r\\nb`: no CR or LF");
+    }
+
+    #[test]
+    fn retry_after_is_shown() {
+        let e = Error::RateLimited {
+            retry_after: Some(Duration::from_millis(1500)),
+            message: "mpeRequestRateTooHigh".into(),
+        };
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
+        assert!(e.to_string().contains("retry after 1.500s"));
+    }
+}

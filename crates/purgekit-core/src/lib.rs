@@ -1,0 +1,39 @@
+//! purgekit core: the canonical purge model, the [`Purger`] trait, the provider SPI
+//! ([`Provider`]), the planner ([`plan_provider`], [`pack`]) and the engine ([`ProviderPurger`]).
+//!
+//! The flow of one purge: a [`PurgeRequest`] is validated when built; each provider maps its
+//! targets to [`Item`]s (or says why not); the planner packs them into [`Batch`]es under the
+//! provider's [`Limits`]; the engine encodes each batch, sends it, decodes the answer, and
+//! writes one [`Row`] per (target, provider) into a [`Report`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod engine;
+mod error;
+mod limits;
+mod plan;
+mod provider;
+mod purger;
+mod report;
+mod request;
+
+pub use engine::{ProviderPurger, ReqwestTransport, Transport};
+pub use error::{Error, Result};
+pub use limits::{Budget, Capabilities, Limits, RateLimit};
+pub use plan::{
+    Batch, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, TargetPlan, pack,
+    plan_provider,
+};
+pub use provider::{
+    Accepted, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress, Provider, REDACTED,
+    Secret, Status,
+};
+pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
+pub use report::{Outcome, Report, Row, State, Summary};
+pub use request::{
+    Action, MAX_CALLBACK_LEN, MAX_EMAIL_LEN, MAX_NOTE_LEN, MAX_TAG_LEN, MAX_TARGET_LEN, OptionKind,
+    Options, PurgeRequest, PurgeRequestBuilder, Target, TargetKind,
+};
+
+/// Re-exported so provider crates build requests and responses with the same `http` version.
+pub use http;

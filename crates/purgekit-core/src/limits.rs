@@ -1,0 +1,117 @@
+//! What a provider can do and how much of it, as data: one planner and one engine read these.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::request::{OptionKind, TargetKind};
+
+/// `amount` units per `per` (a sliding window for requests, a refilling bucket for items).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    /// Units allowed per window.
+    pub amount: u32,
+    /// The window.
+    #[serde(with = "secs")]
+    pub per: Duration,
+}
+
+impl Budget {
+    /// `amount` per `per`.
+    pub const fn new(amount: u32, per: Duration) -> Self {
+        Budget { amount, per }
+    }
+
+    /// `amount` per minute.
+    pub const fn per_minute(amount: u32) -> Self {
+        Budget::new(amount, Duration::from_secs(60))
+    }
+}
+
+/// Rate limits the provider enforces per account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RateLimit {
+    /// Requests per window (Level 3: 10 per minute per key).
+    pub requests: Option<Budget>,
+    /// Items (paths, patterns, tags, URLs) per window (Limelight: 60 per minute, as debt).
+    pub items: Option<Budget>,
+}
+
+/// Everything the planner and the engine need to schedule a provider's requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// Most items in one request.
+    pub max_items: usize,
+    /// Most body bytes in one request, counting [`crate::Provider::body_overhead`].
+    pub max_body_bytes: Option<usize>,
+    /// A wildcard item must be the only item of its request.
+    pub wildcard_alone: bool,
+    /// Items of different scopes never share a request (Level 3: one per network identifier).
+    pub group_by_scope: bool,
+    /// Rate limits per account.
+    pub rate: RateLimit,
+    /// Most items the provider keeps queued per account (Limelight: 1000).
+    pub max_queued_items: Option<usize>,
+    /// Most requests in flight at once per account.
+    pub max_in_flight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_items: 1,
+            max_body_bytes: None,
+            wildcard_alone: false,
+            group_by_scope: false,
+            rate: RateLimit::default(),
+            max_queued_items: None,
+            max_in_flight: 1,
+        }
+    }
+}
+
+/// The target kinds and options a provider supports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// Target kinds it can purge.
+    pub targets: Vec<TargetKind>,
+    /// Options it honours natively.
+    pub options: Vec<OptionKind>,
+}
+
+impl Capabilities {
+    /// Whether `kind` targets can be purged.
+    pub fn supports_target(&self, kind: TargetKind) -> bool {
+        self.targets.contains(&kind)
+    }
+
+    /// Whether `option` is honoured natively.
+    pub fn supports_option(&self, option: OptionKind) -> bool {
+        self.options.contains(&option)
+    }
+
+    /// What any of `all` supports (the capabilities of a fan-out).
+    pub fn union<'a>(all: impl IntoIterator<Item = &'a Capabilities>) -> Capabilities {
+        let mut out = Capabilities {
+            targets: Vec::new(),
+            options: Vec::new(),
+        };
+        for c in all {
+            out.targets.extend(&c.targets);
+            out.options.extend(&c.options);
+        }
+        out.targets.sort();
+        out.targets.dedup();
+        out.options.sort();
+        out.options.dedup();
+        out
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}

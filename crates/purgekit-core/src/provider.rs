@@ -1,0 +1,206 @@
+//! The provider SPI: a provider is a codec, not a client.
+//!
+//! It maps targets to items, declares its [`Limits`] and [`Capabilities`] as data, and encodes
+//! and decodes HTTP messages as pure functions of their inputs (time is a parameter). It never
+//! sleeps, retries or opens a socket: the planner and the engine in this crate do that, the same
+//! way for every provider.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::limits::{Capabilities, Limits};
+use crate::plan::Batch;
+use crate::request::{Options, Target, TargetKind};
+
+/// An HTTP request as a provider encodes it.
+pub type HttpRequest = http::Request<Vec<u8>>;
+/// An HTTP response as a provider decodes it.
+pub type HttpResponse = http::Response<Vec<u8>>;
+
+/// One unit a provider purges: a Level 3 path, a Limelight pattern or tag, an Adobe URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Item {
+    /// The kind of target it came from.
+    pub kind: TargetKind,
+    /// The value sent on the wire (already in the provider's form: a path, an origin pattern…).
+    pub value: String,
+    /// Items with different scopes never share a request when [`Limits::group_by_scope`] is set.
+    pub scope: String,
+    /// Whether the item is a wildcard (alone in its request when [`Limits::wildcard_alone`]).
+    pub wildcard: bool,
+    /// Bytes this item adds to the request body, separators included.
+    pub bytes: usize,
+}
+
+/// What a provider makes of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapped {
+    /// Purge this item.
+    Item(Item),
+    /// The provider cannot purge this target; the reason goes in the report and nothing is sent.
+    Unsupported(String),
+}
+
+/// An opaque reference to an accepted purge, as the provider's status call needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Handle(pub String);
+
+impl Handle {
+    /// The handle's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A provider's answer to an accepted purge request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The handle to poll.
+    pub handle: Handle,
+    /// Wait at least this long before the first status poll (Adobe's `estimatedSeconds`).
+    pub poll_after: Option<Duration>,
+    /// Anything worth a warning on the rows (e.g. "2 warnings reported by the provider").
+    pub warnings: Vec<String>,
+}
+
+/// Where a purge stands at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Progress {
+    /// Accepted and waiting or running; `percent` when the provider says.
+    Pending {
+        /// 0–100, when known.
+        percent: Option<u8>,
+    },
+    /// Finished everywhere.
+    Completed,
+    /// The provider gave up on it.
+    Failed,
+}
+
+/// The answer to a status query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// The handle asked about.
+    pub handle: Handle,
+    /// Where it stands.
+    pub progress: Progress,
+    /// The provider's own words for the state (e.g. `in_progress`, `75%`).
+    pub detail: String,
+    /// When to poll again, if the provider hints.
+    #[serde(skip)]
+    pub poll_after: Option<Duration>,
+}
+
+/// A CDN's purge API, as pure functions. See the module docs.
+///
+/// A provider crate implements this; [`crate::ProviderPurger`] turns it into a [`crate::Purger`].
+pub trait Provider: Send + Sync + 'static {
+    /// The provider kind, e.g. `level3`.
+    fn kind(&self) -> &'static str;
+
+    /// A non-secret identity of the account (key id, shortname, company handle). Purgers with the
+    /// same kind and account share one rate limiter.
+    fn account(&self) -> String;
+
+    /// The base URL requests go to (`scheme://host[:port]`).
+    fn endpoint(&self) -> String;
+
+    /// The provider's limits (documented defaults, or the configured override).
+    fn limits(&self) -> Limits;
+
+    /// Target kinds and options the provider supports natively.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Checks provider-specific rules on the options (e.g. Level 3's 250-character
+    /// notification list). Called once per request before any target is mapped.
+    fn check_options(&self, options: &Options) -> Result<()> {
+        let _ = options;
+        Ok(())
+    }
+
+    /// Maps a target of a supported kind to the item to send. Errors are input errors that
+    /// stop the whole request before anything is sent (name the target in them).
+    fn map(&self, target: &Target, options: &Options) -> Result<Mapped>;
+
+    /// Body bytes of a request with no items (envelope, option fields), for the byte limit.
+    fn body_overhead(&self, options: &Options) -> usize {
+        let _ = options;
+        0
+    }
+
+    /// Encodes and signs the request for one batch, at time `now`.
+    fn encode(&self, batch: &Batch, options: &Options, now: SystemTime) -> Result<HttpRequest>;
+
+    /// Decodes the response to [`Provider::encode`]'s request, classifying any error.
+    fn decode(&self, batch: &Batch, response: HttpResponse) -> Result<Accepted>;
+
+    /// Encodes and signs a status query for `handle`, at time `now`.
+    fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest>;
+
+    /// Decodes the response to [`Provider::encode_status`]'s request.
+    fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status>;
+
+    /// Replaces every secret in an encoded request (signatures, tokens, passwords) with
+    /// [`REDACTED`], for `plan` output and logs.
+    fn redact(&self, request: &mut HttpRequest);
+}
+
+/// What [`Provider::redact`] writes in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// A secret string: compared and used normally, never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for signing. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_debug() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), REDACTED);
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,166 @@
+//! The object-safe trait users hold as `Arc<dyn Purger>`, and what a purge can be given.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Result;
+use crate::limits::{Capabilities, Limits};
+use crate::plan::Plan;
+use crate::provider::{Handle, Status};
+use crate::report::Report;
+use crate::request::PurgeRequest;
+
+/// Something that purges: one provider account, or a fan-out over several.
+///
+/// ```no_run
+/// # async fn demo(purger: std::sync::Arc<dyn purgekit_core::Purger>) -> purgekit_core::Result<()> {
+/// use purgekit_core::PurgeRequest;
+/// let request = PurgeRequest::builder().url("https://cdn.example.com/app.js").build()?;
+/// let report = purger.purge(&request).await?;
+/// for row in &report.results {
+///     println!("{} {} {}", row.provider, row.target, row.state);
+/// }
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait Purger: Send + Sync {
+    /// The configured name (`cdn-eu`), or the fan-out's.
+    fn name(&self) -> &str;
+
+    /// What each provider behind this purger supports and its limits.
+    fn providers(&self) -> Vec<ProviderInfo>;
+
+    /// What the purger supports (a fan-out: what any of its providers supports).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::union(self.providers().iter().map(|p| &p.capabilities))
+    }
+
+    /// Validates and plans `request`, including the exact requests that would be sent (secrets
+    /// redacted). Sends nothing. An error means the input breaks a rule; nothing may be sent.
+    fn plan(&self, request: &PurgeRequest) -> Result<Plan>;
+
+    /// Purges, returning one row per (target, provider). An `Err` means nothing was sent
+    /// (bad input); failures after sending are rows in the report.
+    async fn purge(&self, request: &PurgeRequest) -> Result<Report> {
+        self.purge_with(request, &PurgeContext::default()).await
+    }
+
+    /// [`Purger::purge`] with progress events and cancellation.
+    async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report>;
+
+    /// Asks the provider `provider` (a name from [`Purger::providers`]) where a purge stands.
+    async fn status(&self, provider: &str, handle: &Handle) -> Result<Status>;
+}
+
+/// A provider behind a purger, described for `purgekit providers` and dashboards.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderInfo {
+    /// The configured name.
+    pub name: String,
+    /// The provider kind.
+    pub kind: String,
+    /// The endpoint requests go to.
+    pub endpoint: String,
+    /// Its limits.
+    pub limits: Limits,
+    /// What it supports.
+    pub capabilities: Capabilities,
+}
+
+/// Something that happened during a purge, for a UI to render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A provider's batches are planned.
+    Planned {
+        /// The provider's name.
+        provider: String,
+        /// Batches to send.
+        batches: usize,
+        /// Items in them.
+        items: usize,
+    },
+    /// A batch was sent (attempt `attempt`, from 1).
+    Sent {
+        /// The provider's name.
+        provider: String,
+        /// Batch index.
+        batch: usize,
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// A batch was accepted.
+    Accepted {
+        /// The provider's name.
+        provider: String,
+        /// Batch index.
+        batch: usize,
+        /// Items in it.
+        items: usize,
+    },
+    /// A batch failed an attempt and will be sent again after `delay`.
+    Retrying {
+        /// The provider's name.
+        provider: String,
+        /// Batch index.
+        batch: usize,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// Why.
+        error: String,
+    },
+    /// A batch's purge is complete at the provider.
+    Completed {
+        /// The provider's name.
+        provider: String,
+        /// Batch index.
+        batch: usize,
+        /// Items in it.
+        items: usize,
+    },
+    /// A batch failed for good.
+    Failed {
+        /// The provider's name.
+        provider: String,
+        /// Batch index.
+        batch: usize,
+        /// Items in it.
+        items: usize,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Receives [`Event`]s; called from the engine's tasks, so keep it quick.
+pub type ProgressFn = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// What a caller gives a purge besides the request: a progress callback and cancellation.
+#[derive(Clone, Default)]
+pub struct PurgeContext {
+    /// Called for every event.
+    pub progress: Option<ProgressFn>,
+    /// Cancelling stops sending new batches; the report still covers every target.
+    pub cancel: CancellationToken,
+}
+
+impl PurgeContext {
+    /// Sends `event` to the progress callback, if any.
+    pub fn emit(&self, event: Event) {
+        if let Some(progress) = &self.progress {
+            progress(&event);
+        }
+    }
+}
+
+impl fmt::Debug for PurgeContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PurgeContext")
+            .field("progress", &self.progress.is_some())
+            .field("cancelled", &self.cancel.is_cancelled())
+            .finish()
+    }
+}

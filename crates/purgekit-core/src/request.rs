@@ -1,0 +1,765 @@
+//! The canonical purge request: targets plus options, validated once, before anything is sent.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Longest URL or pattern accepted by core (providers may declare a tighter bound).
+pub const MAX_TARGET_LEN: usize = 8192;
+/// Longest cache tag accepted by core.
+pub const MAX_TAG_LEN: usize = 1024;
+/// Longest note accepted by core.
+pub const MAX_NOTE_LEN: usize = 4096;
+/// Longest callback URL accepted by core.
+pub const MAX_CALLBACK_LEN: usize = 2048;
+/// Longest email address (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// What one target names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// One absolute http(s) URL, matched exactly.
+    Url,
+    /// An absolute http(s) URL containing `*` wildcards.
+    Pattern,
+    /// A cache tag (surrogate key).
+    Tag,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetKind::Url => "URL",
+            TargetKind::Pattern => "wildcard pattern",
+            TargetKind::Tag => "cache tag",
+        })
+    }
+}
+
+/// One thing to purge. Construct with [`Target::url`], [`Target::pattern`], [`Target::tag`]
+/// or [`Target::parse`]; each validates its input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    kind: TargetKind,
+    value: String,
+}
+
+impl Target {
+    /// An exact, absolute http(s) URL. It must not contain `*` (use [`Target::pattern`]).
+    pub fn url(value: impl Into<String>) -> Result<Self> {
+        let value = value.into();
+        check_http_url(&value, MAX_TARGET_LEN)?;
+        if value.contains('*') {
+            return Err(Error::invalid(
+                &value,
+                "an exact URL must not contain `*`; use a pattern target for wildcards",
+            ));
+        }
+        Ok(Target {
+            kind: TargetKind::Url,
+            value,
+        })
+    }
+
+    /// An absolute http(s) URL with at least one `*` wildcard.
+    pub fn pattern(value: impl Into<String>) -> Result<Self> {
+        let value = value.into();
+        if !value.contains('*') {
+            return Err(Error::invalid(&value, "a pattern must contain `*`"));
+        }
+        // `*` may stand in the host (`http://*.example.com/…`), which a URL parser refuses:
+        // check the URL with the wildcards replaced by a neutral character.
+        check_controls(&value)?;
+        check_http_url_with(&value, &value.replace('*', "x"), MAX_TARGET_LEN)?;
+        Ok(Target {
+            kind: TargetKind::Pattern,
+            value,
+        })
+    }
+
+    /// A cache tag: 1 to [`MAX_TAG_LEN`] characters, no control characters, no spaces.
+    pub fn tag(value: impl Into<String>) -> Result<Self> {
+        let value = value.into();
+        check_controls(&value)?;
+        if value.is_empty() {
+            return Err(Error::invalid(&value, "a tag must not be empty"));
+        }
+        if value.chars().any(char::is_whitespace) {
+            return Err(Error::invalid(&value, "a tag must not contain white space"));
+        }
+        check_len(&value, MAX_TAG_LEN, "a tag")?;
+        Ok(Target {
+            kind: TargetKind::Tag,
+            value,
+        })
+    }
+
+    /// Parses the command-line form: `tag:NAME` is a tag, text containing `*` is a pattern,
+    /// anything else must be an absolute URL.
+    ///
+    /// ```
+    /// use purgekit_core::{Target, TargetKind};
+    /// assert_eq!(Target::parse("tag:homepage").unwrap().kind(), TargetKind::Tag);
+    /// assert_eq!(Target::parse("https://cdn.example.com/*.css").unwrap().kind(), TargetKind::Pattern);
+    /// assert!(Target::parse("/relative.jpg").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Self> {
+        if let Some(tag) = text.strip_prefix("tag:") {
+            Target::tag(tag)
+        } else if text.contains('*') {
+            Target::pattern(text)
+        } else {
+            Target::url(text)
+        }
+    }
+
+    /// The kind of target.
+    pub fn kind(&self) -> TargetKind {
+        self.kind
+    }
+
+    /// The URL, pattern or tag name, exactly as given.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The host of a URL or pattern (as written, so it may hold `*`); `None` for a tag.
+    pub fn host(&self) -> Option<&str> {
+        if self.kind == TargetKind::Tag {
+            return None;
+        }
+        let rest = self.value.split_once("://")?.1;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        Some(match host_port.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host_port,
+        })
+    }
+
+    /// The path and query of a URL or pattern (`/` when the URL has no path); `None` for a tag.
+    pub fn path_and_query(&self) -> Option<&str> {
+        if self.kind == TargetKind::Tag {
+            return None;
+        }
+        let rest = self.value.split_once("://")?.1;
+        Some(match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+            Some(_) | None => "/",
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            TargetKind::Tag => write!(f, "tag:{}", self.value),
+            _ => f.write_str(&self.value),
+        }
+    }
+}
+
+/// Invalidate (revalidate on next request) or delete outright.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Mark stale; the edge revalidates with the origin. Every provider's default.
+    #[default]
+    Invalidate,
+    /// Remove from cache unconditionally (Level 3 "forced", Limelight `evict`).
+    Delete,
+}
+
+/// The options a request can carry, by name, for capability declarations and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptionKind {
+    /// `Action::Delete` (semantic).
+    Delete,
+    /// Case-insensitive matching (semantic).
+    IgnoreCase,
+    /// Include the query string in matching (semantic).
+    IncludeQuery,
+    /// Notification emails (advisory).
+    Notify,
+    /// Completion callback URL (advisory).
+    Callback,
+    /// A free-text note (advisory).
+    Note,
+    /// Validate without purging: native on some providers, client-side on the others.
+    DryRun,
+}
+
+impl OptionKind {
+    /// Every option, in display order.
+    pub const ALL: [OptionKind; 7] = [
+        OptionKind::Delete,
+        OptionKind::IgnoreCase,
+        OptionKind::IncludeQuery,
+        OptionKind::Notify,
+        OptionKind::Callback,
+        OptionKind::Note,
+        OptionKind::DryRun,
+    ];
+
+    /// Semantic options change what is purged: a provider lacking one must not purge the target.
+    /// Advisory ones do not: a provider lacking one purges anyway and warns.
+    pub fn is_semantic(self) -> bool {
+        matches!(
+            self,
+            OptionKind::Delete | OptionKind::IgnoreCase | OptionKind::IncludeQuery
+        )
+    }
+
+    /// The option's user-facing name (the CLI flag without dashes).
+    pub fn name(self) -> &'static str {
+        match self {
+            OptionKind::Delete => "delete",
+            OptionKind::IgnoreCase => "ignore-case",
+            OptionKind::IncludeQuery => "include-query",
+            OptionKind::Notify => "notify",
+            OptionKind::Callback => "callback",
+            OptionKind::Note => "note",
+            OptionKind::DryRun => "dry-run",
+        }
+    }
+}
+
+impl fmt::Display for OptionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to purge. Every field defaults to the providers' common default behaviour.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Options {
+    /// Invalidate or delete.
+    pub action: Action,
+    /// Match case-insensitively.
+    pub ignore_case: bool,
+    /// Match the query string too.
+    pub include_query: bool,
+    /// Email addresses to notify on completion.
+    pub notify: Vec<String>,
+    /// A URL the provider calls on completion.
+    pub callback: Option<String>,
+    /// A free-text note stored with the purge.
+    pub note: Option<String>,
+    /// Validate and plan, but purge nothing.
+    pub dry_run: bool,
+}
+
+impl Options {
+    /// The options this request actually sets, in [`OptionKind::ALL`] order.
+    pub fn requested(&self) -> Vec<OptionKind> {
+        OptionKind::ALL
+            .into_iter()
+            .filter(|o| match o {
+                OptionKind::Delete => self.action == Action::Delete,
+                OptionKind::IgnoreCase => self.ignore_case,
+                OptionKind::IncludeQuery => self.include_query,
+                OptionKind::Notify => !self.notify.is_empty(),
+                OptionKind::Callback => self.callback.is_some(),
+                OptionKind::Note => self.note.is_some(),
+                OptionKind::DryRun => self.dry_run,
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<()> {
+        for email in &self.notify {
+            check_email(email)?;
+        }
+        if let Some(callback) = &self.callback {
+            check_http_url(callback, MAX_CALLBACK_LEN)?;
+        }
+        if let Some(note) = &self.note {
+            // A note may span lines, but no other control characters.
+            if note.chars().any(|c| c.is_control() && c != '\n') {
+                return Err(Error::invalid(
+                    note,
+                    "a note must not contain control characters other than line feeds",
+                ));
+            }
+            check_len(note, MAX_NOTE_LEN, "a note")?;
+        }
+        Ok(())
+    }
+}
+
+/// A validated purge request: one or more targets and the options that apply to all of them.
+///
+/// ```
+/// use purgekit_core::PurgeRequest;
+/// let request = PurgeRequest::builder()
+///     .url("https://cdn.example.com/app.js")
+///     .pattern("https://cdn.example.com/img/*")
+///     .notify("ops@example.com")
+///     .build()
+///     .unwrap();
+/// assert_eq!(request.targets().len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeRequest {
+    targets: Vec<Target>,
+    options: Options,
+    wait: Option<Duration>,
+}
+
+impl PurgeRequest {
+    /// Starts a request.
+    pub fn builder() -> PurgeRequestBuilder {
+        PurgeRequestBuilder::default()
+    }
+
+    /// A request for already-validated targets with the given options.
+    pub fn new(targets: Vec<Target>, options: Options) -> Result<Self> {
+        if targets.is_empty() {
+            return Err(Error::invalid(
+                "",
+                "a purge request needs at least one target",
+            ));
+        }
+        options.validate()?;
+        Ok(PurgeRequest {
+            targets,
+            options,
+            wait: None,
+        })
+    }
+
+    /// The targets, in input order.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// The options.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// How long to wait for completion after acceptance; `None` returns once accepted.
+    pub fn wait(&self) -> Option<Duration> {
+        self.wait
+    }
+
+    /// The same request, waiting up to `timeout` for completion.
+    pub fn with_wait(mut self, timeout: Option<Duration>) -> Self {
+        self.wait = timeout;
+        self
+    }
+}
+
+/// Builds a [`PurgeRequest`]; every input is checked in [`PurgeRequestBuilder::build`] and the
+/// first broken rule is returned, naming the input.
+#[derive(Debug, Default)]
+pub struct PurgeRequestBuilder {
+    targets: Vec<Result<Target>>,
+    options: Options,
+    wait: Option<Duration>,
+}
+
+impl PurgeRequestBuilder {
+    /// Adds an exact URL.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.targets.push(Target::url(url));
+        self
+    }
+
+    /// Adds a wildcard pattern.
+    pub fn pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.targets.push(Target::pattern(pattern));
+        self
+    }
+
+    /// Adds a cache tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.targets.push(Target::tag(tag));
+        self
+    }
+
+    /// Adds a target in the command-line form (see [`Target::parse`]).
+    pub fn parse(mut self, text: &str) -> Self {
+        self.targets.push(Target::parse(text));
+        self
+    }
+
+    /// Adds a target.
+    pub fn target(mut self, target: Target) -> Self {
+        self.targets.push(Ok(target));
+        self
+    }
+
+    /// Sets the action.
+    pub fn action(mut self, action: Action) -> Self {
+        self.options.action = action;
+        self
+    }
+
+    /// Deletes instead of invalidating.
+    pub fn delete(self) -> Self {
+        self.action(Action::Delete)
+    }
+
+    /// Matches case-insensitively.
+    pub fn ignore_case(mut self) -> Self {
+        self.options.ignore_case = true;
+        self
+    }
+
+    /// Includes the query string in matching.
+    pub fn include_query(mut self) -> Self {
+        self.options.include_query = true;
+        self
+    }
+
+    /// Adds an email address to notify.
+    pub fn notify(mut self, email: impl Into<String>) -> Self {
+        self.options.notify.push(email.into());
+        self
+    }
+
+    /// Sets the completion callback URL.
+    pub fn callback(mut self, url: impl Into<String>) -> Self {
+        self.options.callback = Some(url.into());
+        self
+    }
+
+    /// Sets a note.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.options.note = Some(note.into());
+        self
+    }
+
+    /// Plans and validates without purging.
+    pub fn dry_run(mut self) -> Self {
+        self.options.dry_run = true;
+        self
+    }
+
+    /// Waits up to `timeout` for completion.
+    pub fn wait(mut self, timeout: Duration) -> Self {
+        self.wait = Some(timeout);
+        self
+    }
+
+    /// Validates everything and returns the request, or the first broken rule.
+    pub fn build(self) -> Result<PurgeRequest> {
+        let targets = self.targets.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(PurgeRequest::new(targets, self.options)?.with_wait(self.wait))
+    }
+}
+
+fn check_controls(value: &str) -> Result<()> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            value,
+            "control characters (including CR and LF) are not allowed",
+        ));
+    }
+    Ok(())
+}
+
+fn check_len(value: &str, max: usize, what: &str) -> Result<()> {
+    if value.len() > max {
+        let head: String = value.chars().take(60).collect();
+        return Err(Error::invalid(
+            format!("{head}…"),
+            format!(
+                "{what} must be at most {max} bytes (this one has {})",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_http_url(value: &str, max: usize) -> Result<()> {
+    check_controls(value)?;
+    check_http_url_with(value, value, max)
+}
+
+/// Checks `shown` as an absolute http(s) URL, parsing `parsed` (a wildcard-free stand-in).
+fn check_http_url_with(shown: &str, parsed: &str, max: usize) -> Result<()> {
+    check_len(shown, max, "a URL")?;
+    if shown.chars().any(char::is_whitespace) {
+        return Err(Error::invalid(
+            shown,
+            "a URL must not contain white space (percent-encode it as %20)",
+        ));
+    }
+    let url = url::Url::parse(parsed).map_err(|e| {
+        Error::invalid(
+            shown,
+            format!("must be an absolute http:// or https:// URL ({e})"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::invalid(
+            shown,
+            format!("the scheme must be http or https, not `{}`", url.scheme()),
+        ));
+    }
+    // Check the host as written: the parser would turn `http:///a.jpg` into host `a.jpg`
+    // and accept `https:a.example` without its `//`.
+    let written_host = parsed
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    if url.host_str().is_none_or(str::is_empty) || written_host.is_none_or(str::is_empty) {
+        return Err(Error::invalid(
+            shown,
+            "a URL must be absolute (scheme://host/path) and name a host",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(Error::invalid(
+            shown,
+            "a URL must not have a #fragment (it is never sent to a CDN)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<()> {
+    check_controls(email)?;
+    check_len(email, MAX_EMAIL_LEN, "an email address")?;
+    let malformed = || Error::invalid(email, "not a valid email address (name@domain.tld)");
+    let bad_char = |c: char| c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>');
+    let (local, domain) = email.split_once('@').ok_or_else(malformed)?;
+    if local.is_empty()
+        || domain.contains('@')
+        || email.chars().any(bad_char)
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
+        return Err(malformed());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule_of(result: Result<impl fmt::Debug>) -> String {
+        match result.unwrap_err() {
+            Error::InvalidInput { input, rule } => format!("{input} | {rule}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_the_three_target_kinds() {
+        let r = PurgeRequest::builder()
+            .url("https://cdn.example.com/a.jpg?v=1")
+            .pattern("http://*.example.com/images/*")
+            .tag("product-42")
+            .build()
+            .unwrap();
+        let kinds: Vec<_> = r.targets().iter().map(Target::kind).collect();
+        assert_eq!(
+            kinds,
+            [TargetKind::Url, TargetKind::Pattern, TargetKind::Tag]
+        );
+        assert_eq!(r.targets()[2].to_string(), "tag:product-42");
+    }
+
+    #[test]
+    fn relative_url_is_rejected_naming_it() {
+        let msg = rule_of(Target::url("/images/a.jpg"));
+        assert!(
+            msg.starts_with("/images/a.jpg | must be an absolute"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn non_http_scheme_is_rejected() {
+        let msg = rule_of(Target::url("ftp://example.com/a.jpg"));
+        assert!(msg.contains("scheme must be http or https"), "{msg}");
+    }
+
+    #[test]
+    fn url_without_host_is_rejected() {
+        assert!(rule_of(Target::url("http:///a.jpg")).contains("name a host"));
+        assert!(rule_of(Target::url("https:a.example/x")).contains("name a host"));
+        assert!(rule_of(Target::url("https://")).contains("https://"));
+    }
+
+    #[test]
+    fn fragment_is_rejected() {
+        assert!(rule_of(Target::url("https://a.example/x#top")).contains("#fragment"));
+    }
+
+    #[test]
+    fn exact_url_with_star_is_rejected() {
+        assert!(rule_of(Target::url("https://a.example/*.jpg")).contains("pattern"));
+    }
+
+    #[test]
+    fn pattern_without_star_is_rejected() {
+        assert!(rule_of(Target::pattern("https://a.example/x.jpg")).contains("must contain `*`"));
+    }
+
+    #[test]
+    fn relative_pattern_is_rejected() {
+        assert!(rule_of(Target::pattern("/images/*")).contains("absolute"));
+    }
+
+    #[test]
+    fn empty_target_list_is_rejected() {
+        let msg = rule_of(PurgeRequest::builder().build());
+        assert!(msg.contains("at least one target"), "{msg}");
+    }
+
+    #[test]
+    fn cr_lf_and_other_controls_are_rejected_everywhere() {
+        assert!(rule_of(Target::url("https://a.example/x\r\nHost: evil")).contains("\\r\\n"));
+        assert!(rule_of(Target::pattern("https://a.example/\t*")).contains("control"));
+        assert!(rule_of(Target::tag("a\u{7}b")).contains("control"));
+        assert!(
+            rule_of(
+                PurgeRequest::builder()
+                    .url("https://a.example/")
+                    .notify("a@b.com\n")
+                    .build()
+            )
+            .contains("control")
+        );
+        assert!(
+            rule_of(
+                PurgeRequest::builder()
+                    .url("https://a.example/")
+                    .note("line\r")
+                    .build()
+            )
+            .contains("control")
+        );
+        assert!(
+            PurgeRequest::builder()
+                .url("https://a.example/")
+                .note("two\nlines")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn over_long_values_are_rejected() {
+        let long_url = format!("https://a.example/{}", "x".repeat(MAX_TARGET_LEN));
+        assert!(rule_of(Target::url(long_url)).contains("at most 8192 bytes"));
+        assert!(rule_of(Target::tag("t".repeat(MAX_TAG_LEN + 1))).contains("at most 1024"));
+        let note = "n".repeat(MAX_NOTE_LEN + 1);
+        assert!(
+            rule_of(
+                PurgeRequest::builder()
+                    .url("https://a.example/")
+                    .note(note)
+                    .build()
+            )
+            .contains("a note must be at most")
+        );
+        let callback = format!("https://cb.example/{}", "c".repeat(MAX_CALLBACK_LEN));
+        assert!(
+            rule_of(
+                PurgeRequest::builder()
+                    .url("https://a.example/")
+                    .callback(callback)
+                    .build()
+            )
+            .contains("at most 2048")
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        for bad in [
+            "ops",
+            "@example.com",
+            "ops@",
+            "ops@localhost",
+            "a b@x.com",
+            "a@x..com",
+            "a@@x.com",
+            "a@x.com,b@y.com",
+        ] {
+            let r = PurgeRequest::builder()
+                .url("https://a.example/")
+                .notify(bad)
+                .build();
+            let msg = rule_of(r);
+            assert!(msg.contains("not a valid email"), "{bad}: {msg}");
+        }
+        assert!(
+            PurgeRequest::builder()
+                .url("https://a.example/")
+                .notify("ops+cdn@example.co.uk")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn callback_must_be_http() {
+        let r = PurgeRequest::builder()
+            .url("https://a.example/")
+            .callback("mailto:x@y.z")
+            .build();
+        assert!(rule_of(r).contains("scheme"));
+    }
+
+    #[test]
+    fn whitespace_and_empty_tags_are_rejected() {
+        assert!(rule_of(Target::tag("")).contains("empty"));
+        assert!(rule_of(Target::tag("a b")).contains("white space"));
+        assert!(rule_of(Target::url("https://a.example/a b.jpg")).contains("%20"));
+    }
+
+    #[test]
+    fn parse_follows_the_cli_rules() {
+        assert_eq!(Target::parse("tag:x").unwrap(), Target::tag("x").unwrap());
+        assert_eq!(
+            Target::parse("https://a.example/*").unwrap().kind(),
+            TargetKind::Pattern
+        );
+        assert_eq!(
+            Target::parse("https://a.example/").unwrap().kind(),
+            TargetKind::Url
+        );
+    }
+
+    #[test]
+    fn host_and_path_are_taken_as_written() {
+        let t = Target::url("https://user@Cdn.Example.com:8443/a/b.jpg?x=1").unwrap();
+        assert_eq!(t.host(), Some("Cdn.Example.com"));
+        assert_eq!(t.path_and_query(), Some("/a/b.jpg?x=1"));
+        let t = Target::url("https://a.example?x=1").unwrap();
+        assert_eq!(t.path_and_query(), Some("/"));
+        let p = Target::pattern("http://*.example.com/images/*").unwrap();
+        assert_eq!(p.host(), Some("*.example.com"));
+        assert_eq!(p.path_and_query(), Some("/images/*"));
+        assert_eq!(Target::tag("x").unwrap().host(), None);
+    }
+
+    #[test]
+    fn requested_lists_the_set_options() {
+        let r = PurgeRequest::builder()
+            .url("https://a.example/")
+            .delete()
+            .note("deploy 42")
+            .build()
+            .unwrap();
+        assert_eq!(
+            r.options().requested(),
+            [OptionKind::Delete, OptionKind::Note]
+        );
+    }
+}

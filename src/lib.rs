@@ -1,0 +1,22 @@
+//! purgekit: purge CDN caches through one API, on one CDN or several at once.
+//!
+//! The model, the [`Purger`] trait, the provider SPI, the planner and the engine come from
+//! `purgekit-core` and are re-exported here; each provider is a cargo feature (all on by default):
+//! `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge), `dynamicmedia`
+//! (Adobe Dynamic Media).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use purgekit_core::*;
+
+/// Level 3 / Lumen Media Web Services (MPA-signed XML).
+#[cfg(feature = "level3")]
+pub use purgekit_level3 as level3;
+
+/// Limelight SmartPurge (HMAC-SHA256-signed JSON).
+#[cfg(feature = "limelight")]
+pub use purgekit_limelight as limelight;
+
+/// Adobe Dynamic Media (Scene7 IPS SOAP `cdnCacheInvalidation`).
+#[cfg(feature = "dynamicmedia")]
+pub use purgekit_dynamicmedia as dynamicmedia;
