@@ -9,6 +9,9 @@
 
 pub use purgekit_core::*;
 
+pub mod config;
+pub use config::Config;
+
 /// Level 3 / Lumen Media Web Services (MPA-signed XML).
 #[cfg(feature = "level3")]
 pub use purgekit_level3 as level3;

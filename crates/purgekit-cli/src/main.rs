@@ -1,4 +1,196 @@
-fn main() {
-    eprintln!("purgekit: the command line tool is not built yet (see README)");
-    std::process::exit(2);
+//! `purgekit`: purge CDN caches from a release pipeline. See `docs/cli.md`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod args;
+mod input;
+mod progress;
+mod render;
+mod run;
+mod setup;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use purgekit::PurgeContext;
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{Cli, Command};
+use crate::progress::ProgressDisplay;
+use crate::run::{EXIT_FAILED, EXIT_USAGE};
+
+/// Why a command could not run to its report.
+#[derive(Debug)]
+pub enum Failure {
+    /// Usage, config or input error: nothing was sent (exit 2).
+    Usage(String),
+    /// Something failed after starting (exit 1).
+    Failed(String),
+}
+
+impl From<purgekit::Error> for Failure {
+    fn from(e: purgekit::Error) -> Self {
+        if e.is_usage() {
+            Failure::Usage(e.to_string())
+        } else {
+            Failure::Failed(e.to_string())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("purgekit: error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(Failure::Usage(message)) => {
+            eprintln!("purgekit: error: {message}");
+            EXIT_USAGE
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("purgekit: error: {message}");
+            EXIT_FAILED
+        }
+    };
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let mut stdout = std::io::stdout().lock();
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Purge(args) => {
+            let request = input::build_request(&args, std::io::stdin().lock())?;
+            let session = setup::Session::open(config, args.sandbox, &args.provider).await?;
+            let display = ProgressDisplay::new(ProgressDisplay::wanted(cli.quiet));
+            let context = PurgeContext {
+                progress: Some(display.callback(request.wait().is_some())),
+                cancel: CancellationToken::new(),
+            };
+            let interrupt = tokio::spawn(stop_on_ctrl_c(context.cancel.clone()));
+            let result =
+                run::purge(&*session.purger, &request, &context, args.json, &mut stdout).await;
+            interrupt.abort();
+            display.finish();
+            result
+        }
+        Command::Plan(args) => {
+            let request = input::build_request(&args, std::io::stdin().lock())?;
+            let session = setup::Session::open(config, args.sandbox, &args.provider).await?;
+            run::plan(&*session.purger, &request, args.json, &mut stdout)
+        }
+        Command::Status(args) => {
+            let session = setup::Session::open(config, false, &[]).await?;
+            run::status(
+                &*session.purger,
+                &args.provider,
+                &args.handles,
+                args.json,
+                &mut stdout,
+            )
+            .await
+        }
+        Command::Providers(args) => {
+            let session = setup::Session::open(config, false, &[]).await?;
+            run::providers(&*session.purger, args.json, &mut stdout)
+        }
+        Command::Emulate(args) => setup::emulate(args.listen, &mut stdout).await,
+    }
+}
+
+/// First Ctrl-C: stop sending (in-flight requests finish, the report is printed, exit 1).
+/// Second Ctrl-C: exit 1 at once.
+async fn stop_on_ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    eprintln!(
+        "purgekit: interrupted: stopping after the requests in flight (Ctrl-C again to quit now)"
+    );
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("purgekit: interrupted again: quitting without a report");
+        std::process::exit(i32::from(EXIT_FAILED));
+    }
+}
+
+/// The log filter for `-v…`/`--quiet`; `RUST_LOG` wins when set and neither is given.
+fn log_filter(verbose: u8, quiet: bool) -> String {
+    const OURS: [&str; 7] = [
+        "purgekit",
+        "purgekit_core",
+        "purgekit_level3",
+        "purgekit_limelight",
+        "purgekit_dynamicmedia",
+        "purgekit_emulator",
+        "purgekit_cli",
+    ];
+    let ours = |level: &str| {
+        let mut filter = "warn".to_owned();
+        for name in OURS {
+            filter.push_str(&format!(",{name}={level}"));
+        }
+        filter
+    };
+    match (quiet, verbose) {
+        (true, _) => "error".to_owned(),
+        (false, 0) => "warn".to_owned(),
+        (false, 1) => ours("info"),
+        (false, 2) => ours("debug"),
+        (false, 3) => "debug".to_owned(),
+        (false, _) => "trace".to_owned(),
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(from_env) if verbose == 0 && !quiet && !from_env.is_empty() => EnvFilter::new(from_env),
+        _ => EnvFilter::new(log_filter(verbose, quiet)),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_follow_the_flags() {
+        assert_eq!(log_filter(0, true), "error");
+        assert_eq!(log_filter(0, false), "warn");
+        assert!(log_filter(1, false).contains("purgekit_core=info"));
+        assert!(log_filter(1, false).starts_with("warn,"));
+        assert!(log_filter(2, false).contains("purgekit_limelight=debug"));
+        assert_eq!(log_filter(3, false), "debug");
+        assert_eq!(log_filter(9, false), "trace");
+    }
+
+    #[test]
+    fn core_errors_map_to_exit_classes() {
+        assert!(matches!(
+            Failure::from(purgekit::Error::config("x", "y")),
+            Failure::Usage(_)
+        ));
+        assert!(matches!(
+            Failure::from(purgekit::Error::transient("reset")),
+            Failure::Failed(_)
+        ));
+    }
 }

@@ -1,0 +1,294 @@
+//! The command-line interface. Its names are a contract with release pipelines: keep them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// How long `--wait` waits for completion without `--timeout`.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Purge CDN caches (Level 3 / Lumen, Limelight SmartPurge, Adobe Dynamic Media) through one
+/// interface, on one CDN or several at once.
+#[derive(Debug, Parser)]
+#[command(name = "purgekit", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The config file [default: $PURGEKIT_CONFIG, else ./purgekit.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv everything)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr, and no progress bar
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Purge targets on the configured providers
+    Purge(PurgeArgs),
+    /// Show the batches and the exact HTTP requests a purge would send (secrets redacted); sends
+    /// nothing
+    Plan(PurgeArgs),
+    /// Ask a provider where earlier purges stand, by the handles `purge` printed
+    Status(StatusArgs),
+    /// List the configured providers: kind, endpoint, limits and what each supports
+    Providers(ProvidersArgs),
+    /// Run the three provider emulators until interrupted, printing a ready config
+    Emulate(EmulateArgs),
+}
+
+/// Targets and options, shared by `purge` and `plan`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PurgeArgs {
+    /// URLs (exact), URLs with `*` (patterns) or `tag:NAME` (cache tags)
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Read targets from a file, one per line (`-` for stdin); blank lines and `#` comments are
+    /// skipped
+    #[arg(long, value_name = "PATH|-")]
+    pub file: Vec<PathBuf>,
+
+    /// A wildcard pattern (an absolute URL containing `*`)
+    #[arg(long, value_name = "GLOB")]
+    pub pattern: Vec<String>,
+
+    /// A cache tag (surrogate key)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+
+    /// Only these configured providers [default: all]
+    #[arg(long, value_name = "NAME")]
+    pub provider: Vec<String>,
+
+    /// Delete from cache instead of invalidating (revalidating)
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Match case-insensitively
+    #[arg(long)]
+    pub ignore_case: bool,
+
+    /// Include the query string in matching
+    #[arg(long)]
+    pub include_query: bool,
+
+    /// Email address to notify on completion (repeatable)
+    #[arg(long, value_name = "EMAIL")]
+    pub notify: Vec<String>,
+
+    /// A note stored with the purge
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+
+    /// A URL the provider calls on completion
+    #[arg(long, value_name = "URL")]
+    pub callback: Option<String>,
+
+    /// Wait until every provider reports the purge complete
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long --wait waits (e.g. 90s, 5m) [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
+    pub timeout: Option<Duration>,
+
+    /// Validate and plan; purge nothing (natively where the provider supports it)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON document on stdout instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Ignore the config: run against the three emulators, in-process on loopback
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+impl PurgeArgs {
+    /// The wait for completion the request carries.
+    pub fn wait_timeout(&self) -> Option<Duration> {
+        self.wait
+            .then(|| self.timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT))
+    }
+}
+
+/// `status` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The configured provider that accepted the purges
+    #[arg(long, value_name = "NAME")]
+    pub provider: String,
+
+    /// Handles, as `purge` printed them
+    #[arg(value_name = "HANDLE", required = true)]
+    pub handles: Vec<String>,
+
+    /// Print JSON on stdout instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `providers` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ProvidersArgs {
+    /// Print JSON on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `emulate` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct EmulateArgs {
+    /// Where to listen: Level 3 on PORT, Limelight on PORT+1, Dynamic Media on PORT+2
+    /// (port 0: three free ports)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = purgekit::config::parse_duration(text)?;
+    if d.is_zero() {
+        return Err("the timeout must be longer than zero".to_owned());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("purgekit").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_interface_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn purge_takes_every_documented_flag() {
+        let cli = parse(&[
+            "--config",
+            "pk.toml",
+            "-vv",
+            "purge",
+            "https://a.example/x",
+            "tag:t",
+            "--file",
+            "-",
+            "--pattern",
+            "https://a.example/*",
+            "--tag",
+            "t2",
+            "--provider",
+            "eu",
+            "--provider",
+            "us",
+            "--delete",
+            "--ignore-case",
+            "--include-query",
+            "--notify",
+            "a@x.com",
+            "--notify",
+            "b@x.com",
+            "--note",
+            "deploy 42",
+            "--callback",
+            "https://cb.example/",
+            "--wait",
+            "--timeout",
+            "90s",
+            "--dry-run",
+            "--json",
+            "--sandbox",
+        ])
+        .unwrap();
+        assert_eq!(cli.config, Some(PathBuf::from("pk.toml")));
+        assert_eq!(cli.verbose, 2);
+        let Command::Purge(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.targets, ["https://a.example/x", "tag:t"]);
+        assert_eq!(a.file, [PathBuf::from("-")]);
+        assert_eq!(a.provider, ["eu", "us"]);
+        assert_eq!(a.notify, ["a@x.com", "b@x.com"]);
+        assert!(a.delete && a.ignore_case && a.include_query && a.dry_run && a.json && a.sandbox);
+        assert_eq!(a.wait_timeout(), Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn global_flags_go_after_the_command_too() {
+        let cli = parse(&[
+            "plan",
+            "https://a.example/",
+            "--quiet",
+            "--config",
+            "x.toml",
+        ])
+        .unwrap();
+        assert!(cli.quiet);
+        assert!(matches!(cli.command, Command::Plan(_)));
+        assert!(parse(&["-q", "-v", "providers"]).is_err());
+    }
+
+    #[test]
+    fn wait_defaults_and_timeout_rules() {
+        let Command::Purge(a) = parse(&["purge", "--wait"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(a.wait_timeout(), Some(DEFAULT_WAIT_TIMEOUT));
+        let Command::Purge(a) = parse(&["purge"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(a.wait_timeout(), None);
+        let e = parse(&["purge", "--timeout", "5m"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        let e = parse(&["purge", "--wait", "--timeout", "soon"]).unwrap_err();
+        assert!(e.to_string().contains("not a duration"), "{e}");
+        assert!(parse(&["purge", "--wait", "--timeout", "0s"]).is_err());
+    }
+
+    #[test]
+    fn status_needs_a_provider_and_handles() {
+        assert!(parse(&["status", "h1"]).is_err());
+        assert!(parse(&["status", "--provider", "eu"]).is_err());
+        let Command::Status(s) = parse(&["status", "--provider", "eu", "h1", "h2"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(s.handles, ["h1", "h2"]);
+    }
+
+    #[test]
+    fn emulate_listen_address() {
+        let Command::Emulate(e) = parse(&["emulate"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(e.listen, "127.0.0.1:0".parse().unwrap());
+        let Command::Emulate(e) = parse(&["emulate", "--listen", "127.0.0.1:7000"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(e.listen.port(), 7000);
+        assert!(parse(&["emulate", "--listen", "nowhere"]).is_err());
+    }
+}

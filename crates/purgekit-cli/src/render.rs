@@ -1,0 +1,598 @@
+//! What the commands print on stdout: human tables, or one JSON document.
+
+use std::fmt::Write as _;
+
+use purgekit::{
+    Disposition, OptionKind, Plan, Progress, ProviderInfo, RateLimit, Report, State, Status,
+    TargetKind,
+};
+use serde_json::json;
+
+/// The report as a table, with errors and warnings under their rows, then the summary.
+pub fn report_table(report: &Report) -> String {
+    let headers = ["TARGET", "PROVIDER", "STATE", "HANDLE", "ATTEMPTS"];
+    let rows: Vec<[String; 5]> = report
+        .results
+        .iter()
+        .map(|r| {
+            [
+                r.target.clone(),
+                r.provider.clone(),
+                r.state.to_string(),
+                r.handle.clone().unwrap_or_else(|| "-".to_owned()),
+                r.attempts.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[&str]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, &headers);
+    for (row, r) in rows.iter().zip(&report.results) {
+        line(&mut out, &row.each_ref().map(String::as_str));
+        if let Some(error) = &r.error {
+            let label = if r.state == State::Unsupported {
+                "unsupported"
+            } else {
+                "error"
+            };
+            let _ = writeln!(out, "  {label}: {error}");
+        }
+        for warning in &r.warnings {
+            let _ = writeln!(out, "  warning: {warning}");
+        }
+    }
+    out.push_str(&summary_line(report));
+    out.push('\n');
+    out
+}
+
+/// `7 rows: 5 accepted, 1 failed, 1 unsupported` (zero counts left out).
+pub fn summary_line(report: &Report) -> String {
+    let s = &report.summary;
+    let counts = [
+        (s.accepted, "accepted"),
+        (s.completed, "completed"),
+        (s.failed, "failed"),
+        (s.unsupported, "unsupported"),
+        (s.dry_run, "dry run"),
+        (s.timed_out, "timed out waiting"),
+    ];
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, name)| format!("{n} {name}"))
+        .collect();
+    let rows = if s.total == 1 { "row" } else { "rows" };
+    if parts.is_empty() {
+        format!("{} {rows}", s.total)
+    } else {
+        format!("{} {rows}: {}", s.total, parts.join(", "))
+    }
+}
+
+/// The report as the documented JSON document.
+pub fn report_json(report: &Report) -> String {
+    to_json(report)
+}
+
+/// The plan: per provider, each target's fate, then each batch and the exact request.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (p, provider) in plan.providers.iter().enumerate() {
+        if p > 0 {
+            out.push('\n');
+        }
+        let items: usize = provider.batches.iter().map(|b| b.items.len()).sum();
+        let _ = writeln!(
+            out,
+            "provider {} ({}): {} {}, {} {} in {} {}",
+            provider.provider,
+            provider.kind,
+            provider.targets.len(),
+            plural(provider.targets.len(), "target", "targets"),
+            items,
+            plural(items, "item", "items"),
+            provider.batches.len(),
+            plural(provider.batches.len(), "request", "requests"),
+        );
+        for warning in &provider.warnings {
+            let _ = writeln!(out, "  warning: {warning}");
+        }
+        for target in &provider.targets {
+            let fate = match &target.disposition {
+                Disposition::Planned {
+                    batch,
+                    merged_with: Some(first),
+                    ..
+                } => format!("request {}, merged with {first}", batch + 1),
+                Disposition::Planned { batch, slot, .. } => {
+                    format!("request {}, item {}", batch + 1, slot + 1)
+                }
+                Disposition::Unsupported { reason } => format!("unsupported: {reason}"),
+            };
+            let _ = writeln!(out, "  {}  ->  {fate}", target.target);
+        }
+        if provider.client_side_dry_run {
+            let _ = writeln!(
+                out,
+                "  dry run: validated and planned here; nothing would be sent"
+            );
+        }
+        for (i, batch) in provider.batches.iter().enumerate() {
+            let scope = if batch.scope.is_empty() {
+                String::new()
+            } else {
+                format!(", scope {}", batch.scope)
+            };
+            let _ = writeln!(
+                out,
+                "\n  request {} of {}: {} {}, {} body bytes{scope}",
+                i + 1,
+                provider.batches.len(),
+                batch.items.len(),
+                plural(batch.items.len(), "item", "items"),
+                batch.bytes,
+            );
+            if let Some(request) = provider.requests.get(i) {
+                let _ = writeln!(out, "    {} {}", request.method, request.url);
+                for (name, value) in &request.headers {
+                    let _ = writeln!(out, "    {name}: {value}");
+                }
+                if !request.body.is_empty() {
+                    out.push('\n');
+                    for body_line in request.body.lines() {
+                        let _ = writeln!(out, "    {body_line}");
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The plan as JSON.
+pub fn plan_json(plan: &Plan) -> String {
+    to_json(plan)
+}
+
+/// Each provider with its kind, endpoint, limits and capabilities.
+pub fn providers_text(providers: &[ProviderInfo]) -> String {
+    let mut out = String::new();
+    for (i, p) in providers.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{}", p.name);
+        let _ = writeln!(out, "  kind:      {}", p.kind);
+        let _ = writeln!(out, "  endpoint:  {}", p.endpoint);
+        let l = &p.limits;
+        let mut limits = vec![format!(
+            "{} {} per request",
+            l.max_items,
+            plural(l.max_items, "item", "items")
+        )];
+        if let Some(bytes) = l.max_body_bytes {
+            limits.push(format!("body at most {bytes} bytes"));
+        }
+        if l.wildcard_alone {
+            limits.push("a wildcard alone in its request".to_owned());
+        }
+        if l.group_by_scope {
+            limits.push("one scope per request".to_owned());
+        }
+        let _ = writeln!(out, "  limits:    {}", limits.join(", "));
+        let _ = writeln!(out, "  rate:      {}", rate_text(&l.rate));
+        let mut queue = vec![format!("{} in flight", l.max_in_flight)];
+        if let Some(queued) = l.max_queued_items {
+            queue.push(format!("at most {queued} items queued"));
+        }
+        let _ = writeln!(out, "  queue:     {}", queue.join(", "));
+        let targets: Vec<&str> = p
+            .capabilities
+            .targets
+            .iter()
+            .map(target_kind_name)
+            .collect();
+        let _ = writeln!(out, "  targets:   {}", or_none(&targets));
+        let options: Vec<&str> = p
+            .capabilities
+            .options
+            .iter()
+            .map(|o: &OptionKind| o.name())
+            .collect();
+        let _ = writeln!(out, "  options:   {}", or_none(&options));
+    }
+    out
+}
+
+/// The providers as JSON.
+pub fn providers_json(providers: &[ProviderInfo]) -> String {
+    to_json(&json!({ "providers": providers }))
+}
+
+/// One status answer or error per handle.
+pub type StatusLine = (String, Result<Status, String>);
+
+/// Status answers as a table.
+pub fn status_text(provider: &str, answers: &[StatusLine]) -> String {
+    let mut out = String::new();
+    for (handle, answer) in answers {
+        match answer {
+            Ok(status) => {
+                let _ = writeln!(
+                    out,
+                    "{provider}  {handle}  {}  {}",
+                    progress_name(status.progress),
+                    status.detail
+                );
+            }
+            Err(error) => {
+                let _ = writeln!(out, "{provider}  {handle}  error  {error}");
+            }
+        }
+    }
+    out
+}
+
+/// Status answers as JSON: `{"statuses":[{"provider","handle","state","percent","detail","error"}]}`.
+pub fn status_json(provider: &str, answers: &[StatusLine]) -> String {
+    let rows: Vec<serde_json::Value> = answers
+        .iter()
+        .map(|(handle, answer)| match answer {
+            Ok(status) => json!({
+                "provider": provider,
+                "handle": handle,
+                "state": progress_name(status.progress),
+                "percent": match status.progress {
+                    Progress::Pending { percent } => percent,
+                    Progress::Completed => Some(100),
+                    Progress::Failed => None,
+                },
+                "detail": status.detail,
+                "error": null,
+            }),
+            Err(error) => json!({
+                "provider": provider,
+                "handle": handle,
+                "state": "error",
+                "percent": null,
+                "detail": null,
+                "error": error,
+            }),
+        })
+        .collect();
+    to_json(&json!({ "statuses": rows }))
+}
+
+fn progress_name(progress: Progress) -> &'static str {
+    match progress {
+        Progress::Pending { .. } => "pending",
+        Progress::Completed => "completed",
+        Progress::Failed => "failed",
+    }
+}
+
+fn rate_text(rate: &RateLimit) -> String {
+    let mut parts = Vec::new();
+    if let Some(b) = rate.requests {
+        parts.push(format!(
+            "{} requests per {}",
+            b.amount,
+            duration_text(b.per)
+        ));
+    }
+    if let Some(b) = rate.items {
+        parts.push(format!("{} items per {}", b.amount, duration_text(b.per)));
+    }
+    if parts.is_empty() {
+        "no published limit".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `60s`, `1.5s`, `250ms`.
+pub fn duration_text(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
+fn target_kind_name(kind: &TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Url => "url",
+        TargetKind::Pattern => "pattern",
+        TargetKind::Tag => "tag",
+    }
+}
+
+fn or_none(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("reports serialize to JSON");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use purgekit::{
+        Batch, Budget, Capabilities, Handle, Item, Limits, PlannedRequest, ProviderPlan, Row,
+        TargetPlan,
+    };
+    use std::time::Duration;
+
+    fn row(target: &str, provider: &str, state: State) -> Row {
+        Row {
+            target: target.into(),
+            provider: provider.into(),
+            state,
+            handle: (state == State::Accepted).then(|| "h-1".to_owned()),
+            attempts: u32::from(state == State::Accepted),
+            error: None,
+            warnings: vec![],
+        }
+    }
+
+    fn sample_report() -> Report {
+        let mut failed = row("https://a.example/b.css", "ll", State::Failed);
+        failed.attempts = 3;
+        failed.error = Some("rejected by the provider (code 1041): too many".into());
+        let mut unsupported = row("tag:home", "l3", State::Unsupported);
+        unsupported.error = Some("level3 does not support cache tag targets".into());
+        let mut accepted = row("https://a.example/a.js", "l3", State::Accepted);
+        accepted.warnings = vec!["level3 does not support option `note`: purged without it".into()];
+        Report::new(vec![accepted, unsupported, failed])
+    }
+
+    #[test]
+    fn table_has_a_row_per_result_and_the_summary() {
+        let text = report_table(&sample_report());
+        let expected = "\
+TARGET                   PROVIDER  STATE        HANDLE  ATTEMPTS
+https://a.example/a.js   l3        accepted     h-1     1
+  warning: level3 does not support option `note`: purged without it
+tag:home                 l3        unsupported  -       0
+  unsupported: level3 does not support cache tag targets
+https://a.example/b.css  ll        failed       -       3
+  error: rejected by the provider (code 1041): too many
+3 rows: 1 accepted, 1 failed, 1 unsupported
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn summary_line_counts() {
+        let r = Report::new(vec![row("https://a.example/", "p", State::DryRun)]);
+        assert_eq!(summary_line(&r), "1 row: 1 dry run");
+        assert_eq!(summary_line(&Report::new(vec![])), "0 rows");
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let value: serde_json::Value =
+            serde_json::from_str(&report_json(&sample_report())).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["results", "summary"]);
+        let first = value["results"][0].as_object().unwrap();
+        let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "attempts", "error", "handle", "provider", "state", "target", "warnings"
+            ]
+        );
+        assert_eq!(value["results"][0]["state"], "accepted");
+        assert_eq!(value["results"][1]["handle"], serde_json::Value::Null);
+        assert_eq!(value["results"][2]["attempts"], 3);
+        assert_eq!(value["summary"]["total"], 3);
+        assert_eq!(value["summary"]["failed"], 1);
+    }
+
+    fn sample_plan() -> Plan {
+        let item = |v: &str| Item {
+            kind: TargetKind::Url,
+            value: v.into(),
+            scope: "ni.example".into(),
+            wildcard: false,
+            bytes: 20,
+        };
+        Plan {
+            providers: vec![ProviderPlan {
+                provider: "l3".into(),
+                kind: "level3".into(),
+                batches: vec![Batch {
+                    scope: "ni.example".into(),
+                    items: vec![item("/a.js")],
+                    bytes: 37,
+                }],
+                targets: vec![
+                    TargetPlan {
+                        target: "https://a.example/a.js".into(),
+                        disposition: Disposition::Planned {
+                            batch: 0,
+                            slot: 0,
+                            merged_with: None,
+                        },
+                    },
+                    TargetPlan {
+                        target: "https://a.example/a.js".into(),
+                        disposition: Disposition::Planned {
+                            batch: 0,
+                            slot: 0,
+                            merged_with: Some("https://a.example/a.js".into()),
+                        },
+                    },
+                    TargetPlan {
+                        target: "tag:x".into(),
+                        disposition: Disposition::Unsupported {
+                            reason: "level3 does not support cache tag targets".into(),
+                        },
+                    },
+                ],
+                warnings: vec![],
+                requests: vec![PlannedRequest {
+                    method: "POST".into(),
+                    url: "https://ws.lumen.com/invalidations/v1.0/1/S/ni.example".into(),
+                    headers: vec![
+                        ("content-type".into(), "text/xml".into()),
+                        ("authorization".into(), "MPA KEY:<redacted>".into()),
+                    ],
+                    body: "<paths><path>/a.js</path></paths>".into(),
+                }],
+                client_side_dry_run: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn plan_shows_fates_batches_and_requests() {
+        let text = plan_text(&sample_plan());
+        let expected = "\
+provider l3 (level3): 3 targets, 1 item in 1 request
+  https://a.example/a.js  ->  request 1, item 1
+  https://a.example/a.js  ->  request 1, merged with https://a.example/a.js
+  tag:x  ->  unsupported: level3 does not support cache tag targets
+
+  request 1 of 1: 1 item, 37 body bytes, scope ni.example
+    POST https://ws.lumen.com/invalidations/v1.0/1/S/ni.example
+    content-type: text/xml
+    authorization: MPA KEY:<redacted>
+
+    <paths><path>/a.js</path></paths>
+";
+        assert_eq!(text, expected);
+        let json: serde_json::Value = serde_json::from_str(&plan_json(&sample_plan())).unwrap();
+        assert_eq!(json["providers"][0]["requests"][0]["method"], "POST");
+        assert_eq!(
+            json["providers"][0]["targets"][2]["disposition"],
+            "unsupported"
+        );
+    }
+
+    #[test]
+    fn client_side_dry_run_is_said() {
+        let mut plan = sample_plan();
+        plan.providers[0].client_side_dry_run = true;
+        plan.providers[0].requests.clear();
+        plan.providers[0].warnings = vec!["no native dry run".into()];
+        let text = plan_text(&plan);
+        assert!(text.contains("  warning: no native dry run\n"), "{text}");
+        assert!(text.contains("nothing would be sent"), "{text}");
+        assert!(!text.contains("POST"), "{text}");
+    }
+
+    fn info() -> ProviderInfo {
+        ProviderInfo {
+            name: "eu".into(),
+            kind: "limelight".into(),
+            endpoint: "https://apis.llnw.com".into(),
+            limits: Limits {
+                max_items: 100,
+                max_body_bytes: Some(32768),
+                wildcard_alone: false,
+                group_by_scope: false,
+                rate: RateLimit {
+                    requests: None,
+                    items: Some(Budget::per_minute(60)),
+                },
+                max_queued_items: Some(1000),
+                max_in_flight: 1,
+            },
+            capabilities: Capabilities {
+                targets: vec![TargetKind::Url, TargetKind::Pattern, TargetKind::Tag],
+                options: vec![OptionKind::Delete, OptionKind::DryRun],
+            },
+        }
+    }
+
+    #[test]
+    fn providers_listing() {
+        let text = providers_text(&[info()]);
+        let expected = "\
+eu
+  kind:      limelight
+  endpoint:  https://apis.llnw.com
+  limits:    100 items per request, body at most 32768 bytes
+  rate:      60 items per 60s
+  queue:     1 in flight, at most 1000 items queued
+  targets:   url, pattern, tag
+  options:   delete, dry-run
+";
+        assert_eq!(text, expected);
+        let json: serde_json::Value = serde_json::from_str(&providers_json(&[info()])).unwrap();
+        assert_eq!(json["providers"][0]["kind"], "limelight");
+        assert_eq!(json["providers"][0]["limits"]["max_items"], 100);
+    }
+
+    #[test]
+    fn status_rendering() {
+        let answers: Vec<StatusLine> = vec![
+            (
+                "abc".into(),
+                Ok(Status {
+                    handle: Handle("abc".into()),
+                    progress: Progress::Pending { percent: Some(40) },
+                    detail: "in_progress".into(),
+                    poll_after: None,
+                }),
+            ),
+            (
+                "zzz".into(),
+                Err("rejected by the provider (code 404): unknown id".into()),
+            ),
+        ];
+        assert_eq!(
+            status_text("eu", &answers),
+            "eu  abc  pending  in_progress\neu  zzz  error  rejected by the provider (code 404): unknown id\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&status_json("eu", &answers)).unwrap();
+        assert_eq!(json["statuses"][0]["percent"], 40);
+        assert_eq!(json["statuses"][1]["state"], "error");
+    }
+
+    #[test]
+    fn durations_print_short() {
+        assert_eq!(duration_text(Duration::from_secs(60)), "60s");
+        assert_eq!(duration_text(Duration::from_millis(250)), "250ms");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1.500s");
+    }
+}
