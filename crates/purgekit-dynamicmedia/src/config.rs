@@ -33,7 +33,7 @@ pub enum Region {
     /// North America: `s7sps1apissl.scene7.com`.
     #[default]
     NorthAmerica,
-    /// Europe, Middle East, Africa: `s7sps3apissl.scene7.com`.
+    /// Europe, Middle East, Asia: `s7sps3apissl.scene7.com`.
     Europe,
     /// Japan / Asia-Pacific: `s7sps5apissl.scene7.com`.
     AsiaPacific,
