@@ -262,8 +262,11 @@ impl Level3Emulator {
                 return error(403, 21719, "mpeRequestTooOld: Request timestamp too old.");
             }
         };
-        if let Some(accept) = parts.headers.get(header::ACCEPT)
-            && accept.as_bytes() != b"text/xml"
+        if parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .any(|accept| accept.as_bytes() != b"text/xml")
         {
             return error(406, 21741, "Accept header value not supported.");
         }
