@@ -126,6 +126,17 @@ pub struct SeenRequest {
 }
 
 /// The Level 3 emulator: cheap to clone, every clone shares one state. See the module docs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
+/// let emulator = Level3Emulator::new(Level3EmulatorConfig::demo());
+/// let running = emulator.start().await?;
+/// println!("Level 3 emulator on {}", running.url()); // the provider's `endpoint`
+/// assert_eq!(emulator.requests_seen(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Level3Emulator {
     inner: Arc<Inner>,

@@ -29,7 +29,7 @@ async fn start(config: Level3EmulatorConfig) -> (Level3Emulator, Running) {
 fn roomy() -> Level3EmulatorConfig {
     Level3EmulatorConfig {
         requests_per_window: 1_000,
-        completion_time: Duration::from_millis(800),
+        completion_time: Duration::from_secs(2),
         ..Level3EmulatorConfig::demo()
     }
 }
