@@ -335,7 +335,7 @@ impl LimelightEmulator {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(), Response> {
+    ) -> Result<(), auth::Refusal> {
         let c = &self.shared.config;
         let verifier = auth::Verifier {
             username: &c.username,
@@ -343,11 +343,9 @@ impl LimelightEmulator {
             max_age: c.max_timestamp_age,
             scheme: "http",
         };
-        verifier
-            .verify(method, uri, headers, body, SystemTime::now())
-            .map_err(|(status, e)| error(status, e))?;
+        verifier.verify(method, uri, headers, body, SystemTime::now())?;
         if shortname != c.shortname {
-            return Err(error(
+            return Err((
                 StatusCode::FORBIDDEN,
                 ApiError::new(
                     1025,
@@ -457,8 +455,8 @@ async fn submit(
     if body.len() > c.max_body_bytes {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
-    if let Err(refused) = emu.guard(&shortname, &method, &uri, &headers, &body) {
-        return refused;
+    if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
+        return error(status, refusal);
     }
     let purge = match schema::check(
         &body,
@@ -542,8 +540,8 @@ async fn details(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = emu.guard(&shortname, &method, &uri, &headers, &body) {
-        return refused;
+    if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
+        return error(status, refusal);
     }
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return error(
@@ -581,8 +579,8 @@ async fn list(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = emu.guard(&shortname, &method, &uri, &headers, &body) {
-        return refused;
+    if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
+        return error(status, refusal);
     }
     let now = Instant::now();
     let now_ms = emu.wall_ms(now);
@@ -709,8 +707,8 @@ async fn translate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = emu.guard(&shortname, &method, &uri, &headers, &body) {
-        return refused;
+    if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
+        return error(status, refusal);
     }
     let terms = query_terms(uri.query());
     let Some((_, url)) = terms.iter().find(|(k, _)| k == "url") else {
