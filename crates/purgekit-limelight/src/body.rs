@@ -187,6 +187,12 @@ pub(crate) fn check_value(kind: TargetKind, shown: &str, value: &str) -> Result<
         TargetKind::Tag => (MAX_TAG_CHARS, "a Limelight tag"),
         TargetKind::Url | TargetKind::Pattern => (MAX_PATTERN_CHARS, "a Limelight pattern or URL"),
     };
+    if kind == TargetKind::Tag && !value.bytes().all(|b| (33..=126).contains(&b) && b != b',') {
+        return Err(Error::invalid(
+            shown,
+            "a Limelight tag is printable ASCII without white space or commas (Cache-Tag format)",
+        ));
+    }
     let chars = value.chars().count();
     if chars > max {
         let head: String = shown.chars().take(60).collect();
@@ -309,6 +315,18 @@ mod tests {
             .is_ok(),
             "512 characters is the limit, not 512 bytes"
         );
+    }
+
+    #[test]
+    fn tags_follow_the_cache_tag_format() {
+        assert!(
+            check_value(TargetKind::Tag, "a,b", "a,b")
+                .unwrap_err()
+                .to_string()
+                .contains("commas")
+        );
+        assert!(check_value(TargetKind::Tag, "café", "café").is_err());
+        assert!(check_value(TargetKind::Tag, "tag456/*", "tag456/*").is_ok());
     }
 
     #[test]
