@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod endpoint;
 mod engine;
 mod error;
 mod limits;
@@ -17,6 +18,7 @@ mod purger;
 mod report;
 mod request;
 
+pub use endpoint::normalize_endpoint;
 pub use engine::{ProviderPurger, ReqwestTransport, Transport};
 pub use error::{Error, Result};
 pub use limits::{Budget, Capabilities, Limits, RateLimit};
