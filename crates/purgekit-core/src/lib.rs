@@ -17,7 +17,10 @@ mod purger;
 mod report;
 mod request;
 
-pub use engine::{ProviderPurger, ReqwestTransport, Transport};
+pub use engine::{
+    EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, ReqwestTransport, RetryPolicy,
+    SafetyMargin, Transport, parse_retry_after,
+};
 pub use error::{Error, Result};
 pub use limits::{Budget, Capabilities, Limits, RateLimit};
 pub use plan::{
