@@ -33,14 +33,16 @@ impl Default for EngineConfig {
 }
 
 /// Retries with capped exponential backoff and jitter, for retryable errors only
-/// ([`crate::Error::is_retryable`]). A provider's `Retry-After` replaces the backoff.
+/// ([`crate::Error::is_retryable`]). A provider's `Retry-After` ([`crate::Error::retry_after`])
+/// replaces the backoff and is honoured in full, unless it ends past the deadline, in which
+/// case the batch fails at once with that error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Most attempts per batch, the first included (1 disables retries).
     pub max_attempts: u32,
     /// The backoff before the second attempt; doubled for each later one.
     pub initial_backoff: Duration,
-    /// The longest backoff (and the longest `Retry-After` honoured).
+    /// The longest backoff.
     pub max_backoff: Duration,
     /// Fraction of each backoff drawn at random, 0.0 (none) to 1.0: a backoff `b` becomes a
     /// uniform draw from `[b × (1 − jitter), b]`.
