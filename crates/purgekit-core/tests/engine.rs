@@ -281,6 +281,40 @@ async fn exhausted_retries_fail_every_row_with_the_last_error_and_the_attempts()
 }
 
 #[tokio::test(start_paused = true)]
+async fn absurd_waits_neither_panic_nor_hang() {
+    let server = ToyServer::new(ToyConfig::default());
+    server.script([Scripted(503, Some("99999999999999999"))]);
+    let toy = Toy::new("absurd", limits(1, None, None));
+    let request = urls(1).with_wait(Some(Duration::MAX));
+    let report = purger("toy", toy, &server, EngineConfig::default(), None)
+        .purge(&request)
+        .await
+        .unwrap();
+    // A Retry-After past the deadline fails the batch at once, with the provider's words.
+    assert_eq!(report.results[0].state, State::Failed);
+    assert_eq!(report.results[0].attempts, 1);
+    assert!(
+        report.results[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("HTTP 503")
+    );
+
+    let report = purger(
+        "toy",
+        Toy::new("absurd-2", limits(1, None, None)),
+        &server,
+        EngineConfig::default(),
+        None,
+    )
+    .purge(&request)
+    .await
+    .unwrap();
+    assert_eq!(report.results[0].state, State::Completed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn no_attempt_starts_after_the_retry_deadline() {
     let server = ToyServer::new(ToyConfig::default());
     server.always(Scripted(503, None));

@@ -73,8 +73,7 @@ impl RetryPolicy {
     /// [`RetryPolicy::backoff`] with jitter applied (`draw` is a uniform sample in `[0, 1)`).
     pub fn jittered(&self, attempt: u32, draw: f64) -> Duration {
         let base = self.backoff(attempt);
-        let jitter = self.jitter.clamp(0.0, 1.0);
-        base.mul_f64(1.0 - jitter * draw.clamp(0.0, 1.0))
+        base.mul_f64(1.0 - unit(self.jitter) * unit(draw))
     }
 }
 
@@ -136,8 +135,13 @@ impl SafetyMargin {
 
     /// The margin for a wait spanning `span`.
     pub fn for_span(&self, span: Duration) -> Duration {
-        span.mul_f64(self.fraction.clamp(0.0, 1.0)).min(self.max)
+        span.mul_f64(unit(self.fraction)).min(self.max)
     }
+}
+
+/// `x` clamped to `[0, 1]`, NaN as 0.
+fn unit(x: f64) -> f64 {
+    if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) }
 }
 
 fn exponential(initial: Duration, max: Duration, step: u32) -> Duration {

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
+use super::clock;
 use super::config::EngineConfig;
 use super::rate::AccountLimiter;
 use super::transport::Transport;
@@ -103,7 +104,7 @@ impl Sender {
                 .unwrap_or_else(|| policy.jittered(attempts, fastrand::f64()));
             let give_up = !error.is_retryable()
                 || attempts >= max_attempts.min(policy.max_attempts)
-                || Instant::now() + delay > started + policy.deadline
+                || clock::after(Instant::now(), delay) > clock::after(started, policy.deadline)
                 || cancel.is_cancelled();
             if give_up {
                 return Exchanged {

@@ -8,6 +8,7 @@
 //!
 //! Every wait is `tokio::time`, so tests run on tokio's paused clock.
 
+mod clock;
 mod config;
 mod exchange;
 mod fanout;

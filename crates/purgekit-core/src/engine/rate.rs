@@ -22,6 +22,7 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::clock;
 use super::config::SafetyMargin;
 use crate::limits::{Budget, RateLimit};
 
@@ -131,7 +132,7 @@ impl AccountLimiter {
 
     /// The provider refused for rate: nobody on this account starts a request for `wait`.
     pub(crate) fn penalize(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = clock::after(Instant::now(), wait);
         let mut blocked = self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
         *blocked = Some(blocked.map_or(until, |b| b.max(until)));
     }
@@ -151,7 +152,10 @@ impl AccountLimiter {
             let amount = b.amount as usize;
             if schedule.started.len() >= amount {
                 let window_start = schedule.started[schedule.started.len() - amount];
-                let at = window_start + b.per + self.margin.for_span(b.per);
+                let at = clock::after(
+                    window_start,
+                    b.per.saturating_add(self.margin.for_span(b.per)),
+                );
                 ready = Some(ready.map_or(at, |r| r.max(at)));
             }
         }
@@ -175,7 +179,10 @@ impl AccountLimiter {
             && items > 0
         {
             let cost = debt(b, items);
-            schedule.debt_paid_at = Some(now + cost + self.margin.for_span(cost));
+            schedule.debt_paid_at = Some(clock::after(
+                now,
+                cost.saturating_add(self.margin.for_span(cost)),
+            ));
         }
     }
 }
@@ -183,7 +190,8 @@ impl AccountLimiter {
 /// What `items` items cost under an item budget: `items × per / amount`.
 fn debt(budget: Budget, items: usize) -> Duration {
     let amount = budget.amount.max(1) as f64;
-    budget.per.mul_f64(items as f64 / amount)
+    Duration::try_from_secs_f64(budget.per.as_secs_f64() * items as f64 / amount)
+        .unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::clock;
 use super::exchange::{BatchRef, Sender};
 use crate::error::Error;
 use crate::provider::{Accepted, Handle, Progress, Provider};
@@ -38,12 +39,12 @@ pub(crate) async fn wait_for_completion<P: Provider>(
     let handle = &accepted.handle;
     let cancel = &sender.context.cancel;
     let poll = &sender.config.poll;
-    let deadline = Instant::now() + timeout;
+    let deadline = clock::after(Instant::now(), timeout);
     let mut delay = accepted.poll_after.unwrap_or_else(|| poll.delay(1));
     let mut polls = 0u32;
     let mut last = String::from("no status received");
     loop {
-        let at = (Instant::now() + delay).min(deadline);
+        let at = clock::after(Instant::now(), delay).min(deadline);
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return cancelled(&last),
