@@ -1,1 +1,627 @@
-//! Not yet implemented.
+//! A Level 3 / Lumen Media Portal invalidation API, as the vendor's guide documents it.
+//!
+//! - Every request is authenticated first: `Authorization: MPA {keyId}:{signature}` over
+//!   `Date \n path \n Content-Type \n VERB \n Content-MD5`, the `Date` in RFC 1123 (`GMT`) or the
+//!   guide's `+0000` spelling and at most [`Level3EmulatorConfig::max_request_age`] away from
+//!   now. A wrong key or signature gets 403 with no body; a stale date 403 `21719`; an unreadable
+//!   date 500 `21724`; a header that is not `MPA id:sig` 403 `21726`.
+//! - An `Accept` other than `text/xml` gets 406.
+//! - Then at most [`Level3EmulatorConfig::requests_per_window`] requests per key in each fixed
+//!   window of [`Level3EmulatorConfig::rate_window`] (aligned to the emulator's start), else 503
+//!   `21723` (`mpeRequestRateTooHigh`) until the next window begins.
+//! - `POST /invalidations/v1.0/{ag}/{scid}/{ni}[?force&ignoreCase&notification]` with a
+//!   `<paths>` body: 1–200 paths (`21732` beyond), each starting with `/` (`21735`), a `*`
+//!   path alone (`21731`), `notification` ≤ 250 characters without spaces (`21729`), XML that
+//!   parses (`21734`). Answers the documented `<accessGroup>` with one invalidation id.
+//! - `GET /invalidations/v1.0/{ag}[/{scid}[/{ni}]][?id=]` answers each invalidation's
+//!   `percentComplete`, which rises linearly to 100 over
+//!   [`Level3EmulatorConfig::completion_time`]. An unknown id is 404 `21716`.
+//!
+//! Errors carry the appendix's `<error><errorCode/><message/><httpStatus/><apiCorrelationId/>`.
+
+mod auth;
+mod window;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use quick_xml::escape::escape;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::{Faults, Running};
+use auth::AuthFailure;
+use window::FixedWindow;
+
+/// Most paths in one request.
+pub const MAX_PATHS: usize = 200;
+/// Most characters in `notification`.
+pub const MAX_NOTIFICATION_LEN: usize = 250;
+/// Largest request body read.
+const MAX_BODY: usize = 1 << 20;
+
+/// What the emulated account holds and how it times things.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level3EmulatorConfig {
+    /// The API key ID.
+    pub key_id: String,
+    /// The key's secret.
+    pub secret: String,
+    /// The access group ID.
+    pub access_group: String,
+    /// The one SCID of the access group.
+    pub scid: String,
+    /// Network identifiers that exist under the SCID; `None` accepts any name.
+    pub network_identifiers: Option<BTreeSet<String>>,
+    /// Requests admitted per key per window (documented: 10).
+    pub requests_per_window: u32,
+    /// The fixed window (documented: one minute). Zero disables the limit.
+    pub rate_window: Duration,
+    /// How long an invalidation takes to reach 100%.
+    pub completion_time: Duration,
+    /// The oldest (or most future) `Date` accepted (documented: 15 minutes).
+    pub max_request_age: Duration,
+}
+
+impl Level3EmulatorConfig {
+    /// The sandbox account: key `54321`, secret `purgekit-level3-demo-secret`, access group
+    /// `12345`, SCID `BBBN56789`, any network identifier, the documented 10 requests per minute,
+    /// invalidations complete in 5 seconds.
+    pub fn demo() -> Self {
+        Level3EmulatorConfig {
+            key_id: "54321".into(),
+            secret: "purgekit-level3-demo-secret".into(),
+            access_group: "12345".into(),
+            scid: "BBBN56789".into(),
+            network_identifiers: None,
+            requests_per_window: 10,
+            rate_window: Duration::from_secs(60),
+            completion_time: Duration::from_secs(5),
+            max_request_age: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Default for Level3EmulatorConfig {
+    /// [`Level3EmulatorConfig::demo`].
+    fn default() -> Self {
+        Level3EmulatorConfig::demo()
+    }
+}
+
+/// One accepted invalidation request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedInvalidation {
+    /// The invalidation (tracking) id answered.
+    pub id: String,
+    /// The network identifier of the request's scope.
+    pub network_identifier: String,
+    /// The paths, as the XML body carried them (unescaped).
+    pub paths: Vec<String>,
+    /// `force=true|1`.
+    pub force: bool,
+    /// `ignoreCase=true|1`.
+    pub ignore_case: bool,
+    /// The `notification` list, if any.
+    pub notification: Option<String>,
+}
+
+/// One request as the emulator saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// `POST`, `GET`…
+    pub method: String,
+    /// Path and query as received.
+    pub uri: String,
+    /// The status answered.
+    pub status: u16,
+}
+
+/// The Level 3 emulator: cheap to clone, every clone shares one state. See the module docs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
+/// let emulator = Level3Emulator::new(Level3EmulatorConfig::demo());
+/// let running = emulator.start().await?;
+/// println!("Level 3 emulator on {}", running.url()); // the provider's `endpoint`
+/// assert_eq!(emulator.requests_seen(), 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Level3Emulator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Level3EmulatorConfig,
+    faults: Faults,
+    state: Mutex<EmulatorState>,
+}
+
+#[derive(Debug)]
+struct EmulatorState {
+    window: FixedWindow,
+    rejections: usize,
+    requests: Vec<SeenRequest>,
+    invalidations: Vec<(AcceptedInvalidation, Instant)>,
+    sequence: u64,
+}
+
+/// An answer: status plus optional XML body.
+type Answer = (StatusCode, Option<String>);
+
+impl Level3Emulator {
+    /// An emulator for `config`; its rate windows start now.
+    pub fn new(config: Level3EmulatorConfig) -> Self {
+        let window = FixedWindow::new(
+            Instant::now(),
+            config.rate_window,
+            config.requests_per_window,
+        );
+        Level3Emulator {
+            inner: Arc::new(Inner {
+                config,
+                faults: Faults::default(),
+                state: Mutex::new(EmulatorState {
+                    window,
+                    rejections: 0,
+                    requests: Vec::new(),
+                    invalidations: Vec::new(),
+                    sequence: 0,
+                }),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Level3EmulatorConfig {
+        &self.inner.config
+    }
+
+    /// The routes, behind the shared [`Faults`] middleware.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .fallback(handle)
+            .with_state(self.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.inner.faults.clone(),
+                Faults::middleware,
+            ))
+    }
+
+    /// The fault queue applied to the next requests.
+    pub fn faults(&self) -> Faults {
+        self.inner.faults.clone()
+    }
+
+    /// Serves on `127.0.0.1` at a free port.
+    pub async fn start(&self) -> std::io::Result<Running> {
+        crate::serve(self.router(), SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Every request that reached the emulator (not those a fault answered), in order.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// How many requests reached the emulator.
+    pub fn requests_seen(&self) -> usize {
+        self.lock().requests.len()
+    }
+
+    /// Every accepted invalidation request, in order.
+    pub fn invalidations(&self) -> Vec<AcceptedInvalidation> {
+        self.lock()
+            .invalidations
+            .iter()
+            .map(|(inv, _)| inv.clone())
+            .collect()
+    }
+
+    /// Every accepted path as `(network identifier, path)`, in order.
+    pub fn paths(&self) -> Vec<(String, String)> {
+        self.lock()
+            .invalidations
+            .iter()
+            .flat_map(|(inv, _)| {
+                inv.paths
+                    .iter()
+                    .map(|p| (inv.network_identifier.clone(), p.clone()))
+            })
+            .collect()
+    }
+
+    /// Requests refused with 503 `21723` for rate.
+    pub fn rejections(&self) -> usize {
+        self.lock().rejections
+    }
+
+    fn lock(&self) -> MutexGuard<'_, EmulatorState> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The whole request pipeline: authenticate, rate-limit, route.
+    fn answer(&self, parts: &Parts, body: &[u8]) -> Answer {
+        let config = &self.inner.config;
+        let key = match auth::verify(
+            parts,
+            &config.key_id,
+            &config.secret,
+            SystemTime::now(),
+            config.max_request_age,
+        ) {
+            Ok(key) => key,
+            Err(AuthFailure::Refused) => return (StatusCode::FORBIDDEN, None),
+            Err(AuthFailure::HeaderNotRecognized) => {
+                return error(403, 21726, "Authorization header not recognized.");
+            }
+            Err(AuthFailure::BadDate) => {
+                return error(500, 21724, "Could not parse the request header date.");
+            }
+            Err(AuthFailure::TooOld) => {
+                return error(403, 21719, "mpeRequestTooOld: Request timestamp too old.");
+            }
+        };
+        if parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .any(|accept| accept.as_bytes() != b"text/xml")
+        {
+            return error(406, 21741, "Accept header value not supported.");
+        }
+        {
+            let mut state = self.lock();
+            if !state.window.admit(&key, Instant::now()) {
+                state.rejections += 1;
+                return error(
+                    503,
+                    21723,
+                    "mpeRequestRateTooHigh: API Key request rate too high.",
+                );
+            }
+        }
+        let scope = match self.scope(parts.uri.path()) {
+            Ok(scope) => scope,
+            Err(answer) => return answer,
+        };
+        let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+            Ok(Query(query)) => query,
+            Err(_) => return error(400, 21700, "URI cannot be parsed."),
+        };
+        match (&parts.method, scope) {
+            (&Method::POST, Scope { ni: Some(ni), .. }) => {
+                self.invalidate(parts, &ni, &query, body)
+            }
+            (&Method::GET, scope) => self.status(&scope, &query),
+            _ => error(400, 21700, "URI cannot be parsed."),
+        }
+    }
+
+    /// Reads `/invalidations/v1.0/{ag}[/{scid}[/{ni}]]`, checking each level exists.
+    fn scope(&self, path: &str) -> Result<Scope, Answer> {
+        let config = &self.inner.config;
+        let rest = path
+            .strip_prefix("/invalidations/")
+            .ok_or_else(|| error(404, 21700, "URI cannot be parsed."))?;
+        let mut segments: Vec<&str> = rest.split('/').collect();
+        if segments.last() == Some(&"") {
+            segments.pop();
+        }
+        let (version, scope) = segments
+            .split_first()
+            .ok_or_else(|| error(404, 21700, "URI cannot be parsed."))?;
+        if *version != "v1.0" {
+            return Err(error(404, 21717, "Unsupported/Unknown API version."));
+        }
+        let (ag, scid, ni) = match scope {
+            [ag] => (*ag, None, None),
+            [ag, scid] => (*ag, Some(*scid), None),
+            [ag, scid, ni] => (*ag, Some(*scid), Some(*ni)),
+            _ => return Err(error(400, 21700, "URI cannot be parsed.")),
+        };
+        if ag.is_empty() || !ag.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(error(400, 21736, "Access Group ID must be numeric."));
+        }
+        if ag != config.access_group {
+            return Err(error(404, 21701, "Unknown Access Group."));
+        }
+        if scid.is_some_and(|s| s != config.scid) {
+            return Err(error(404, 21702, "Unknown SCID."));
+        }
+        if let (Some(ni), Some(known)) = (ni, &config.network_identifiers)
+            && !known.contains(ni)
+        {
+            return Err(error(404, 21703, "Unknown network identifier."));
+        }
+        Ok(Scope {
+            ni: ni.map(str::to_owned),
+        })
+    }
+
+    fn invalidate(
+        &self,
+        parts: &Parts,
+        ni: &str,
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> Answer {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type.starts_with("text/xml") {
+            return error(400, 21734, "Invalidation Path XML is not valid.");
+        }
+        let mut force = false;
+        let mut ignore_case = false;
+        let mut notification = None;
+        for (name, value) in query {
+            match name.as_str() {
+                "force" | "ignoreCase" => {
+                    let on = match value.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return error(400, 21729, "Parameter value is invalid."),
+                    };
+                    if name == "force" {
+                        force = on;
+                    } else {
+                        ignore_case = on;
+                    }
+                }
+                "notification" => {
+                    if value.chars().count() > MAX_NOTIFICATION_LEN || value.contains(' ') {
+                        return error(400, 21729, "Parameter value is invalid.");
+                    }
+                    notification = Some(value.clone());
+                }
+                _ => {}
+            }
+        }
+        let Some(paths) = parse_paths(body) else {
+            return error(400, 21734, "Invalidation Path XML is not valid.");
+        };
+        if paths.len() > MAX_PATHS {
+            return error(403, 21732, "Maximum number of paths exceeded.");
+        }
+        if paths.iter().any(|p| !p.starts_with('/')) {
+            return error(400, 21735, "Invalidation Path must start with a slash.");
+        }
+        if paths.len() > 1 && paths.iter().any(|p| p.contains('*')) {
+            return error(403, 21731, "Multiple wildcard paths not allowed.");
+        }
+
+        let config = &self.inner.config;
+        let mut state = self.lock();
+        state.sequence += 1;
+        let id = format!(
+            "DAG_{ag}/{seq}@{ag}-{serial}-{ms}",
+            ag = config.access_group,
+            seq = 9000 + state.sequence,
+            serial = 13000 + state.sequence,
+            ms = unix_ms()
+        );
+        let mut invalidations = String::new();
+        for path in &paths {
+            invalidations.push_str(&format!(
+                "<invalidation id=\"{}\" path=\"{}\"/>",
+                escape(id.as_str()),
+                escape(path.as_str())
+            ));
+        }
+        let body = access_group(
+            config,
+            "invalidations",
+            state.sequence,
+            &[(ni.to_owned(), invalidations)],
+        );
+        state.invalidations.push((
+            AcceptedInvalidation {
+                id,
+                network_identifier: ni.to_owned(),
+                paths,
+                force,
+                ignore_case,
+                notification,
+            },
+            Instant::now(),
+        ));
+        (StatusCode::OK, Some(body))
+    }
+
+    fn status(&self, scope: &Scope, query: &[(String, String)]) -> Answer {
+        let id = query
+            .iter()
+            .find(|(k, _)| k == "id")
+            .map(|(_, v)| v.as_str());
+        let config = &self.inner.config;
+        let mut state = self.lock();
+        state.sequence += 1;
+        let now = Instant::now();
+        let mut nis: Vec<(String, String)> = Vec::new();
+        for (inv, accepted_at) in &state.invalidations {
+            if scope
+                .ni
+                .as_deref()
+                .is_some_and(|ni| ni != inv.network_identifier)
+                || id.is_some_and(|id| id != inv.id)
+            {
+                continue;
+            }
+            let percent = percent_complete(now - *accepted_at, config.completion_time);
+            let mut xml = format!(
+                "<invalidation id=\"{}\" percentComplete=\"{percent}\"><paths>",
+                escape(inv.id.as_str())
+            );
+            for path in &inv.paths {
+                xml.push_str(&format!("<path>{}</path>", escape(path.as_str())));
+            }
+            xml.push_str("</paths></invalidation>");
+            match nis.iter_mut().find(|(ni, _)| *ni == inv.network_identifier) {
+                Some((_, all)) => all.push_str(&xml),
+                None => nis.push((inv.network_identifier.clone(), xml)),
+            }
+        }
+        if id.is_some() && nis.is_empty() {
+            return error(404, 21716, "Invalidation ID does not exist.");
+        }
+        let body = access_group(config, "invalidationStatus", state.sequence, &nis);
+        (StatusCode::OK, Some(body))
+    }
+}
+
+/// The part of the URI path naming what a request acts on.
+struct Scope {
+    ni: Option<String>,
+}
+
+async fn handle(State(emulator): State<Level3Emulator>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (status, body) = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => emulator.answer(&parts, &body),
+        Err(_) => error(400, 21734, "Invalidation Path XML is not valid."),
+    };
+    emulator.lock().requests.push(SeenRequest {
+        method: parts.method.to_string(),
+        uri: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.to_string()),
+        status: status.as_u16(),
+    });
+    match body {
+        Some(xml) => (status, [(header::CONTENT_TYPE, "text/xml")], xml).into_response(),
+        None => Response::builder()
+            .status(status)
+            .body(Body::empty())
+            .expect("a bare status response builds"),
+    }
+}
+
+/// `floor(100 · elapsed / total)`, capped at 100; 100 at once when `total` is zero.
+fn percent_complete(elapsed: Duration, total: Duration) -> u32 {
+    if total.is_zero() || elapsed >= total {
+        return 100;
+    }
+    (elapsed.as_nanos() * 100 / total.as_nanos()) as u32
+}
+
+#[derive(Deserialize)]
+struct PathsBody {
+    #[serde(default)]
+    path: Vec<String>,
+}
+
+/// The paths of a `<paths>` body, or `None` if it is not one (or is empty).
+fn parse_paths(body: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let root = loop {
+        match reader.read_event().ok()? {
+            quick_xml::events::Event::Start(e) => break e.name().as_ref().to_vec(),
+            quick_xml::events::Event::Eof | quick_xml::events::Event::Empty(_) => return None,
+            _ => {}
+        }
+    };
+    if root != b"paths" {
+        return None;
+    }
+    let parsed: PathsBody = quick_xml::de::from_str(text).ok()?;
+    (!parsed.path.is_empty()).then_some(parsed.path)
+}
+
+/// The documented `<accessGroup>` answer with one service and the given `(ni, invalidations)`.
+fn access_group(
+    config: &Level3EmulatorConfig,
+    schema: &str,
+    sequence: u64,
+    nis: &[(String, String)],
+) -> String {
+    let ag = escape(config.access_group.as_str());
+    let scid = escape(config.scid.as_str());
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<accessGroup id=\"{ag}\" \
+         name=\"purgekit emulator\" xsi:noNamespaceSchemaLocation=\
+         \"https://ws.lumen.com/schema/{schema}/v1.0\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\
+         <apiCorrelationId>{}</apiCorrelationId><serviceResource>/{ag}</serviceResource>\
+         <services><service id=\"{scid}\"><serviceResource>/{ag}/{scid}</serviceResource>\
+         <product>CACHING</product><networkIdentifiers>",
+        correlation_id(sequence)
+    );
+    for (ni, invalidations) in nis {
+        let ni = escape(ni.as_str());
+        xml.push_str(&format!(
+            "<ni id=\"{ni}\"><serviceResource>/{ag}/{scid}/{ni}</serviceResource>\
+             <product>CACHING</product><invalidations>{invalidations}</invalidations></ni>"
+        ));
+    }
+    xml.push_str("</networkIdentifiers></service></services></accessGroup>");
+    xml
+}
+
+/// An appendix `<error>` answer.
+fn error(status: u16, code: u32, message: &str) -> Answer {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><errorCode>{code}</errorCode>\
+         <message>{}</message><httpStatus>{status}</httpStatus>\
+         <apiCorrelationId>{}</apiCorrelationId></error>",
+        escape(message),
+        correlation_id(u64::from(code))
+    );
+    let status = StatusCode::from_u16(status).expect("appendix statuses are valid");
+    (status, Some(body))
+}
+
+fn correlation_id(n: u64) -> String {
+    format!("CDNPortal-{}-{n:04}", unix_ms())
+}
+
+fn unix_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_rises_linearly_to_100() {
+        let total = Duration::from_secs(10);
+        assert_eq!(percent_complete(Duration::ZERO, total), 0);
+        assert_eq!(percent_complete(Duration::from_millis(5_500), total), 55);
+        assert_eq!(percent_complete(total, total), 100);
+        assert_eq!(percent_complete(Duration::from_secs(99), total), 100);
+        assert_eq!(percent_complete(Duration::ZERO, Duration::ZERO), 100);
+    }
+
+    #[test]
+    fn reads_paths_bodies() {
+        assert_eq!(
+            parse_paths(b"<paths>\n<path>/a&amp;b</path><path>/c</path></paths>"),
+            Some(vec!["/a&b".to_owned(), "/c".to_owned()])
+        );
+        assert_eq!(parse_paths(b"<paths></paths>"), None);
+        assert_eq!(
+            parse_paths(b"<properties><path>/a</path></properties>"),
+            None
+        );
+        assert_eq!(parse_paths(b"<paths><path>/a</path>"), None);
+        assert_eq!(parse_paths(b"not xml"), None);
+    }
+}

@@ -1,0 +1,240 @@
+//! The XML the invalidation API speaks: the `<paths>` body we send, and the `<accessGroup>` and
+//! `<error>` documents it answers with (parsed with quick-xml).
+
+use quick_xml::events::Event;
+use serde::Deserialize;
+
+/// `<paths>` plus `</paths>`: the body of a request with no paths.
+pub const PATHS_OVERHEAD: usize = "<paths></paths>".len();
+
+/// One `<path>…</path>` element, XML-escaped (`& < > " '`).
+pub fn path_element(path: &str) -> String {
+    format!("<path>{}</path>", quick_xml::escape::escape(path))
+}
+
+/// The body of an invalidation request: `<paths><path>/a.jpg</path>…</paths>`, no declaration,
+/// no white space (the guide's examples, minus the PDF's line breaks).
+pub fn paths_body<'a>(paths: impl IntoIterator<Item = &'a str>) -> String {
+    let mut body = String::from("<paths>");
+    for path in paths {
+        body.push_str(&path_element(path));
+    }
+    body.push_str("</paths>");
+    body
+}
+
+/// The name of the document's root element, if the text is well-formed up to it.
+pub fn root_name(body: &str) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_str(body);
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) | Event::Empty(e) => {
+                return Some(String::from_utf8_lossy(e.name().as_ref()).into_owned());
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+/// The `<error>` document of every 4xx/5xx answer (Appendix: Error Responses).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ErrorBody {
+    /// `21700`–`21764`.
+    #[serde(rename = "errorCode", default)]
+    pub code: String,
+    /// The human-readable description.
+    #[serde(default)]
+    pub message: String,
+    /// The HTTP status the server meant.
+    #[serde(rename = "httpStatus", default)]
+    pub http_status: String,
+    /// The server's request id, for support tickets.
+    #[serde(rename = "apiCorrelationId", default)]
+    pub correlation_id: String,
+}
+
+/// Parses an `<error>` document.
+pub fn parse_error(body: &str) -> Option<ErrorBody> {
+    if root_name(body)? != "error" {
+        return None;
+    }
+    let mut parsed: ErrorBody = quick_xml::de::from_str(body).ok()?;
+    parsed.code = parsed.code.trim().to_owned();
+    parsed.message = parsed.message.trim().to_owned();
+    (!parsed.code.is_empty()).then_some(parsed)
+}
+
+/// One `<invalidation>` of an `<accessGroup>` answer: from a POST (`path` attribute) or from a
+/// status GET (`percentComplete` attribute, `<paths>` child).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalidation {
+    /// The `<ni id>` it sits under.
+    pub ni: String,
+    /// The invalidation (tracking) id.
+    pub id: String,
+    /// `percentComplete`, when given.
+    pub percent_complete: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AccessGroup {
+    #[serde(default)]
+    services: Option<Services>,
+    #[serde(rename = "networkIdentifiers", default)]
+    network_identifiers: Option<NetworkIdentifiers>,
+}
+
+#[derive(Deserialize)]
+struct Services {
+    #[serde(default)]
+    service: Vec<Service>,
+}
+
+#[derive(Deserialize)]
+struct Service {
+    #[serde(rename = "networkIdentifiers", default)]
+    network_identifiers: Option<NetworkIdentifiers>,
+}
+
+#[derive(Deserialize)]
+struct NetworkIdentifiers {
+    #[serde(default)]
+    ni: Vec<Ni>,
+}
+
+#[derive(Deserialize)]
+struct Ni {
+    #[serde(rename = "@id", default)]
+    id: String,
+    #[serde(default)]
+    invalidations: Option<Invalidations>,
+}
+
+#[derive(Deserialize)]
+struct Invalidations {
+    #[serde(default)]
+    invalidation: Vec<RawInvalidation>,
+}
+
+#[derive(Deserialize)]
+struct RawInvalidation {
+    #[serde(rename = "@id")]
+    id: String,
+    #[serde(rename = "@percentComplete", default)]
+    percent_complete: Option<String>,
+}
+
+/// Every invalidation of an `<accessGroup>` answer, in document order, whether the network
+/// identifiers sit under `<services><service>` or directly under the access group.
+pub fn parse_access_group(body: &str) -> Result<Vec<Invalidation>, String> {
+    match root_name(body) {
+        Some(name) if name == "accessGroup" => {}
+        Some(name) => return Err(format!("expected an <accessGroup> document, got <{name}>")),
+        None => return Err("the body is not XML".to_owned()),
+    }
+    let group: AccessGroup =
+        quick_xml::de::from_str(body).map_err(|e| format!("malformed <accessGroup>: {e}"))?;
+    let nis = group
+        .services
+        .into_iter()
+        .flat_map(|s| s.service)
+        .filter_map(|s| s.network_identifiers)
+        .chain(group.network_identifiers)
+        .flat_map(|n| n.ni);
+    let mut out = Vec::new();
+    for ni in nis {
+        let ni_id = ni.id.trim().to_owned();
+        for inv in ni.invalidations.into_iter().flat_map(|i| i.invalidation) {
+            out.push(Invalidation {
+                ni: ni_id.clone(),
+                id: inv.id.trim().to_owned(),
+                percent_complete: inv.percent_complete.map(|p| p.trim().to_owned()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_escapes_the_five_xml_characters() {
+        assert_eq!(
+            paths_body(["/a.jpg", "/q?a=1&b=<2>\"'"]),
+            "<paths><path>/a.jpg</path><path>/q?a=1&amp;b=&lt;2&gt;&quot;&apos;</path></paths>"
+        );
+        assert_eq!(paths_body([]).len(), PATHS_OVERHEAD);
+    }
+
+    #[test]
+    fn parses_the_guides_post_answer() {
+        // Example 1 of "Invalidations: Request Invalidation (POST)", line breaks removed.
+        let body = r#"<accessGroup id="12345" name="Lumen - Internal Provisioning CDN" xsi:noNamespaceSchemaLocation="https://ws.lumen.com/schema/invalidations/v1.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<apiCorrelationId>CDNPortal-1295308737747-3910</apiCorrelationId>
+<serviceResource>/12345</serviceResource>
+<services><service id="BBBN56789"><serviceResource>/12345/BBBN56789</serviceResource><product>CACHING</product>
+<networkIdentifiers><ni id="cdn.lumen.com"><serviceResource>/12345/BBBN56789/cdn.lumen.com
+</serviceResource><product>CACHING</product>
+<invalidations><invalidation id="DAG_12345/9774@12345-13776-1295308738596" path="/images.*jpg"/></invalidations>
+</ni></networkIdentifiers></service></services></accessGroup>"#;
+        assert_eq!(
+            parse_access_group(body).unwrap(),
+            [Invalidation {
+                ni: "cdn.lumen.com".into(),
+                id: "DAG_12345/9774@12345-13776-1295308738596".into(),
+                percent_complete: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn parses_network_identifiers_directly_under_the_group_and_status() {
+        // Example 3's shape (no <services>), with status attributes.
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?><accessGroup id="12345"><networkIdentifiers>
+<ni id="p1"><invalidations><invalidation id="A" percentComplete="55"><paths><path>/x</path></paths></invalidation></invalidations></ni>
+<ni id="p2"><invalidations><invalidation id="B" percentComplete="100"><paths><path>/y</path><path>/z</path></paths></invalidation></invalidations></ni>
+<ni id="p3"/></networkIdentifiers></accessGroup>"#;
+        let got = parse_access_group(body).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].percent_complete.as_deref(), Some("55"));
+        assert_eq!((got[1].ni.as_str(), got[1].id.as_str()), ("p2", "B"));
+    }
+
+    #[test]
+    fn rejects_other_documents() {
+        assert!(
+            parse_access_group("<error/>")
+                .unwrap_err()
+                .contains("<error>")
+        );
+        assert!(parse_access_group("not xml at all").is_err());
+        assert!(parse_access_group("<accessGroup><services>").is_err());
+    }
+
+    #[test]
+    fn parses_the_error_document() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8" ?>
+<error>
+<errorCode>21708</errorCode>
+<message>Unknown service type.</message>
+<httpStatus>400</httpStatus>
+<apiCorrelationId>CDNPortal-1270071184562-8650</apiCorrelationId>
+</error>"#;
+        let e = parse_error(body).unwrap();
+        assert_eq!(e.code, "21708");
+        assert_eq!(e.message, "Unknown service type.");
+        assert_eq!(e.http_status, "400");
+        assert_eq!(e.correlation_id, "CDNPortal-1270071184562-8650");
+        assert_eq!(parse_error("<accessGroup/>"), None);
+        assert_eq!(parse_error("mpeRequestTooOld"), None);
+        assert_eq!(
+            parse_error("<error><message>a &amp; b</message><errorCode>1</errorCode></error>")
+                .unwrap()
+                .message,
+            "a & b"
+        );
+    }
+}

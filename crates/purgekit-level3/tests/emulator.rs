@@ -1,0 +1,318 @@
+//! The Level 3 provider through the `Purger` trait against the Level 3 emulator over loopback
+//! HTTP: what the emulator received, in which batches, and what the report says.
+//!
+//! The engine in core is still the minimal one: it sends batches one after another with no rate
+//! limiting or retries. A purge of 1,002 targets is 8 requests and each status poll is one
+//! more, so these tests raise the emulator's per-window request limit (the documented 10 per
+//! minute is tested in the emulator's own tests and below, where it is expected to trip).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use purgekit_core::{
+    Error, Handle, Outcome, Progress, ProviderPurger, PurgeRequest, Purger, State,
+};
+use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
+use purgekit_emulator::{Fault, Running};
+use purgekit_level3::{Level3, Level3Config};
+
+const HOSTS: [&str; 3] = ["a.example.com", "b.example.com", "static.example.net"];
+
+async fn start(config: Level3EmulatorConfig) -> (Level3Emulator, Running) {
+    let emulator = Level3Emulator::new(config);
+    let running = emulator.start().await.unwrap();
+    (emulator, running)
+}
+
+/// Above the 8 requests of the big purge plus its status polls.
+fn roomy() -> Level3EmulatorConfig {
+    Level3EmulatorConfig {
+        requests_per_window: 1_000,
+        completion_time: Duration::from_secs(2),
+        ..Level3EmulatorConfig::demo()
+    }
+}
+
+fn provider_config(emulator: &Level3Emulator, running: &Running) -> Level3Config {
+    let e = emulator.config();
+    let mut config = Level3Config::new(
+        e.key_id.clone(),
+        e.secret.clone(),
+        e.access_group.clone(),
+        e.scid.clone(),
+    );
+    config.endpoint = running.url();
+    config
+        .network_identifiers
+        .insert("Static.Example.net".into(), "static-ni".into());
+    config
+}
+
+fn purger(config: Level3Config) -> Arc<dyn Purger> {
+    Arc::new(ProviderPurger::new("l3", Level3::new(config).unwrap()))
+}
+
+#[tokio::test]
+async fn purges_1000_urls_on_3_hosts_and_2_wildcards_exactly_once() {
+    let (emulator, running) = start(roomy()).await;
+    let purger = purger(provider_config(&emulator, &running));
+
+    let mut builder = PurgeRequest::builder();
+    let mut expected: Vec<(String, String)> = Vec::new();
+    for i in 0..1000 {
+        let host = HOSTS[i % 3];
+        let ni = if i % 3 == 2 { "static-ni" } else { host };
+        // Some paths need XML escaping or percent-encoding on the way.
+        let (path, wire) = match i % 50 {
+            0 => (format!("/q/{i}?a=1&b=<2>"), format!("/q/{i}?a=1&b=<2>")),
+            1 => (format!("/caf\u{e9}/{i}.css"), format!("/caf%C3%A9/{i}.css")),
+            _ => (
+                format!("/assets/{i}/app.js?v={i}"),
+                format!("/assets/{i}/app.js?v={i}"),
+            ),
+        };
+        builder = builder.url(format!("https://{host}{path}"));
+        expected.push((ni.to_owned(), wire));
+    }
+    builder = builder
+        .pattern("https://a.example.com/images/*.jpg")
+        .pattern("https://static.example.net/css/*");
+    expected.push(("a.example.com".into(), "/images/*.jpg".into()));
+    expected.push(("static-ni".into(), "/css/*".into()));
+    let request = builder.delete().notify("ops@example.com").build().unwrap();
+
+    // The plan: 334 + 333 + 333 URLs in 2 batches each, plus 2 wildcards alone; no secret shown.
+    let plan = purger.plan(&request).unwrap();
+    let batches = &plan.providers[0].batches;
+    assert_eq!(batches.len(), 8);
+    assert!(batches.iter().all(|b| b.items.len() <= 200));
+    let shown = format!("{:?}", plan.providers[0].requests);
+    assert!(shown.contains("MPA 54321:<redacted>"));
+    assert!(!shown.contains(&emulator.config().secret));
+    assert_eq!(emulator.requests_seen(), 0, "planning sends nothing");
+
+    let report = purger.purge(&request).await.unwrap();
+    assert_eq!(report.outcome(), Outcome::Success, "{report:#?}");
+    assert_eq!(report.summary.accepted, 1002);
+
+    // Every request was authenticated and accepted: 8 of them, all legal.
+    let seen = emulator.requests();
+    assert_eq!(seen.len(), 8);
+    assert!(seen.iter().all(|r| r.status == 200), "{seen:#?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.uri.contains("?force=true&notification=ops@example.com"))
+    );
+    let invalidations = emulator.invalidations();
+    assert_eq!(invalidations.len(), 8);
+    for inv in &invalidations {
+        assert!(!inv.paths.is_empty() && inv.paths.len() <= 200);
+        if inv.paths.iter().any(|p| p.contains('*')) {
+            assert_eq!(inv.paths.len(), 1, "a wildcard shares its request: {inv:?}");
+        }
+        assert!(inv.force);
+    }
+    // Every path exactly once, on its network identifier.
+    let mut received = emulator.paths();
+    assert_eq!(received.len(), expected.len());
+    received.sort();
+    expected.sort();
+    assert_eq!(received, expected);
+
+    // Status: each handle reaches 100%.
+    let handles: Vec<Handle> = {
+        let mut seen = HashSet::new();
+        report
+            .results
+            .iter()
+            .filter_map(|r| r.handle.clone())
+            .filter(|h| seen.insert(h.clone()))
+            .map(Handle)
+            .collect()
+    };
+    assert_eq!(handles.len(), 8);
+    let last = handles.last().unwrap();
+    let first_look = purger.status("l3", last).await.unwrap();
+    assert!(
+        matches!(first_look.progress, Progress::Pending { percent: Some(p) } if p < 100),
+        "{first_look:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for handle in &handles {
+        loop {
+            let status = purger.status("l3", handle).await.unwrap();
+            if status.progress == Progress::Completed {
+                assert_eq!(status.detail, "100%");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{handle} stuck at {status:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(emulator.requests().iter().all(|r| r.status == 200));
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_anything_is_sent() {
+    let (emulator, running) = start(roomy()).await;
+    let purger = purger(provider_config(&emulator, &running));
+
+    let invalid = |result: purgekit_core::Result<PurgeRequest>| match result.unwrap_err() {
+        Error::InvalidInput { input, rule } => format!("{input} | {rule}"),
+        other => panic!("expected invalid input, got {other:?}"),
+    };
+    // A relative URL.
+    let msg = invalid(PurgeRequest::builder().url("/images/a.jpg").build());
+    assert!(
+        msg.starts_with("/images/a.jpg | must be an absolute"),
+        "{msg}"
+    );
+    // A path with CR/LF.
+    let msg = invalid(
+        PurgeRequest::builder()
+            .url("https://a.example.com/a.jpg\r\nX-Injected: 1")
+            .build(),
+    );
+    assert!(
+        msg.contains("a.jpg\\r\\nX-Injected") && msg.contains("CR and LF"),
+        "{msg}"
+    );
+
+    // 300 characters of notification addresses.
+    let mut builder = PurgeRequest::builder().url("https://a.example.com/a.jpg");
+    let mut list = Vec::new();
+    for i in 0..10 {
+        let email = format!("{}{i}@example.com", "n".repeat(16)); // 29 characters
+        list.push(email.clone());
+        builder = builder.notify(email);
+    }
+    let joined = list.join(",");
+    assert_eq!(joined.len(), 299);
+    let request = builder.build().unwrap();
+    for err in [
+        purger.purge(&request).await.unwrap_err(),
+        purger.plan(&request).unwrap_err(),
+    ] {
+        match err {
+            Error::InvalidInput { input, rule } => {
+                assert_eq!(input, joined);
+                assert!(rule.contains("at most 250"), "{rule}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // A tag and a wildcard host: unsupported rows, nothing sent for them.
+    let request = PurgeRequest::builder()
+        .tag("product-42")
+        .pattern("https://*.example.com/x.jpg")
+        .build()
+        .unwrap();
+    let report = purger.purge(&request).await.unwrap();
+    assert_eq!(report.outcome(), Outcome::Failure);
+    let rows = &report.results;
+    assert!(
+        rows.iter()
+            .all(|r| r.state == State::Unsupported && r.attempts == 0)
+    );
+    assert!(
+        rows[0].error.as_deref().unwrap().contains("cache tag"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].error.as_deref().unwrap().contains("wildcard host"),
+        "{rows:?}"
+    );
+
+    assert_eq!(emulator.requests_seen(), 0);
+}
+
+#[tokio::test]
+async fn a_tag_beside_urls_is_reported_and_only_the_urls_are_sent() {
+    let (emulator, running) = start(roomy()).await;
+    let purger = purger(provider_config(&emulator, &running));
+    let request = PurgeRequest::builder()
+        .url("https://a.example.com/a.jpg")
+        .tag("homepage")
+        .callback("https://hooks.example.com/done")
+        .build()
+        .unwrap();
+    let report = purger.purge(&request).await.unwrap();
+    assert_eq!(report.results[0].state, State::Accepted);
+    assert!(
+        report.results[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("callback")),
+        "{report:?}"
+    );
+    assert_eq!(report.results[1].state, State::Unsupported);
+    assert_eq!(
+        emulator.paths(),
+        [("a.example.com".to_owned(), "/a.jpg".to_owned())]
+    );
+}
+
+/// Sends one single-URL purge and returns its row's error.
+async fn failure(purger: &Arc<dyn Purger>) -> String {
+    let request = PurgeRequest::builder()
+        .url("https://a.example.com/a.jpg")
+        .build()
+        .unwrap();
+    let report = purger.purge(&request).await.unwrap();
+    assert_eq!(report.results[0].state, State::Failed, "{report:?}");
+    report.results[0].error.clone().unwrap()
+}
+
+#[tokio::test]
+async fn errors_are_classified_on_the_wire() {
+    let (emulator, running) = start(Level3EmulatorConfig {
+        requests_per_window: 2,
+        ..roomy()
+    })
+    .await;
+    let good = purger(provider_config(&emulator, &running));
+
+    // A wrong secret: 403 with no body, said as an authentication failure.
+    let mut wrong = provider_config(&emulator, &running);
+    wrong.secret = "not-the-secret".into();
+    let msg = failure(&purger(wrong)).await;
+    assert!(
+        msg.starts_with("authentication failed") && msg.contains("signature"),
+        "{msg}"
+    );
+
+    // Injected faults: 502 and a dropped connection are transient, a malformed body protocol.
+    emulator.faults().push(Fault::status(502));
+    assert!(failure(&good).await.starts_with("transient failure"));
+    emulator.faults().push(Fault::DropConnection);
+    assert!(failure(&good).await.starts_with("transient failure"));
+    emulator.faults().push(Fault::Malformed);
+    assert!(failure(&good).await.starts_with("protocol error"));
+
+    // An unknown invalidation id: rejected with the documented code.
+    let err = good
+        .status("l3", &Handle("a.example.com/DAG_1/none".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Rejected { code, .. } if code == "21716"),
+        "{err:?}"
+    );
+
+    // The window holds 2 requests per key. Refused signatures and faulted requests do not
+    // count; the status query above is the first, this purge the second, the next one is refused.
+    let request = PurgeRequest::builder()
+        .url("https://a.example.com/a.jpg")
+        .build()
+        .unwrap();
+    let report = good.purge(&request).await.unwrap();
+    assert_eq!(report.results[0].state, State::Accepted);
+    let msg = failure(&good).await;
+    assert!(
+        msg.starts_with("rate limited") && msg.contains("21723"),
+        "{msg}"
+    );
+    assert_eq!(emulator.rejections(), 1);
+}
