@@ -363,6 +363,23 @@ async fn concurrency_is_capped_by_max_in_flight() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_batch_backing_off_does_not_hold_up_the_account() {
+    let server = ToyServer::new(ToyConfig::default());
+    server.script([Scripted(503, None)]);
+    let registry = Arc::new(RateRegistry::new());
+    let make = |name: &str| {
+        let toy = Toy::new("one-place", limits(1, None, None));
+        purger(name, toy, &server, no_jitter(3), Some(registry.clone()))
+    };
+    let (first, second) = (make("first"), make("second"));
+    let (a, b) = tokio::join!(first.purge(&urls(1)), second.purge(&urls(1)));
+    assert_eq!(a.unwrap().results[0].attempts, 2);
+    assert_eq!(b.unwrap().results[0].attempts, 1);
+    // The second purger's request went while the first backed off for 1 s.
+    assert_eq!(server.arrivals(), [0.0, 0.0, 1.0]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn waiting_polls_until_completed() {
     let server = ToyServer::new(ToyConfig {
         pending_polls: 2,

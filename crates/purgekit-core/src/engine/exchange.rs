@@ -41,8 +41,12 @@ pub(crate) struct Exchanged<T> {
 impl Sender {
     /// Sends the request `encode` builds (afresh for every attempt, with the current time, since
     /// signatures expire) and decodes the answer with `decode`. Retryable errors are retried
-    /// under [`EngineConfig::retry`], with at most `max_attempts` attempts; the caller holds the
-    /// in-flight place, if it needs one.
+    /// under [`EngineConfig::retry`], with at most `max_attempts` attempts.
+    ///
+    /// Each attempt takes one of the account's in-flight places, then its turn under the rate
+    /// limits (so the instant recorded is the instant sent), and gives the place back once
+    /// answered: a batch backing off between attempts does not hold up the account's other
+    /// requests.
     ///
     /// Cancellation before the first attempt gives [`Error::Cancelled`]; between attempts it
     /// gives the last error.
@@ -59,6 +63,12 @@ impl Sender {
         let mut attempts = 0u32;
         let mut first_attempt: Option<Instant> = None;
         loop {
+            let Some(place) = self.limiter.in_flight(cancel).await else {
+                return Exchanged {
+                    result: Err(Error::Cancelled),
+                    attempts,
+                };
+            };
             if !self.limiter.pace(items, cancel).await {
                 return Exchanged {
                     result: Err(Error::Cancelled),
@@ -83,7 +93,9 @@ impl Sender {
                     attempt: attempts,
                 });
             }
-            let error = match self.send_once(request).await.and_then(&decode) {
+            let answer = self.send_once(request).await;
+            drop(place);
+            let error = match answer.and_then(&decode) {
                 Ok(value) => {
                     return Exchanged {
                         result: Ok(value),

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 pub use config::{EngineConfig, PollPolicy, RetryPolicy, SafetyMargin};
@@ -201,9 +201,6 @@ impl<P: Provider> Purger for ProviderPurger<P> {
             ));
         }
         let sender = self.sender(&PurgeContext::default());
-        let Some(_place) = sender.limiter.in_flight(&sender.context.cancel).await else {
-            return Err(Error::Cancelled);
-        };
         sender
             .exchange(
                 0,
@@ -218,8 +215,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
 }
 
 impl<P: Provider> ProviderPurger<P> {
-    /// Sends every batch, in order, each as its own task once it has a place in flight; returns
-    /// one outcome per batch. After cancellation, unsent batches fail with [`Error::Cancelled`].
+    /// Sends every batch, in order, each as its own task; at most `max_in_flight` of this
+    /// purge's batches are being sent (or backing off between attempts) at once, so batches
+    /// start in plan order. Returns one outcome per batch; after cancellation, unsent batches fail
+    /// with [`Error::Cancelled`].
     async fn send_all(
         &self,
         batches: Vec<Batch>,
@@ -228,6 +227,7 @@ impl<P: Provider> ProviderPurger<P> {
         context: &PurgeContext,
     ) -> Vec<BatchOutcome> {
         let sender = self.sender(context);
+        let sending = Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1)));
         let count = batches.len();
         let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; count];
         let mut tasks = JoinSet::new();
@@ -236,7 +236,11 @@ impl<P: Provider> ProviderPurger<P> {
             let place = if context.cancel.is_cancelled() {
                 None
             } else {
-                sender.limiter.in_flight(&context.cancel).await
+                tokio::select! {
+                    biased;
+                    _ = context.cancel.cancelled() => None,
+                    place = sending.clone().acquire_owned() => place.ok(),
+                }
             };
             let Some(place) = place else {
                 outcomes[index] = Some(cancelled(&sender, index, batch.items.len()));
@@ -283,8 +287,8 @@ struct BatchJob<P: Provider> {
 }
 
 impl<P: Provider> BatchJob<P> {
-    /// Sends the batch (holding `place` in flight until it is accepted or failed), then waits
-    /// for completion if asked.
+    /// Sends the batch (holding this purge's sending `place` until it is accepted or failed),
+    /// then waits for completion if asked.
     async fn run(self, place: OwnedSemaphorePermit) -> BatchOutcome {
         let reference = BatchRef {
             index: self.index,

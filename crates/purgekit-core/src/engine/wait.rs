@@ -51,9 +51,6 @@ pub(crate) async fn wait_for_completion<P: Provider>(
             _ = tokio::time::sleep_until(at) => {}
         }
         polls += 1;
-        let Some(_place) = sender.limiter.in_flight(cancel).await else {
-            return cancelled(&last);
-        };
         let answer = sender
             .exchange(
                 0,
