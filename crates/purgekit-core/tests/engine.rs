@@ -372,7 +372,8 @@ async fn a_batch_backing_off_does_not_hold_up_the_account() {
         purger(name, toy, &server, no_jitter(3), Some(registry.clone()))
     };
     let (first, second) = (make("first"), make("second"));
-    let (a, b) = tokio::join!(first.purge(&urls(1)), second.purge(&urls(1)));
+    let request = urls(1);
+    let (a, b) = tokio::join!(first.purge(&request), second.purge(&request));
     assert_eq!(a.unwrap().results[0].attempts, 2);
     assert_eq!(b.unwrap().results[0].attempts, 1);
     // The second purger's request went while the first backed off for 1 s.
