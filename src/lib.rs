@@ -3,7 +3,8 @@
 //! The model, the [`Purger`] trait, the provider SPI, the planner and the engine come from
 //! `purgekit-core` and are re-exported here; each provider is a cargo feature (all on by default):
 //! `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge), `dynamicmedia`
-//! (Adobe Dynamic Media).
+//! (Adobe Dynamic Media), and `sandbox` (the three emulators on loopback with demo accounts,
+//! see [`sandbox`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,3 +21,10 @@ pub use purgekit_limelight as limelight;
 /// Adobe Dynamic Media (Scene7 IPS SOAP `cdnCacheInvalidation`).
 #[cfg(feature = "dynamicmedia")]
 pub use purgekit_dynamicmedia as dynamicmedia;
+
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
+/// The provider emulators (`purgekit-emulator`), for tests and demos.
+#[cfg(feature = "sandbox")]
+pub use purgekit_emulator as emulator;

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod endpoint;
 mod engine;
 mod error;
 mod limits;
@@ -20,6 +21,7 @@ mod purger;
 mod report;
 mod request;
 
+pub use endpoint::normalize_endpoint;
 pub use engine::{
     EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, ReqwestTransport, RetryPolicy,
     SafetyMargin, Transport, parse_retry_after,

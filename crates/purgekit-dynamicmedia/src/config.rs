@@ -167,7 +167,7 @@ impl DynamicMediaConfig {
     /// Never includes the password in a message.
     pub fn validate(&self) -> Result<()> {
         if let Some(endpoint) = &self.endpoint {
-            check_endpoint(endpoint)?;
+            purgekit_core::normalize_endpoint("endpoint", endpoint)?;
         }
         check_text("user", &self.user)?;
         if self.password.expose().is_empty() {
@@ -209,28 +209,6 @@ fn check_text(field: &str, value: &str) -> Result<()> {
         return Err(Error::config(
             field,
             "must not contain control characters (XML cannot carry them)",
-        ));
-    }
-    Ok(())
-}
-
-fn check_endpoint(endpoint: &str) -> Result<()> {
-    let bad = |why: &str| {
-        Error::config(
-            "endpoint",
-            format!("`{endpoint}` is not scheme://host[:port]: {why}"),
-        )
-    };
-    let uri: purgekit_core::http::Uri = endpoint.parse().map_err(|_| bad("not a URL"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(bad("the scheme must be http or https"));
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(bad("no host"));
-    }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(bad(
-            "no path or query (the service path /scene7/services/IpsApiService is added)",
         ));
     }
     Ok(())

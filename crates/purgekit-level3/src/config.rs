@@ -58,7 +58,7 @@ impl Level3Config {
 
     /// Checks every field; the error names the first wrong one.
     pub(crate) fn validate(&self) -> Result<()> {
-        check_endpoint(&self.endpoint)?;
+        purgekit_core::normalize_endpoint("endpoint", &self.endpoint)?;
         check_numeric("key_id", &self.key_id, "the API key ID")?;
         if self.secret.expose().is_empty() {
             return Err(Error::config("secret", "must not be empty"));
@@ -131,35 +131,6 @@ fn check_numeric(field: &str, value: &str, what: &str) -> Result<()> {
             format!("`{value}` is not {what}: it must be numeric"),
         ));
     }
-    Ok(())
-}
-
-fn check_endpoint(endpoint: &str) -> Result<()> {
-    let bad = |why: &str| {
-        Error::config(
-            "endpoint",
-            format!("`{endpoint}` {why}; expected scheme://host[:port], e.g. {DEFAULT_ENDPOINT}"),
-        )
-    };
-    let (scheme, authority) = endpoint
-        .split_once("://")
-        .ok_or_else(|| bad("has no scheme"))?;
-    if !matches!(scheme, "http" | "https") {
-        return Err(bad("must use http or https"));
-    }
-    if authority.is_empty() {
-        return Err(bad("names no host"));
-    }
-    if authority.contains(['/', '?', '#', '@']) {
-        return Err(bad("must not have a path, query or user"));
-    }
-    if authority
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad("must not contain white space"));
-    }
-    purgekit_core::http::Uri::try_from(endpoint).map_err(|_| bad("is not a valid URI"))?;
     Ok(())
 }
 

@@ -61,7 +61,7 @@ pub struct Level3 {
 impl Level3 {
     /// Checks `config` and builds the provider; an [`Error::Config`] names the wrong field.
     pub fn new(mut config: Level3Config) -> Result<Self> {
-        config.endpoint = config.endpoint.trim_end_matches('/').to_owned();
+        config.endpoint = purgekit_core::normalize_endpoint("endpoint", &config.endpoint)?;
         config.validate()?;
         let hosts = config
             .network_identifiers

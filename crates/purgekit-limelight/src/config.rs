@@ -92,7 +92,7 @@ pub(crate) struct Account {
 
 impl Account {
     pub fn new(config: LimelightConfig) -> Result<Self> {
-        let endpoint = normalise_endpoint(&config.endpoint)?;
+        let endpoint = purgekit_core::normalize_endpoint("endpoint", &config.endpoint)?;
         let shortname = config.shortname.trim();
         if shortname.is_empty()
             || !shortname
@@ -184,32 +184,6 @@ fn decode_key(hex_key: &str) -> Result<Vec<u8>> {
     ))
 }
 
-/// `scheme://host[:port]` with the default port dropped and the host lower-cased, exactly as
-/// both the request line and the signature use it.
-fn normalise_endpoint(endpoint: &str) -> Result<String> {
-    let bad = |why: &str| Error::config("endpoint", format!("`{endpoint}`: {why}"));
-    let url = url::Url::parse(endpoint.trim()).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("the scheme must be http or https"));
-    }
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| bad("no host"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not carry credentials"));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(bad(
-            "must be scheme://host[:port] with no path, query or fragment",
-        ));
-    }
-    Ok(match url.port() {
-        Some(port) => format!("{}://{host}:{port}", url.scheme()),
-        None => format!("{}://{host}", url.scheme()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,7 +214,7 @@ mod tests {
 
     #[test]
     fn endpoint_is_normalised_as_signed() {
-        let n = |e: &str| normalise_endpoint(e);
+        let n = |e: &str| purgekit_core::normalize_endpoint("endpoint", e);
         assert_eq!(n("https://APIs.llnw.com").unwrap(), "https://apis.llnw.com");
         assert_eq!(
             n("https://apis.llnw.com:443/").unwrap(),
