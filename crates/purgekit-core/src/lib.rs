@@ -1,10 +1,13 @@
 //! purgekit core: the canonical purge model, the [`Purger`] trait, the provider SPI
-//! ([`Provider`]), the planner ([`plan_provider`], [`pack`]) and the engine ([`ProviderPurger`]).
+//! ([`Provider`]), the planner ([`plan_provider`], [`pack`]) and the engine ([`ProviderPurger`]
+//! for one account, [`FanOut`] for several).
 //!
 //! The flow of one purge: a [`PurgeRequest`] is validated when built; each provider maps its
 //! targets to [`Item`]s (or says why not); the planner packs them into [`Batch`]es under the
-//! provider's [`Limits`]; the engine encodes each batch, sends it, decodes the answer, and
-//! writes one [`Row`] per (target, provider) into a [`Report`].
+//! provider's [`Limits`]; the engine paces each batch under the account's rate limits (shared
+//! by every purger of the account, see [`RateRegistry`]), encodes and sends it, decodes the
+//! answer, retries what may pass ([`RetryPolicy`]), optionally waits for completion, and writes
+//! one [`Row`] per (target, provider) into a [`Report`]. [`EngineConfig`] holds the knobs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -19,7 +22,10 @@ mod report;
 mod request;
 
 pub use endpoint::normalize_endpoint;
-pub use engine::{ProviderPurger, ReqwestTransport, Transport};
+pub use engine::{
+    EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, ReqwestTransport, RetryPolicy,
+    SafetyMargin, Transport, parse_retry_after,
+};
 pub use error::{Error, Result};
 pub use limits::{Budget, Capabilities, Limits, RateLimit};
 pub use plan::{

@@ -1,46 +1,75 @@
 //! The engine: turns a provider's planned batches into HTTP exchanges and report rows.
 //!
-//! This first version sends batches one after another, once each, with no rate limiting,
-//! retries or waiting for completion (the engine issue adds those here, for every provider).
+//! - [`ProviderPurger`] drives one provider account: batches go out in order, at most
+//!   [`crate::Limits::max_in_flight`] at once, paced by the account's shared limiter
+//!   ([`rate`]), retried under [`RetryPolicy`] ([`exchange`]), and optionally waited on until
+//!   complete ([`wait`]).
+//! - [`FanOut`] drives several purgers at once ([`fanout`]).
+//!
+//! Every wait is `tokio::time`, so tests run on tokio's paused clock.
 
+mod clock;
+mod config;
+mod exchange;
+mod fanout;
+mod rate;
+mod retry_after;
 mod transport;
+mod wait;
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
+pub use config::{EngineConfig, PollPolicy, RetryPolicy, SafetyMargin};
+pub use fanout::FanOut;
+pub use rate::RateRegistry;
+pub use retry_after::parse_retry_after;
 pub use transport::{ReqwestTransport, Transport};
 
 use crate::error::{Error, Result};
-use crate::plan::{Disposition, Plan, PlannedRequest, ProviderPlan, plan_provider};
+use crate::plan::{Batch, Disposition, Plan, PlannedRequest, ProviderPlan, plan_provider};
 use crate::provider::{Accepted, Handle, HttpRequest, Provider, Status};
 use crate::purger::{Event, ProviderInfo, PurgeContext, Purger};
 use crate::report::{Report, Row, State};
-use crate::request::PurgeRequest;
+use crate::request::{Options, PurgeRequest};
+use exchange::{BatchRef, Sender};
+use wait::Completion;
 
 /// A [`Purger`] for one provider account: the provider's codec driven by the engine.
 ///
 /// ```no_run
 /// # fn demo<P: purgekit_core::Provider>(provider: P) {
 /// use std::sync::Arc;
-/// use purgekit_core::{ProviderPurger, Purger};
-/// let purger: Arc<dyn Purger> = Arc::new(ProviderPurger::new("cdn", provider));
+/// use purgekit_core::{EngineConfig, ProviderPurger, Purger, RetryPolicy};
+/// let config = EngineConfig {
+///     retry: RetryPolicy { max_attempts: 3, ..RetryPolicy::default() },
+///     ..EngineConfig::default()
+/// };
+/// let purger: Arc<dyn Purger> = Arc::new(ProviderPurger::new("cdn", provider).with_config(config));
 /// # }
 /// ```
 pub struct ProviderPurger<P: Provider> {
     name: String,
     provider: Arc<P>,
     transport: Arc<dyn Transport>,
+    config: Arc<EngineConfig>,
+    registry: Arc<RateRegistry>,
 }
 
 impl<P: Provider> ProviderPurger<P> {
-    /// Drives `provider` under the name `name`, over HTTPS with the default transport.
+    /// Drives `provider` under the name `name`, over HTTPS with the default transport, the
+    /// default [`EngineConfig`] and the process-wide [`RateRegistry`].
     pub fn new(name: impl Into<String>, provider: P) -> Self {
         ProviderPurger {
             name: name.into(),
             provider: Arc::new(provider),
             transport: Arc::new(ReqwestTransport::default()),
+            config: Arc::new(EngineConfig::default()),
+            registry: RateRegistry::global(),
         }
     }
 
@@ -50,26 +79,59 @@ impl<P: Provider> ProviderPurger<P> {
         self
     }
 
+    /// Uses `config` for retries, polling, rate margins and timeouts.
+    pub fn with_config(mut self, config: EngineConfig) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// Shares rate limiters through `registry` instead of the process-wide one.
+    pub fn with_rate_registry(mut self, registry: Arc<RateRegistry>) -> Self {
+        self.registry = registry;
+        self
+    }
+
     /// The provider.
     pub fn provider(&self) -> &P {
         &self.provider
     }
 
-    async fn exchange<T>(
-        &self,
-        request: HttpRequest,
-        decode: impl FnOnce(crate::provider::HttpResponse) -> Result<T>,
-    ) -> Result<T> {
-        let response = self.transport.send(request).await?;
-        decode(response)
+    /// The engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn sender(&self, context: &PurgeContext) -> Sender {
+        let limits = self.provider.limits();
+        let limiter = self.registry.limiter(
+            self.provider.kind(),
+            &self.provider.account(),
+            self.config.rate.unwrap_or(limits.rate),
+            limits.max_in_flight,
+            self.config.margin,
+        );
+        Sender {
+            name: self.name.clone(),
+            transport: self.transport.clone(),
+            limiter,
+            config: self.config.clone(),
+            context: context.clone(),
+        }
     }
 }
 
 /// How one batch ended.
 #[derive(Debug, Clone)]
 enum BatchOutcome {
-    Accepted { accepted: Accepted, attempts: u32 },
-    Failed { error: Error, attempts: u32 },
+    Sent {
+        accepted: Accepted,
+        attempts: u32,
+        completion: Option<Completion>,
+    },
+    Failed {
+        error: Error,
+        attempts: u32,
+    },
     DryRun,
 }
 
@@ -109,68 +171,23 @@ impl<P: Provider> Purger for ProviderPurger<P> {
     }
 
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
-        let plan = plan_provider(&self.name, &*self.provider, request)?;
+        let mut plan = plan_provider(&self.name, &*self.provider, request)?;
         context.emit(Event::Planned {
             provider: self.name.clone(),
             batches: plan.batches.len(),
             items: plan.batches.iter().map(|b| b.items.len()).sum(),
         });
-        let mut outcomes = Vec::with_capacity(plan.batches.len());
-        for (index, batch) in plan.batches.iter().enumerate() {
-            if plan.client_side_dry_run {
-                outcomes.push(BatchOutcome::DryRun);
-                continue;
-            }
-            if context.cancel.is_cancelled() {
-                outcomes.push(BatchOutcome::Failed {
-                    error: Error::Cancelled,
-                    attempts: 0,
-                });
-                continue;
-            }
-            let encoded = self
-                .provider
-                .encode(batch, request.options(), SystemTime::now());
-            context.emit(Event::Sent {
-                provider: self.name.clone(),
-                batch: index,
-                attempt: 1,
-            });
-            let result = match encoded {
-                Ok(http) => {
-                    self.exchange(http, |response| self.provider.decode(batch, response))
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            outcomes.push(match result {
-                Ok(accepted) => {
-                    context.emit(Event::Accepted {
-                        provider: self.name.clone(),
-                        batch: index,
-                        items: batch.items.len(),
-                    });
-                    BatchOutcome::Accepted {
-                        accepted,
-                        attempts: 1,
-                    }
-                }
-                Err(error) => {
-                    context.emit(Event::Failed {
-                        provider: self.name.clone(),
-                        batch: index,
-                        items: batch.items.len(),
-                        error: error.to_string(),
-                    });
-                    BatchOutcome::Failed { error, attempts: 1 }
-                }
-            });
-        }
-        Ok(Report::new(rows(
-            &plan,
-            &outcomes,
-            request.options().dry_run,
-        )))
+        let dry_run = request.options().dry_run;
+        let outcomes = if plan.client_side_dry_run {
+            vec![BatchOutcome::DryRun; plan.batches.len()]
+        } else {
+            let batches = std::mem::take(&mut plan.batches);
+            // A provider-side dry run is not waited for.
+            let wait = request.wait().filter(|_| !dry_run);
+            self.send_all(batches, request.options(), wait, context)
+                .await
+        };
+        Ok(Report::new(rows(&plan, &outcomes, dry_run)))
     }
 
     async fn status(&self, provider: &str, handle: &Handle) -> Result<Status> {
@@ -183,11 +200,163 @@ impl<P: Provider> Purger for ProviderPurger<P> {
                 ),
             ));
         }
-        let http = self.provider.encode_status(handle, SystemTime::now())?;
-        self.exchange(http, |response| {
-            self.provider.decode_status(handle, response)
-        })
-        .await
+        let sender = self.sender(&PurgeContext::default());
+        sender
+            .exchange(
+                0,
+                None,
+                self.config.retry.max_attempts,
+                |now| self.provider.encode_status(handle, now),
+                |response| self.provider.decode_status(handle, response),
+            )
+            .await
+            .result
+    }
+}
+
+impl<P: Provider> ProviderPurger<P> {
+    /// Sends every batch, in order, each as its own task; at most `max_in_flight` of this
+    /// purge's batches are being sent (or backing off between attempts) at once, so batches
+    /// start in plan order. Returns one outcome per batch; after cancellation, unsent batches fail
+    /// with [`Error::Cancelled`].
+    async fn send_all(
+        &self,
+        batches: Vec<Batch>,
+        options: &Options,
+        wait: Option<Duration>,
+        context: &PurgeContext,
+    ) -> Vec<BatchOutcome> {
+        let sender = self.sender(context);
+        let sending = Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1)));
+        let count = batches.len();
+        let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; count];
+        let mut tasks = JoinSet::new();
+        let options = Arc::new(options.clone());
+        for (index, batch) in batches.into_iter().enumerate() {
+            let place = if context.cancel.is_cancelled() {
+                None
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = context.cancel.cancelled() => None,
+                    place = sending.clone().acquire_owned() => place.ok(),
+                }
+            };
+            let Some(place) = place else {
+                outcomes[index] = Some(cancelled(&sender, index, batch.items.len()));
+                continue;
+            };
+            let job = BatchJob {
+                sender: sender.clone(),
+                provider: self.provider.clone(),
+                options: options.clone(),
+                index,
+                batch,
+                wait,
+            };
+            tasks.spawn(async move { (index, job.run(place).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, outcome)) => outcomes[index] = Some(outcome),
+                Err(e) => {
+                    tracing::error!(provider = %self.name, "a batch task ended abnormally: {e}")
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| BatchOutcome::Failed {
+                    error: Error::protocol("the engine task sending this batch ended abnormally"),
+                    attempts: 0,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Everything one batch's task owns.
+struct BatchJob<P: Provider> {
+    sender: Sender,
+    provider: Arc<P>,
+    options: Arc<Options>,
+    index: usize,
+    batch: Batch,
+    wait: Option<Duration>,
+}
+
+impl<P: Provider> BatchJob<P> {
+    /// Sends the batch (holding this purge's sending `place` until it is accepted or failed),
+    /// then waits for completion if asked.
+    async fn run(self, place: OwnedSemaphorePermit) -> BatchOutcome {
+        let reference = BatchRef {
+            index: self.index,
+            items: self.batch.items.len(),
+        };
+        let sent = self
+            .sender
+            .exchange(
+                self.batch.items.len(),
+                Some(reference),
+                u32::MAX,
+                |now| self.provider.encode(&self.batch, &self.options, now),
+                |response| self.provider.decode(&self.batch, response),
+            )
+            .await;
+        drop(place);
+        let accepted = match sent.result {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                self.sender.context.emit(Event::Failed {
+                    provider: self.sender.name.clone(),
+                    batch: self.index,
+                    items: reference.items,
+                    error: error.to_string(),
+                });
+                return BatchOutcome::Failed {
+                    error,
+                    attempts: sent.attempts,
+                };
+            }
+        };
+        self.sender.context.emit(Event::Accepted {
+            provider: self.sender.name.clone(),
+            batch: self.index,
+            items: reference.items,
+        });
+        let completion = match self.wait {
+            Some(timeout) => Some(
+                wait::wait_for_completion(
+                    &self.sender,
+                    &*self.provider,
+                    reference,
+                    &accepted,
+                    timeout,
+                )
+                .await,
+            ),
+            None => None,
+        };
+        BatchOutcome::Sent {
+            accepted,
+            attempts: sent.attempts,
+            completion,
+        }
+    }
+}
+
+/// The outcome of a batch never sent because the purge was cancelled.
+fn cancelled(sender: &Sender, index: usize, items: usize) -> BatchOutcome {
+    sender.context.emit(Event::Failed {
+        provider: sender.name.clone(),
+        batch: index,
+        items,
+        error: Error::Cancelled.to_string(),
+    });
+    BatchOutcome::Failed {
+        error: Error::Cancelled,
+        attempts: 0,
     }
 }
 
@@ -215,29 +384,50 @@ fn rows(plan: &ProviderPlan, outcomes: &[BatchOutcome], dry_run: bool) -> Vec<Ro
                         row.warnings
                             .push(format!("duplicate of `{first}`: purged once, with it"));
                     }
-                    match &outcomes[*batch] {
-                        BatchOutcome::Accepted { accepted, attempts } => {
-                            row.state = if dry_run {
-                                State::DryRun
-                            } else {
-                                State::Accepted
-                            };
-                            row.handle = Some(accepted.handle.to_string());
-                            row.attempts = *attempts;
-                            row.warnings.extend(accepted.warnings.iter().cloned());
-                        }
-                        BatchOutcome::Failed { error, attempts } => {
-                            row.state = State::Failed;
-                            row.attempts = *attempts;
-                            row.error = Some(error.to_string());
-                        }
-                        BatchOutcome::DryRun => row.state = State::DryRun,
-                    }
+                    fill(&mut row, &outcomes[*batch], dry_run);
                 }
             }
             row
         })
         .collect()
+}
+
+/// Writes a batch's outcome into the row of one of its targets.
+fn fill(row: &mut Row, outcome: &BatchOutcome, dry_run: bool) {
+    match outcome {
+        BatchOutcome::Sent {
+            accepted,
+            attempts,
+            completion,
+        } => {
+            row.handle = Some(accepted.handle.to_string());
+            row.attempts = *attempts;
+            row.warnings.extend(accepted.warnings.iter().cloned());
+            row.state = match completion {
+                _ if dry_run => State::DryRun,
+                None => State::Accepted,
+                Some(Completion::Completed) => State::Completed,
+                Some(Completion::Failed(error)) => {
+                    row.error = Some(error.clone());
+                    State::Failed
+                }
+                Some(Completion::Unfinished(why)) => {
+                    row.error = Some(why.clone());
+                    State::Accepted
+                }
+            };
+        }
+        BatchOutcome::Failed { error, attempts } => {
+            row.state = State::Failed;
+            row.attempts = *attempts;
+            row.error = Some(if *attempts > 1 {
+                format!("{error} (after {attempts} attempts)")
+            } else {
+                error.to_string()
+            });
+        }
+        BatchOutcome::DryRun => row.state = State::DryRun,
+    }
 }
 
 /// The printable form of an encoded request.

@@ -1,0 +1,164 @@
+//! How close the engine gets to the fastest schedule each provider's rate limit allows, against
+//! the emulators over loopback HTTP with the minute compressed to 600 ms.
+//!
+//! Prints one JSON line per case:
+//! `{"case":…,"items":…,"seconds":…,"min_seconds":…,"efficiency":…,"rejections":…}` where
+//! `min_seconds` is the least time the limit allows (the last request may start no earlier),
+//! `efficiency` = `min_seconds / seconds`, and `rejections` counts the emulators' rate-limit
+//! refusals. The fan-out case also gives `slowest_alone_seconds` (the slowest single-provider
+//! case) and `vs_slowest` (its wall time over that).
+//!
+//! - level3: 5,000 URLs = 25 requests under 10 per window (fixed windows at the emulator).
+//! - limelight: 450 items = 5 requests under 60 items per window as debt (10 ms per item).
+//! - dynamicmedia: Adobe publishes no limit; 25,000 URLs = 25 requests under a client-side
+//!   10 per window (`EngineConfig::rate`), which the emulator does not enforce.
+//! - fanout: the limelight case's 450 URLs through one `FanOut` over all three; Limelight's debt
+//!   is the slowest member, so `vs_slowest` compares with the limelight case.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{WINDOW, engine, min_debt_schedule, min_requests_schedule, urls};
+use purgekit::{
+    Budget, EngineConfig, FanOut, Outcome, PurgeContext, PurgeRequest, Purger, RateLimit,
+    RateRegistry,
+};
+
+struct Measured {
+    items: usize,
+    seconds: f64,
+    min_seconds: f64,
+    rejections: usize,
+}
+
+fn dm_config() -> EngineConfig {
+    EngineConfig {
+        rate: Some(RateLimit {
+            requests: Some(Budget::new(10, WINDOW)),
+            items: None,
+        }),
+        ..engine(3)
+    }
+}
+
+async fn timed(purger: &dyn Purger, request: &PurgeRequest) -> f64 {
+    let started = Instant::now();
+    let report = purger
+        .purge_with(request, &PurgeContext::default())
+        .await
+        .expect("valid input");
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(report.outcome(), Outcome::Success, "{:?}", report.summary);
+    seconds
+}
+
+async fn level3() -> Measured {
+    let l3 = common::level3("l3", &Arc::new(RateRegistry::new()), engine(3)).await;
+    let seconds = timed(&l3.purger, &urls(5_000)).await;
+    Measured {
+        items: 5_000,
+        seconds,
+        min_seconds: min_requests_schedule(25, 10, WINDOW).as_secs_f64(),
+        rejections: l3.emulator.rejections(),
+    }
+}
+
+async fn limelight() -> Measured {
+    let ll = common::limelight("ll", &Arc::new(RateRegistry::new()), engine(3)).await;
+    let seconds = timed(&ll.purger, &urls(450)).await;
+    Measured {
+        items: 450,
+        seconds,
+        min_seconds: min_debt_schedule(&[100, 100, 100, 100, 50], WINDOW / 60).as_secs_f64(),
+        rejections: ll.emulator.rejections(),
+    }
+}
+
+async fn dynamicmedia() -> Measured {
+    let dm = common::dynamicmedia("dm", &Arc::new(RateRegistry::new()), dm_config()).await;
+    let seconds = timed(&dm.purger, &urls(25_000)).await;
+    Measured {
+        items: 25_000,
+        seconds,
+        min_seconds: min_requests_schedule(25, 10, WINDOW).as_secs_f64(),
+        rejections: 0,
+    }
+}
+
+/// One `FanOut` purge of the limelight case's 450 URLs across all three providers: Limelight's
+/// item debt is the slowest schedule (Level 3 and Adobe need 3 and 1 requests).
+async fn fanout() -> Measured {
+    let registry = Arc::new(RateRegistry::new());
+    let l3 = common::level3("l3", &registry, engine(3)).await;
+    let ll = common::limelight("ll", &registry, engine(3)).await;
+    let dm = common::dynamicmedia("dm", &registry, dm_config()).await;
+    let (l3e, lle) = (l3.emulator.clone(), ll.emulator.clone());
+    let all = FanOut::new(
+        "all",
+        vec![
+            Arc::new(l3.purger) as Arc<dyn Purger>,
+            Arc::new(ll.purger),
+            Arc::new(dm.purger),
+        ],
+    )
+    .unwrap();
+    let seconds = timed(&all, &urls(450)).await;
+    let min = [
+        min_requests_schedule(3, 10, WINDOW),
+        min_debt_schedule(&[100, 100, 100, 100, 50], WINDOW / 60),
+        min_requests_schedule(1, 10, WINDOW),
+    ]
+    .into_iter()
+    .max()
+    .unwrap();
+    Measured {
+        items: 3 * 450,
+        seconds,
+        min_seconds: min.as_secs_f64(),
+        rejections: l3e.rejections() + lle.rejections(),
+    }
+}
+
+fn print(case: &str, m: &Measured, extra: &str) {
+    println!(
+        "{{\"case\":\"{case}\",\"items\":{},\"seconds\":{},\"min_seconds\":{},\
+         \"efficiency\":{},\"rejections\":{}{extra}}}",
+        m.items,
+        round(m.seconds),
+        round(m.min_seconds),
+        round(m.min_seconds / m.seconds),
+        m.rejections,
+    );
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let l3 = level3().await;
+        print("level3", &l3, "");
+        let ll = limelight().await;
+        print("limelight", &ll, "");
+        let dm = dynamicmedia().await;
+        print("dynamicmedia", &dm, "");
+        // The same 450 URLs through Limelight alone: the slowest member of the fan-out.
+        let slowest = ll.seconds;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let all = fanout().await;
+        let extra = format!(
+            ",\"slowest_alone_seconds\":{},\"vs_slowest\":{}",
+            round(slowest),
+            round(all.seconds / slowest)
+        );
+        print("fanout", &all, &extra);
+    });
+}

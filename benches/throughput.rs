@@ -1,0 +1,128 @@
+//! Plan + encode + sign 1,000,000 URLs for each provider on one core (no network, no runtime).
+//!
+//! Prints one JSON line per case:
+//! `{"case":"level3","urls":1000000,"seconds":…,"urls_per_sec":…, …}` where `seconds` covers
+//! planning (map, dedup, pack) and encoding and signing every request; `validate_seconds` is
+//! building the `PurgeRequest` from the input strings (every URL parsed and checked), reported
+//! apart. `peak_bytes` is the process's peak resident memory above what it used before the input
+//! was generated (Linux `VmHWM`, reset through `/proc/self/clear_refs`), input included;
+//! `peak_ratio` is that over the input's bytes.
+
+use std::time::{Instant, SystemTime};
+
+use purgekit::dynamicmedia::{DynamicMedia, DynamicMediaConfig};
+use purgekit::level3::{Level3, Level3Config};
+use purgekit::limelight::{Limelight, LimelightConfig};
+use purgekit::{Provider, PurgeRequest, Target, plan_provider};
+
+const URLS: usize = 1_000_000;
+
+const CASES: [&str; 3] = ["level3", "limelight", "dynamicmedia"];
+
+fn main() {
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let Some(only) = only else {
+        // Each case in a fresh process, so one case's freed memory cannot hide the next one's peak.
+        let exe = std::env::current_exe().expect("the bench's own path");
+        for case in CASES {
+            let status = std::process::Command::new(&exe)
+                .arg(case)
+                .status()
+                .expect("the bench runs itself");
+            assert!(status.success(), "case {case} failed");
+        }
+        return;
+    };
+    let run = |name: &str| name == only;
+    if run("level3") {
+        let mut config = Level3Config::new("10042", "s3cr3t", "12345", "BBBN56789");
+        config
+            .network_identifiers
+            .insert("www.example.com".into(), "cdn.exampleni.com".into());
+        let provider = Level3::new(config).expect("a valid Level 3 configuration");
+        case("level3", &provider, |i| {
+            format!("https://www.example.com/assets/v2/{i:07}.jpg")
+        });
+    }
+    if run("limelight") {
+        let config = LimelightConfig::new(
+            "example",
+            "exampleuser",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        );
+        let provider = Limelight::new(config).expect("a valid Limelight configuration");
+        case("limelight", &provider, |i| {
+            format!("https://cdn.example.com/assets/v2/{i:07}.jpg")
+        });
+    }
+    if run("dynamicmedia") {
+        let config = DynamicMediaConfig::new("ops@example.com", "s3cret", "c|6", "JJEsquire");
+        let provider = DynamicMedia::new(config).expect("a valid Dynamic Media configuration");
+        case("dynamicmedia", &provider, |i| {
+            format!("https://s7d1.scene7.com/is/image/JJEsquire/{i:07}")
+        });
+    }
+}
+
+fn case<P: Provider>(name: &str, provider: &P, url: impl Fn(usize) -> String) {
+    reset_peak();
+    let baseline = status_kb("VmRSS:");
+
+    let input: Vec<String> = (0..URLS).map(url).collect();
+    let input_bytes: usize = input.iter().map(|u| u.len() + 1).sum(); // one per line
+
+    let started = Instant::now();
+    let targets = input
+        .iter()
+        .map(|u| Target::url(u.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("valid URLs");
+    let request = PurgeRequest::new(targets, Default::default()).expect("a valid request");
+    let validate_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let plan = plan_provider(name, provider, &request).expect("plans");
+    let now = SystemTime::now();
+    let mut body_bytes = 0usize;
+    for batch in &plan.batches {
+        let http = provider
+            .encode(batch, request.options(), now)
+            .expect("encodes");
+        body_bytes += http.body().len();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+
+    let peak_bytes = status_kb("VmHWM:").saturating_sub(baseline) * 1024;
+    println!(
+        "{{\"case\":\"{name}\",\"urls\":{URLS},\"seconds\":{},\"urls_per_sec\":{},\
+         \"validate_seconds\":{},\"requests\":{},\"body_bytes\":{body_bytes},\
+         \"input_bytes\":{input_bytes},\"peak_bytes\":{peak_bytes},\"peak_ratio\":{}}}",
+        round(seconds),
+        (URLS as f64 / seconds).round(),
+        round(validate_seconds),
+        plan.batches.len(),
+        round(peak_bytes as f64 / input_bytes as f64),
+    );
+    drop((plan, request, input));
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Resets the kernel's peak-RSS counter (`VmHWM`) to the current RSS; a no-op off Linux.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A `kB` field of `/proc/self/status`, in kB (0 off Linux).
+fn status_kb(field: &str) -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
