@@ -38,11 +38,12 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::{Table, Value};
 
-use crate::{Budget, Error, RateLimit, Result, Secret};
+use crate::{Budget, Error, FanOut, ProviderPurger, Purger, RateLimit, Result, Secret};
 
 /// The environment variable naming the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "PURGEKIT_CONFIG";
@@ -52,6 +53,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "purgekit.toml";
 
 /// The provider kinds a config may name, as written in `kind = "…"`.
 pub const KINDS: [&str; 3] = ["level3", "limelight", "dynamic-media"];
+
+/// The name of the fan-out [`Config::build`] makes over several providers.
+pub const FAN_OUT_NAME: &str = "all";
 
 /// The window of a `rate_limit` without `per`.
 pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -301,6 +305,120 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Builds the purger: the provider's [`ProviderPurger`] when one is configured, a
+    /// [`FanOut`] over all of them otherwise. Every provider's own checks run here, before
+    /// anything is sent; their errors name the config field.
+    ///
+    /// ```
+    /// use purgekit::Config;
+    /// let config = Config::parse(
+    ///     r#"
+    ///     [providers.eu]
+    ///     kind = "limelight"
+    ///     shortname = "example"
+    ///     username = "deploy"
+    ///     shared_key = "00112233445566778899aabbccddeeff"
+    ///     "#,
+    /// )
+    /// .unwrap();
+    /// let purger = config.build().unwrap();
+    /// assert_eq!(purger.providers()[0].kind, "limelight");
+    /// ```
+    pub fn build(&self) -> Result<Arc<dyn Purger>> {
+        let mut purgers = self.build_each()?;
+        if purgers.len() == 1 {
+            return Ok(purgers.remove(0));
+        }
+        Ok(Arc::new(FanOut::new(FAN_OUT_NAME, purgers)?))
+    }
+
+    /// One purger per provider, in order, without the fan-out.
+    pub fn build_each(&self) -> Result<Vec<Arc<dyn Purger>>> {
+        self.providers.iter().map(ProviderConfig::build).collect()
+    }
+}
+
+impl ProviderConfig {
+    /// Builds this provider's purger.
+    pub fn build(&self) -> Result<Arc<dyn Purger>> {
+        let in_table = |e: Error| match e {
+            Error::Config { field, message } => {
+                Error::config(format!("providers.{}.{field}", self.name), message)
+            }
+            other => other,
+        };
+        match &self.settings {
+            #[cfg(feature = "level3")]
+            ProviderSettings::Level3(s) => {
+                let mut c = crate::level3::Level3Config::new(
+                    s.key_id.clone(),
+                    s.secret.clone(),
+                    s.access_group.clone(),
+                    s.scid.clone(),
+                );
+                if let Some(endpoint) = &self.endpoint {
+                    c.endpoint = endpoint.clone();
+                }
+                c.network_identifiers = s.network_identifiers.clone();
+                c.rate_limit = self.rate_limit;
+                let provider = crate::level3::Level3::new(c).map_err(in_table)?;
+                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
+            }
+            #[cfg(feature = "limelight")]
+            ProviderSettings::Limelight(s) => {
+                let mut c = crate::limelight::LimelightConfig::new(
+                    s.shortname.clone(),
+                    s.username.clone(),
+                    s.shared_key.clone(),
+                );
+                if let Some(endpoint) = &self.endpoint {
+                    c.endpoint = endpoint.clone();
+                }
+                c.origins = s.origins.clone();
+                c.rate_limit = self.rate_limit;
+                let provider = crate::limelight::Limelight::new(c).map_err(in_table)?;
+                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
+            }
+            #[cfg(feature = "dynamicmedia")]
+            ProviderSettings::DynamicMedia(s) => {
+                let mut c = crate::dynamicmedia::DynamicMediaConfig::new(
+                    s.user.clone(),
+                    s.password.clone(),
+                    s.company_handle.clone(),
+                    s.company_root.clone(),
+                );
+                c.endpoint = self.endpoint.clone();
+                if let Some(region) = &s.region {
+                    c.region = region.parse().map_err(|e| {
+                        Error::config(format!("providers.{}.region", self.name), format!("{e}"))
+                    })?;
+                }
+                c.staging = s.staging;
+                let set = |target: &mut String, value: &Option<String>| {
+                    if let Some(v) = value {
+                        target.clone_from(v);
+                    }
+                };
+                set(&mut c.app_name, &s.app_name);
+                set(&mut c.app_version, &s.app_version);
+                set(&mut c.api_version, &s.api_version);
+                c.rate_limit = self.rate_limit;
+                let provider = crate::dynamicmedia::DynamicMedia::new(c).map_err(in_table)?;
+                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(Error::config(
+                format!("providers.{}.kind", self.name),
+                format!(
+                    "this purgekit was built without the `{}` provider (cargo feature)",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+}
+
 fn parse_provider(name: String, mut fields: Fields<'_>) -> Result<ProviderConfig> {
     let kind = fields.required("kind").map_err(|e| match e {
         Error::Config { field, message } if message.starts_with("missing") => Error::config(
@@ -327,7 +445,7 @@ fn parse_provider(name: String, mut fields: Fields<'_>) -> Result<ProviderConfig
     fields.check_keys(&allowed, &format!(" (kind `{kind}`)"))?;
 
     let endpoint = match fields.string("endpoint")? {
-        Some(endpoint) => Some(check_endpoint(
+        Some(endpoint) => Some(crate::normalize_endpoint(
             &format!("{}.endpoint", fields.path),
             &endpoint,
         )?),
@@ -396,59 +514,6 @@ fn parse_rate_limit(mut fields: Fields<'_>) -> Result<RateLimit> {
         requests: requests.map(|n| Budget::new(n, per)),
         items: items.map(|n| Budget::new(n, per)),
     })
-}
-
-/// Checks an endpoint (`scheme://host[:port]`, an optional trailing `/`) and returns it without
-/// the trailing `/`. Plain `http://` is only allowed to a loopback host.
-fn check_endpoint(field: &str, endpoint: &str) -> Result<String> {
-    let url = url::Url::parse(endpoint).map_err(|e| {
-        Error::config(
-            field,
-            format!("`{endpoint}` is not a URL of the form scheme://host[:port] ({e})"),
-        )
-    })?;
-    let shape_error = |what: &str| {
-        Error::config(
-            field,
-            format!("`{endpoint}` must be scheme://host[:port] only, {what}"),
-        )
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(shape_error("without user or password"));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(shape_error("without a path, query or fragment"));
-    }
-    let Some(host) = url.host() else {
-        return Err(shape_error("naming a host"));
-    };
-    let loopback = match host {
-        url::Host::Domain(domain) => domain.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(Error::config(
-                field,
-                format!(
-                    "`{endpoint}`: plain http:// is only allowed to a loopback host \
-                     (127.0.0.1, ::1, localhost); use https://"
-                ),
-            ));
-        }
-        other => {
-            return Err(Error::config(
-                field,
-                format!(
-                    "`{endpoint}`: the scheme must be https (or http to loopback), not `{other}`"
-                ),
-            ));
-        }
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// Parses a duration such as `90s`, `5m`, `1h`, `250ms` or `1m30s`; a bare number is seconds.
@@ -684,10 +749,12 @@ fn describe(value: &Value) -> String {
 mod tests {
     use super::*;
 
+    const LL_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
     fn env(name: &str) -> Option<String> {
         match name {
             "L3_SECRET" => Some("l3-secret-value".into()),
-            "LL_KEY" => Some("00112233".into()),
+            "LL_KEY" => Some(LL_KEY.into()),
             "EMPTY" => Some(String::new()),
             _ => None,
         }
@@ -708,7 +775,7 @@ mod tests {
         [providers.l3]
         kind = "level3"
         endpoint = "https://ws.lumen.com/"
-        key_id = "KEY1"
+        key_id = "10042"
         secret = "${L3_SECRET}"
         access_group = "12345"
         scid = "BBBN56789"
@@ -755,7 +822,7 @@ mod tests {
             s.network_identifiers["cdn.example.com"],
             "cdn.exampleni.com"
         );
-        assert_eq!((s.key_id.as_str(), s.scid.as_str()), ("KEY1", "BBBN56789"));
+        assert_eq!((s.key_id.as_str(), s.scid.as_str()), ("10042", "BBBN56789"));
 
         let ll = config.provider("ll").unwrap();
         assert_eq!(ll.settings.kind(), "limelight");
@@ -763,7 +830,7 @@ mod tests {
         let ProviderSettings::Limelight(s) = &ll.settings else {
             panic!()
         };
-        assert_eq!(s.shared_key.expose(), "00112233");
+        assert_eq!(s.shared_key.expose(), LL_KEY);
         assert_eq!(s.origins["cdn.example.com"], "origin.example.com");
 
         let adobe = config.provider("adobe").unwrap();
@@ -782,7 +849,7 @@ mod tests {
         let config = parse(FULL).unwrap();
         let debug = format!("{config:?}");
         assert!(!debug.contains("l3-secret-value"), "{debug}");
-        assert!(!debug.contains("00112233"), "{debug}");
+        assert!(!debug.contains(LL_KEY), "{debug}");
         assert!(!debug.contains("p$wrd"), "{debug}");
     }
 
@@ -809,7 +876,7 @@ mod tests {
         let e = |v: &str| interpolate("f", v, &env);
         assert_eq!(
             e("a${L3_SECRET}b${LL_KEY}").unwrap(),
-            "al3-secret-valueb00112233"
+            format!("al3-secret-valueb{LL_KEY}")
         );
         assert_eq!(e("$$ and $ alone and $x").unwrap(), "$ and $ alone and $x");
         assert_eq!(e("no refs").unwrap(), "no refs");
@@ -964,46 +1031,117 @@ mod tests {
 
     #[test]
     fn endpoint_rules() {
-        let f = "providers.a.endpoint";
+        // The rule itself is core's `normalize_endpoint`; here: it applies, naming the field.
+        let with = |endpoint: &str| {
+            parse(&format!(
+                "[providers.a]\nkind = \"limelight\"\nendpoint = \"{endpoint}\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"k\""
+            ))
+        };
+        let endpoint = |e: &str| with(e).unwrap().providers[0].endpoint.clone().unwrap();
         assert_eq!(
-            check_endpoint(f, "https://ws.lumen.com").unwrap(),
-            "https://ws.lumen.com"
+            endpoint("https://APIS.llnw.com:443/"),
+            "https://apis.llnw.com"
         );
-        assert_eq!(
-            check_endpoint(f, "https://apis.llnw.com:8443/").unwrap(),
-            "https://apis.llnw.com:8443"
-        );
-        for ok in [
-            "http://127.0.0.1:3000",
-            "http://127.8.9.1",
-            "http://[::1]:80",
-            "http://localhost:9",
-        ] {
-            assert!(check_endpoint(f, ok).is_ok(), "{ok}");
-        }
+        assert_eq!(endpoint("http://127.0.0.1:3000"), "http://127.0.0.1:3000");
+        assert_eq!(endpoint("http://[::1]:80"), "http://[::1]");
+        assert_eq!(endpoint("http://localhost:9"), "http://localhost:9");
         for (bad, needle) in [
-            ("http://ws.lumen.com", "only allowed to a loopback host"),
+            ("http://apis.llnw.com", "only allowed to a loopback host"),
             ("http://10.0.0.1:80", "only allowed to a loopback host"),
-            ("http://[::2]", "only allowed to a loopback host"),
-            (
-                "http://localhost.evil.com",
-                "only allowed to a loopback host",
-            ),
-            ("ftp://ws.lumen.com", "scheme must be https"),
-            ("https://ws.lumen.com/path", "without a path"),
-            ("https://ws.lumen.com?x=1", "without a path"),
-            ("https://user:pw@ws.lumen.com", "without user"),
-            ("ws.lumen.com", "not a URL"),
+            ("ftp://apis.llnw.com", "must use https"),
+            ("https://apis.llnw.com/path", "path"),
         ] {
-            let err = check_endpoint(f, bad).unwrap_err();
-            assert!(err.to_string().contains(needle), "{bad}: {err}");
-            assert!(err.is_usage());
+            match with(bad).unwrap_err() {
+                Error::Config { field, message } => {
+                    assert_eq!(field, "providers.a.endpoint");
+                    assert!(message.contains(needle), "{bad}: {message}");
+                }
+                other => panic!("{other:?}"),
+            }
         }
-        // Through the parser, with the field named.
-        let (field, _) = config_error(
-            "[providers.a]\nkind = \"limelight\"\nendpoint = \"http://apis.llnw.com\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"k\"",
+    }
+
+    #[test]
+    fn builds_one_purger_per_provider_with_the_settings() {
+        let config = parse(FULL).unwrap();
+        let purgers = config.build_each().unwrap();
+        let infos: Vec<(String, String, String)> = purgers
+            .iter()
+            .map(|p| {
+                let info = &p.providers()[0];
+                (info.name.clone(), info.kind.clone(), info.endpoint.clone())
+            })
+            .collect();
+        assert_eq!(
+            infos,
+            [
+                (
+                    "adobe".into(),
+                    "dynamic-media".into(),
+                    "http://127.0.0.1:8080".into()
+                ),
+                ("l3".into(), "level3".into(), "https://ws.lumen.com".into()),
+                (
+                    "ll".into(),
+                    "limelight".into(),
+                    "https://apis.llnw.com".into()
+                ),
+            ]
         );
-        assert_eq!(field, f);
+        // The rate limit override reaches the provider's limits.
+        let l3 = &purgers[1].providers()[0];
+        assert_eq!(
+            l3.limits.rate.requests,
+            Some(Budget::new(5, Duration::from_secs(30)))
+        );
+        // Region and staging pick Adobe's host when no endpoint is given.
+        let adobe = parse(
+            "[providers.a]\nkind = \"dynamic-media\"\nuser = \"u@example.com\"\npassword = \"p\"\ncompany_handle = \"c|6\"\ncompany_root = \"Root\"\nregion = \"europe\"\nstaging = true\n",
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        assert_eq!(
+            adobe.providers()[0].endpoint,
+            "https://s7sps3apissl-staging.scene7.com"
+        );
+    }
+
+    #[test]
+    fn provider_checks_name_the_config_field() {
+        let base = "[providers.l3]\nkind = \"level3\"\nsecret = \"s\"\naccess_group = \"12345\"\nscid = \"S\"\n";
+        let err = parse(&format!("{base}key_id = \"not-numeric\"\n"))
+            .unwrap()
+            .build()
+            .err()
+            .unwrap();
+        assert!(err.is_usage(), "{err}");
+        assert!(err.to_string().contains("`providers.l3.key_id`"), "{err}");
+
+        let err = parse(
+            "[providers.a]\nkind = \"dynamic-media\"\nuser = \"u\"\npassword = \"p\"\ncompany_handle = \"c|6\"\ncompany_root = \"Root\"\nregion = \"mars\"\n",
+        )
+        .unwrap()
+        .build()
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("`providers.a.region`"), "{err}");
+        assert!(err.to_string().contains("mars"), "{err}");
+    }
+
+    #[test]
+    fn several_providers_fan_out() {
+        let purger = parse(FULL).unwrap().build().unwrap();
+        assert_eq!(purger.name(), FAN_OUT_NAME);
+        let names: Vec<String> = purger.providers().into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["adobe", "l3", "ll"]);
+        let one = parse(FULL)
+            .unwrap()
+            .select(&["ll"])
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(one.name(), "ll");
     }
 
     #[test]

@@ -79,10 +79,16 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 cancel: CancellationToken::new(),
             };
             let interrupt = tokio::spawn(stop_on_ctrl_c(context.cancel.clone()));
-            let result =
-                run::purge(&*session.purger, &request, &context, args.json, &mut stdout).await;
+            let result = run::purge(
+                &*session.purger,
+                &request,
+                &context,
+                args.json,
+                || display.finish(),
+                &mut stdout,
+            )
+            .await;
             interrupt.abort();
-            display.finish();
             result
         }
         Command::Plan(args) => {
@@ -91,7 +97,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             run::plan(&*session.purger, &request, args.json, &mut stdout)
         }
         Command::Status(args) => {
-            let session = setup::Session::open(config, false, &[]).await?;
+            let only = [args.provider.clone()];
+            let session = setup::Session::open(config, false, &only).await?;
             run::status(
                 &*session.purger,
                 &args.provider,

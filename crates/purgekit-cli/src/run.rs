@@ -33,19 +33,20 @@ pub fn purge_exit_code(report: &Report, waited: bool, cancelled: bool) -> u8 {
     }
 }
 
-/// `purge`: purges, prints the report (a table or JSON) on `out`, returns the exit code.
+/// `purge`: purges, calls `finished` (to clear a progress bar), prints the report (a table or
+/// JSON) on `out`, returns the exit code.
 pub async fn purge(
     purger: &dyn Purger,
     request: &PurgeRequest,
     context: &PurgeContext,
     json: bool,
+    finished: impl FnOnce(),
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let result = purger.purge_with(request, context).await;
+    finished();
     // An error here means nothing was sent: a usage, config or input error.
-    let report = purger
-        .purge_with(request, context)
-        .await
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let report = result.map_err(|e| Failure::Usage(e.to_string()))?;
     let cancelled = context.cancel.is_cancelled();
     if cancelled {
         let done = report
@@ -313,6 +314,7 @@ mod tests {
             &request,
             &PurgeContext::default(),
             json,
+            || {},
             &mut out,
         )
         .await;
@@ -392,7 +394,7 @@ mod tests {
         };
         let r = request(&["https://a.example/x"]).build().unwrap();
         let mut out = Vec::new();
-        let code = purge(&Scripted::new(), &r, &context, false, &mut out)
+        let code = purge(&Scripted::new(), &r, &context, false, || {}, &mut out)
             .await
             .unwrap();
         assert_eq!(code, EXIT_FAILED);

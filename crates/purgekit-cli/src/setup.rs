@@ -1,10 +1,11 @@
-//! Where the purger comes from: the config file, or the in-process sandbox.
+//! Where the purger comes from: the config file, or the sandbox of in-process emulators.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use purgekit::sandbox::Sandbox;
 use purgekit::{Config, Purger};
 
 use crate::Failure;
@@ -13,34 +14,104 @@ use crate::Failure;
 pub struct Session {
     /// One provider's purger, or a fan-out over several.
     pub purger: Arc<dyn Purger>,
+    /// With `--sandbox`: the emulators, serving until the session ends.
+    _sandbox: Option<Sandbox>,
 }
 
 impl Session {
     /// Loads the config (`--config`, `$PURGEKIT_CONFIG`, `./purgekit.toml`) and keeps the
-    /// providers named in `only` (all when empty); with `sandbox`, ignores the config.
+    /// providers named in `only` (all when empty). With `sandbox`, ignores the config and
+    /// starts the three emulators on loopback with their demo accounts instead; their config
+    /// goes through the same loader as a file would.
     pub async fn open(
         config: Option<&Path>,
         sandbox: bool,
         only: &[String],
     ) -> Result<Session, Failure> {
-        if sandbox {
-            return Err(Failure::Usage(
-                "--sandbox needs the provider emulators (phase 2 of the CLI issue)".to_owned(),
-            ));
-        }
-        let path = Config::locate(config);
-        let config = Config::load(&path)?.select(only)?;
-        Err(Failure::Usage(format!(
-            "{}: {} providers parsed, but building them needs the provider crates (phase 2 of the CLI issue)",
-            path.display(),
-            config.providers.len()
-        )))
+        let (config, sandbox) = if sandbox {
+            let sandbox = Sandbox::start()
+                .await
+                .map_err(|e| Failure::Failed(format!("cannot start the sandbox: {e}")))?;
+            tracing::info!("sandbox: emulators on {}", sandbox.endpoints().join(", "));
+            let config = Config::parse_with_env(&sandbox.config_toml(), |_| None)?;
+            (config, Some(sandbox))
+        } else {
+            (Config::load(Config::locate(config))?, None)
+        };
+        let purger = config.select(only)?.build()?;
+        Ok(Session {
+            purger,
+            _sandbox: sandbox,
+        })
     }
 }
 
-/// `emulate`: runs the three emulators until Ctrl-C.
-pub async fn emulate(listen: SocketAddr, _out: &mut dyn Write) -> Result<u8, Failure> {
-    Err(Failure::Usage(format!(
-        "emulate on {listen} needs the provider emulators (phase 2 of the CLI issue)"
-    )))
+/// `emulate`: runs the three emulators until Ctrl-C, printing their endpoints and a config for
+/// their demo accounts.
+pub async fn emulate(listen: SocketAddr, out: &mut dyn Write) -> Result<u8, Failure> {
+    let sandbox = Sandbox::start_at(listen.ip(), listen.port())
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot listen on {listen}: {e}")))?;
+    if !listen.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {}: purgekit accepts plain http:// endpoints on loopback only",
+            listen.ip()
+        );
+    }
+    let endpoints = sandbox.endpoints();
+    let text = format!(
+        "# purgekit emulators, with demo accounts; Ctrl-C stops them.\n\
+         # Level 3 / Lumen:      {}\n\
+         # Limelight SmartPurge: {}\n\
+         # Adobe Dynamic Media:  {}\n\
+         # Save what follows as purgekit.toml (or pass it with --config).\n\n{}",
+        endpoints[0],
+        endpoints[1],
+        endpoints[2],
+        sandbox.config_toml()
+    );
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Failed(format!("cannot write the output: {e}")))?;
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
+    tracing::info!("stopping the emulators");
+    sandbox.stop().await;
+    Ok(crate::run::EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sandbox_session_serves_three_providers_on_loopback() {
+        let session = Session::open(None, true, &[]).await.unwrap();
+        let providers = session.purger.providers();
+        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["dynamic-media", "level3", "limelight"]);
+        for p in &providers {
+            assert!(p.endpoint.starts_with("http://127.0.0.1:"), "{p:?}");
+        }
+        let only = Session::open(None, true, &["limelight".to_owned()])
+            .await
+            .unwrap();
+        let providers = only.purger.providers();
+        assert_eq!(providers.len(), 1);
+        assert_eq!(providers[0].kind, "limelight");
+        assert!(matches!(
+            Session::open(None, true, &["fastly".to_owned()]).await,
+            Err(Failure::Usage(m)) if m.contains("configured: dynamic-media, level3, limelight")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_missing_config_file_is_a_usage_error_naming_it() {
+        let missing = Path::new("/nonexistent/purgekit-test.toml");
+        assert!(matches!(
+            Session::open(Some(missing), false, &[]).await,
+            Err(Failure::Usage(m)) if m.contains("/nonexistent/purgekit-test.toml")
+        ));
+    }
 }
