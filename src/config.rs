@@ -153,6 +153,9 @@ pub struct DynamicMediaSettings {
     pub staging: bool,
 }
 
+/// The field an error about the whole file names (replaced by the path in [`Config::load`]).
+const WHOLE_FILE: &str = "<config>";
+
 const COMMON_KEYS: [&str; 3] = ["kind", "endpoint", "rate_limit"];
 const LEVEL3_KEYS: [&str; 5] = [
     "key_id",
@@ -201,6 +204,9 @@ impl Config {
             )
         })?;
         Self::parse(&text).map_err(|e| match e {
+            Error::Config { field, message } if field == WHOLE_FILE => {
+                Error::config(path.display().to_string(), message)
+            }
             Error::Config { field, message } => {
                 Error::config(field, format!("{message} (in {})", path.display()))
             }
@@ -216,7 +222,7 @@ impl Config {
     /// Parses `text`, looking `${VAR}` up with `env` (for tests and embedding).
     pub fn parse_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
         let table: Table = text.parse().map_err(|e: toml::de::Error| {
-            Error::config("<file>", format!("not valid TOML: {e}"))
+            Error::config(WHOLE_FILE, format!("not valid TOML: {e}"))
         })?;
         let mut root = Fields {
             path: String::new(),
@@ -999,7 +1005,7 @@ mod tests {
     #[test]
     fn bad_toml_is_an_error() {
         let (field, message) = config_error("[providers.a\nkind=");
-        assert_eq!(field, "<file>");
+        assert_eq!(field, WHOLE_FILE);
         assert!(message.starts_with("not valid TOML"), "{message}");
     }
 
