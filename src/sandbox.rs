@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use purgekit_core::{ProviderPurger, Purger, Result, Secret};
+use purgekit_core::{ProviderPurger, Purger, RateRegistry, Result, Secret};
 use purgekit_dynamicmedia::{DynamicMedia, DynamicMediaConfig};
 use purgekit_emulator::dynamicmedia::{DynamicMediaEmulator, DynamicMediaEmulatorConfig};
 use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
@@ -193,20 +193,29 @@ impl Sandbox {
         }
     }
 
+    /// The purgers share one rate registry of their own: the sandbox's accounts live on its
+    /// own emulators, so two sandboxes in one process never wait on each other.
     fn build_purgers(&self) -> Result<Vec<Arc<dyn Purger>>> {
+        let registry = Arc::new(RateRegistry::new());
         Ok(vec![
-            Arc::new(ProviderPurger::new(
-                SANDBOX_PROVIDERS[0],
-                Level3::new(self.level3_config())?,
-            )),
-            Arc::new(ProviderPurger::new(
-                SANDBOX_PROVIDERS[1],
-                Limelight::new(self.limelight_config())?,
-            )),
-            Arc::new(ProviderPurger::new(
-                SANDBOX_PROVIDERS[2],
-                DynamicMedia::new(self.dynamic_media_config())?,
-            )),
+            Arc::new(
+                ProviderPurger::new(SANDBOX_PROVIDERS[0], Level3::new(self.level3_config())?)
+                    .with_rate_registry(registry.clone()),
+            ),
+            Arc::new(
+                ProviderPurger::new(
+                    SANDBOX_PROVIDERS[1],
+                    Limelight::new(self.limelight_config())?,
+                )
+                .with_rate_registry(registry.clone()),
+            ),
+            Arc::new(
+                ProviderPurger::new(
+                    SANDBOX_PROVIDERS[2],
+                    DynamicMedia::new(self.dynamic_media_config())?,
+                )
+                .with_rate_registry(registry),
+            ),
         ])
     }
 }
@@ -219,7 +228,8 @@ impl std::fmt::Debug for Sandbox {
     }
 }
 
-/// A TOML basic string: quoted, with `"` `\` and control characters escaped.
+/// A TOML basic string: quoted, with `"` `\` and control characters escaped, and `$` doubled
+/// because the config loader reads `${VAR}` in every string (`$$` is a literal `$`).
 fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -227,10 +237,60 @@ fn toml_string(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            '$' => out.push_str("$$"),
             c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
             c => out.push(c),
         }
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ProviderSettings};
+
+    #[tokio::test]
+    async fn its_config_loads_back_to_the_same_accounts() {
+        let sandbox = Sandbox::start().await.unwrap();
+        let config = Config::parse(&sandbox.config_toml()).unwrap();
+        let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["dynamic-media", "level3", "limelight"]);
+        for provider in &config.providers {
+            match &provider.settings {
+                ProviderSettings::Level3(s) => {
+                    let want = sandbox.level3_config();
+                    assert_eq!(provider.endpoint.as_deref(), Some(want.endpoint.as_str()));
+                    assert_eq!((&s.key_id, &s.secret), (&want.key_id, &want.secret));
+                }
+                ProviderSettings::Limelight(s) => {
+                    let want = sandbox.limelight_config();
+                    assert_eq!(provider.endpoint.as_deref(), Some(want.endpoint.as_str()));
+                    assert_eq!(s.shared_key, want.shared_key);
+                }
+                ProviderSettings::DynamicMedia(s) => {
+                    let want = sandbox.dynamic_media_config();
+                    assert_eq!(provider.endpoint, want.endpoint);
+                    assert_eq!(s.password, want.password);
+                    assert_eq!(s.api_version.as_deref(), Some(want.api_version.as_str()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strings_survive_toml_and_env_interpolation() {
+        let awkward = "p$a\"s${HOME}s\\w\u{7}rd";
+        let text = format!(
+            "[providers.x]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"\n\
+             shared_key = {}\n",
+            toml_string(awkward)
+        );
+        let config = Config::parse_with_env(&text, |_| Some("EXPANDED".into())).unwrap();
+        match &config.providers[0].settings {
+            ProviderSettings::Limelight(s) => assert_eq!(s.shared_key.expose(), awkward),
+            other => panic!("{other:?}"),
+        }
+    }
 }

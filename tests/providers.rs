@@ -1,13 +1,11 @@
 //! One suite, run unchanged against every provider: each provider's purger, driven through
 //! `Arc<dyn Purger>` over real HTTP on 127.0.0.1 against its emulator (the sandbox).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use purgekit::emulator::limelight::PurgedItem;
 use purgekit::sandbox::Sandbox;
-use purgekit::{Handle, Progress, PurgeRequest, Purger, State};
+use purgekit::{PurgeRequest, State};
 
 const HOSTS: [&str; 2] = ["images.example.com", "static.example.com"];
 
@@ -63,20 +61,6 @@ fn requests_seen(sandbox: &Sandbox, provider: &str) -> usize {
     }
 }
 
-async fn wait_completed(purger: &Arc<dyn Purger>, handle: &str) {
-    let handle = Handle(handle.to_owned());
-    // Status queries count against Level 3's 10 requests a minute: poll once a second.
-    for _ in 0..10 {
-        let status = purger.status(purger.name(), &handle).await.unwrap();
-        match status.progress {
-            Progress::Completed => return,
-            Progress::Failed => panic!("{}: {handle} failed: {}", purger.name(), status.detail),
-            Progress::Pending { .. } => tokio::time::sleep(Duration::from_secs(1)).await,
-        }
-    }
-    panic!("{}: {handle} did not complete in 10 s", purger.name());
-}
-
 #[tokio::test]
 async fn every_provider_purges_each_url_exactly_once_and_completes() {
     let sandbox = Sandbox::start().await.unwrap();
@@ -84,18 +68,24 @@ async fn every_provider_purges_each_url_exactly_once_and_completes() {
     for url in urls() {
         builder = builder.url(url);
     }
-    // The same URL again: merged into the first, reported, not purged twice.
-    let request = builder.url(urls()[0].clone()).build().unwrap();
+    // The same URL again: merged into the first, reported, not purged twice. The engine waits
+    // for completion, polling each provider's status API at its pace.
+    let request = builder
+        .url(urls()[0].clone())
+        .wait(Duration::from_secs(30))
+        .build()
+        .unwrap();
 
     for purger in sandbox.purgers() {
         let name = purger.name();
         let report = purger.purge(&request).await.unwrap();
         assert_eq!(report.results.len(), 41, "{name}: one row per target");
         assert!(
-            report.results.iter().all(|r| r.state == State::Accepted),
+            report.results.iter().all(|r| r.state == State::Completed),
             "{name}: {:#?}",
-            report.results.iter().find(|r| r.state != State::Accepted)
+            report.results.iter().find(|r| r.state != State::Completed)
         );
+        assert!(report.results.iter().all(|r| r.handle.is_some()), "{name}");
         assert!(
             report.results[40]
                 .warnings
@@ -113,15 +103,6 @@ async fn every_provider_purges_each_url_exactly_once_and_completes() {
             .collect();
         want.sort();
         assert_eq!(got, want, "{name}: every URL received exactly once");
-
-        let handles: BTreeMap<&str, ()> = report
-            .results
-            .iter()
-            .map(|r| (r.handle.as_deref().unwrap(), ()))
-            .collect();
-        for handle in handles.keys() {
-            wait_completed(purger, handle).await;
-        }
     }
 }
 

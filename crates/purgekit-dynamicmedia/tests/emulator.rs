@@ -4,7 +4,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use purgekit_core::{Error, Handle, Progress, ProviderPurger, PurgeRequest, Purger, State};
+use purgekit_core::{
+    EngineConfig, Error, Handle, Progress, ProviderPurger, PurgeRequest, Purger, RateRegistry,
+    RetryPolicy, State,
+};
 use purgekit_dynamicmedia::{DynamicMedia, DynamicMediaConfig};
 use purgekit_emulator::Fault;
 use purgekit_emulator::dynamicmedia::{
@@ -35,10 +38,17 @@ async fn setup(api_version: &str, password: &str) -> Setup {
     );
     config.endpoint = Some(running.url());
     config.api_version = api_version.to_owned();
-    let purger: Arc<dyn Purger> = Arc::new(ProviderPurger::new(
-        "dm",
-        DynamicMedia::new(config).unwrap(),
-    ));
+    // Its own rate limiter (tests here run at once against separate emulators), and one
+    // attempt per call so each test sees how the emulator's answer is classified; retries
+    // are the engine's business, tested in core and in the workspace's tests.
+    let purger: Arc<dyn Purger> = Arc::new(
+        ProviderPurger::new("dm", DynamicMedia::new(config).unwrap())
+            .with_rate_registry(Arc::new(RateRegistry::new()))
+            .with_config(EngineConfig {
+                retry: RetryPolicy::never(),
+                ..EngineConfig::default()
+            }),
+    );
     Setup {
         emulator,
         purger,

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use purgekit_core::{
-    Error, Handle, Outcome, Progress, ProviderPurger, PurgeRequest, Purger, State,
+    Budget, EngineConfig, Error, Handle, Outcome, Progress, ProviderPurger, PurgeRequest, Purger,
+    RateLimit, RateRegistry, RetryPolicy, State,
 };
 use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
 use purgekit_emulator::{Fault, Running};
@@ -43,14 +44,37 @@ fn provider_config(emulator: &Level3Emulator, running: &Running) -> Level3Config
         e.scid.clone(),
     );
     config.endpoint = running.url();
+    // The client paces at the limit this emulator enforces (a roomy one in most tests).
+    config.rate_limit = Some(RateLimit {
+        requests: Some(Budget::new(e.requests_per_window, e.rate_window)),
+        items: None,
+    });
     config
         .network_identifiers
         .insert("Static.Example.net".into(), "static-ni".into());
     config
 }
 
+/// A purger with its own rate limiter: tests in this binary run at once against separate
+/// emulators and must not share (and wait on) one limiter for the demo key.
 fn purger(config: Level3Config) -> Arc<dyn Purger> {
-    Arc::new(ProviderPurger::new("l3", Level3::new(config).unwrap()))
+    purger_with(config, EngineConfig::default())
+}
+
+fn purger_with(config: Level3Config, engine: EngineConfig) -> Arc<dyn Purger> {
+    Arc::new(
+        ProviderPurger::new("l3", Level3::new(config).unwrap())
+            .with_rate_registry(Arc::new(RateRegistry::new()))
+            .with_config(engine),
+    )
+}
+
+/// One attempt, no retries: to see how a single response is classified.
+fn single_attempt() -> EngineConfig {
+    EngineConfig {
+        retry: RetryPolicy::never(),
+        ..EngineConfig::default()
+    }
 }
 
 #[tokio::test]
@@ -272,12 +296,21 @@ async fn errors_are_classified_on_the_wire() {
         ..roomy()
     })
     .await;
-    let good = purger(provider_config(&emulator, &running));
+    // The client paces at the documented 10 a minute; this emulator admits 2, so the third
+    // request below reaches it and is refused, as a client sharing the key would see.
+    let documented = |mut config: Level3Config| {
+        config.rate_limit = None;
+        config
+    };
+    let good = purger_with(
+        documented(provider_config(&emulator, &running)),
+        single_attempt(),
+    );
 
     // A wrong secret: 403 with no body, said as an authentication failure.
-    let mut wrong = provider_config(&emulator, &running);
+    let mut wrong = documented(provider_config(&emulator, &running));
     wrong.secret = "not-the-secret".into();
-    let msg = failure(&purger(wrong)).await;
+    let msg = failure(&purger_with(wrong, single_attempt())).await;
     assert!(
         msg.starts_with("authentication failed") && msg.contains("signature"),
         "{msg}"

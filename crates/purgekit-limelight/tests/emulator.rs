@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use purgekit_core::{
-    Error, Handle, Progress, ProviderPurger, PurgeRequest, Purger, ReqwestTransport, State,
-    Transport,
+    Budget, EngineConfig, Error, Handle, Progress, ProviderPurger, PurgeRequest, Purger, RateLimit,
+    RateRegistry, ReqwestTransport, RetryPolicy, State, Transport,
 };
 use purgekit_emulator::limelight::{
     DEMO_SHARED_KEY, DEMO_SHORTNAME, DEMO_USERNAME, LimelightEmulator, LimelightEmulatorConfig,
@@ -20,8 +20,16 @@ use purgekit_emulator::limelight::{
 use purgekit_emulator::{Fault, Running};
 use purgekit_limelight::{Limelight, LimelightConfig, ListQuery, MAX_BODY_BYTES, Order};
 
-fn config_for(server: &Running) -> LimelightConfig {
-    LimelightConfig::new(DEMO_SHORTNAME, DEMO_USERNAME, DEMO_SHARED_KEY).with_endpoint(server.url())
+/// The demo account on `server`, paced at the item debt `emulator` enforces (none when fast).
+fn config_for(emulator: &LimelightEmulator, server: &Running) -> LimelightConfig {
+    let interval = emulator.config().item_interval;
+    let mut config = LimelightConfig::new(DEMO_SHORTNAME, DEMO_USERNAME, DEMO_SHARED_KEY)
+        .with_endpoint(server.url());
+    config.rate_limit = Some(RateLimit {
+        requests: None,
+        items: (!interval.is_zero()).then(|| Budget::new(1, interval)),
+    });
+    config
 }
 
 async fn start(config: LimelightEmulatorConfig) -> (LimelightEmulator, Running) {
@@ -30,8 +38,26 @@ async fn start(config: LimelightEmulatorConfig) -> (LimelightEmulator, Running) 
     (emulator, server)
 }
 
+/// A purger with its own rate limiter: tests in this binary run at once against separate
+/// emulators and must not share (and wait on) one limiter for the demo shortname.
 fn purger(config: LimelightConfig) -> Arc<dyn Purger> {
-    Arc::new(ProviderPurger::new("ll", Limelight::new(config).unwrap()))
+    purger_with(config, EngineConfig::default())
+}
+
+fn purger_with(config: LimelightConfig, engine: EngineConfig) -> Arc<dyn Purger> {
+    Arc::new(
+        ProviderPurger::new("ll", Limelight::new(config).unwrap())
+            .with_rate_registry(Arc::new(RateRegistry::new()))
+            .with_config(engine),
+    )
+}
+
+/// One attempt, no retries: to see how a single response is classified.
+fn single_attempt() -> EngineConfig {
+    EngineConfig {
+        retry: RetryPolicy::never(),
+        ..EngineConfig::default()
+    }
 }
 
 /// Polls until every handle reports `stats_avail`, or panics after 5 s.
@@ -72,7 +98,7 @@ async fn purges_350_urls_3_patterns_and_5_tags_each_exactly_once() {
         .origins
         .insert("cdn.example.com".into(), "origin.example.com".into());
     let (emulator, server) = start(emu_config).await;
-    let mut config = config_for(&server);
+    let mut config = config_for(&emulator, &server);
     config
         .origins
         .insert("cdn.example.com".into(), "origin.example.com".into());
@@ -144,7 +170,7 @@ async fn purges_350_urls_3_patterns_and_5_tags_each_exactly_once() {
 #[tokio::test]
 async fn long_patterns_that_fit_100_items_but_not_32_kb_are_split_on_bytes() {
     let (emulator, server) = start(LimelightEmulatorConfig::demo().fast()).await;
-    let purger = purger(config_for(&server));
+    let purger = purger(config_for(&emulator, &server));
     let mut builder = PurgeRequest::builder();
     let mut want = Vec::new();
     for i in 0..95 {
@@ -181,7 +207,7 @@ async fn long_patterns_that_fit_100_items_but_not_32_kb_are_split_on_bytes() {
 async fn bad_input_is_refused_before_anything_is_sent() {
     let (emulator, server) = start(LimelightEmulatorConfig::demo().fast()).await;
 
-    let mut bad_key = config_for(&server);
+    let mut bad_key = config_for(&emulator, &server);
     bad_key.shared_key = "zz-not-hex".into();
     match Limelight::new(bad_key) {
         Err(Error::Config { field, message }) => {
@@ -191,7 +217,7 @@ async fn bad_input_is_refused_before_anything_is_sent() {
         other => panic!("expected a config error, got {other:?}"),
     }
 
-    let purger = purger(config_for(&server));
+    let purger = purger(config_for(&emulator, &server));
     let long = format!("https://origin.example.com/{}*", "p".repeat(5000));
     let err = purger
         .purge(&PurgeRequest::builder().pattern(long).build().unwrap())
@@ -220,7 +246,7 @@ async fn bad_input_is_refused_before_anything_is_sent() {
 #[tokio::test]
 async fn options_reach_the_wire_and_dry_run_purges_nothing() {
     let (emulator, server) = start(LimelightEmulatorConfig::demo().fast()).await;
-    let purger = purger(config_for(&server));
+    let purger = purger(config_for(&emulator, &server));
     let request = PurgeRequest::builder()
         .url("https://cdn.example.com/a.js")
         .tag("home")
@@ -250,15 +276,38 @@ async fn options_reach_the_wire_and_dry_run_purges_nothing() {
 }
 
 #[tokio::test]
-async fn rate_limit_is_reported() {
-    // The documented debt, one item per second: the engine sends the second batch at once.
-    let (emulator, server) = start(LimelightEmulatorConfig::demo()).await;
-    let purger = purger(config_for(&server));
+async fn the_item_debt_is_paid_and_an_eager_client_is_refused_with_1022() {
+    // The documented debt compressed a hundredfold: 10 ms an item, so 100 items cost 1 s.
+    let (emulator, server) = start(LimelightEmulatorConfig {
+        item_interval: Duration::from_millis(10),
+        ..LimelightEmulatorConfig::demo().fast()
+    })
+    .await;
     let mut builder = PurgeRequest::builder();
     for i in 0..101 {
         builder = builder.url(format!("https://cdn.example.com/{i}.css"));
     }
-    let report = purger.purge(&builder.build().unwrap()).await.unwrap();
+    let request = builder.build().unwrap();
+
+    // A client that knows the limit waits out the first batch's debt: nothing is refused.
+    let started = std::time::Instant::now();
+    let report = purger(config_for(&emulator, &server))
+        .purge(&request)
+        .await
+        .unwrap();
+    assert_eq!(report.summary.accepted, 101, "{:#?}", report.summary);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(emulator.rejections(), 0);
+
+    // A client told there is no limit, and not retrying, sends its second batch while the
+    // account is still in debt: SmartPurge's 1022, classified as rate limited.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut eager = config_for(&emulator, &server);
+    eager.rate_limit = Some(RateLimit::default());
+    let report = purger_with(eager, single_attempt())
+        .purge(&request)
+        .await
+        .unwrap();
     assert_eq!(report.summary.accepted, 100);
     let failed: Vec<_> = report
         .results
@@ -283,28 +332,43 @@ async fn credentials_shortname_and_faults_are_classified() {
         .unwrap();
     let error_of = |report: purgekit_core::Report| report.results[0].error.clone().unwrap();
 
-    let mut wrong_key = config_for(&server);
+    let mut wrong_key = config_for(&emulator, &server);
     wrong_key.shared_key = "00".repeat(32).into();
-    let e = error_of(purger(wrong_key).purge(&request).await.unwrap());
+    let e = error_of(
+        purger_with(wrong_key, single_attempt())
+            .purge(&request)
+            .await
+            .unwrap(),
+    );
     assert!(
         e.starts_with("authentication failed") && e.contains("1026"),
         "{e}"
     );
 
-    let mut wrong_user = config_for(&server);
+    let mut wrong_user = config_for(&emulator, &server);
     wrong_user.username = "mallory".into();
-    let e = error_of(purger(wrong_user).purge(&request).await.unwrap());
+    let e = error_of(
+        purger_with(wrong_user, single_attempt())
+            .purge(&request)
+            .await
+            .unwrap(),
+    );
     assert!(
         e.starts_with("authentication failed") && e.contains("1024"),
         "{e}"
     );
 
-    let mut other_account = config_for(&server);
+    let mut other_account = config_for(&emulator, &server);
     other_account.shortname = "someone-else".into();
-    let e = error_of(purger(other_account).purge(&request).await.unwrap());
+    let e = error_of(
+        purger_with(other_account, single_attempt())
+            .purge(&request)
+            .await
+            .unwrap(),
+    );
     assert!(e.contains("forbidden") && e.contains("1025"), "{e}");
 
-    let good = purger(config_for(&server));
+    let good = purger_with(config_for(&emulator, &server), single_attempt());
     emulator.faults().push(Fault::status(503));
     let e = error_of(good.purge(&request).await.unwrap());
     assert!(e.starts_with("transient failure"), "{e}");
@@ -327,9 +391,9 @@ async fn list_and_translate_round_trip() {
     emu_config
         .origins
         .insert("demo.vo.llnwd.net".into(), "origin.example.com".into());
-    let (_emulator, server) = start(emu_config).await;
-    let provider = Limelight::new(config_for(&server)).unwrap();
-    let purger = purger(config_for(&server));
+    let (emulator, server) = start(emu_config).await;
+    let provider = Limelight::new(config_for(&emulator, &server)).unwrap();
+    let purger = purger(config_for(&emulator, &server));
     for i in 0..3 {
         let r = PurgeRequest::builder()
             .tag(format!("t{i}"))

@@ -64,6 +64,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// One attempt per batch and no retries: for callers that retry themselves, and for tests
+    /// that need to see how one response is classified.
+    pub fn never() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
     /// The backoff after failed attempt `attempt` (from 1), before jitter: `initial × 2^(attempt−1)`,
     /// capped at `max_backoff`.
     pub fn backoff(&self, attempt: u32) -> Duration {
