@@ -31,3 +31,8 @@ pub mod sandbox;
 /// The provider emulators (`purgekit-emulator`), for tests and demos.
 #[cfg(feature = "sandbox")]
 pub use purgekit_emulator as emulator;
+
+/// The README's Rust examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
