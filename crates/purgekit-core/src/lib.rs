@@ -24,7 +24,7 @@ mod request;
 pub use endpoint::normalize_endpoint;
 pub use engine::{
     EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, ReqwestTransport, RetryPolicy,
-    SafetyMargin, Transport, parse_retry_after,
+    SafetyMargin, Transport, parse_retry_after, response_retry_after,
 };
 pub use error::{Error, Result};
 pub use limits::{Budget, Capabilities, Limits, RateLimit};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use purgekit_core::http::{HeaderMap, StatusCode, header};
+use purgekit_core::http::{HeaderMap, StatusCode};
 use purgekit_core::{Accepted, Error, Handle, HttpResponse, Progress, Result, Status};
 
 use crate::soap::SOAP_ENV_NS;
@@ -100,7 +100,7 @@ fn fault(fault: &Element, status: StatusCode, headers: &HeaderMap) -> Error {
     let message = format!("SOAP fault `{faultcode}` (HTTP {status}): {faultstring}");
     if local_code.starts_with("Server") {
         Error::Transient {
-            retry_after: retry_after(headers),
+            retry_after: purgekit_core::response_retry_after(headers),
             message,
         }
     } else {
@@ -124,29 +124,17 @@ fn not_soap(status: StatusCode, headers: &HeaderMap, why: &str, body: &[u8]) -> 
     );
     match status.as_u16() {
         429 => Error::RateLimited {
-            retry_after: retry_after(headers),
+            retry_after: purgekit_core::response_retry_after(headers),
             message,
         },
         500..=599 => Error::Transient {
-            retry_after: retry_after(headers),
+            retry_after: purgekit_core::response_retry_after(headers),
             message,
         },
         401 => Error::auth(message),
         200..=299 => Error::protocol(message),
         code => Error::rejected(code.to_string(), message),
     }
-}
-
-/// `Retry-After` in seconds, when present and numeric.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 /// The first 120 characters of a body, control characters escaped.

@@ -1,8 +1,6 @@
 //! Classifying Level 3 error answers into core error kinds (Appendix: Error Responses, and the
 //! "API Request Acceptance" table's bare `mpe…` bodies).
 
-use std::time::Duration;
-
 use purgekit_core::{Error, HttpResponse, http};
 
 use crate::xml::parse_error;
@@ -25,7 +23,7 @@ pub fn classify(response: &HttpResponse) -> Error {
     let status = response.status();
     let text = String::from_utf8_lossy(response.body());
     let text = text.trim();
-    let retry_after = retry_after(response.headers());
+    let retry_after = purgekit_core::response_retry_after(response.headers());
 
     let (code, message) = match parse_error(text) {
         Some(e) => {
@@ -98,12 +96,6 @@ pub fn classify(response: &HttpResponse) -> Error {
     ))
 }
 
-/// `Retry-After` in delta-seconds (an HTTP-date cannot be read without the current time).
-fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 /// `: <the first 120 characters>` of a body, for error messages.
 pub fn snippet(text: &str) -> String {
     if text.is_empty() {
@@ -121,6 +113,7 @@ pub fn snippet(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
         let mut b = http::Response::builder().status(status);

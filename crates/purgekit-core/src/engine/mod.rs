@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 pub use config::{EngineConfig, PollPolicy, RetryPolicy, SafetyMargin};
 pub use fanout::FanOut;
 pub use rate::RateRegistry;
-pub use retry_after::parse_retry_after;
+pub use retry_after::{parse_retry_after, response_retry_after};
 pub use transport::{ReqwestTransport, Transport};
 
 use crate::error::{Error, Result};
