@@ -5,6 +5,8 @@
 //! — an array appears only when it has entries (an empty array is refused with code 1005), the
 //! option members only when set.
 
+use std::borrow::Cow;
+
 use purgekit_core::{Action, Error, Item, Options, Result, TargetKind};
 
 /// Longest `pattern`, in characters.
@@ -25,95 +27,161 @@ pub const MAX_NOTES_CHARS: usize = 512;
 /// so the planner's count is an upper bound that is never exceeded.
 pub(crate) const ENVELOPE_BYTES: usize = 23;
 
-/// A JSON string literal.
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a str always serializes")
+/// Where body text goes: the body being built, or a count of its bytes ([`Len`]). Every piece
+/// of the body is written through one of these, so the planner's byte count and the bytes sent
+/// come from the same code.
+trait Sink {
+    /// Appends `text` as it is.
+    fn raw(&mut self, text: &str);
+
+    /// Appends `s` as a JSON string literal, escaped exactly as `serde_json` escapes it.
+    fn json_string(&mut self, s: &str) {
+        self.raw("\"");
+        self.raw(&escaped(s));
+        self.raw("\"");
+    }
+}
+
+impl Sink for String {
+    fn raw(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
+/// A [`Sink`] that only counts bytes.
+struct Len(usize);
+
+impl Sink for Len {
+    fn raw(&mut self, text: &str) {
+        self.0 += text.len();
+    }
+}
+
+/// The inside of `s`'s JSON string literal (no quotes). Only `"`, `\` and control characters
+/// below U+0020 are escaped in JSON, so a string without them is its own escape and is borrowed
+/// (every URL and tag in practice); any other string is escaped by `serde_json` itself.
+fn escaped(s: &str) -> Cow<'_, str> {
+    // A fold rather than `any`: without the early exit the scan vectorises, and almost every
+    // string is scanned to its end anyway.
+    let needs_escape = s.bytes().fold(false, |found, b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !needs_escape {
+        return Cow::Borrowed(s);
+    }
+    let quoted = serde_json::to_string(s).expect("a str always serializes");
+    Cow::Owned(quoted[1..quoted.len() - 1].to_owned())
+}
+
+/// `true` or `false`.
+fn json_bool(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
 }
 
 /// The pattern as sent: spaces percent-encoded (core already refuses raw white space in URLs;
 /// this keeps the wire form safe whatever the caller built).
 pub(crate) fn wire_pattern(pattern: &str) -> String {
-    pattern.replace(' ', "%20")
-}
-
-/// One `patterns[]` entry. All four members are mandatory.
-pub(crate) fn pattern_entry(pattern: &str, exact: bool, options: &Options) -> String {
-    format!(
-        r#"{{"pattern":{},"evict":{},"exact":{exact},"incqs":{}}}"#,
-        json_string(pattern),
-        options.action == Action::Delete,
-        options.include_query,
-    )
-}
-
-/// One `tags[]` entry.
-pub(crate) fn tag_entry(tag: &str, options: &Options) -> String {
-    format!(
-        r#"{{"tag":{},"evict":{}}}"#,
-        json_string(tag),
-        options.action == Action::Delete
-    )
-}
-
-/// The entry an item of `kind` with wire value `value` is sent as.
-pub(crate) fn entry(kind: TargetKind, value: &str, options: &Options) -> String {
-    match kind {
-        TargetKind::Url => pattern_entry(value, true, options),
-        TargetKind::Pattern => pattern_entry(value, false, options),
-        TargetKind::Tag => tag_entry(value, options),
+    if pattern.contains(' ') {
+        pattern.replace(' ', "%20")
+    } else {
+        pattern.to_owned()
     }
 }
 
-/// The option members, each with its leading comma (they always follow an array).
-pub(crate) fn option_members(options: &Options) -> String {
-    let mut out = String::new();
+/// Writes the entry an item of `kind` with wire value `value` is sent as: a `patterns[]` entry
+/// (all four members mandatory) or a `tags[]` entry.
+fn write_entry(out: &mut impl Sink, kind: TargetKind, value: &str, options: &Options) {
+    let evict = json_bool(options.action == Action::Delete);
+    match kind {
+        TargetKind::Url | TargetKind::Pattern => {
+            out.raw(r#"{"pattern":"#);
+            out.json_string(value);
+            out.raw(r#","evict":"#);
+            out.raw(evict);
+            out.raw(r#","exact":"#);
+            out.raw(json_bool(kind == TargetKind::Url));
+            out.raw(r#","incqs":"#);
+            out.raw(json_bool(options.include_query));
+            out.raw("}");
+        }
+        TargetKind::Tag => {
+            out.raw(r#"{"tag":"#);
+            out.json_string(value);
+            out.raw(r#","evict":"#);
+            out.raw(evict);
+            out.raw("}");
+        }
+    }
+}
+
+/// Writes the option members, each with its leading comma (they always follow an array).
+fn write_option_members(out: &mut impl Sink, options: &Options) {
     if !options.notify.is_empty() {
-        out.push_str(&format!(
-            r#","email":{{"to":{}}}"#,
-            json_string(&options.notify.join(","))
-        ));
+        out.raw(r#","email":{"to":"#);
+        out.json_string(&options.notify.join(","));
+        out.raw("}");
     }
     if let Some(url) = &options.callback {
-        out.push_str(&format!(r#","callback":{{"url":{}}}"#, json_string(url)));
+        out.raw(r#","callback":{"url":"#);
+        out.json_string(url);
+        out.raw("}");
     }
     if let Some(note) = &options.note {
-        out.push_str(&format!(r#","notes":{}"#, json_string(note)));
+        out.raw(r#","notes":"#);
+        out.json_string(note);
     }
     if options.dry_run {
-        out.push_str(r#","dry-run":true"#);
+        out.raw(r#","dry-run":true"#);
     }
-    out
 }
 
-/// The body for `items` under `options`.
-pub(crate) fn encode<'a>(items: impl IntoIterator<Item = &'a Item>, options: &Options) -> String {
-    let (mut patterns, mut tags) = (Vec::new(), Vec::new());
-    for item in items {
-        let list = if item.kind == TargetKind::Tag {
-            &mut tags
-        } else {
-            &mut patterns
+/// The body for `items` under `options`: `patterns[]` (URLs and patterns, in order), then
+/// `tags[]`, then the option members, written straight into one buffer sized from the items'
+/// counted bytes.
+pub(crate) fn encode(items: &[Item], options: &Options) -> String {
+    // The counted bytes are an upper bound of the body (see `ENVELOPE_BYTES`); `Item::bytes` is
+    // public, so the hint is capped rather than trusted.
+    let counted = items.iter().fold(overhead(options), |sum, item| {
+        sum.saturating_add(item.bytes)
+    });
+    let mut out = String::with_capacity(counted.min(1 << 20));
+    out.push('{');
+    let mut arrays = 0;
+    for (name, tags) in [(r#""patterns":["#, false), (r#""tags":["#, true)] {
+        let mut entries = items.iter().filter(|i| (i.kind == TargetKind::Tag) == tags);
+        let Some(first) = entries.next() else {
+            continue;
         };
-        list.push(entry(item.kind, &item.value, options));
+        if arrays > 0 {
+            out.push(',');
+        }
+        arrays += 1;
+        out.push_str(name);
+        write_entry(&mut out, first.kind, &first.value, options);
+        for item in entries {
+            out.push(',');
+            write_entry(&mut out, item.kind, &item.value, options);
+        }
+        out.push(']');
     }
-    let mut arrays = Vec::new();
-    if !patterns.is_empty() {
-        arrays.push(format!(r#""patterns":[{}]"#, patterns.join(",")));
-    }
-    if !tags.is_empty() {
-        arrays.push(format!(r#""tags":[{}]"#, tags.join(",")));
-    }
-    format!("{{{}{}}}", arrays.join(","), option_members(options))
+    write_option_members(&mut out, options);
+    out.push('}');
+    out
 }
 
 /// The bytes of a body with no items under `options` (see [`ENVELOPE_BYTES`]).
 pub(crate) fn overhead(options: &Options) -> usize {
-    ENVELOPE_BYTES + option_members(options).len()
+    let mut len = Len(ENVELOPE_BYTES);
+    write_option_members(&mut len, options);
+    len.0
 }
 
-/// Bytes an item adds to the body: its entry and the comma after it.
-pub(crate) fn item_bytes(item_entry: &str) -> usize {
-    item_entry.len() + 1
+/// Bytes an item of `kind` with wire value `value` adds to the body: its entry and the comma
+/// after it. Counted, not built.
+pub(crate) fn item_bytes(kind: TargetKind, value: &str, options: &Options) -> usize {
+    let mut len = Len(1);
+    write_entry(&mut len, kind, value, options);
+    len.0
 }
 
 /// SmartPurge's own limits on the options, checked before anything is sent.
@@ -193,7 +261,12 @@ pub(crate) fn check_value(kind: TargetKind, shown: &str, value: &str) -> Result<
             "a Limelight tag is printable ASCII without white space or commas (Cache-Tag format)",
         ));
     }
-    let chars = value.chars().count();
+    // A string's characters never outnumber its bytes: count them only when they might exceed.
+    let chars = if value.len() > max {
+        value.chars().count()
+    } else {
+        0
+    };
     if chars > max {
         let head: String = shown.chars().take(60).collect();
         return Err(Error::invalid(
@@ -214,7 +287,7 @@ mod tests {
             value: value.into(),
             scope: String::new(),
             wildcard: kind == TargetKind::Pattern,
-            bytes: item_bytes(&entry(kind, value, options)),
+            bytes: item_bytes(kind, value, options),
         }
     }
 
@@ -263,7 +336,7 @@ mod tests {
             &options,
         );
         assert_eq!(
-            encode([&p], &options),
+            encode(std::slice::from_ref(&p), &options),
             r#"{"patterns":[{"pattern":"http://*.example.com/images/*","evict":false,"exact":false,"incqs":false}]}"#
         );
     }
@@ -327,6 +400,50 @@ mod tests {
         );
         assert!(check_value(TargetKind::Tag, "café", "café").is_err());
         assert!(check_value(TargetKind::Tag, "tag456/*", "tag456/*").is_ok());
+    }
+
+    #[test]
+    fn json_strings_are_escaped_exactly_as_serde_json_escapes_them() {
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        for s in [
+            "",
+            "https://cdn.example.com/assets/v2/0000042.jpg",
+            "quote \" and backslash \\ and \\\"",
+            "\\",
+            "\"",
+            "line\nfeed\rreturn\ttab\u{8}backspace\u{c}formfeed",
+            &controls,
+            "\u{7f} delete and \u{1f} unit separator",
+            "</script><!-- é ü 日本 🦀 \u{2028}\u{2029} -->",
+            "tail\\",
+            "mixé\"\u{0}🦀",
+        ] {
+            let expected = serde_json::to_string(s).unwrap();
+            let mut written = String::from("[");
+            written.json_string(s);
+            assert_eq!(&written[1..], expected, "{s:?}");
+            let mut len = Len(0);
+            len.json_string(s);
+            assert_eq!(len.0, expected.len(), "{s:?}");
+            assert_eq!(
+                matches!(escaped(s), Cow::Borrowed(_)),
+                expected.len() == s.len() + 2,
+                "borrowed exactly when nothing needs escaping: {s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pattern_length_is_counted_in_characters_not_bytes() {
+        let at_limit = "é".repeat(MAX_PATTERN_CHARS);
+        assert!(check_value(TargetKind::Pattern, &at_limit, &at_limit).is_ok());
+        let over = format!("{at_limit}a");
+        let err = check_value(TargetKind::Pattern, &over, &over).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("at most 4096 characters (this one has 4097)"),
+            "{err}"
+        );
     }
 
     #[test]

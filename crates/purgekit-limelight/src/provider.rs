@@ -2,6 +2,7 @@
 //! outside the SPI (list by shortname, translate a public URL) as pure request builders and
 //! response decoders.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use crate::body;
 use crate::config::{Account, LimelightConfig};
 use crate::decode::{self, PurgeList, PurgeRecord};
-use crate::sign::{PRINCIPAL_HEADER, TIMESTAMP_HEADER, TOKEN_HEADER, string_to_sign, token};
+use crate::sign::{PRINCIPAL_HEADER, TIMESTAMP_HEADER, TOKEN_HEADER, request_token};
 
 /// Most patterns + tags in one request (code 1041 beyond).
 pub const MAX_ITEMS_PER_REQUEST: usize = 100;
@@ -173,16 +174,14 @@ impl Limelight {
             .as_millis();
         let ts = u64::try_from(ts)
             .map_err(|_| Error::config("clock", "the system clock is out of range"))?;
-        let signature = token(
-            &self.account.key,
-            &string_to_sign(method.as_str(), &url, ts, &body),
-        );
+        let ts = ts.to_string();
+        let signature = request_token(&self.account.key, method.as_str(), &url, &ts, &body);
         purgekit_core::http::Request::builder()
             .method(method)
             .uri(&url)
             .header(CONTENT_TYPE, "application/json")
             .header(PRINCIPAL_HEADER, &self.account.username)
-            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(TIMESTAMP_HEADER, ts)
             .header(TOKEN_HEADER, signature)
             .body(body)
             .map_err(|e| Error::invalid(&url, format!("not a valid request URL ({e})")))
@@ -253,9 +252,14 @@ impl Limelight {
         body::wire_pattern(&self.origin_pattern(pattern))
     }
 
-    fn origin_pattern(&self, pattern: &str) -> String {
+    /// The pattern with its public host rewritten to the configured origin; borrowed when no
+    /// origin is configured for its host.
+    fn origin_pattern<'a>(&self, pattern: &'a str) -> Cow<'a, str> {
+        if self.account.origins.is_empty() {
+            return Cow::Borrowed(pattern);
+        }
         let Some((scheme, rest)) = pattern.split_once("://") else {
-            return pattern.to_owned();
+            return Cow::Borrowed(pattern);
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
@@ -267,13 +271,11 @@ impl Limelight {
         match self.account.origins.get(&host.to_ascii_lowercase()) {
             // The public port and user info belong to the public side: the origin entry says
             // the whole authority.
-            Some((origin_scheme, origin)) => {
-                format!(
-                    "{}://{origin}{tail}",
-                    origin_scheme.as_deref().unwrap_or(scheme)
-                )
-            }
-            None => pattern.to_owned(),
+            Some((origin_scheme, origin)) => Cow::Owned(format!(
+                "{}://{origin}{tail}",
+                origin_scheme.as_deref().unwrap_or(scheme)
+            )),
+            None => Cow::Borrowed(pattern),
         }
     }
 }
@@ -335,7 +337,7 @@ impl Provider for Limelight {
             TargetKind::Tag => target.value().to_owned(),
         };
         body::check_value(kind, target.value(), &value)?;
-        let bytes = body::item_bytes(&body::entry(kind, &value, options));
+        let bytes = body::item_bytes(kind, &value, options);
         Ok(Mapped::Item(Item {
             kind,
             value,

@@ -22,22 +22,47 @@ pub const TOKEN_HEADER: &str = "X-LLNW-Security-Token";
 /// assert_eq!(s, b"GEThttps://apis.llnw.com/purge/v1/account/example/requestslimit=10&offset=01415994226253");
 /// ```
 pub fn string_to_sign(method: &str, url: &str, timestamp_ms: u64, body: &[u8]) -> Vec<u8> {
+    parts(method, url, &timestamp_ms.to_string(), body).concat()
+}
+
+/// The pieces [`string_to_sign`] concatenates, in order: method, URL before the first `?`, the
+/// query, the timestamp text, the body.
+fn parts<'a>(method: &'a str, url: &'a str, timestamp: &'a str, body: &'a [u8]) -> [&'a [u8]; 5] {
     let (before, query) = url.split_once('?').unwrap_or((url, ""));
-    let timestamp = timestamp_ms.to_string();
-    let mut data = Vec::with_capacity(method.len() + url.len() + timestamp.len() + body.len());
-    data.extend_from_slice(method.as_bytes());
-    data.extend_from_slice(before.as_bytes());
-    data.extend_from_slice(query.as_bytes());
-    data.extend_from_slice(timestamp.as_bytes());
-    data.extend_from_slice(body);
-    data
+    [
+        method.as_bytes(),
+        before.as_bytes(),
+        query.as_bytes(),
+        timestamp.as_bytes(),
+        body,
+    ]
 }
 
 /// The token: lowercase hex of HMAC-SHA256 keyed with the hex-DECODED shared key over
 /// [`string_to_sign`]'s bytes.
 pub fn token(key: &[u8], string_to_sign: &[u8]) -> String {
+    token_over(key, &[string_to_sign])
+}
+
+/// The token of a request, the string to sign fed to the HMAC piece by piece rather than copied
+/// (the body is most of it). `timestamp` is the Unix-ms decimal text sent in
+/// [`TIMESTAMP_HEADER`]. Equal to `token(key, &string_to_sign(method, url, ts, body))`.
+pub(crate) fn request_token(
+    key: &[u8],
+    method: &str,
+    url: &str,
+    timestamp: &str,
+    body: &[u8],
+) -> String {
+    token_over(key, &parts(method, url, timestamp, body))
+}
+
+/// Lowercase hex of HMAC-SHA256 keyed with `key` over the concatenation of `pieces`.
+fn token_over(key: &[u8], pieces: &[&[u8]]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(string_to_sign);
+    for piece in pieces {
+        mac.update(piece);
+    }
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -107,6 +132,40 @@ mod tests {
         assert_eq!(
             token(&key(), &sts),
             "1b751d42fdc0cba78edd0322ae621ebcaddc5b0b7c0892e45fbd07dd5c5e70cc"
+        );
+    }
+
+    #[test]
+    fn the_request_token_equals_the_token_over_the_string_to_sign() {
+        let body = br#"{"patterns":[{"pattern":"http://*.example.com/images/*","evict":false,"exact":false,"incqs":false}]}"#;
+        for (method, url, body) in [
+            (
+                "POST",
+                "https://apis.llnw.com/purge/v1/account/example/requests",
+                &body[..],
+            ),
+            (
+                "GET",
+                "https://apis.llnw.com/purge/v1/account/example/requests?limit=10&offset=0",
+                b"",
+            ),
+            ("GET", "https://h.example/p?a=1?b=2", b"x"),
+        ] {
+            let expected = token(&key(), &string_to_sign(method, url, TS, body));
+            assert_eq!(
+                request_token(&key(), method, url, &TS.to_string(), body),
+                expected
+            );
+        }
+        assert_eq!(
+            request_token(
+                &key(),
+                "POST",
+                "https://apis.llnw.com/purge/v1/account/example/requests",
+                "1415994226253",
+                body
+            ),
+            "e75123b6b59fb5bea1e9923403c67eba28a1c2997862291ad1a4edb07c2a0f95"
         );
     }
 
