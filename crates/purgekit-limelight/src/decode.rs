@@ -1,8 +1,6 @@
 //! Decoding SmartPurge responses: purge request records, lists, translations and errors.
 
-use std::time::{Duration, SystemTime};
-
-use purgekit_core::http::{HeaderMap, StatusCode, header::RETRY_AFTER};
+use purgekit_core::http::StatusCode;
 use purgekit_core::{Error, HttpResponse, Result};
 use serde::{Deserialize, Serialize};
 
@@ -199,7 +197,7 @@ pub(crate) fn success<T: serde::de::DeserializeOwned>(
 /// | any other code, other 4xx | `Rejected` with the code (or HTTP status) and message |
 pub(crate) fn classify(response: &HttpResponse) -> Error {
     let status = response.status();
-    let retry_after = retry_after(response.headers(), SystemTime::now());
+    let retry_after = purgekit_core::response_retry_after(response.headers());
     let errors = serde_json::from_slice::<ErrorBody>(response.body())
         .map(|b| b.errors)
         .unwrap_or_default();
@@ -251,16 +249,6 @@ pub(crate) fn classify(response: &HttpResponse) -> Error {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date (relative to `now`).
-fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or_default())
-}
-
 /// The start of a body, for error messages.
 pub(crate) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -275,6 +263,7 @@ pub(crate) fn snippet(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
         let mut b = purgekit_core::http::Response::builder().status(status);
@@ -337,12 +326,25 @@ mod tests {
 
     #[test]
     fn server_errors_are_transient() {
+        // An HTTP-date is measured from the server's own `Date`, not this machine's clock.
         let e = classify(&response(
             503,
-            &[("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT")],
+            &[
+                ("Date", "Sun, 06 Nov 1994 08:49:07 GMT"),
+                ("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ],
             "",
         ));
         assert_eq!(e.kind(), "transient");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        let e = classify(&response(
+            503,
+            &[
+                ("Date", "Sun, 06 Nov 1994 08:50:00 GMT"),
+                ("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ],
+            "",
+        ));
         assert_eq!(
             e.retry_after(),
             Some(Duration::ZERO),
