@@ -127,6 +127,8 @@ struct Packer {
     batches: Vec<BatchPlan>,
     /// Each distinct scope's id (an index into `open`).
     scopes: HashMap<String, usize>,
+    /// The last item's scope and its id: runs of one scope skip the lookup.
+    last_scope: Option<(String, usize)>,
     /// Per scope: the batch still open for non-wildcard items.
     open: Vec<Option<u32>>,
     seen: Seen,
@@ -149,6 +151,7 @@ impl Packer {
             overhead,
             batches: Vec::new(),
             scopes: HashMap::new(),
+            last_scope: None,
             open: vec![None],
             seen: Seen::with_capacity(capacity),
         })
@@ -177,8 +180,12 @@ impl Packer {
             return Ok(Packed::Duplicate(first));
         }
         let alone = item.wildcard && self.wildcard_alone;
-        let scope = if self.group_by_scope {
-            match self.scopes.get(item.scope.as_str()) {
+        let scope = if !self.group_by_scope {
+            0
+        } else if let Some((_, id)) = self.last_scope.as_ref().filter(|(s, _)| *s == item.scope) {
+            *id
+        } else {
+            let id = match self.scopes.get(item.scope.as_str()) {
                 Some(&id) => id,
                 None => {
                     self.open.push(None);
@@ -186,9 +193,9 @@ impl Packer {
                     self.scopes.insert(item.scope.clone(), id);
                     id
                 }
-            }
-        } else {
-            0
+            };
+            self.last_scope = Some((item.scope.clone(), id));
+            id
         };
         let fits = |b: &BatchPlan| {
             b.len() < self.max_items && b.bytes.saturating_add(item.bytes) <= self.max_bytes
