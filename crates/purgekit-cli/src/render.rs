@@ -3,9 +3,10 @@
 use std::fmt::Write as _;
 
 use purgekit::{
-    Disposition, OptionKind, Plan, Progress, ProviderInfo, RateLimit, Report, State, Status,
-    TargetKind,
+    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest, RateLimit,
+    Report, State, Status, Target, TargetKind,
 };
+use serde::Serialize;
 use serde_json::json;
 
 /// The report as a table, with errors and warnings under their rows, then the summary.
@@ -92,14 +93,16 @@ pub fn report_json(report: &Report) -> String {
     to_json(report)
 }
 
-/// The plan: per provider, each target's fate, then each batch and the exact request.
-pub fn plan_text(plan: &Plan) -> String {
+/// The plan of `request`: per provider, each target's fate, then each batch and the exact
+/// request.
+pub fn plan_text(plan: &Plan, request: &PurgeRequest) -> String {
+    let targets = request.targets();
     let mut out = String::new();
     for (p, provider) in plan.providers.iter().enumerate() {
         if p > 0 {
             out.push('\n');
         }
-        let items: usize = provider.batches.iter().map(|b| b.items.len()).sum();
+        let items = provider.items();
         let _ = writeln!(
             out,
             "provider {} ({}): {} {}, {} {} in {} {}",
@@ -115,19 +118,23 @@ pub fn plan_text(plan: &Plan) -> String {
         for warning in &provider.warnings {
             let _ = writeln!(out, "  warning: {warning}");
         }
-        for target in &provider.targets {
-            let fate = match &target.disposition {
+        for (target, disposition) in targets.iter().zip(&provider.targets) {
+            let fate = match disposition {
                 Disposition::Planned {
                     batch,
                     merged_with: Some(first),
                     ..
-                } => format!("request {}, merged with {first}", batch + 1),
+                } => format!(
+                    "request {}, merged with {}",
+                    batch + 1,
+                    target_text(targets, *first)
+                ),
                 Disposition::Planned { batch, slot, .. } => {
                     format!("request {}, item {}", batch + 1, slot + 1)
                 }
                 Disposition::Unsupported { reason } => format!("unsupported: {reason}"),
             };
-            let _ = writeln!(out, "  {}  ->  {fate}", target.target);
+            let _ = writeln!(out, "  {target}  ->  {fate}");
         }
         if provider.client_side_dry_run {
             let _ = writeln!(
@@ -146,8 +153,8 @@ pub fn plan_text(plan: &Plan) -> String {
                 "\n  request {} of {}: {} {}, {} body bytes{scope}",
                 i + 1,
                 provider.batches.len(),
-                batch.items.len(),
-                plural(batch.items.len(), "item", "items"),
+                batch.len(),
+                plural(batch.len(), "item", "items"),
                 batch.bytes,
             );
             if let Some(request) = provider.requests.get(i) {
@@ -167,9 +174,102 @@ pub fn plan_text(plan: &Plan) -> String {
     out
 }
 
-/// The plan as JSON.
-pub fn plan_json(plan: &Plan) -> String {
-    to_json(plan)
+/// The plan of `request` as JSON: the plan's target indices written as the targets' text.
+pub fn plan_json(plan: &Plan, request: &PurgeRequest) -> String {
+    let targets = request.targets();
+    let providers = plan
+        .providers
+        .iter()
+        .map(|p| ProviderJson {
+            provider: &p.provider,
+            kind: &p.kind,
+            batches: p
+                .batches
+                .iter()
+                .map(|b| BatchJson {
+                    scope: &b.scope,
+                    bytes: b.bytes,
+                    targets: b.targets.iter().map(|&t| target_text(targets, t)).collect(),
+                })
+                .collect(),
+            targets: targets
+                .iter()
+                .zip(&p.targets)
+                .map(|(target, disposition)| TargetJson {
+                    target: target.to_string(),
+                    disposition: match disposition {
+                        Disposition::Planned {
+                            batch,
+                            slot,
+                            merged_with,
+                        } => DispositionJson::Planned {
+                            batch: *batch,
+                            slot: *slot,
+                            merged_with: merged_with.map(|first| target_text(targets, first)),
+                        },
+                        Disposition::Unsupported { reason } => {
+                            DispositionJson::Unsupported { reason }
+                        }
+                    },
+                })
+                .collect(),
+            warnings: &p.warnings,
+            requests: &p.requests,
+            client_side_dry_run: p.client_side_dry_run,
+        })
+        .collect();
+    to_json(&PlanJson { providers })
+}
+
+/// Target `index` of the request as the user wrote it.
+fn target_text(targets: &[Target], index: u32) -> String {
+    targets
+        .get(index as usize)
+        .map_or_else(|| format!("target #{index}"), ToString::to_string)
+}
+
+/// [`Plan`] with the targets' text in place of their indices.
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    providers: Vec<ProviderJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProviderJson<'a> {
+    provider: &'a str,
+    kind: &'a str,
+    batches: Vec<BatchJson<'a>>,
+    targets: Vec<TargetJson<'a>>,
+    warnings: &'a [String],
+    requests: &'a [PlannedRequest],
+    client_side_dry_run: bool,
+}
+
+#[derive(Serialize)]
+struct BatchJson<'a> {
+    scope: &'a str,
+    bytes: usize,
+    targets: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TargetJson<'a> {
+    target: String,
+    #[serde(flatten)]
+    disposition: DispositionJson<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case", tag = "disposition")]
+enum DispositionJson<'a> {
+    Planned {
+        batch: u32,
+        slot: u32,
+        merged_with: Option<String>,
+    },
+    Unsupported {
+        reason: &'a str,
+    },
 }
 
 /// Each provider with its kind, endpoint, limits and capabilities.
@@ -348,10 +448,7 @@ fn to_json(value: &impl serde::Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use purgekit::{
-        Batch, Budget, Capabilities, Handle, Item, Limits, PlannedRequest, ProviderPlan, Row,
-        TargetPlan,
-    };
+    use purgekit::{BatchPlan, Budget, Capabilities, Handle, Limits, ProviderPlan, Row};
     use std::time::Duration;
 
     fn row(target: &str, provider: &str, state: State) -> Row {
@@ -427,45 +524,38 @@ https://a.example/b.css  ll        failed       -       3
         assert_eq!(value["summary"]["failed"], 1);
     }
 
+    fn sample_request() -> PurgeRequest {
+        PurgeRequest::builder()
+            .url("https://a.example/a.js")
+            .url("https://a.example/a.js")
+            .tag("x")
+            .build()
+            .unwrap()
+    }
+
     fn sample_plan() -> Plan {
-        let item = |v: &str| Item {
-            kind: TargetKind::Url,
-            value: v.into(),
-            scope: "ni.example".into(),
-            wildcard: false,
-            bytes: 20,
-        };
         Plan {
             providers: vec![ProviderPlan {
                 provider: "l3".into(),
                 kind: "level3".into(),
-                batches: vec![Batch {
+                batches: vec![BatchPlan {
                     scope: "ni.example".into(),
-                    items: vec![item("/a.js")],
+                    targets: vec![0],
                     bytes: 37,
                 }],
                 targets: vec![
-                    TargetPlan {
-                        target: "https://a.example/a.js".into(),
-                        disposition: Disposition::Planned {
-                            batch: 0,
-                            slot: 0,
-                            merged_with: None,
-                        },
+                    Disposition::Planned {
+                        batch: 0,
+                        slot: 0,
+                        merged_with: None,
                     },
-                    TargetPlan {
-                        target: "https://a.example/a.js".into(),
-                        disposition: Disposition::Planned {
-                            batch: 0,
-                            slot: 0,
-                            merged_with: Some("https://a.example/a.js".into()),
-                        },
+                    Disposition::Planned {
+                        batch: 0,
+                        slot: 0,
+                        merged_with: Some(0),
                     },
-                    TargetPlan {
-                        target: "tag:x".into(),
-                        disposition: Disposition::Unsupported {
-                            reason: "level3 does not support cache tag targets".into(),
-                        },
+                    Disposition::Unsupported {
+                        reason: "level3 does not support cache tag targets".into(),
                     },
                 ],
                 warnings: vec![],
@@ -485,7 +575,7 @@ https://a.example/b.css  ll        failed       -       3
 
     #[test]
     fn plan_shows_fates_batches_and_requests() {
-        let text = plan_text(&sample_plan());
+        let text = plan_text(&sample_plan(), &sample_request());
         let expected = "\
 provider l3 (level3): 3 targets, 1 item in 1 request
   https://a.example/a.js  ->  request 1, item 1
@@ -500,11 +590,24 @@ provider l3 (level3): 3 targets, 1 item in 1 request
     <paths><path>/a.js</path></paths>
 ";
         assert_eq!(text, expected);
-        let json: serde_json::Value = serde_json::from_str(&plan_json(&sample_plan())).unwrap();
-        assert_eq!(json["providers"][0]["requests"][0]["method"], "POST");
+        let json: serde_json::Value =
+            serde_json::from_str(&plan_json(&sample_plan(), &sample_request())).unwrap();
+        let provider = &json["providers"][0];
+        assert_eq!(provider["requests"][0]["method"], "POST");
+        // Targets by their text, not the plan's indices.
         assert_eq!(
-            json["providers"][0]["targets"][2]["disposition"],
-            "unsupported"
+            provider["batches"][0],
+            json!({"scope": "ni.example", "bytes": 37, "targets": ["https://a.example/a.js"]})
+        );
+        assert_eq!(
+            provider["targets"][1],
+            json!({"target": "https://a.example/a.js", "disposition": "planned", "batch": 0,
+                   "slot": 0, "merged_with": "https://a.example/a.js"})
+        );
+        assert_eq!(
+            provider["targets"][2],
+            json!({"target": "tag:x", "disposition": "unsupported",
+                   "reason": "level3 does not support cache tag targets"})
         );
     }
 
@@ -514,7 +617,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
         plan.providers[0].client_side_dry_run = true;
         plan.providers[0].requests.clear();
         plan.providers[0].warnings = vec!["no native dry run".into()];
-        let text = plan_text(&plan);
+        let text = plan_text(&plan, &sample_request());
         assert!(text.contains("  warning: no native dry run\n"), "{text}");
         assert!(text.contains("nothing would be sent"), "{text}");
         assert!(!text.contains("POST"), "{text}");

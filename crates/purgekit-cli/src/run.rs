@@ -83,15 +83,15 @@ pub fn plan(
         .plan(request)
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let text = if json {
-        render::plan_json(&plan)
+        render::plan_json(&plan, request)
     } else {
-        render::plan_text(&plan)
+        render::plan_text(&plan, request)
     };
     write_out(out, &text)?;
     let unsupported = plan.providers.iter().any(|p| {
         p.targets
             .iter()
-            .any(|t| matches!(t.disposition, Disposition::Unsupported { .. }))
+            .any(|d| matches!(d, Disposition::Unsupported { .. }))
     });
     Ok(if unsupported { EXIT_FAILED } else { EXIT_OK })
 }
@@ -159,7 +159,6 @@ mod tests {
     use async_trait::async_trait;
     use purgekit::{
         Capabilities, Error, Event, Limits, Plan, ProviderInfo, ProviderPlan, Result, Row, Status,
-        TargetPlan,
     };
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
@@ -208,9 +207,8 @@ mod tests {
                     targets: request
                         .targets()
                         .iter()
-                        .map(|t| TargetPlan {
-                            target: t.to_string(),
-                            disposition: if t.to_string().starts_with("tag:") {
+                        .map(|t| {
+                            if t.to_string().starts_with("tag:") {
                                 Disposition::Unsupported {
                                     reason: "no tags".into(),
                                 }
@@ -220,7 +218,7 @@ mod tests {
                                     slot: 0,
                                     merged_with: None,
                                 }
-                            },
+                            }
                         })
                         .collect(),
                     warnings: vec![],

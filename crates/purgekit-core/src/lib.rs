@@ -29,7 +29,7 @@ pub use engine::{
 pub use error::{Error, Result};
 pub use limits::{Budget, Capabilities, Limits, RateLimit};
 pub use plan::{
-    Batch, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, TargetPlan, pack,
+    Batch, BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack,
     plan_provider,
 };
 pub use provider::{

@@ -1,20 +1,27 @@
 //! The planner: from a request and a provider's limits to batches, before anything is sent.
 //!
 //! [`plan_provider`] checks capabilities and maps every target (unsupported targets become
-//! report rows, never silent drops), then [`pack`] removes exact duplicates, groups by scope and
-//! packs greedily under the count and byte limits, wildcards alone where required, keeping input
-//! order within a scope. Both are pure and run in O(n).
+//! report rows, never silent drops), and packs each mapped item as it is produced: exact
+//! duplicates merge, items group by scope and pack greedily under the count and byte limits,
+//! wildcards alone where required, keeping input order within a scope. Both are pure and run in
+//! O(n).
+//!
+//! The plan holds no items, only target indices: a purge of a million URLs must not keep a
+//! million mapped items alive. [`ProviderPlan::batch`] maps a batch's targets again (mapping is
+//! a pure function) just before the batch is encoded.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::provider::{Item, Mapped, Provider};
-use crate::request::{OptionKind, PurgeRequest};
+use crate::request::{OptionKind, Options, PurgeRequest, Target};
 
-/// Items that go out in one request.
+/// Items that go out in one request, as [`crate::Provider::encode`] takes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Batch {
     /// The scope shared by every item (empty when the provider has none).
@@ -25,120 +32,267 @@ pub struct Batch {
     pub bytes: usize,
 }
 
+/// One planned batch: which targets it carries, not their items (see [`ProviderPlan::batch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchPlan {
+    /// The scope shared by every item (empty when the provider has none).
+    pub scope: String,
+    /// Indices into the request's targets, in slot order; for a group of exact duplicates,
+    /// the first target of the group.
+    pub targets: Vec<u32>,
+    /// Body bytes, overhead included.
+    pub bytes: usize,
+}
+
+impl BatchPlan {
+    /// The number of items (slots).
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// No items (never true of a planned batch).
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+}
+
 /// Where one input item went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Placement {
     /// Index of the batch.
-    pub batch: usize,
+    pub batch: u32,
     /// Index within the batch.
-    pub slot: usize,
+    pub slot: u32,
     /// The earlier input item this one duplicates exactly (merged into its slot).
-    pub duplicate_of: Option<usize>,
+    pub duplicate_of: Option<u32>,
 }
 
 /// Packs `items` into batches under `limits`; `overhead` is the body size of an empty request.
+/// Batch `targets` hold indices into `items`.
 ///
 /// Returns the batches and, for every input item in order, where it went. Errors only when one
-/// item alone cannot fit the byte limit.
+/// item alone cannot fit the byte limit. [`plan_provider`] packs the same way, item by item as
+/// it maps them, without holding them.
 ///
 /// ```
 /// use purgekit_core::{pack, Item, Limits, TargetKind};
 /// let item = |v: &str| Item { kind: TargetKind::Url, value: v.into(), scope: String::new(),
 ///                             wildcard: false, bytes: 10 };
 /// let limits = Limits { max_items: 2, ..Limits::default() };
-/// let (batches, placements) = pack(vec![item("/a"), item("/b"), item("/a"), item("/c")], &limits, 0).unwrap();
+/// let items = [item("/a"), item("/b"), item("/a"), item("/c")];
+/// let (batches, placements) = pack(&items, &limits, 0).unwrap();
 /// assert_eq!(batches.len(), 2);
+/// assert_eq!(batches[0].targets, [0, 1]);
 /// assert_eq!(placements[2].duplicate_of, Some(0));
 /// ```
 pub fn pack(
-    items: Vec<Item>,
+    items: &[Item],
     limits: &Limits,
     overhead: usize,
-) -> Result<(Vec<Batch>, Vec<Placement>)> {
-    let max_items = limits.max_items.max(1);
-    let max_bytes = limits.max_body_bytes.unwrap_or(usize::MAX);
+) -> Result<(Vec<BatchPlan>, Vec<Placement>)> {
+    let mut packer = Packer::new(limits, overhead, items.len())?;
+    let mut placements: Vec<Placement> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let placement = match packer.push(i as u32, item, &mut |j| Ok(items[j as usize].clone()))? {
+            Packed::New { batch, slot } => Placement {
+                batch,
+                slot,
+                duplicate_of: None,
+            },
+            Packed::Duplicate(j) => Placement {
+                duplicate_of: Some(j),
+                ..placements[j as usize]
+            },
+        };
+        placements.push(placement);
+    }
+    Ok((packer.finish(), placements))
+}
 
-    // Exact duplicates: same scope, kind, value and wildcard flag.
-    let mut duplicate_of: Vec<Option<usize>> = Vec::with_capacity(items.len());
-    {
-        let mut first: HashMap<&Item, usize> = HashMap::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            duplicate_of.push(match first.get(item) {
-                Some(&j) => Some(j),
-                None => {
-                    first.insert(item, i);
-                    None
-                }
-            });
-            if overhead.saturating_add(item.bytes) > max_bytes {
-                return Err(Error::invalid(
-                    &item.value,
-                    format!(
-                        "too large for one request: {} bytes with the request's own {} exceed the \
-                         provider's {max_bytes}-byte body limit",
-                        item.bytes, overhead
-                    ),
-                ));
-            }
+/// What [`Packer::push`] did with an item.
+enum Packed {
+    /// Put it in a slot.
+    New { batch: u32, slot: u32 },
+    /// Merged it with the earlier item of this index.
+    Duplicate(u32),
+}
+
+/// Greedy packing, one item at a time, keeping only what packing needs.
+struct Packer {
+    max_items: usize,
+    max_bytes: usize,
+    wildcard_alone: bool,
+    group_by_scope: bool,
+    overhead: usize,
+    batches: Vec<BatchPlan>,
+    /// Each distinct scope's id (an index into `open`).
+    scopes: HashMap<String, usize>,
+    /// The last item's scope and its id: runs of one scope skip the lookup.
+    last_scope: Option<(String, usize)>,
+    /// Per scope: the batch still open for non-wildcard items.
+    open: Vec<Option<u32>>,
+    seen: Seen,
+}
+
+impl Packer {
+    /// A packer for at most `capacity` items (the number of targets).
+    fn new(limits: &Limits, overhead: usize, capacity: usize) -> Result<Self> {
+        if capacity >= u32::MAX as usize {
+            return Err(Error::invalid(
+                format!("{capacity} targets"),
+                format!("one purge plans at most {} targets", u32::MAX - 1),
+            ));
         }
+        Ok(Packer {
+            max_items: limits.max_items.max(1),
+            max_bytes: limits.max_body_bytes.unwrap_or(usize::MAX),
+            wildcard_alone: limits.wildcard_alone,
+            group_by_scope: limits.group_by_scope,
+            overhead,
+            batches: Vec::new(),
+            scopes: HashMap::new(),
+            last_scope: None,
+            open: vec![None],
+            seen: Seen::with_capacity(capacity),
+        })
     }
 
-    let mut batches: Vec<Batch> = Vec::new();
-    let mut placements: Vec<Placement> = Vec::with_capacity(items.len());
-    // Per scope: the batch still open for non-wildcard items.
-    let mut open: HashMap<String, usize> = HashMap::new();
-
-    for (i, item) in items.into_iter().enumerate() {
-        if let Some(j) = duplicate_of[i] {
-            placements.push(Placement {
-                duplicate_of: Some(j),
-                ..placements[j]
-            });
-            continue;
+    /// Packs `item`, the item of input `index` (indices grow from call to call; unsupported
+    /// targets are skipped). `earlier` gives back the item of an earlier index, to tell an
+    /// exact duplicate from a hash collision.
+    fn push(
+        &mut self,
+        index: u32,
+        item: &Item,
+        earlier: &mut dyn FnMut(u32) -> Result<Item>,
+    ) -> Result<Packed> {
+        if self.overhead.saturating_add(item.bytes) > self.max_bytes {
+            return Err(Error::invalid(
+                &item.value,
+                format!(
+                    "too large for one request: {} bytes with the request's own {} exceed the \
+                     provider's {}-byte body limit",
+                    item.bytes, self.overhead, self.max_bytes
+                ),
+            ));
         }
-        let alone = item.wildcard && limits.wildcard_alone;
-        let scope_key = if limits.group_by_scope {
-            item.scope.as_str()
+        if let Some(first) = self.seen.first_or_insert(item, index, earlier)? {
+            return Ok(Packed::Duplicate(first));
+        }
+        let alone = item.wildcard && self.wildcard_alone;
+        let scope = if !self.group_by_scope {
+            0
+        } else if let Some((_, id)) = self.last_scope.as_ref().filter(|(s, _)| *s == item.scope) {
+            *id
         } else {
-            ""
+            let id = match self.scopes.get(item.scope.as_str()) {
+                Some(&id) => id,
+                None => {
+                    self.open.push(None);
+                    let id = self.open.len() - 1;
+                    self.scopes.insert(item.scope.clone(), id);
+                    id
+                }
+            };
+            self.last_scope = Some((item.scope.clone(), id));
+            id
         };
-        let target_batch = if alone {
+        let fits = |b: &BatchPlan| {
+            b.len() < self.max_items && b.bytes.saturating_add(item.bytes) <= self.max_bytes
+        };
+        let open = if alone {
             None
         } else {
-            open.get(scope_key).copied().filter(|&b| {
-                let batch = &batches[b];
-                batch.items.len() < max_items && batch.bytes + item.bytes <= max_bytes
-            })
+            self.open[scope].filter(|&b| fits(&self.batches[b as usize]))
         };
-        let b = match target_batch {
+        let batch = match open {
             Some(b) => b,
             None => {
-                batches.push(Batch {
-                    scope: if limits.group_by_scope {
+                self.batches.push(BatchPlan {
+                    scope: if self.group_by_scope {
                         item.scope.clone()
                     } else {
                         String::new()
                     },
-                    items: Vec::new(),
-                    bytes: overhead,
+                    targets: Vec::with_capacity(if alone { 1 } else { self.max_items.min(1024) }),
+                    bytes: self.overhead,
                 });
-                let b = batches.len() - 1;
+                let b = (self.batches.len() - 1) as u32;
                 if !alone {
-                    open.insert(scope_key.to_owned(), b);
+                    self.open[scope] = Some(b);
                 }
                 b
             }
         };
-        let batch = &mut batches[b];
-        batch.bytes += item.bytes;
-        batch.items.push(item);
-        placements.push(Placement {
-            batch: b,
-            slot: batch.items.len() - 1,
-            duplicate_of: None,
-        });
+        let plan = &mut self.batches[batch as usize];
+        plan.bytes += item.bytes;
+        plan.targets.push(index);
+        Ok(Packed::New {
+            batch,
+            slot: (plan.targets.len() - 1) as u32,
+        })
     }
-    Ok((batches, placements))
+
+    fn finish(self) -> Vec<BatchPlan> {
+        self.batches
+    }
+}
+
+/// The first index of every distinct item key (scope, kind, value, wildcard), in 8 bytes a
+/// slot: open addressing over 1.5 slots per possible item, each slot a 32-bit hash tag and the
+/// index + 1 (0 = empty). A tag match is confirmed by comparing the earlier item itself, so a
+/// hash collision can never merge two different items.
+struct Seen<H = RandomState> {
+    hasher: H,
+    slots: Vec<u64>,
+}
+
+impl Seen {
+    /// Room for `items` items: always at least one empty slot, so every probe ends.
+    fn with_capacity(items: usize) -> Self {
+        Seen {
+            hasher: RandomState::new(),
+            slots: vec![0; items + items / 2 + 1],
+        }
+    }
+}
+
+impl<H: BuildHasher> Seen<H> {
+    /// The earlier index with `item`'s key, or `None` after recording `index` as its first.
+    fn first_or_insert(
+        &mut self,
+        item: &Item,
+        index: u32,
+        earlier: &mut dyn FnMut(u32) -> Result<Item>,
+    ) -> Result<Option<u32>> {
+        let hash = self.hasher.hash_one(key(item));
+        let tag = hash & 0xffff_ffff;
+        let len = self.slots.len();
+        // The high bits pick the slot, the low bits are the tag.
+        let mut at = ((u128::from(hash) * len as u128) >> 64) as usize;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                self.slots[at] = (tag << 32) | (u64::from(index) + 1);
+                return Ok(None);
+            }
+            if slot >> 32 == tag {
+                let first = (slot & 0xffff_ffff) as u32 - 1;
+                if key(&earlier(first)?) == key(item) {
+                    return Ok(Some(first));
+                }
+            }
+            at += 1;
+            if at == len {
+                at = 0;
+            }
+        }
+    }
+}
+
+/// What makes two items exact duplicates.
+fn key(item: &Item) -> (&str, crate::request::TargetKind, &str, bool) {
+    (&item.scope, item.kind, &item.value, item.wildcard)
 }
 
 /// What happens to one input target at one provider.
@@ -148,27 +302,25 @@ pub enum Disposition {
     /// Sent in `batch` at `slot`.
     Planned {
         /// Index of the batch.
-        batch: usize,
+        batch: u32,
         /// Index within the batch.
-        slot: usize,
-        /// The earlier target whose identical item carries this one too.
-        merged_with: Option<String>,
+        slot: u32,
+        /// The index of the earlier target whose identical item carries this one too.
+        merged_with: Option<u32>,
     },
     /// Not sent: the provider cannot purge it.
     Unsupported {
-        /// Why.
-        reason: String,
+        /// Why (one shared string per distinct reason).
+        #[serde(serialize_with = "shared_str")]
+        reason: Arc<str>,
     },
 }
 
-/// One target's plan at one provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TargetPlan {
-    /// The target as given (`tag:` prefixed for tags).
-    pub target: String,
-    /// What happens to it.
-    #[serde(flatten)]
-    pub disposition: Disposition,
+fn shared_str<S: Serializer>(
+    text: &Arc<str>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(text)
 }
 
 /// An HTTP request exactly as it would be sent, secrets redacted.
@@ -184,7 +336,8 @@ pub struct PlannedRequest {
     pub body: String,
 }
 
-/// The plan for one provider.
+/// The plan for one provider. Targets are referred to by their index in the request's
+/// [`PurgeRequest::targets`]: a plan is read together with its request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProviderPlan {
     /// The purger's name (the config's provider name).
@@ -192,9 +345,9 @@ pub struct ProviderPlan {
     /// The provider kind.
     pub kind: String,
     /// Batches in sending order.
-    pub batches: Vec<Batch>,
+    pub batches: Vec<BatchPlan>,
     /// One entry per input target, in input order.
-    pub targets: Vec<TargetPlan>,
+    pub targets: Vec<Disposition>,
     /// Warnings for every planned row (advisory options the provider ignores, client-side dry run).
     pub warnings: Vec<String>,
     /// The requests that would be sent, one per batch, secrets redacted. Empty for a dry run
@@ -202,6 +355,79 @@ pub struct ProviderPlan {
     pub requests: Vec<PlannedRequest>,
     /// The dry run is done here, not by the provider: nothing will be sent.
     pub client_side_dry_run: bool,
+}
+
+impl ProviderPlan {
+    /// The number of items across all batches.
+    pub fn items(&self) -> usize {
+        self.batches.iter().map(BatchPlan::len).sum()
+    }
+
+    /// Batch `index` with its items, mapped again from `request`'s targets by `provider` (the
+    /// plan's own request and provider), ready for [`Provider::encode`].
+    ///
+    /// Mapping is a pure function: an item that no longer maps, or maps to a different size or
+    /// scope, is an [`Error::Protocol`] (the provider's mapping is not deterministic), as is an
+    /// index or target out of range (the plan is not this request's).
+    pub fn batch<P: Provider + ?Sized>(
+        &self,
+        index: usize,
+        provider: &P,
+        request: &PurgeRequest,
+    ) -> Result<Batch> {
+        let plan = self.batches.get(index).ok_or_else(|| {
+            Error::protocol(format!(
+                "no batch {index} in a plan of {} batches",
+                self.batches.len()
+            ))
+        })?;
+        let options = request.options();
+        let scoped = provider.limits().group_by_scope;
+        let mut bytes = provider.body_overhead(options);
+        let mut items = Vec::with_capacity(plan.len());
+        for &t in &plan.targets {
+            let target = request.targets().get(t as usize).ok_or_else(|| {
+                Error::protocol(format!(
+                    "the plan names target {t} of a request with {}",
+                    request.targets().len()
+                ))
+            })?;
+            let item = remap(provider, target, options)?;
+            if scoped && item.scope != plan.scope {
+                return Err(not_deterministic(provider, target, "scope"));
+            }
+            bytes += item.bytes;
+            items.push(item);
+        }
+        if bytes != plan.bytes {
+            return Err(not_deterministic(
+                provider,
+                &request.targets()[plan.targets[0] as usize],
+                "size",
+            ));
+        }
+        Ok(Batch {
+            scope: plan.scope.clone(),
+            items,
+            bytes,
+        })
+    }
+}
+
+/// `target`'s item, mapped again after planning.
+fn remap<P: Provider + ?Sized>(provider: &P, target: &Target, options: &Options) -> Result<Item> {
+    match provider.map(target, options)? {
+        Mapped::Item(item) => Ok(item),
+        Mapped::Unsupported(_) => Err(not_deterministic(provider, target, "support")),
+    }
+}
+
+fn not_deterministic<P: Provider + ?Sized>(provider: &P, target: &Target, what: &str) -> Error {
+    Error::protocol(format!(
+        "{}'s mapping is not deterministic: `{target}` changed {what} between planning and \
+         sending",
+        provider.kind()
+    ))
 }
 
 /// The plan of a purge across one or more providers. Nothing has been sent.
@@ -244,56 +470,61 @@ pub fn plan_provider<P: Provider + ?Sized>(
         }
     }
 
-    let mut items = Vec::new();
-    let mut owners = Vec::new(); // items[i] came from targets[owners[i]]
-    let mut dispositions: Vec<Option<Disposition>> = Vec::with_capacity(request.targets().len());
-    for (t, target) in request.targets().iter().enumerate() {
-        let unsupported = if !caps.supports_target(target.kind()) {
-            Some(format!("{kind} does not support {} targets", target.kind()))
+    let targets = request.targets();
+    let mut packer = Packer::new(
+        &provider.limits(),
+        provider.body_overhead(options),
+        targets.len(),
+    )?;
+    let mut earlier = |t: u32| remap(provider, &targets[t as usize], options);
+    let mut reasons: HashMap<String, Arc<str>> = HashMap::new();
+    let mut shared = |reason: String| {
+        let reason = reasons
+            .entry(reason)
+            .or_insert_with_key(|r| Arc::from(r.as_str()));
+        Disposition::Unsupported {
+            reason: reason.clone(),
+        }
+    };
+    let mut dispositions: Vec<Disposition> = Vec::with_capacity(targets.len());
+    for (t, target) in targets.iter().enumerate() {
+        let disposition = if !caps.supports_target(target.kind()) {
+            shared(format!("{kind} does not support {} targets", target.kind()))
         } else if !missing_semantic.is_empty() {
-            Some(format!(
+            shared(format!(
                 "{kind} does not support option `{}`",
                 missing_semantic.join("`, `")
             ))
         } else {
             match provider.map(target, options)? {
-                Mapped::Item(item) => {
-                    items.push(item);
-                    owners.push(t);
-                    None
-                }
-                Mapped::Unsupported(reason) => Some(reason),
+                Mapped::Item(item) => match packer.push(t as u32, &item, &mut earlier)? {
+                    Packed::New { batch, slot } => Disposition::Planned {
+                        batch,
+                        slot,
+                        merged_with: None,
+                    },
+                    Packed::Duplicate(first) => match dispositions[first as usize] {
+                        Disposition::Planned { batch, slot, .. } => Disposition::Planned {
+                            batch,
+                            slot,
+                            merged_with: Some(first),
+                        },
+                        Disposition::Unsupported { .. } => {
+                            unreachable!("only planned targets are packed")
+                        }
+                    },
+                },
+                Mapped::Unsupported(reason) => shared(reason),
             }
         };
-        dispositions.push(unsupported.map(|reason| Disposition::Unsupported { reason }));
+        dispositions.push(disposition);
     }
 
-    let (batches, placements) = pack(items, &provider.limits(), provider.body_overhead(options))?;
-    for (i, placement) in placements.into_iter().enumerate() {
-        let merged_with = placement
-            .duplicate_of
-            .map(|j| request.targets()[owners[j]].to_string());
-        dispositions[owners[i]] = Some(Disposition::Planned {
-            batch: placement.batch,
-            slot: placement.slot,
-            merged_with,
-        });
-    }
-
-    let targets = request
-        .targets()
-        .iter()
-        .zip(dispositions)
-        .map(|(target, disposition)| TargetPlan {
-            target: target.to_string(),
-            disposition: disposition.expect("every target is either mapped or unsupported"),
-        })
-        .collect();
     Ok(ProviderPlan {
         provider: name.to_owned(),
         kind: kind.to_owned(),
-        batches,
-        targets,
+        batches: packer.finish(),
+        targets: dispositions,
         warnings,
         requests: Vec::new(),
         client_side_dry_run,
@@ -305,6 +536,7 @@ mod tests {
     use super::*;
     use crate::request::TargetKind;
     use proptest::prelude::*;
+    use std::hash::{BuildHasherDefault, Hasher};
 
     fn item(scope: &str, value: &str, wildcard: bool, bytes: usize) -> Item {
         Item {
@@ -330,6 +562,11 @@ mod tests {
         }
     }
 
+    /// The items of a packed batch.
+    fn items_of<'a>(batch: &BatchPlan, items: &'a [Item]) -> Vec<&'a Item> {
+        batch.targets.iter().map(|&t| &items[t as usize]).collect()
+    }
+
     #[test]
     fn groups_by_scope_and_keeps_order() {
         let items = vec![
@@ -339,12 +576,18 @@ mod tests {
             item("a", "/*", true, 1),
             item("a", "/3", false, 1),
         ];
-        let (batches, placements) = pack(items, &limits(200, None, true, true), 0).unwrap();
+        let (batches, placements) = pack(&items, &limits(200, None, true, true), 0).unwrap();
         let values: Vec<Vec<&str>> = batches
             .iter()
-            .map(|b| b.items.iter().map(|i| i.value.as_str()).collect())
+            .map(|b| {
+                items_of(b, &items)
+                    .iter()
+                    .map(|i| i.value.as_str())
+                    .collect()
+            })
             .collect();
         assert_eq!(values, [vec!["/1", "/2", "/3"], vec!["/1"], vec!["/*"]]);
+        assert_eq!(batches[0].targets, [0, 2, 4]);
         assert_eq!(batches[1].scope, "b");
         assert_eq!(
             placements[4],
@@ -359,18 +602,18 @@ mod tests {
     #[test]
     fn same_value_in_two_scopes_is_not_a_duplicate() {
         let items = vec![item("a", "/x", false, 1), item("b", "/x", false, 1)];
-        let (batches, placements) = pack(items, &limits(10, None, false, true), 0).unwrap();
+        let (batches, placements) = pack(&items, &limits(10, None, false, true), 0).unwrap();
         assert_eq!(batches.len(), 2);
         assert!(placements.iter().all(|p| p.duplicate_of.is_none()));
     }
 
     #[test]
     fn splits_on_bytes() {
-        let items = (0..5)
+        let items: Vec<Item> = (0..5)
             .map(|i| item("", &format!("/{i}"), false, 40))
             .collect();
-        let (batches, _) = pack(items, &limits(100, Some(100), false, false), 10).unwrap();
-        let sizes: Vec<usize> = batches.iter().map(|b| b.items.len()).collect();
+        let (batches, _) = pack(&items, &limits(100, Some(100), false, false), 10).unwrap();
+        let sizes: Vec<usize> = batches.iter().map(BatchPlan::len).collect();
         assert_eq!(sizes, [2, 2, 1]);
         assert!(batches.iter().all(|b| b.bytes <= 100));
     }
@@ -378,7 +621,7 @@ mod tests {
     #[test]
     fn an_item_too_big_alone_is_an_error_naming_it() {
         let err = pack(
-            vec![item("", "/huge", false, 95)],
+            &[item("", "/huge", false, 95)],
             &limits(1, Some(100), false, false),
             10,
         )
@@ -386,18 +629,72 @@ mod tests {
         assert!(err.to_string().contains("/huge"), "{err}");
     }
 
-    fn arb_items() -> impl Strategy<Value = Vec<Item>> {
-        prop::collection::vec(
-            (0..3usize, 0..40usize, prop::bool::weighted(0.1), 1..60usize),
-            0..400,
-        )
-        .prop_map(|v| {
-            v.into_iter()
-                .map(|(scope, value, wildcard, bytes)| {
-                    item(&format!("s{scope}"), &format!("/{value}"), wildcard, bytes)
+    /// Every key hashes alike: every lookup probes through every earlier item.
+    #[derive(Default)]
+    struct Colliding;
+
+    impl Hasher for Colliding {
+        fn finish(&self) -> u64 {
+            0x1234_5678_9abc_def0
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn a_hash_collision_never_merges_different_items() {
+        let items = [
+            item("a", "/x", false, 1),
+            item("a", "/y", false, 1),
+            item("b", "/x", false, 1),
+            item("a", "/x", true, 1),
+            item("a", "/y", false, 1),
+            item("a", "/x", false, 1),
+        ];
+        let mut seen = Seen {
+            hasher: BuildHasherDefault::<Colliding>::default(),
+            slots: vec![0; items.len() + 1],
+        };
+        let mut asked = Vec::new();
+        let firsts: Vec<Option<u32>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| {
+                seen.first_or_insert(it, i as u32, &mut |j| {
+                    asked.push(j);
+                    Ok(items[j as usize].clone())
                 })
-                .collect()
-        })
+                .unwrap()
+            })
+            .collect();
+        assert_eq!(firsts, [None, None, None, None, Some(1), Some(0)]);
+        // Each colliding earlier item was compared, not trusted.
+        assert_eq!(asked, [0, 0, 1, 0, 1, 2, 0, 1, 0]);
+    }
+
+    #[test]
+    fn a_failing_comparison_is_the_error() {
+        let items = [item("a", "/x", false, 1), item("a", "/x", false, 1)];
+        let mut seen = Seen::with_capacity(2);
+        seen.first_or_insert(&items[0], 0, &mut |_| unreachable!())
+            .unwrap();
+        let err = seen
+            .first_or_insert(&items[1], 1, &mut |_| Err(Error::protocol("gone")))
+            .unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
+    }
+
+    fn arb_items() -> impl Strategy<Value = Vec<Item>> {
+        prop::collection::vec((0..3usize, 0..40usize, prop::bool::weighted(0.1)), 0..400).prop_map(
+            |v| {
+                v.into_iter()
+                    .map(|(scope, value, wildcard)| {
+                        // Sizes 1 to 59, one per item: a mapping's size follows from the item.
+                        let bytes = 1 + (value * 7 + scope * 13 + usize::from(wildcard)) % 59;
+                        item(&format!("s{scope}"), &format!("/{value}"), wildcard, bytes)
+                    })
+                    .collect()
+            },
+        )
     }
 
     fn arb_limits() -> impl Strategy<Value = Limits> {
@@ -413,52 +710,59 @@ mod tests {
     proptest! {
         #[test]
         fn every_item_lands_exactly_once(items in arb_items(), limits in arb_limits()) {
-            let (batches, placements) = pack(items.clone(), &limits, 20).unwrap();
+            let (batches, placements) = pack(&items, &limits, 20).unwrap();
             prop_assert_eq!(placements.len(), items.len());
             // Every distinct item sits in exactly one slot, and every slot holds an input item.
-            let slots: usize = batches.iter().map(|b| b.items.len()).sum();
+            let slots: usize = batches.iter().map(BatchPlan::len).sum();
             let distinct = placements.iter().filter(|p| p.duplicate_of.is_none()).count();
             prop_assert_eq!(slots, distinct);
+            let mut keys = std::collections::HashSet::new();
             for (i, p) in placements.iter().enumerate() {
-                prop_assert_eq!(&batches[p.batch].items[p.slot], &items[i]);
-                if let Some(j) = p.duplicate_of {
-                    prop_assert!(j < i);
-                    prop_assert_eq!(&items[j], &items[i]);
+                let first = batches[p.batch as usize].targets[p.slot as usize] as usize;
+                prop_assert_eq!(key(&items[first]), key(&items[i]));
+                match p.duplicate_of {
+                    None => {
+                        prop_assert_eq!(first, i);
+                        prop_assert!(keys.insert(key(&items[i])), "a distinct item twice");
+                    }
+                    Some(j) => {
+                        prop_assert!((j as usize) < i);
+                        prop_assert_eq!(j as usize, first);
+                    }
                 }
             }
         }
 
         #[test]
         fn no_batch_breaks_a_limit(items in arb_items(), limits in arb_limits()) {
-            let (batches, _) = pack(items, &limits, 20).unwrap();
+            let (batches, _) = pack(&items, &limits, 20).unwrap();
             for b in &batches {
-                prop_assert!(!b.items.is_empty());
-                prop_assert!(b.items.len() <= limits.max_items);
-                let bytes = 20 + b.items.iter().map(|i| i.bytes).sum::<usize>();
+                let its = items_of(b, &items);
+                prop_assert!(!its.is_empty());
+                prop_assert!(its.len() <= limits.max_items);
+                let bytes = 20 + its.iter().map(|i| i.bytes).sum::<usize>();
                 prop_assert_eq!(b.bytes, bytes);
                 if let Some(max) = limits.max_body_bytes { prop_assert!(b.bytes <= max); }
-                if limits.wildcard_alone && b.items.iter().any(|i| i.wildcard) {
-                    prop_assert_eq!(b.items.len(), 1);
+                if limits.wildcard_alone && its.iter().any(|i| i.wildcard) {
+                    prop_assert_eq!(its.len(), 1);
                 }
                 if limits.group_by_scope {
-                    prop_assert!(b.items.iter().all(|i| i.scope == b.scope));
+                    prop_assert!(its.iter().all(|i| i.scope == b.scope));
                 }
             }
         }
 
         #[test]
         fn deterministic_and_order_preserving(items in arb_items(), limits in arb_limits()) {
-            let first = pack(items.clone(), &limits, 20).unwrap();
-            let again = pack(items, &limits, 20).unwrap();
+            let first = pack(&items, &limits, 20).unwrap();
+            let again = pack(&items, &limits, 20).unwrap();
             prop_assert_eq!(&first, &again);
             // Within a scope, (batch, slot) grows with input position.
-            let (_, placements) = first;
-            let mut last: HashMap<&str, (usize, usize)> = HashMap::new();
-            let (batches, _) = &again;
-            for p in placements.iter().filter(|p| p.duplicate_of.is_none()) {
-                let scope = batches[p.batch].scope.as_str();
-                let is_wild = batches[p.batch].items[p.slot].wildcard && limits.wildcard_alone;
-                if is_wild { continue; }
+            let (batches, placements) = first;
+            let mut last: HashMap<&str, (u32, u32)> = HashMap::new();
+            for (i, p) in placements.iter().enumerate().filter(|(_, p)| p.duplicate_of.is_none()) {
+                let scope = batches[p.batch as usize].scope.as_str();
+                if items[i].wildcard && limits.wildcard_alone { continue; }
                 if let Some(prev) = last.insert(scope, (p.batch, p.slot)) {
                     prop_assert!(prev < (p.batch, p.slot));
                 }
@@ -467,18 +771,18 @@ mod tests {
 
         #[test]
         fn batches_are_as_few_as_greedy_packing_allows(items in arb_items(), limits in arb_limits()) {
-            let (batches, _) = pack(items, &limits, 20).unwrap();
+            let (batches, _) = pack(&items, &limits, 20).unwrap();
             let max_bytes = limits.max_body_bytes.unwrap_or(usize::MAX);
             // No two successive multi-item-capable batches of one scope could have been one:
             // the next batch's first item did not fit in the previous open batch.
             let mut prev_open: HashMap<&str, usize> = HashMap::new();
             for (b, batch) in batches.iter().enumerate() {
-                let alone = limits.wildcard_alone && batch.items[0].wildcard;
+                let first = &items[batch.targets[0] as usize];
+                let alone = limits.wildcard_alone && first.wildcard;
                 if alone { continue; }
                 if let Some(&p) = prev_open.get(batch.scope.as_str()) {
                     let prev = &batches[p];
-                    let first = &batch.items[0];
-                    prop_assert!(prev.items.len() == limits.max_items
+                    prop_assert!(prev.len() == limits.max_items
                         || prev.bytes + first.bytes > max_bytes);
                 }
                 prev_open.insert(batch.scope.as_str(), b);
@@ -486,7 +790,7 @@ mod tests {
             // With no byte limit and no wildcards alone, the count is the minimum: ceil(n / max).
             if limits.max_body_bytes.is_none() && !limits.wildcard_alone {
                 let mut per_scope: HashMap<&str, usize> = HashMap::new();
-                for b in &batches { *per_scope.entry(b.scope.as_str()).or_default() += b.items.len(); }
+                for b in &batches { *per_scope.entry(b.scope.as_str()).or_default() += b.len(); }
                 let minimum: usize = per_scope.values().map(|n| n.div_ceil(limits.max_items)).sum();
                 prop_assert_eq!(batches.len(), minimum);
             }

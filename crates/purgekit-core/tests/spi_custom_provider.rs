@@ -5,14 +5,15 @@
 //! one host per request, wildcards alone; it supports URLs and patterns, the delete option, and
 //! nothing else. The transport is an in-memory stand-in for its server.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use purgekit_core::{
-    Accepted, Batch, Budget, Capabilities, Error, Handle, HttpRequest, HttpResponse, Item, Limits,
-    Mapped, OptionKind, Options, Progress, Provider, ProviderPurger, PurgeRequest, Purger,
-    RateLimit, Result, State, Status, Target, TargetKind, Transport,
+    Accepted, Batch, Budget, Capabilities, Disposition, Error, Handle, HttpRequest, HttpResponse,
+    Item, Limits, Mapped, OptionKind, Options, Progress, Provider, ProviderPurger, PurgeRequest,
+    Purger, RateLimit, Result, State, Status, Target, TargetKind, Transport,
 };
 
 struct ToyCdn;
@@ -156,17 +157,22 @@ fn request() -> PurgeRequest {
 #[test]
 fn the_planner_batches_a_new_provider_by_its_limits() {
     let purger = ProviderPurger::new("toy-1", ToyCdn);
-    let plan = purger.plan(&request()).unwrap();
+    let request = request();
+    let plan = purger.plan(&request).unwrap();
     let plan = &plan.providers[0];
-    let batches: Vec<(String, Vec<&str>)> = plan
-        .batches
-        .iter()
-        .map(|b| {
-            (
-                b.scope.clone(),
-                b.items.iter().map(|i| i.value.as_str()).collect(),
-            )
+    // The plan names targets by index; the items are mapped again from them when sending.
+    assert_eq!(plan.batches[0].targets, [0, 2, 4]);
+    let batches: Vec<(String, Vec<String>)> = (0..plan.batches.len())
+        .map(|i| {
+            let batch = plan.batch(i, &ToyCdn, &request).unwrap();
+            assert_eq!(batch.bytes, plan.batches[i].bytes);
+            let values = batch.items.into_iter().map(|item| item.value).collect();
+            (batch.scope, values)
         })
+        .collect();
+    let batches: Vec<(String, Vec<&str>)> = batches
+        .iter()
+        .map(|(scope, values)| (scope.clone(), values.iter().map(String::as_str).collect()))
         .collect();
     assert_eq!(
         batches,
@@ -179,6 +185,14 @@ fn the_planner_batches_a_new_provider_by_its_limits() {
         ]
     );
     // The plan shows the exact requests, with the provider's secret redacted.
+    assert_eq!(
+        plan.targets[6],
+        Disposition::Planned {
+            batch: 0,
+            slot: 1,
+            merged_with: Some(2)
+        }
+    );
     assert_eq!(plan.requests.len(), 5);
     assert_eq!(
         plan.requests[0].url,
@@ -317,4 +331,77 @@ async fn status_goes_through_the_provider() {
             .await
             .is_err()
     );
+}
+
+/// ToyCDN whose mapping stops working after `planned` calls: not a pure function.
+struct Fickle {
+    calls: AtomicUsize,
+    planned: usize,
+}
+
+impl Provider for Fickle {
+    fn kind(&self) -> &'static str {
+        ToyCdn.kind()
+    }
+    fn account(&self) -> String {
+        ToyCdn.account()
+    }
+    fn endpoint(&self) -> String {
+        ToyCdn.endpoint()
+    }
+    fn limits(&self) -> Limits {
+        ToyCdn.limits()
+    }
+    fn capabilities(&self) -> Capabilities {
+        ToyCdn.capabilities()
+    }
+    fn map(&self, target: &Target, options: &Options) -> Result<Mapped> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.planned {
+            ToyCdn.map(target, options)
+        } else {
+            Ok(Mapped::Unsupported("changed its mind".into()))
+        }
+    }
+    fn encode(&self, batch: &Batch, options: &Options, now: SystemTime) -> Result<HttpRequest> {
+        ToyCdn.encode(batch, options, now)
+    }
+    fn decode(&self, batch: &Batch, response: HttpResponse) -> Result<Accepted> {
+        ToyCdn.decode(batch, response)
+    }
+    fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest> {
+        ToyCdn.encode_status(handle, now)
+    }
+    fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {
+        ToyCdn.decode_status(handle, response)
+    }
+    fn redact(&self, request: &mut HttpRequest) {
+        ToyCdn.redact(request)
+    }
+}
+
+#[tokio::test]
+async fn a_mapping_that_changes_after_planning_fails_its_batch_and_sends_nothing() {
+    let server = Arc::new(ToyServer::default());
+    let request = PurgeRequest::builder()
+        .url("https://a.example/1.jpg")
+        .url("https://a.example/2.jpg")
+        .build()
+        .unwrap();
+    // Two calls while planning, then the first batch maps differently.
+    let fickle = Fickle {
+        calls: AtomicUsize::new(0),
+        planned: 2,
+    };
+    let purger = ProviderPurger::new("toy-1", fickle).with_transport(server.clone());
+    let report = purger.purge(&request).await.unwrap();
+    for row in &report.results {
+        assert_eq!(row.state, State::Failed);
+        let error = row.error.as_deref().unwrap();
+        assert!(
+            error.contains("toy's mapping is not deterministic")
+                && error.contains("https://a.example/1.jpg"),
+            "{error}"
+        );
+    }
+    assert!(server.seen.lock().unwrap().is_empty());
 }

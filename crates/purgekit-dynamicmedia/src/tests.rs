@@ -38,7 +38,7 @@ fn request(urls: &[&str]) -> PurgeRequest {
 fn encode_first(provider: &DynamicMedia, urls: &[&str]) -> (Batch, HttpRequest) {
     let request = request(urls);
     let plan = plan_provider("dm", provider, &request).unwrap();
-    let batch = plan.batches[0].clone();
+    let batch = plan.batch(0, provider, &request).unwrap();
     let http = provider
         .encode(&batch, request.options(), SystemTime::UNIX_EPOCH)
         .unwrap();
@@ -123,13 +123,15 @@ fn body_length_is_the_planned_bytes_for_every_batch() {
     let provider = provider();
     let request = request(&refs);
     let plan = plan_provider("dm", &provider, &request).unwrap();
-    let sizes: Vec<usize> = plan.batches.iter().map(|b| b.items.len()).collect();
+    let sizes: Vec<usize> = plan.batches.iter().map(|b| b.len()).collect();
     assert_eq!(sizes, [1000, 1000, 345]);
-    for batch in &plan.batches {
+    for index in 0..plan.batches.len() {
+        let batch = plan.batch(index, &provider, &request).unwrap();
         let http = provider
-            .encode(batch, request.options(), SystemTime::UNIX_EPOCH)
+            .encode(&batch, request.options(), SystemTime::UNIX_EPOCH)
             .unwrap();
         assert_eq!(http.body().len(), batch.bytes);
+        assert_eq!(batch.bytes, plan.batches[index].bytes);
     }
 }
 
@@ -211,11 +213,7 @@ fn unsupported_kinds_and_options_read_well() {
         .build()
         .unwrap();
     let plan = plan_provider("dm", &provider(), &request).unwrap();
-    let reasons: Vec<String> = plan
-        .targets
-        .iter()
-        .map(|t| format!("{:?}", t.disposition))
-        .collect();
+    let reasons: Vec<String> = plan.targets.iter().map(|d| format!("{d:?}")).collect();
     assert!(reasons[1].contains("does not support wildcard pattern targets"));
     assert!(reasons[2].contains("does not support cache tag targets"));
     assert_eq!(plan.warnings.len(), 1);

@@ -547,9 +547,8 @@ mod tests {
         let l3 = level3();
         let plan = plan_provider("l3", &l3, &request).unwrap();
         assert_eq!(plan.batches.len(), 1);
-        let http = l3
-            .encode(&plan.batches[0], request.options(), vector_now())
-            .unwrap();
+        let batch = plan.batch(0, &l3, &request).unwrap();
+        let http = l3.encode(&batch, request.options(), vector_now()).unwrap();
         assert_eq!(plan.batches[0].bytes, http.body().len());
         insta::assert_snapshot!("post_options", render(&http));
     }

@@ -110,7 +110,7 @@ async fn purges_1000_urls_on_3_hosts_and_2_wildcards_exactly_once() {
     let plan = purger.plan(&request).unwrap();
     let batches = &plan.providers[0].batches;
     assert_eq!(batches.len(), 8);
-    assert!(batches.iter().all(|b| b.items.len() <= 200));
+    assert!(batches.iter().all(|b| b.len() <= 200));
     let shown = format!("{:?}", plan.providers[0].requests);
     assert!(shown.contains("MPA 54321:<redacted>"));
     assert!(!shown.contains(&emulator.config().secret));

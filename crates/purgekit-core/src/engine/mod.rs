@@ -155,11 +155,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         let mut plan = plan_provider(&self.name, &*self.provider, request)?;
         if !plan.client_side_dry_run {
             let now = SystemTime::now();
-            plan.requests = plan
-                .batches
-                .iter()
-                .map(|batch| {
-                    let mut http = self.provider.encode(batch, request.options(), now)?;
+            plan.requests = (0..plan.batches.len())
+                .map(|index| {
+                    let batch = plan.batch(index, &*self.provider, request)?;
+                    let mut http = self.provider.encode(&batch, request.options(), now)?;
                     self.provider.redact(&mut http);
                     Ok(planned_request(&http))
                 })
@@ -171,23 +170,21 @@ impl<P: Provider> Purger for ProviderPurger<P> {
     }
 
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
-        let mut plan = plan_provider(&self.name, &*self.provider, request)?;
+        let plan = plan_provider(&self.name, &*self.provider, request)?;
         context.emit(Event::Planned {
             provider: self.name.clone(),
             batches: plan.batches.len(),
-            items: plan.batches.iter().map(|b| b.items.len()).sum(),
+            items: plan.items(),
         });
         let dry_run = request.options().dry_run;
         let outcomes = if plan.client_side_dry_run {
             vec![BatchOutcome::DryRun; plan.batches.len()]
         } else {
-            let batches = std::mem::take(&mut plan.batches);
             // A provider-side dry run is not waited for.
             let wait = request.wait().filter(|_| !dry_run);
-            self.send_all(batches, request.options(), wait, context)
-                .await
+            self.send_all(&plan, request, wait, context).await
         };
-        Ok(Report::new(rows(&plan, &outcomes, dry_run)))
+        Ok(Report::new(rows(&plan, request, &outcomes, dry_run)))
     }
 
     async fn status(&self, provider: &str, handle: &Handle) -> Result<Status> {
@@ -217,22 +214,24 @@ impl<P: Provider> Purger for ProviderPurger<P> {
 impl<P: Provider> ProviderPurger<P> {
     /// Sends every batch, in order, each as its own task; at most `max_in_flight` of this
     /// purge's batches are being sent (or backing off between attempts) at once, so batches
-    /// start in plan order. Returns one outcome per batch; after cancellation, unsent batches fail
-    /// with [`Error::Cancelled`].
+    /// start in plan order. A batch's items are mapped again only once it has its place, and
+    /// dropped when it is done, so at most `max_in_flight` batches' items exist at once.
+    /// Returns one outcome per batch; after cancellation, unsent batches fail with
+    /// [`Error::Cancelled`].
     async fn send_all(
         &self,
-        batches: Vec<Batch>,
-        options: &Options,
+        plan: &ProviderPlan,
+        request: &PurgeRequest,
         wait: Option<Duration>,
         context: &PurgeContext,
     ) -> Vec<BatchOutcome> {
         let sender = self.sender(context);
         let sending = Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1)));
-        let count = batches.len();
+        let count = plan.batches.len();
         let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; count];
         let mut tasks = JoinSet::new();
-        let options = Arc::new(options.clone());
-        for (index, batch) in batches.into_iter().enumerate() {
+        let options = Arc::new(request.options().clone());
+        for (index, planned) in plan.batches.iter().enumerate() {
             let place = if context.cancel.is_cancelled() {
                 None
             } else {
@@ -243,8 +242,15 @@ impl<P: Provider> ProviderPurger<P> {
                 }
             };
             let Some(place) = place else {
-                outcomes[index] = Some(cancelled(&sender, index, batch.items.len()));
+                outcomes[index] = Some(cancelled(&sender, index, planned.len()));
                 continue;
+            };
+            let batch = match plan.batch(index, &*self.provider, request) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    outcomes[index] = Some(unsendable(&sender, index, planned.len(), error));
+                    continue;
+                }
             };
             let job = BatchJob {
                 sender: sender.clone(),
@@ -348,25 +354,34 @@ impl<P: Provider> BatchJob<P> {
 
 /// The outcome of a batch never sent because the purge was cancelled.
 fn cancelled(sender: &Sender, index: usize, items: usize) -> BatchOutcome {
+    unsendable(sender, index, items, Error::Cancelled)
+}
+
+/// The outcome of a batch never sent, for `error`.
+fn unsendable(sender: &Sender, index: usize, items: usize, error: Error) -> BatchOutcome {
     sender.context.emit(Event::Failed {
         provider: sender.name.clone(),
         batch: index,
         items,
-        error: Error::Cancelled.to_string(),
+        error: error.to_string(),
     });
-    BatchOutcome::Failed {
-        error: Error::Cancelled,
-        attempts: 0,
-    }
+    BatchOutcome::Failed { error, attempts: 0 }
 }
 
 /// One row per target, in input order, from the plan and each batch's outcome.
-fn rows(plan: &ProviderPlan, outcomes: &[BatchOutcome], dry_run: bool) -> Vec<Row> {
+fn rows(
+    plan: &ProviderPlan,
+    request: &PurgeRequest,
+    outcomes: &[BatchOutcome],
+    dry_run: bool,
+) -> Vec<Row> {
+    let targets = request.targets();
     plan.targets
         .iter()
-        .map(|target| {
+        .zip(targets)
+        .map(|(disposition, target)| {
             let mut row = Row {
-                target: target.target.clone(),
+                target: target.to_string(),
                 provider: plan.provider.clone(),
                 state: State::Unsupported,
                 handle: None,
@@ -374,17 +389,18 @@ fn rows(plan: &ProviderPlan, outcomes: &[BatchOutcome], dry_run: bool) -> Vec<Ro
                 error: None,
                 warnings: Vec::new(),
             };
-            match &target.disposition {
-                Disposition::Unsupported { reason } => row.error = Some(reason.clone()),
+            match disposition {
+                Disposition::Unsupported { reason } => row.error = Some(reason.to_string()),
                 Disposition::Planned {
                     batch, merged_with, ..
                 } => {
                     row.warnings.extend(plan.warnings.iter().cloned());
                     if let Some(first) = merged_with {
+                        let first = &targets[*first as usize];
                         row.warnings
                             .push(format!("duplicate of `{first}`: purged once, with it"));
                     }
-                    fill(&mut row, &outcomes[*batch], dry_run);
+                    fill(&mut row, &outcomes[*batch as usize], dry_run);
                 }
             }
             row

@@ -33,9 +33,11 @@ fn header<'a>(request: &'a HttpRequest, name: &str) -> &'a str {
 /// Plans `request` and encodes every batch at the vector time.
 fn encode_all(p: &Limelight, request: &PurgeRequest) -> Vec<HttpRequest> {
     let plan = plan_provider("ll", p, request).unwrap();
-    plan.batches
-        .iter()
-        .map(|b| p.encode(b, request.options(), vector_time()).unwrap())
+    (0..plan.batches.len())
+        .map(|i| {
+            let batch = plan.batch(i, p, request).unwrap();
+            p.encode(&batch, request.options(), vector_time()).unwrap()
+        })
         .collect()
 }
 
@@ -210,10 +212,10 @@ fn ignore_case_makes_every_target_unsupported_before_sending() {
         .unwrap();
     let plan = plan_provider("ll", &provider(), &request).unwrap();
     assert!(plan.batches.is_empty());
-    for t in &plan.targets {
+    for d in &plan.targets {
         assert!(
-            matches!(&t.disposition, Disposition::Unsupported { reason } if reason.contains("ignore-case")),
-            "{t:?}"
+            matches!(d, Disposition::Unsupported { reason } if reason.contains("ignore-case")),
+            "{d:?}"
         );
     }
 }
@@ -232,9 +234,10 @@ fn counted_bytes_bound_every_body_and_long_patterns_split_on_bytes() {
     let p = provider();
     let plan = plan_provider("ll", &p, &request).unwrap();
     assert_eq!(plan.batches.len(), 2, "split on bytes, not items");
-    for batch in &plan.batches {
+    for index in 0..plan.batches.len() {
+        let batch = plan.batch(index, &p, &request).unwrap();
         assert!(batch.bytes <= MAX_BODY_BYTES);
-        let http = p.encode(batch, request.options(), vector_time()).unwrap();
+        let http = p.encode(&batch, request.options(), vector_time()).unwrap();
         let has_tags = batch.items.iter().any(|i| i.kind == TargetKind::Tag);
         let has_patterns = batch.items.iter().any(|i| i.kind != TargetKind::Tag);
         let unused = match (has_patterns, has_tags) {
@@ -246,7 +249,7 @@ fn counted_bytes_bound_every_body_and_long_patterns_split_on_bytes() {
         assert_eq!(http.body().len() + unused, batch.bytes);
     }
     // The first batch is full to within one pattern of the limit.
-    let first = &plan.batches[0];
+    let first = plan.batch(0, &p, &request).unwrap();
     assert!(first.bytes + first.items[0].bytes > MAX_BODY_BYTES);
 }
 
@@ -331,10 +334,11 @@ fn one_batch() -> Batch {
         .pattern("http://*.example.com/images/*")
         .build()
         .unwrap();
-    plan_provider("ll", &provider(), &request)
+    let p = provider();
+    plan_provider("ll", &p, &request)
         .unwrap()
-        .batches
-        .remove(0)
+        .batch(0, &p, &request)
+        .unwrap()
 }
 
 #[test]
