@@ -438,7 +438,8 @@ pub struct Plan {
 }
 
 /// Plans `request` for `provider` under the name `name`: checks options and capabilities, maps
-/// each target and packs the items. Encodes nothing (see [`crate::ProviderPurger::plan`]).
+/// each target and packs the items. Encodes nothing (see [`crate::Purger::plan`], which
+/// [`crate::ProviderPurger`] implements).
 pub fn plan_provider<P: Provider + ?Sized>(
     name: &str,
     provider: &P,
