@@ -581,6 +581,45 @@ fn plan_shows_requests_and_no_secret() {
 }
 
 #[test]
+fn a_verbose_purge_with_failures_shows_no_secret() {
+    let emulate = Emulate::start();
+    let secrets = [
+        emulate.value("level3", "secret"),
+        emulate.value("limelight", "shared_key"),
+        emulate.value("dynamic-media", "password"),
+    ];
+    let path = write_config(&emulate.config);
+    // Debug logs from every crate, a target each provider refuses or cannot purge, and a
+    // successful purge: none of it may carry a credential.
+    let o = run(&[
+        "--config",
+        path.to_str().unwrap(),
+        "-vvv",
+        "purge",
+        "--json",
+        "--wait",
+        "--timeout",
+        "20s",
+        "https://images.example.com/is/image/PurgekitDemo/a.jpg",
+        "tag:homepage",
+    ]);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(err.contains("DEBUG"), "debug logging was on: {err}");
+    for secret in &secrets {
+        assert!(
+            !out.contains(secret.as_str()),
+            "secret `{secret}` on stdout:\n{out}"
+        );
+        assert!(
+            !err.contains(secret.as_str()),
+            "secret `{secret}` on stderr:\n{err}"
+        );
+    }
+    assert_eq!(emulate.interrupt(), 0);
+}
+
+#[test]
 fn sandbox_plan_sends_nothing_and_lists_requests() {
     let urls = urls_txt();
     let o = run(&["plan", "--sandbox", "--file", urls.to_str().unwrap()]);
