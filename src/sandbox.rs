@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use purgekit_core::{ProviderPurger, Purger, RateRegistry, Result, Secret};
+use purgekit_core::{Budget, ProviderPurger, Purger, RateLimit, RateRegistry, Result, Secret};
 use purgekit_dynamicmedia::{DynamicMedia, DynamicMediaConfig};
 use purgekit_emulator::dynamicmedia::{DynamicMediaEmulator, DynamicMediaEmulatorConfig};
 use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
@@ -112,44 +112,17 @@ impl Sandbox {
 
     /// The Level 3 provider configuration of the demo account.
     pub fn level3_config(&self) -> Level3Config {
-        let demo = self.level3.config();
-        Level3Config {
-            endpoint: self.servers[0].url(),
-            ..Level3Config::new(
-                demo.key_id.clone(),
-                Secret::new(demo.secret.clone()),
-                demo.access_group.clone(),
-                demo.scid.clone(),
-            )
-        }
+        level3_config_for(&self.level3, &self.servers[0].url())
     }
 
     /// The Limelight provider configuration of the demo account.
     pub fn limelight_config(&self) -> LimelightConfig {
-        let demo = self.limelight.config();
-        LimelightConfig {
-            endpoint: self.servers[1].url(),
-            ..LimelightConfig::new(
-                demo.shortname.clone(),
-                demo.username.clone(),
-                Secret::new(demo.shared_key.clone()),
-            )
-        }
+        limelight_config_for(&self.limelight, &self.servers[1].url())
     }
 
     /// The Dynamic Media provider configuration of the demo company.
     pub fn dynamic_media_config(&self) -> DynamicMediaConfig {
-        let demo = self.dynamic_media.config();
-        DynamicMediaConfig {
-            endpoint: Some(self.servers[2].url()),
-            api_version: SANDBOX_DYNAMIC_MEDIA_API_VERSION.to_owned(),
-            ..DynamicMediaConfig::new(
-                demo.user.clone(),
-                Secret::new(demo.password.clone()),
-                demo.company_handle.clone(),
-                demo.company_root.clone(),
-            )
-        }
+        dynamic_media_config_for(&self.dynamic_media, &self.servers[2].url())
     }
 
     /// A `purgekit.toml` for the three emulators with the demo credentials, as `emulate` prints.
@@ -225,6 +198,64 @@ impl std::fmt::Debug for Sandbox {
         f.debug_struct("Sandbox")
             .field("endpoints", &self.endpoints())
             .finish_non_exhaustive()
+    }
+}
+
+/// The Level 3 configuration for `emulator` serving at `endpoint`: its account, and the request
+/// rate it enforces declared as the provider's limit (so the engine paces exactly to it).
+pub fn level3_config_for(emulator: &Level3Emulator, endpoint: &str) -> Level3Config {
+    let e = emulator.config();
+    Level3Config {
+        endpoint: endpoint.to_owned(),
+        rate_limit: Some(RateLimit {
+            requests: (!e.rate_window.is_zero())
+                .then(|| Budget::new(e.requests_per_window, e.rate_window)),
+            items: None,
+        }),
+        ..Level3Config::new(
+            e.key_id.clone(),
+            Secret::new(e.secret.clone()),
+            e.access_group.clone(),
+            e.scid.clone(),
+        )
+    }
+}
+
+/// The Limelight configuration for `emulator` serving at `endpoint`: its account, and the item
+/// debt it enforces declared as the provider's limit.
+pub fn limelight_config_for(emulator: &LimelightEmulator, endpoint: &str) -> LimelightConfig {
+    let e = emulator.config();
+    LimelightConfig {
+        endpoint: endpoint.to_owned(),
+        rate_limit: Some(RateLimit {
+            requests: None,
+            items: (!e.item_interval.is_zero()).then(|| Budget::new(1, e.item_interval)),
+        }),
+        ..LimelightConfig::new(
+            e.shortname.clone(),
+            e.username.clone(),
+            Secret::new(e.shared_key.clone()),
+        )
+    }
+}
+
+/// The Dynamic Media configuration for `emulator` serving at `endpoint`: its company, on
+/// schema [`SANDBOX_DYNAMIC_MEDIA_API_VERSION`] so purges can be polled. Adobe publishes no
+/// rate limit and the emulator enforces none, so none is declared.
+pub fn dynamic_media_config_for(
+    emulator: &DynamicMediaEmulator,
+    endpoint: &str,
+) -> DynamicMediaConfig {
+    let e = emulator.config();
+    DynamicMediaConfig {
+        endpoint: Some(endpoint.to_owned()),
+        api_version: SANDBOX_DYNAMIC_MEDIA_API_VERSION.to_owned(),
+        ..DynamicMediaConfig::new(
+            e.user.clone(),
+            Secret::new(e.password.clone()),
+            e.company_handle.clone(),
+            e.company_root.clone(),
+        )
     }
 }
 

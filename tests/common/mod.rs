@@ -1,23 +1,19 @@
 //! The three provider emulators on 127.0.0.1 with compressed rate windows, and a purger for
-//! each whose declared limits match: shared by `tests/engine_emulators.rs` and
+//! each whose declared limits match (`purgekit::sandbox::*_config_for`): shared by `tests/engine_emulators.rs` and
 //! `benches/efficiency.rs`.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use purgekit::dynamicmedia::{DynamicMedia, DynamicMediaConfig};
-use purgekit::level3::{Level3, Level3Config};
-use purgekit::limelight::{Limelight, LimelightConfig};
-use purgekit::{
-    Budget, EngineConfig, Provider, ProviderPurger, PurgeRequest, RateLimit, RateRegistry,
-    RetryPolicy,
-};
+use purgekit::dynamicmedia::DynamicMedia;
+use purgekit::level3::Level3;
+use purgekit::limelight::Limelight;
+use purgekit::sandbox::{dynamic_media_config_for, level3_config_for, limelight_config_for};
+use purgekit::{EngineConfig, Provider, ProviderPurger, PurgeRequest, RateRegistry, RetryPolicy};
 use purgekit_emulator::dynamicmedia::{DynamicMediaEmulator, DynamicMediaEmulatorConfig};
 use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
-use purgekit_emulator::limelight::{
-    DEMO_SHARED_KEY, DEMO_SHORTNAME, DEMO_USERNAME, LimelightEmulator, LimelightEmulatorConfig,
-};
+use purgekit_emulator::limelight::{LimelightEmulator, LimelightEmulatorConfig};
 use purgekit_emulator::{Faults, Running};
 
 /// The compressed minute: every "per minute" limit is per this window.
@@ -57,18 +53,7 @@ pub async fn level3(
         ..Level3EmulatorConfig::demo()
     });
     let running = emulator.start().await.unwrap();
-    let e = emulator.config();
-    let mut provider = Level3Config::new(
-        e.key_id.clone(),
-        e.secret.clone(),
-        e.access_group.clone(),
-        e.scid.clone(),
-    );
-    provider.endpoint = running.url();
-    provider.rate_limit = Some(RateLimit {
-        requests: Some(Budget::new(e.requests_per_window, WINDOW)),
-        items: None,
-    });
+    let provider = level3_config_for(&emulator, &running.url());
     let purger = ProviderPurger::new(name, Level3::new(provider).unwrap())
         .with_config(config)
         .with_rate_registry(registry.clone());
@@ -95,12 +80,7 @@ pub async fn limelight(
         ..LimelightEmulatorConfig::demo()
     });
     let running = emulator.start().await.unwrap();
-    let mut provider = LimelightConfig::new(DEMO_SHORTNAME, DEMO_USERNAME, DEMO_SHARED_KEY)
-        .with_endpoint(running.url());
-    provider.rate_limit = Some(RateLimit {
-        requests: None,
-        items: Some(Budget::new(60, WINDOW)),
-    });
+    let provider = limelight_config_for(&emulator, &running.url());
     let purger = ProviderPurger::new(name, Limelight::new(provider).unwrap())
         .with_config(config)
         .with_rate_registry(registry.clone());
@@ -127,16 +107,7 @@ pub async fn dynamicmedia(
         ..DynamicMediaEmulatorConfig::demo()
     });
     let running = emulator.start().await.unwrap();
-    let demo = emulator.config().clone();
-    let mut provider = DynamicMediaConfig::new(
-        demo.user,
-        demo.password.as_str(),
-        demo.company_handle,
-        demo.company_root,
-    );
-    provider.endpoint = Some(running.url());
-    // A schema with invalidation handles, so completion can be polled.
-    provider.api_version = "2014-04-03".to_owned();
+    let provider = dynamic_media_config_for(&emulator, &running.url());
     let purger = ProviderPurger::new(name, DynamicMedia::new(provider).unwrap())
         .with_config(config)
         .with_rate_registry(registry.clone());
