@@ -41,6 +41,18 @@ pub struct Emulated<P: Provider, E> {
     pub faults: Faults,
 }
 
+/// `provider` driven under `name`, with `config`, sharing `registry`'s rate limiters.
+fn purger<P: Provider>(
+    name: &str,
+    provider: P,
+    registry: &Arc<RateRegistry>,
+    config: EngineConfig,
+) -> ProviderPurger<P> {
+    ProviderPurger::new(name, provider)
+        .with_config(config)
+        .with_rate_registry(registry.clone())
+}
+
 /// Level 3: 10 requests per [`WINDOW`], fixed windows, both at the emulator and declared.
 pub async fn level3(
     name: &str,
@@ -53,15 +65,12 @@ pub async fn level3(
         ..Level3EmulatorConfig::demo()
     });
     let running = emulator.start().await.unwrap();
-    let provider = level3_config_for(&emulator, &running.url());
-    let purger = ProviderPurger::new(name, Level3::new(provider).unwrap())
-        .with_config(config)
-        .with_rate_registry(registry.clone());
+    let provider = Level3::new(level3_config_for(&emulator, &running.url())).unwrap();
     let faults = emulator.faults();
     Emulated {
+        purger: purger(name, provider, registry, config),
         emulator,
         running,
-        purger,
         faults,
     }
 }
@@ -80,15 +89,12 @@ pub async fn limelight(
         ..LimelightEmulatorConfig::demo()
     });
     let running = emulator.start().await.unwrap();
-    let provider = limelight_config_for(&emulator, &running.url());
-    let purger = ProviderPurger::new(name, Limelight::new(provider).unwrap())
-        .with_config(config)
-        .with_rate_registry(registry.clone());
+    let provider = Limelight::new(limelight_config_for(&emulator, &running.url())).unwrap();
     let faults = emulator.faults();
     Emulated {
+        purger: purger(name, provider, registry, config),
         emulator,
         running,
-        purger,
         faults,
     }
 }
@@ -107,15 +113,12 @@ pub async fn dynamicmedia(
         ..DynamicMediaEmulatorConfig::demo()
     });
     let running = emulator.start().await.unwrap();
-    let provider = dynamic_media_config_for(&emulator, &running.url());
-    let purger = ProviderPurger::new(name, DynamicMedia::new(provider).unwrap())
-        .with_config(config)
-        .with_rate_registry(registry.clone());
+    let provider = DynamicMedia::new(dynamic_media_config_for(&emulator, &running.url())).unwrap();
     let faults = emulator.faults();
     Emulated {
+        purger: purger(name, provider, registry, config),
         emulator,
         running,
-        purger,
         faults,
     }
 }
