@@ -25,6 +25,15 @@ pub(crate) struct Sender {
     pub(crate) context: PurgeContext,
 }
 
+/// Whether an exchange may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retries {
+    /// Up to [`crate::RetryPolicy::max_attempts`], within its deadline.
+    Policy,
+    /// One attempt (a status poll: the next poll is the retry).
+    None,
+}
+
 /// Which batch an exchange is for (progress events are sent for batches only).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BatchRef {
@@ -54,11 +63,15 @@ impl Sender {
         &self,
         items: usize,
         batch: Option<BatchRef>,
-        max_attempts: u32,
+        retries: Retries,
         encode: impl Fn(SystemTime) -> Result<HttpRequest>,
         decode: impl Fn(HttpResponse) -> Result<T>,
     ) -> Exchanged<T> {
         let policy = &self.config.retry;
+        let max_attempts = match retries {
+            Retries::Policy => policy.max_attempts,
+            Retries::None => 1,
+        };
         let cancel = &self.context.cancel;
         let mut attempts = 0u32;
         let mut first_attempt: Option<Instant> = None;
@@ -115,7 +128,7 @@ impl Sender {
                 .retry_after()
                 .unwrap_or_else(|| policy.jittered(attempts, fastrand::f64()));
             let give_up = !error.is_retryable()
-                || attempts >= max_attempts.min(policy.max_attempts)
+                || attempts >= max_attempts
                 || clock::after(Instant::now(), delay) > clock::after(started, policy.deadline)
                 || cancel.is_cancelled();
             if give_up {

@@ -36,7 +36,7 @@ use crate::provider::{Accepted, Handle, HttpRequest, Provider, Status};
 use crate::purger::{Event, ProviderInfo, PurgeContext, Purger};
 use crate::report::{Report, Row, State};
 use crate::request::{Options, PurgeRequest};
-use exchange::{BatchRef, Sender};
+use exchange::{BatchRef, Retries, Sender};
 use wait::Completion;
 
 /// A [`Purger`] for one provider account: the provider's codec driven by the engine.
@@ -202,7 +202,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
             .exchange(
                 0,
                 None,
-                self.config.retry.max_attempts,
+                Retries::Policy,
                 |now| self.provider.encode_status(handle, now),
                 |response| self.provider.decode_status(handle, response),
             )
@@ -305,7 +305,7 @@ impl<P: Provider> BatchJob<P> {
             .exchange(
                 self.batch.items.len(),
                 Some(reference),
-                u32::MAX,
+                Retries::Policy,
                 |now| self.provider.encode(&self.batch, &self.options, now),
                 |response| self.provider.decode(&self.batch, response),
             )

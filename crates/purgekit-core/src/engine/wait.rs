@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::clock;
-use super::exchange::{BatchRef, Sender};
+use super::exchange::{BatchRef, Retries, Sender};
 use crate::error::Error;
 use crate::provider::{Accepted, Handle, Progress, Provider};
 use crate::purger::Event;
@@ -55,7 +55,7 @@ pub(crate) async fn wait_for_completion<P: Provider>(
             .exchange(
                 0,
                 None,
-                1,
+                Retries::None,
                 |now| provider.encode_status(handle, now),
                 |response| provider.decode_status(handle, response),
             )
