@@ -242,6 +242,11 @@ impl Packer {
 /// slot: open addressing over 1.5 slots per possible item, each slot a 32-bit hash tag and the
 /// index + 1 (0 = empty). A tag match is confirmed by comparing the earlier item itself, so a
 /// hash collision can never merge two different items.
+///
+/// Written here rather than with `hashbrown::HashTable`: that table needs every stored entry's
+/// hash again to grow, which would mean mapping the earlier item again (fallible, costly) or
+/// storing the 64-bit hash (16-byte entries, taking the throughput bench's peak from 2.8× to
+/// about 2.9× its input, against a 3× budget). Sized once for every target, this one never grows.
 struct Seen<H = RandomState> {
     hasher: H,
     slots: Vec<u64>,
