@@ -181,6 +181,28 @@ pub(crate) fn escape_controls(s: &str) -> String {
         .collect()
 }
 
+/// The start of a response body for an error message, as providers' decoders quote it: trimmed,
+/// at most [`SNIPPET_CHARS`] characters (then `…`), control characters escaped so a body's
+/// CR/LF cannot forge lines in logs. Empty for an empty body.
+///
+/// ```
+/// assert_eq!(purgekit_core::snippet(b"  <html>\r\nBad Gateway\n"), "<html>\\r\\nBad Gateway");
+/// assert!(purgekit_core::snippet(&[b'x'; 500]).ends_with('…'));
+/// ```
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let head: String = text.chars().take(SNIPPET_CHARS).collect();
+    let mut out = escape_controls(&head);
+    if text.chars().nth(SNIPPET_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// How much of a body [`snippet`] quotes.
+pub const SNIPPET_CHARS: usize = 120;
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

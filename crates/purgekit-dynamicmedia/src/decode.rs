@@ -120,7 +120,7 @@ fn code_or(code: &str, fallback: &str) -> String {
 fn not_soap(status: StatusCode, headers: &HeaderMap, why: &str, body: &[u8]) -> Error {
     let message = format!(
         "HTTP {status}, not a SOAP answer ({why}); body starts `{}`",
-        snippet(body)
+        purgekit_core::snippet(body)
     );
     match status.as_u16() {
         429 => Error::RateLimited {
@@ -135,26 +135,6 @@ fn not_soap(status: StatusCode, headers: &HeaderMap, why: &str, body: &[u8]) -> 
         200..=299 => Error::protocol(message),
         code => Error::rejected(code.to_string(), message),
     }
-}
-
-/// The first 120 characters of a body, control characters escaped.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .take(120)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
-    if text.chars().count() > 120 {
-        out.push('…');
-    }
-    out
 }
 
 fn number<T: std::str::FromStr>(ret: &Element, name: &str) -> Result<Option<T>> {

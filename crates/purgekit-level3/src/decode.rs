@@ -96,15 +96,11 @@ pub fn classify(response: &HttpResponse) -> Error {
     ))
 }
 
-/// `: <the first 120 characters>` of a body, for error messages.
+/// `: <the start of the body>` for error messages ([`purgekit_core::snippet`]), or nothing.
 pub fn snippet(text: &str) -> String {
-    if text.is_empty() {
-        return String::new();
-    }
-    let head: String = text.chars().take(120).collect();
-    let head = head.escape_debug().to_string();
-    if text.chars().count() > 120 {
-        format!(": {head}…")
+    let head = purgekit_core::snippet(text.as_bytes());
+    if head.is_empty() {
+        head
     } else {
         format!(": {head}")
     }

@@ -181,7 +181,7 @@ pub(crate) fn success<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(response.body()).map_err(|e| {
         Error::protocol(format!(
             "{what}: HTTP {status} with an unreadable body ({e}): {}",
-            snippet(response.body())
+            purgekit_core::snippet(response.body())
         ))
     })
 }
@@ -203,7 +203,7 @@ pub(crate) fn classify(response: &HttpResponse) -> Error {
         .unwrap_or_default();
     let code = errors.iter().find_map(ApiError::code);
     let message = if errors.is_empty() {
-        let body = snippet(response.body());
+        let body = purgekit_core::snippet(response.body());
         let reason = status.canonical_reason().unwrap_or("");
         if body.is_empty() {
             format!("HTTP {} {reason}", status.as_u16())
@@ -247,17 +247,6 @@ pub(crate) fn classify(response: &HttpResponse) -> Error {
     } else {
         Error::protocol(format!("unexpected answer: {message}"))
     }
-}
-
-/// The start of a body, for error messages.
-pub(crate) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    let mut out: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -366,7 +366,7 @@ impl Provider for Limelight {
         if !is_request_id(&submitted.id) {
             return Err(Error::protocol(format!(
                 "the purge request id `{}` is not 32 hex digits",
-                decode::snippet(submitted.id.as_bytes())
+                purgekit_core::snippet(submitted.id.as_bytes())
             )));
         }
         let mut warnings = Vec::new();
@@ -396,7 +396,7 @@ impl Provider for Limelight {
         if record.id != handle.as_str() {
             return Err(Error::protocol(format!(
                 "asked about request {handle}, the answer is about `{}`",
-                decode::snippet(record.id.as_bytes())
+                purgekit_core::snippet(record.id.as_bytes())
             )));
         }
         let state = record.state().to_owned();
