@@ -50,7 +50,8 @@ pub enum Command {
 /// Targets and options, shared by `purge` and `plan`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PurgeArgs {
-    /// URLs (exact), URLs with `*` (patterns) or `tag:NAME` (cache tags)
+    /// URLs (exact), URLs with `*` (patterns), `tag:NAME` (cache tags), `prefix:URL/` (everything
+    /// under a directory), `host:NAME` (everything on a host) or `everything`
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -66,6 +67,22 @@ pub struct PurgeArgs {
     /// A cache tag (surrogate key)
     #[arg(long, value_name = "TAG")]
     pub tag: Vec<String>,
+
+    /// Everything under a URL prefix (an absolute URL ending with `/`)
+    #[arg(long, value_name = "URL")]
+    pub prefix: Vec<String>,
+
+    /// Everything on a host name
+    #[arg(long, value_name = "NAME")]
+    pub host: Vec<String>,
+
+    /// Everything the account's property, service or zone serves (destructive: needs --yes)
+    #[arg(long)]
+    pub everything: bool,
+
+    /// Confirm a destructive purge (`everything`)
+    #[arg(long)]
+    pub yes: bool,
 
     /// Only these configured providers [default: all]
     #[arg(long, value_name = "NAME")]

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use purgekit::{Action, Options, PurgeRequest, Target};
+use purgekit::{Action, Options, PurgeRequest, Target, TargetKind};
 
 use crate::Failure;
 use crate::args::PurgeArgs;
@@ -41,9 +41,20 @@ pub fn build_request(args: &PurgeArgs, stdin: impl Read) -> Result<PurgeRequest,
     for tag in &args.tag {
         targets.push(Target::tag(tag.as_str()).map_err(|e| Failure::Usage(e.to_string()))?);
     }
+    for prefix in &args.prefix {
+        targets.push(Target::prefix(prefix.as_str()).map_err(|e| Failure::Usage(e.to_string()))?);
+    }
+    for host in &args.host {
+        targets.push(Target::hostname(host.as_str()).map_err(|e| Failure::Usage(e.to_string()))?);
+    }
+    if args.everything {
+        targets.push(Target::everything());
+    }
     if targets.is_empty() {
         return Err(Failure::Usage(
-            "nothing to purge: give TARGETs, --file, --pattern or --tag".to_owned(),
+            "nothing to purge: give TARGETs, --file, --pattern, --tag, --prefix, --host or \
+             --everything"
+                .to_owned(),
         ));
     }
     let options = Options {
@@ -61,6 +72,23 @@ pub fn build_request(args: &PurgeArgs, stdin: impl Read) -> Result<PurgeRequest,
     };
     let request = PurgeRequest::new(targets, options).map_err(|e| Failure::Usage(e.to_string()))?;
     Ok(request.with_wait(args.wait_timeout()))
+}
+
+/// `purge` of `everything` is destructive: refused without `--yes` (`plan` shows what it
+/// becomes without it).
+pub fn confirm_destructive(args: &PurgeArgs, request: &PurgeRequest) -> Result<(), Failure> {
+    let everything = request
+        .targets()
+        .iter()
+        .any(|t| t.kind() == TargetKind::Everything);
+    if everything && !args.yes {
+        return Err(Failure::Usage(
+            "`everything` purges the whole property, service or zone of every selected provider: \
+             add --yes to confirm (run `purgekit plan` first to see what it becomes)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Appends the targets in `reader`, one per line; blank lines and `#` comments are skipped.
@@ -85,7 +113,7 @@ fn read_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use purgekit::{OptionKind, TargetKind};
+    use purgekit::OptionKind;
     use std::time::Duration;
 
     fn args() -> PurgeArgs {
@@ -126,6 +154,50 @@ mod tests {
         let kinds: Vec<TargetKind> = request.targets().iter().map(Target::kind).collect();
         assert_eq!(kinds[3], TargetKind::Pattern);
         assert_eq!(request.wait(), None);
+    }
+
+    #[test]
+    fn wide_targets_from_flags_and_file_lines() {
+        let a = PurgeArgs {
+            file: vec!["-".into()],
+            prefix: vec!["https://a.example/img/".into()],
+            host: vec!["b.example".into()],
+            everything: true,
+            ..args()
+        };
+        let stdin = "prefix:https://c.example/css/\nhost:d.example\neverything\n";
+        let request = build_request(&a, stdin.as_bytes()).unwrap();
+        let shown: Vec<String> = request.targets().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "prefix:https://c.example/css/",
+                "host:d.example",
+                "everything",
+                "prefix:https://a.example/img/",
+                "host:b.example",
+                "everything",
+            ]
+        );
+        let m = usage(confirm_destructive(&a, &request).map(|()| request.clone()));
+        assert!(m.contains("--yes"), "{m}");
+        confirm_destructive(&PurgeArgs { yes: true, ..a.clone() }, &request).unwrap();
+        let m = usage(build_request(
+            &PurgeArgs {
+                prefix: vec!["https://a.example/img".into()],
+                ..args()
+            },
+            std::io::empty(),
+        ));
+        assert!(m.contains("end with `/`"), "{m}");
+        let m = usage(build_request(
+            &PurgeArgs {
+                host: vec!["https://a.example/".into()],
+                ..args()
+            },
+            std::io::empty(),
+        ));
+        assert!(m.contains("bare host name"), "{m}");
     }
 
     #[test]

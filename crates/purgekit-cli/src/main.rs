@@ -72,6 +72,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Purge(args) => {
             let request = input::build_request(&args, std::io::stdin().lock())?;
+            input::confirm_destructive(&args, &request)?;
             let session = setup::Session::open(config, args.sandbox, &args.provider).await?;
             let display = ProgressDisplay::new(ProgressDisplay::wanted(cli.quiet));
             let context = PurgeContext {

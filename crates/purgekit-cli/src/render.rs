@@ -424,6 +424,9 @@ fn target_kind_name(kind: &TargetKind) -> &'static str {
         TargetKind::Url => "url",
         TargetKind::Pattern => "pattern",
         TargetKind::Tag => "tag",
+        TargetKind::Prefix => "prefix",
+        TargetKind::Host => "host",
+        TargetKind::Everything => "everything",
     }
 }
 

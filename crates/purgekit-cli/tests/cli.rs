@@ -373,6 +373,36 @@ fn exit_2_on_bad_input_before_sending() {
 }
 
 #[test]
+fn wide_targets_plan_on_every_provider_and_everything_needs_yes() {
+    let o = run(&[
+        "plan",
+        "--sandbox",
+        "--json",
+        "--prefix",
+        "https://images.example.com/is/image/PurgekitDemo/",
+        "--host",
+        "images.example.com",
+        "everything",
+    ]);
+    // Unsupported rows (Adobe: exact URLs only; nobody here has a purge-all) make it exit 1.
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let text = stdout(&o);
+    // Level 3 and Limelight purge prefix and host as exact wildcards; `plan` shows them.
+    assert!(text.contains("/is/image/PurgekitDemo/*"), "{text}");
+    assert!(text.contains("http*://images.example.com/*"), "{text}");
+    assert!(text.contains("level3 does not support everything targets"), "{text}");
+
+    let o = run(&["purge", "--sandbox", "--everything"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    // Confirmed: no provider of the sandbox has a purge-all, so every row is unsupported.
+    let o = run(&["purge", "--sandbox", "--json", "--everything", "--yes"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(json(&o)["summary"]["unsupported"], 3);
+}
+
+#[test]
 fn exit_2_on_config_errors() {
     let o = run(&["providers"]);
     assert_eq!(code(&o), 2);

@@ -23,7 +23,8 @@ pub type HttpResponse = http::Response<Vec<u8>>;
 /// One unit a provider purges: a Level 3 path, a Limelight pattern or tag, an Adobe URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Item {
-    /// The kind of target it came from.
+    /// The kind of target it came from, or [`TargetKind::Pattern`] where a wider target
+    /// (`prefix:`, `host:`) is sent as the provider's wildcard pattern.
     pub kind: TargetKind,
     /// The value sent on the wire (already in the provider's form: a path, an origin pattern…).
     pub value: String,

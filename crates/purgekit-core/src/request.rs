@@ -28,6 +28,14 @@ pub enum TargetKind {
     Pattern,
     /// A cache tag (surrogate key).
     Tag,
+    /// Everything under a URL prefix: an absolute http(s) URL whose path ends with `/`
+    /// (`prefix:https://cdn.example.com/img/`).
+    Prefix,
+    /// Everything on one host name (`host:cdn.example.com`).
+    Host,
+    /// Everything the account's property, service or zone serves (`everything`). Destructive:
+    /// the CLI asks for `--yes`.
+    Everything,
 }
 
 impl fmt::Display for TargetKind {
@@ -36,12 +44,16 @@ impl fmt::Display for TargetKind {
             TargetKind::Url => "URL",
             TargetKind::Pattern => "wildcard pattern",
             TargetKind::Tag => "cache tag",
+            TargetKind::Prefix => "URL prefix",
+            TargetKind::Host => "host",
+            TargetKind::Everything => "everything",
         })
     }
 }
 
-/// One thing to purge. Construct with [`Target::url`], [`Target::pattern`], [`Target::tag`]
-/// or [`Target::parse`]; each validates its input.
+/// One thing to purge. Construct with [`Target::url`], [`Target::pattern`], [`Target::tag`],
+/// [`Target::prefix`], [`Target::hostname`], [`Target::everything`] or [`Target::parse`]; each
+/// validates its input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     kind: TargetKind,
@@ -100,18 +112,104 @@ impl Target {
         })
     }
 
-    /// Parses the command-line form: `tag:NAME` is a tag, text containing `*` is a pattern,
-    /// anything else must be an absolute URL.
+    /// Everything under a URL prefix: an absolute http(s) URL without `*`, query or fragment,
+    /// whose path ends with `/` (so `…/img/` never matches `…/images/…`).
+    ///
+    /// ```
+    /// use purgekit_core::Target;
+    /// let t = Target::prefix("https://cdn.example.com/img/").unwrap();
+    /// assert_eq!(t.to_string(), "prefix:https://cdn.example.com/img/");
+    /// assert!(Target::prefix("https://cdn.example.com/img").is_err());
+    /// ```
+    pub fn prefix(value: impl Into<String>) -> Result<Self> {
+        let value = value.into();
+        check_http_url(&value, MAX_TARGET_LEN)?;
+        if value.contains('*') {
+            return Err(Error::invalid(
+                &value,
+                "a prefix must not contain `*`; use a pattern target for wildcards",
+            ));
+        }
+        if value.contains('?') {
+            return Err(Error::invalid(
+                &value,
+                "a prefix must not have a query string: it names a directory",
+            ));
+        }
+        let path = value.split_once("://").map_or("", |(_, rest)| {
+            rest.find('/').map_or("", |i| &rest[i..])
+        });
+        if !path.ends_with('/') {
+            return Err(Error::invalid(
+                &value,
+                "a prefix must end with `/` (everything under that directory; add the `/`)",
+            ));
+        }
+        Ok(Target {
+            kind: TargetKind::Prefix,
+            value: value.into_boxed_str(),
+        })
+    }
+
+    /// Everything on the host name `name` (a DNS name or IP address, no scheme, port or path).
+    ///
+    /// ```
+    /// use purgekit_core::{Target, TargetKind};
+    /// let t = Target::hostname("cdn.example.com").unwrap();
+    /// assert_eq!((t.kind(), t.host()), (TargetKind::Host, Some("cdn.example.com")));
+    /// assert!(Target::hostname("https://cdn.example.com/").is_err());
+    /// ```
+    pub fn hostname(name: impl Into<String>) -> Result<Self> {
+        let value = name.into();
+        check_controls(&value)?;
+        check_len(&value, 253, "a host name")?;
+        if value.is_empty()
+            || value.contains(['/', ':', '@', '*', '?', '#', '[', ']'])
+            || value.chars().any(char::is_whitespace)
+            || url::Host::parse(&value).is_err()
+        {
+            return Err(Error::invalid(
+                &value,
+                "a host target is a bare host name (cdn.example.com): no scheme, port, path or \
+                 wildcard",
+            ));
+        }
+        Ok(Target {
+            kind: TargetKind::Host,
+            value: value.into_boxed_str(),
+        })
+    }
+
+    /// Everything the account's property, service or zone serves.
+    pub fn everything() -> Self {
+        Target {
+            kind: TargetKind::Everything,
+            value: Box::from(""),
+        }
+    }
+
+    /// Parses the command-line form: `tag:NAME` is a tag, `prefix:URL` a prefix, `host:NAME` a
+    /// host, `everything` everything, text containing `*` a pattern; anything else must be an
+    /// absolute URL.
     ///
     /// ```
     /// use purgekit_core::{Target, TargetKind};
     /// assert_eq!(Target::parse("tag:homepage").unwrap().kind(), TargetKind::Tag);
     /// assert_eq!(Target::parse("https://cdn.example.com/*.css").unwrap().kind(), TargetKind::Pattern);
+    /// assert_eq!(Target::parse("prefix:https://cdn.example.com/css/").unwrap().kind(), TargetKind::Prefix);
+    /// assert_eq!(Target::parse("host:cdn.example.com").unwrap().kind(), TargetKind::Host);
+    /// assert_eq!(Target::parse("everything").unwrap().kind(), TargetKind::Everything);
     /// assert!(Target::parse("/relative.jpg").is_err());
     /// ```
     pub fn parse(text: &str) -> Result<Self> {
         if let Some(tag) = text.strip_prefix("tag:") {
             Target::tag(tag)
+        } else if let Some(prefix) = text.strip_prefix("prefix:") {
+            Target::prefix(prefix)
+        } else if let Some(host) = text.strip_prefix("host:") {
+            Target::hostname(host)
+        } else if text == "everything" {
+            Ok(Target::everything())
         } else if text.contains('*') {
             Target::pattern(text)
         } else {
@@ -124,15 +222,24 @@ impl Target {
         self.kind
     }
 
-    /// The URL, pattern or tag name, exactly as given.
+    /// The URL, pattern, prefix, tag or host name, exactly as given (empty for everything).
     pub fn value(&self) -> &str {
         &self.value
     }
 
-    /// The host of a URL or pattern (as written, so it may hold `*`); `None` for a tag.
+    /// Whether this target names more than one object by construction (a pattern, prefix, host
+    /// or everything): what a provider purges with a wildcard.
+    pub fn is_wide(&self) -> bool {
+        !matches!(self.kind, TargetKind::Url | TargetKind::Tag)
+    }
+
+    /// The host of a URL, pattern or prefix (as written, so a pattern's may hold `*`), the name
+    /// of a host target; `None` for a tag or everything.
     pub fn host(&self) -> Option<&str> {
-        if self.kind == TargetKind::Tag {
-            return None;
+        match self.kind {
+            TargetKind::Tag | TargetKind::Everything => return None,
+            TargetKind::Host => return Some(&self.value),
+            _ => {}
         }
         let rest = self.value.split_once("://")?.1;
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -144,9 +251,13 @@ impl Target {
         })
     }
 
-    /// The path and query of a URL or pattern (`/` when the URL has no path); `None` for a tag.
+    /// The path and query of a URL, pattern or prefix (`/` when the URL has no path); `None`
+    /// for a tag, a host or everything.
     pub fn path_and_query(&self) -> Option<&str> {
-        if self.kind == TargetKind::Tag {
+        if matches!(
+            self.kind,
+            TargetKind::Tag | TargetKind::Host | TargetKind::Everything
+        ) {
             return None;
         }
         let rest = self.value.split_once("://")?.1;
@@ -161,7 +272,10 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             TargetKind::Tag => write!(f, "tag:{}", self.value),
-            _ => f.write_str(&self.value),
+            TargetKind::Prefix => write!(f, "prefix:{}", self.value),
+            TargetKind::Host => write!(f, "host:{}", self.value),
+            TargetKind::Everything => f.write_str("everything"),
+            TargetKind::Url | TargetKind::Pattern => f.write_str(&self.value),
         }
     }
 }
@@ -383,6 +497,24 @@ impl PurgeRequestBuilder {
     /// Adds a cache tag.
     pub fn tag(mut self, tag: impl Into<String>) -> Self {
         self.targets.push(Target::tag(tag));
+        self
+    }
+
+    /// Adds a URL prefix (see [`Target::prefix`]).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.targets.push(Target::prefix(prefix));
+        self
+    }
+
+    /// Adds a host (see [`Target::hostname`]).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.targets.push(Target::hostname(host));
+        self
+    }
+
+    /// Adds everything the account serves (see [`Target::everything`]).
+    pub fn everything(mut self) -> Self {
+        self.targets.push(Ok(Target::everything()));
         self
     }
 
@@ -749,6 +881,75 @@ mod tests {
         assert_eq!(p.host(), Some("*.example.com"));
         assert_eq!(p.path_and_query(), Some("/images/*"));
         assert_eq!(Target::tag("x").unwrap().host(), None);
+    }
+
+    #[test]
+    fn prefix_host_and_everything_rules() {
+        let p = Target::parse("prefix:https://cdn.example.com/img/").unwrap();
+        assert_eq!(p.kind(), TargetKind::Prefix);
+        assert_eq!(p.host(), Some("cdn.example.com"));
+        assert_eq!(p.path_and_query(), Some("/img/"));
+        assert_eq!(Target::prefix("https://cdn.example.com/").unwrap().path_and_query(), Some("/"));
+        assert!(rule_of(Target::prefix("https://cdn.example.com/img")).contains("end with `/`"));
+        assert!(rule_of(Target::prefix("https://cdn.example.com")).contains("end with `/`"));
+        assert!(rule_of(Target::prefix("https://a.example/i/*/")).contains("`*`"));
+        assert!(rule_of(Target::prefix("https://a.example/i/?x=1")).contains("query"));
+        assert!(rule_of(Target::prefix("/img/")).contains("absolute"));
+        assert!(rule_of(Target::prefix("https://a.example/i/#x")).contains("fragment"));
+
+        let h = Target::parse("host:cdn.example.com").unwrap();
+        assert_eq!(h.kind(), TargetKind::Host);
+        assert_eq!(h.host(), Some("cdn.example.com"));
+        assert_eq!(h.path_and_query(), None);
+        assert_eq!(h.to_string(), "host:cdn.example.com");
+        for bad in [
+            "",
+            "https://cdn.example.com",
+            "cdn.example.com/x",
+            "cdn.example.com:8080",
+            "*.example.com",
+            "a b",
+            "user@cdn.example.com",
+        ] {
+            assert!(rule_of(Target::hostname(bad)).contains("bare host name"), "{bad}");
+        }
+        assert!(rule_of(Target::hostname("a\nb")).contains("control"));
+
+        let e = Target::parse("everything").unwrap();
+        assert_eq!((e.kind(), e.host(), e.path_and_query()), (TargetKind::Everything, None, None));
+        assert_eq!(e.to_string(), "everything");
+        assert!(e.is_wide() && h.is_wide() && p.is_wide());
+        assert!(!Target::parse("tag:x").unwrap().is_wide());
+        // `everything` is a word, not a prefix of one: anything else is read as a URL.
+        assert!(Target::parse("everything-else").is_err());
+        let r = PurgeRequest::builder()
+            .prefix("https://a.example/d/")
+            .host("a.example")
+            .everything()
+            .build()
+            .unwrap();
+        let kinds: Vec<_> = r.targets().iter().map(Target::kind).collect();
+        assert_eq!(kinds, [TargetKind::Prefix, TargetKind::Host, TargetKind::Everything]);
+    }
+
+    proptest::proptest! {
+        /// Every target's command-line form parses back to the same target.
+        #[test]
+        fn display_parses_back(
+            host in "[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){1,2}",
+            dir in "(/[a-zA-Z0-9._-]{1,8}){0,3}",
+            which in 0..6u8,
+        ) {
+            let target = match which {
+                0 => Target::url(format!("https://{host}{dir}/x.js")),
+                1 => Target::pattern(format!("https://{host}{dir}/*")),
+                2 => Target::tag(format!("{host}{dir}")),
+                3 => Target::prefix(format!("https://{host}{dir}/")),
+                4 => Target::hostname(host.clone()),
+                _ => Ok(Target::everything()),
+            }.unwrap();
+            proptest::prop_assert_eq!(Target::parse(&target.to_string()).unwrap(), target);
+        }
     }
 
     #[test]

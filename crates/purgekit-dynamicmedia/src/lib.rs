@@ -135,7 +135,7 @@ impl Provider for DynamicMedia {
     fn map(&self, target: &Target, _options: &Options) -> Result<Mapped> {
         if target.kind() != TargetKind::Url {
             return Ok(Mapped::Unsupported(format!(
-                "Adobe's cdnCacheInvalidation takes exact URLs only, not {}s",
+                "Adobe's cdnCacheInvalidation takes exact URLs only, not {} targets",
                 target.kind()
             )));
         }

@@ -209,6 +209,9 @@ fn unsupported_kinds_and_options_read_well() {
         .url(EXAMPLE_URLS[0])
         .pattern("http://s7d7.scene7.com/is/image/JJEsquire/*")
         .tag("home")
+        .prefix("http://s7d7.scene7.com/is/image/JJEsquire/")
+        .host("s7d7.scene7.com")
+        .everything()
         .notify("ops@example.com")
         .build()
         .unwrap();
@@ -216,6 +219,16 @@ fn unsupported_kinds_and_options_read_well() {
     let reasons: Vec<String> = plan.targets.iter().map(|d| format!("{d:?}")).collect();
     assert!(reasons[1].contains("does not support wildcard pattern targets"));
     assert!(reasons[2].contains("does not support cache tag targets"));
+    assert!(reasons[3].contains("does not support URL prefix targets"));
+    assert!(reasons[4].contains("does not support host targets"));
+    assert!(reasons[5].contains("does not support everything targets"));
+    let Mapped::Unsupported(reason) = provider()
+        .map(&Target::everything(), &Options::default())
+        .unwrap()
+    else {
+        panic!("Adobe has no purge-all");
+    };
+    assert!(reason.contains("exact URLs only, not everything targets"), "{reason}");
     assert_eq!(plan.warnings.len(), 1);
     assert!(plan.warnings[0].contains("`notify`"), "{:?}", plan.warnings);
 

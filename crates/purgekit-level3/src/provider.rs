@@ -175,7 +175,12 @@ impl Provider for Level3 {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            targets: vec![TargetKind::Url, TargetKind::Pattern],
+            targets: vec![
+                TargetKind::Url,
+                TargetKind::Pattern,
+                TargetKind::Prefix,
+                TargetKind::Host,
+            ],
             options: vec![
                 OptionKind::Delete,
                 OptionKind::IgnoreCase,
@@ -206,11 +211,13 @@ impl Provider for Level3 {
     }
 
     fn map(&self, target: &Target, _options: &Options) -> Result<Mapped> {
-        let (Some(host), Some(path)) = (target.host(), target.path_and_query()) else {
-            return Ok(Mapped::Unsupported(format!(
-                "level3 does not support {} targets",
-                target.kind()
-            )));
+        let Some(host) = target.host() else {
+            return Ok(Mapped::Unsupported(match target.kind() {
+                TargetKind::Everything => "level3 invalidates per network identifier and has no \
+                                           purge-all: name each host with host:NAME"
+                    .to_owned(),
+                kind => format!("level3 does not support {kind} targets"),
+            }));
         };
         if host.contains('*') {
             return Ok(Mapped::Unsupported(format!(
@@ -224,11 +231,20 @@ impl Provider for Level3 {
                  one in network_identifiers"
             )));
         };
-        let value = wire_path(path);
+        // A prefix is every path under its directory, a host every path at its NI: both are
+        // exactly Level 3's trailing-`*` wildcard.
+        let (kind, value) = match target.kind() {
+            TargetKind::Prefix => (
+                TargetKind::Pattern,
+                wire_path(&format!("{}*", target.path_and_query().unwrap_or("/"))),
+            ),
+            TargetKind::Host => (TargetKind::Pattern, "/*".to_owned()),
+            kind => (kind, wire_path(target.path_and_query().unwrap_or("/"))),
+        };
         Ok(Mapped::Item(Item {
-            kind: target.kind(),
+            kind,
             bytes: xml::path_element(&value).len(),
-            wildcard: target.kind() == TargetKind::Pattern,
+            wildcard: kind == TargetKind::Pattern,
             value,
             scope: ni,
         }))
@@ -421,6 +437,28 @@ mod tests {
             .status(status)
             .body(body.as_bytes().to_vec())
             .unwrap()
+    }
+
+    #[test]
+    fn prefix_and_host_map_to_exact_wildcards_and_everything_is_unsupported() {
+        let p = item("prefix:https://www.example.com/img/a%20b/");
+        assert_eq!(
+            (p.scope.as_str(), p.value.as_str(), p.kind, p.wildcard),
+            ("cdn.exampleni.com", "/img/a%20b/*", TargetKind::Pattern, true)
+        );
+        let root = item("prefix:https://other.example.org/");
+        assert_eq!((root.scope.as_str(), root.value.as_str()), ("other.example.org", "/*"));
+        let h = item("host:www.example.com");
+        assert_eq!(
+            (h.scope.as_str(), h.value.as_str(), h.wildcard),
+            ("cdn.exampleni.com", "/*", true)
+        );
+        // The same purge written two ways is one path on the wire.
+        assert_eq!(item("prefix:https://www.example.com/"), h);
+        let reason = unsupported("everything");
+        assert!(reason.contains("no purge-all") && reason.contains("host:NAME"), "{reason}");
+        let caps = level3().capabilities();
+        assert!(caps.supports_target(TargetKind::Prefix) && caps.supports_target(TargetKind::Host));
     }
 
     #[test]

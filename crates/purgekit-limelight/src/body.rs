@@ -93,7 +93,12 @@ pub(crate) fn wire_pattern(pattern: &str) -> String {
 fn write_entry(out: &mut impl Sink, kind: TargetKind, value: &str, options: &Options) {
     let evict = json_bool(options.action == Action::Delete);
     match kind {
-        TargetKind::Url | TargetKind::Pattern => {
+        // The provider maps prefixes and hosts to patterns: every non-tag item is a pattern.
+        TargetKind::Url
+        | TargetKind::Pattern
+        | TargetKind::Prefix
+        | TargetKind::Host
+        | TargetKind::Everything => {
             out.raw(r#"{"pattern":"#);
             out.json_string(value);
             out.raw(r#","evict":"#);
@@ -253,7 +258,7 @@ fn check_callback(callback: &str) -> Result<()> {
 pub(crate) fn check_value(kind: TargetKind, shown: &str, value: &str) -> Result<()> {
     let (max, what) = match kind {
         TargetKind::Tag => (MAX_TAG_CHARS, "a Limelight tag"),
-        TargetKind::Url | TargetKind::Pattern => (MAX_PATTERN_CHARS, "a Limelight pattern or URL"),
+        _ => (MAX_PATTERN_CHARS, "a Limelight pattern or URL"),
     };
     if kind == TargetKind::Tag && !value.bytes().all(|b| (33..=126).contains(&b) && b != b',') {
         return Err(Error::invalid(

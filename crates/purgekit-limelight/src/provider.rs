@@ -313,7 +313,13 @@ impl Provider for Limelight {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            targets: vec![TargetKind::Url, TargetKind::Pattern, TargetKind::Tag],
+            targets: vec![
+                TargetKind::Url,
+                TargetKind::Pattern,
+                TargetKind::Tag,
+                TargetKind::Prefix,
+                TargetKind::Host,
+            ],
             options: vec![
                 OptionKind::Delete,
                 OptionKind::IncludeQuery,
@@ -330,11 +336,25 @@ impl Provider for Limelight {
     }
 
     fn map(&self, target: &Target, options: &Options) -> Result<Mapped> {
-        let kind = target.kind();
-        let value = match kind {
-            TargetKind::Url => body::wire_pattern(target.value()),
-            TargetKind::Pattern => self.wire_pattern(target.value()),
-            TargetKind::Tag => target.value().to_owned(),
+        // A prefix is its directory's pattern; a host is the pattern of its every URL, either
+        // scheme (`*` matches any characters, so `http*://` is exactly http and https).
+        let (kind, value) = match target.kind() {
+            TargetKind::Url => (TargetKind::Url, body::wire_pattern(target.value())),
+            TargetKind::Pattern => (TargetKind::Pattern, self.wire_pattern(target.value())),
+            TargetKind::Tag => (TargetKind::Tag, target.value().to_owned()),
+            TargetKind::Prefix => (
+                TargetKind::Pattern,
+                self.wire_pattern(&format!("{}*", target.value())),
+            ),
+            TargetKind::Host => (
+                TargetKind::Pattern,
+                self.wire_pattern(&format!("http*://{}/*", target.value())),
+            ),
+            TargetKind::Everything => {
+                return Ok(Mapped::Unsupported(
+                    "SmartPurge has no account-wide purge: name each host with host:NAME".into(),
+                ));
+            }
         };
         body::check_value(kind, target.value(), &value)?;
         let bytes = body::item_bytes(kind, &value, options);

@@ -356,11 +356,14 @@ fn length_error(path: &str, min: usize, max: usize) -> ApiError {
     )
 }
 
-/// An absolute http(s) URL or glob, with no white space or control characters.
+/// An absolute http(s) URL or glob, with no white space or control characters. In a glob, `*`
+/// is a wildcard wherever it stands (the guide: "wildcard characters are treated as
+/// wildcards"), so `http*://host/*` covers both schemes.
 fn valid_pattern(p: &str) -> bool {
     let rest = p
         .strip_prefix("http://")
-        .or_else(|| p.strip_prefix("https://"));
+        .or_else(|| p.strip_prefix("https://"))
+        .or_else(|| p.strip_prefix("http*://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
         && !p.chars().any(|c| c.is_whitespace() || c.is_control())
 }

@@ -1,0 +1,141 @@
+//! The planner's invariants over every target kind, the wide ones (`prefix:`, `host:`,
+//! `everything`) included: each target ends in exactly one disposition, wide targets are
+//! planned as wildcards (alone where the limits say so), and a kind the provider does not
+//! declare is an unsupported row naming it — never sent, never widened.
+
+use std::time::SystemTime;
+
+use proptest::prelude::*;
+use purgekit_core::{
+    Accepted, Batch, Capabilities, Disposition, Handle, HttpRequest, HttpResponse, Item, Limits,
+    Mapped, Options, Provider, PurgeRequest, Result, Status, Target, TargetKind, plan_provider,
+};
+
+/// A codec in the manner of Level 3: scope = host, prefix → `dir/*`, host → `/*`, everything
+/// unsupported, tags not declared.
+struct Paths {
+    limits: Limits,
+}
+
+impl Provider for Paths {
+    fn kind(&self) -> &'static str {
+        "paths"
+    }
+    fn account(&self) -> String {
+        "acct".into()
+    }
+    fn endpoint(&self) -> String {
+        "https://api.example".into()
+    }
+    fn limits(&self) -> Limits {
+        self.limits.clone()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            targets: vec![
+                TargetKind::Url,
+                TargetKind::Pattern,
+                TargetKind::Prefix,
+                TargetKind::Host,
+                TargetKind::Everything,
+            ],
+            options: Vec::new(),
+        }
+    }
+    fn map(&self, target: &Target, _options: &Options) -> Result<Mapped> {
+        let value = match target.kind() {
+            TargetKind::Url | TargetKind::Pattern => target.path_and_query().unwrap().to_owned(),
+            TargetKind::Prefix => format!("{}*", target.path_and_query().unwrap()),
+            TargetKind::Host => "/*".to_owned(),
+            TargetKind::Everything | TargetKind::Tag => {
+                return Ok(Mapped::Unsupported("paths needs a host".into()));
+            }
+        };
+        Ok(Mapped::Item(Item {
+            kind: target.kind(),
+            bytes: value.len() + 1,
+            wildcard: target.is_wide(),
+            value,
+            scope: target.host().unwrap().to_owned(),
+        }))
+    }
+    fn encode(&self, _: &Batch, _: &Options, _: SystemTime) -> Result<HttpRequest> {
+        unreachable!("planning encodes nothing")
+    }
+    fn decode(&self, _: &Batch, _: HttpResponse) -> Result<Accepted> {
+        unreachable!()
+    }
+    fn encode_status(&self, _: &Handle, _: SystemTime) -> Result<HttpRequest> {
+        unreachable!()
+    }
+    fn decode_status(&self, _: &Handle, _: HttpResponse) -> Result<Status> {
+        unreachable!()
+    }
+    fn redact(&self, _: &mut HttpRequest) {}
+}
+
+fn arb_target() -> impl Strategy<Value = Target> {
+    let host = prop::sample::select(vec!["a.example", "b.example", "c.example"]);
+    let dir = prop::sample::select(vec!["/", "/img/", "/css/", "/img/x/"]);
+    (0..6u8, host, dir).prop_map(|(which, host, dir)| match which {
+        0 => Target::url(format!("https://{host}{dir}f.js")).unwrap(),
+        1 => Target::pattern(format!("https://{host}{dir}*")).unwrap(),
+        2 => Target::tag(format!("t-{host}")).unwrap(),
+        3 => Target::prefix(format!("https://{host}{dir}")).unwrap(),
+        4 => Target::hostname(host).unwrap(),
+        _ => Target::everything(),
+    })
+}
+
+proptest! {
+    #[test]
+    fn every_target_one_disposition_and_wide_ones_stay_exact(
+        targets in prop::collection::vec(arb_target(), 1..60),
+        max_items in 1..20usize,
+        alone in any::<bool>(),
+    ) {
+        let provider = Paths {
+            limits: Limits { max_items, wildcard_alone: alone, group_by_scope: true, ..Limits::default() },
+        };
+        let request = PurgeRequest::new(targets.clone(), Options::default()).unwrap();
+        let plan = plan_provider("p", &provider, &request).unwrap();
+        prop_assert_eq!(plan.targets.len(), targets.len());
+        for (t, (target, disposition)) in targets.iter().zip(&plan.targets).enumerate() {
+            match (target.kind(), disposition) {
+                (TargetKind::Tag, Disposition::Unsupported { reason }) => {
+                    prop_assert!(reason.contains("cache tag"), "{}", reason);
+                }
+                (TargetKind::Everything, Disposition::Unsupported { reason }) => {
+                    prop_assert_eq!(&**reason, "paths needs a host");
+                }
+                (kind, Disposition::Planned { batch, slot, merged_with }) => {
+                    prop_assert!(!matches!(kind, TargetKind::Tag | TargetKind::Everything));
+                    let b = &plan.batches[*batch as usize];
+                    let first = merged_with.map_or(t, |m| m as usize);
+                    prop_assert_eq!(b.targets[*slot as usize] as usize, first);
+                    // Same scope and an item that covers exactly the target, nothing wider.
+                    prop_assert_eq!(b.scope.as_str(), target.host().unwrap());
+                    let item = match provider.map(target, request.options()).unwrap() {
+                        Mapped::Item(item) => item,
+                        Mapped::Unsupported(r) => return Err(TestCaseError::fail(r)),
+                    };
+                    match kind {
+                        TargetKind::Prefix => prop_assert_eq!(
+                            item.value.clone(),
+                            format!("{}*", target.path_and_query().unwrap())
+                        ),
+                        TargetKind::Host => prop_assert_eq!(item.value.as_str(), "/*"),
+                        _ => {}
+                    }
+                    if alone && target.is_wide() {
+                        prop_assert_eq!(b.targets.len(), 1);
+                    }
+                    prop_assert!(b.targets.len() <= max_items);
+                }
+                (kind, other) => {
+                    return Err(TestCaseError::fail(format!("{kind:?}: {other:?}")));
+                }
+            }
+        }
+    }
+}
