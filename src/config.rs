@@ -2,25 +2,30 @@
 //!
 //! ```toml
 //! [providers.cdn-eu]
-//! kind = "limelight"                       # level3 | limelight | dynamic-media
+//! kind = "limelight"                       # a registered kind: level3 | limelight | dynamic-media
 //! shortname = "example"
 //! username = "deploy"
 //! shared_key = "${LLNW_SHARED_KEY}"        # any string value may use ${ENV_VAR}
 //! rate_limit = { items = 30, per = "60s" } # optional override of the documented limits
 //! ```
 //!
-//! Parsing is strict and happens before anything is sent: an unknown key is an error naming the
-//! key and its table, an unset `${VAR}` is an error naming the variable, and a plain `http://`
-//! endpoint is refused unless its host is a loopback address. [`Config::load`] reads a file,
-//! [`Config::parse`] a string; secrets are kept as [`Secret`]s from the start.
+//! This module knows no provider's keys: `kind` picks the provider from the
+//! [`Registry`](crate::registry::Registry), whose crate deserializes the rest of the table
+//! (refusing unknown keys) and checks it. Before that, one pass replaces every `${VAR}` in the
+//! table's strings. Everything happens before anything is sent, and every error names the key
+//! with its table (`providers.cdn-eu.shared_key`) and, from [`Config::load`], the file.
+//!
+//! Errors never show a secret: a TOML syntax error names the file, line, column and key but
+//! quotes no value from the file, a secret of the wrong type is refused without its value, and
+//! a malformed `${…}` reference is not echoed.
 //!
 //! ```
-//! use purgekit::config::{Config, ProviderSettings};
+//! use purgekit::config::Config;
 //! let config = Config::parse_with_env(
 //!     r#"
 //!     [providers.main]
 //!     kind = "level3"
-//!     key_id = "KEY"
+//!     key_id = "10042"
 //!     secret = "${L3_SECRET}"
 //!     access_group = "12345"
 //!     scid = "BBBN56789"
@@ -30,20 +35,20 @@
 //! )
 //! .unwrap();
 //! let main = &config.providers[0];
-//! assert_eq!(main.name, "main");
-//! let ProviderSettings::Level3(l3) = &main.settings else { unreachable!() };
-//! assert_eq!(l3.secret.expose(), "s3cret");
+//! assert_eq!((main.name.as_str(), main.kind()), ("main", "level3"));
+//! assert!(!format!("{config:?}").contains("s3cret"));
 //! ```
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use toml::{Table, Value};
 
-use crate::{Budget, Error, FanOut, ProviderPurger, Purger, RateLimit, Result, Secret};
+use crate::registry::{Account, Registry};
+use crate::{Error, FanOut, Purger, RateRegistry, Result};
+
+pub use purgekit_core::{DEFAULT_RATE_WINDOW, parse_duration};
 
 /// The environment variable naming the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "PURGEKIT_CONFIG";
@@ -51,132 +56,26 @@ pub const CONFIG_ENV: &str = "PURGEKIT_CONFIG";
 /// The config file used when neither `--config` nor [`CONFIG_ENV`] is given.
 pub const DEFAULT_CONFIG_FILE: &str = "purgekit.toml";
 
-/// The provider kinds a config may name, as written in `kind = "…"`.
-pub const KINDS: [&str; 3] = ["level3", "limelight", "dynamic-media"];
-
 /// The name of the fan-out [`Config::build`] makes over several providers.
 pub const FAN_OUT_NAME: &str = "all";
 
-/// The window of a `rate_limit` without `per`.
-pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
-
 /// A parsed configuration: the provider accounts to purge through.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The configured providers, sorted by name. Several providers mean a fan-out.
     pub providers: Vec<ProviderConfig>,
 }
 
-/// One `[providers.<name>]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `[providers.<name>]` table, read and checked by its provider.
+#[derive(Debug, Clone)]
 pub struct ProviderConfig {
     /// The table's name (`cdn-eu`): the provider's name in reports and `--provider`.
     pub name: String,
-    /// `scheme://host[:port]`, when overriding the vendor's production host.
-    pub endpoint: Option<String>,
-    /// An override of the provider's documented rate limits.
-    pub rate_limit: Option<RateLimit>,
-    /// The kind and its account settings.
-    pub settings: ProviderSettings,
-}
-
-/// The per-kind settings of a provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderSettings {
-    /// `kind = "level3"`.
-    Level3(Level3Settings),
-    /// `kind = "limelight"`.
-    Limelight(LimelightSettings),
-    /// `kind = "dynamic-media"`.
-    DynamicMedia(DynamicMediaSettings),
-}
-
-impl ProviderSettings {
-    /// The kind as written in the config (`level3`, `limelight`, `dynamic-media`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProviderSettings::Level3(_) => KINDS[0],
-            ProviderSettings::Limelight(_) => KINDS[1],
-            ProviderSettings::DynamicMedia(_) => KINDS[2],
-        }
-    }
-}
-
-/// Level 3 / Lumen account settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Level3Settings {
-    /// The API key id.
-    pub key_id: String,
-    /// The API secret.
-    pub secret: Secret,
-    /// The access group id.
-    pub access_group: String,
-    /// The service (SCID) to invalidate.
-    pub scid: String,
-    /// Public host → network identifier, when they differ.
-    pub network_identifiers: BTreeMap<String, String>,
-}
-
-/// Limelight SmartPurge account settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimelightSettings {
-    /// The account shortname.
-    pub shortname: String,
-    /// The API user.
-    pub username: String,
-    /// The hex shared key.
-    pub shared_key: Secret,
-    /// Public host → origin host, for patterns matched against origin URLs.
-    pub origins: BTreeMap<String, String>,
-}
-
-/// Adobe Dynamic Media account settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DynamicMediaSettings {
-    /// The IPS user (an email address).
-    pub user: String,
-    /// The IPS password.
-    pub password: Secret,
-    /// The company handle (`c|6`).
-    pub company_handle: String,
-    /// The company root id every URL must contain.
-    pub company_root: String,
-    /// `appName` in the auth header, when not the default.
-    pub app_name: Option<String>,
-    /// `appVersion` in the auth header, when not the default.
-    pub app_version: Option<String>,
-    /// `north-america`, `europe` or `asia-pacific`, when not the default.
-    pub region: Option<String>,
-    /// The IPS API version, when not the default.
-    pub api_version: Option<String>,
-    /// Use the region's staging host.
-    pub staging: bool,
+    account: Arc<dyn Account>,
 }
 
 /// The field an error about the whole file names (replaced by the path in [`Config::load`]).
 const WHOLE_FILE: &str = "<config>";
-
-const COMMON_KEYS: [&str; 3] = ["kind", "endpoint", "rate_limit"];
-const LEVEL3_KEYS: [&str; 5] = [
-    "key_id",
-    "secret",
-    "access_group",
-    "scid",
-    "network_identifiers",
-];
-const LIMELIGHT_KEYS: [&str; 4] = ["shortname", "username", "shared_key", "origins"];
-const DYNAMIC_MEDIA_KEYS: [&str; 9] = [
-    "user",
-    "password",
-    "company_handle",
-    "company_root",
-    "app_name",
-    "app_version",
-    "region",
-    "api_version",
-    "staging",
-];
-const RATE_LIMIT_KEYS: [&str; 3] = ["requests", "items", "per"];
 
 impl Config {
     /// The config file to read: `explicit` (`--config`), else `$PURGEKIT_CONFIG`, else
@@ -194,8 +93,14 @@ impl Config {
         }
     }
 
-    /// Reads and parses the file at `path`, interpolating `${VAR}` from the process environment.
+    /// Reads and parses the file at `path` with the built-in providers, interpolating `${VAR}`
+    /// from the process environment.
     pub fn load(path: impl AsRef<Path>) -> Result<Config> {
+        Self::load_with(&Registry::builtin(), path)
+    }
+
+    /// [`Config::load`] with the providers of `registry`.
+    pub fn load_with(registry: &Registry, path: impl AsRef<Path>) -> Result<Config> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::config(
@@ -203,7 +108,7 @@ impl Config {
                 format!("cannot read the config file: {e}"),
             )
         })?;
-        Self::parse(&text).map_err(|e| match e {
+        Self::parse_with(registry, &text, |name| std::env::var(name).ok()).map_err(|e| match e {
             Error::Config { field, message } if field == WHOLE_FILE => {
                 Error::config(path.display().to_string(), message)
             }
@@ -214,62 +119,58 @@ impl Config {
         })
     }
 
-    /// Parses `text`, interpolating `${VAR}` from the process environment.
+    /// Parses `text` with the built-in providers, interpolating `${VAR}` from the process
+    /// environment.
     pub fn parse(text: &str) -> Result<Config> {
         Self::parse_with_env(text, |name| std::env::var(name).ok())
     }
 
-    /// Parses `text`, looking `${VAR}` up with `env` (for tests and embedding).
+    /// Parses `text` with the built-in providers, looking `${VAR}` up with `env` (for tests and
+    /// embedding).
     pub fn parse_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
-        let table: Table = text.parse().map_err(|e: toml::de::Error| {
-            Error::config(WHOLE_FILE, format!("not valid TOML: {e}"))
-        })?;
-        let mut root = Fields {
-            path: String::new(),
-            table,
-            env: &env,
-        };
-        root.check_keys(&["providers"], "")?;
-        let Some(providers) = root.table("providers")? else {
+        Self::parse_with(&Registry::builtin(), text, env)
+    }
+
+    /// Parses `text` with the providers of `registry`, looking `${VAR}` up with `env`.
+    pub fn parse_with(
+        registry: &Registry,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        let mut root: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| syntax_error(text, &e))?;
+        if let Some(key) = root.keys().find(|k| k.as_str() != "providers") {
             return Err(Error::config(
+                key,
+                format!(
+                    "unknown key `{}` in the top level of the file; expected one of: providers",
+                    key.escape_default()
+                ),
+            ));
+        }
+        let none = || {
+            Error::config(
                 "providers",
                 "no providers configured: add a [providers.<name>] table",
-            ));
+            )
         };
-        let mut out = Vec::new();
-        for (name, value) in providers.table {
-            let path = format!("providers.{name}");
-            if name.is_empty() || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        let providers = match root.remove("providers") {
+            None => return Err(none()),
+            Some(Value::Table(t)) if t.is_empty() => return Err(none()),
+            Some(Value::Table(t)) => t,
+            Some(other) => {
                 return Err(Error::config(
-                    path,
-                    "a provider name must be non-empty, without white space or control characters",
+                    "providers",
+                    format!("expected a table, found {}", describe(&other)),
                 ));
             }
-            let table = match value {
-                Value::Table(table) => table,
-                other => {
-                    return Err(Error::config(
-                        path,
-                        format!("expected a table, found {}", describe(&other)),
-                    ));
-                }
-            };
-            out.push(parse_provider(
-                name,
-                Fields {
-                    path,
-                    table,
-                    env: &env,
-                },
-            )?);
-        }
-        if out.is_empty() {
-            return Err(Error::config(
-                "providers",
-                "no providers configured: add a [providers.<name>] table",
-            ));
-        }
-        Ok(Config { providers: out })
+        };
+        let providers = providers
+            .into_iter()
+            .map(|(name, value)| read_provider(registry, name, value, &env))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Config { providers })
     }
 
     /// The provider named `name`.
@@ -309,12 +210,9 @@ impl Config {
     pub fn names(&self) -> Vec<&str> {
         self.providers.iter().map(|p| p.name.as_str()).collect()
     }
-}
 
-impl Config {
-    /// Builds the purger: the provider's [`ProviderPurger`] when one is configured, a
-    /// [`FanOut`] over all of them otherwise. Every provider's own checks run here, before
-    /// anything is sent; their errors name the config field.
+    /// Builds the purger: the provider's own when one is configured, a [`FanOut`] over all of
+    /// them otherwise. Every provider's checks ran when the config was read.
     ///
     /// ```
     /// use purgekit::Config;
@@ -332,7 +230,13 @@ impl Config {
     /// assert_eq!(purger.providers()[0].kind, "limelight");
     /// ```
     pub fn build(&self) -> Result<Arc<dyn Purger>> {
-        let mut purgers = self.build_each()?;
+        self.build_sharing(None)
+    }
+
+    /// [`Config::build`] with the purgers' rate limiters in `rates` instead of the process-wide
+    /// registry (a sandbox's accounts live on its own emulators).
+    pub fn build_sharing(&self, rates: Option<Arc<RateRegistry>>) -> Result<Arc<dyn Purger>> {
+        let mut purgers = self.build_each(rates);
         if purgers.len() == 1 {
             return Ok(purgers.remove(0));
         }
@@ -340,241 +244,143 @@ impl Config {
     }
 
     /// One purger per provider, in order, without the fan-out.
-    pub fn build_each(&self) -> Result<Vec<Arc<dyn Purger>>> {
-        self.providers.iter().map(ProviderConfig::build).collect()
+    pub fn build_each(&self, rates: Option<Arc<RateRegistry>>) -> Vec<Arc<dyn Purger>> {
+        self.providers
+            .iter()
+            .map(|p| p.purger(rates.clone()))
+            .collect()
     }
 }
 
 impl ProviderConfig {
-    /// Builds this provider's purger.
-    pub fn build(&self) -> Result<Arc<dyn Purger>> {
-        let in_table = |e: Error| match e {
-            Error::Config { field, message } => {
-                Error::config(format!("providers.{}.{field}", self.name), message)
-            }
-            other => other,
-        };
-        match &self.settings {
-            #[cfg(feature = "level3")]
-            ProviderSettings::Level3(s) => {
-                let mut c = crate::level3::Level3Config::new(
-                    s.key_id.clone(),
-                    s.secret.clone(),
-                    s.access_group.clone(),
-                    s.scid.clone(),
-                );
-                if let Some(endpoint) = &self.endpoint {
-                    c.endpoint = endpoint.clone();
-                }
-                c.network_identifiers = s.network_identifiers.clone();
-                c.rate_limit = self.rate_limit;
-                let provider = crate::level3::Level3::new(c).map_err(in_table)?;
-                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
-            }
-            #[cfg(feature = "limelight")]
-            ProviderSettings::Limelight(s) => {
-                let mut c = crate::limelight::LimelightConfig::new(
-                    s.shortname.clone(),
-                    s.username.clone(),
-                    s.shared_key.clone(),
-                );
-                if let Some(endpoint) = &self.endpoint {
-                    c.endpoint = endpoint.clone();
-                }
-                c.origins = s.origins.clone();
-                c.rate_limit = self.rate_limit;
-                let provider = crate::limelight::Limelight::new(c).map_err(in_table)?;
-                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
-            }
-            #[cfg(feature = "dynamicmedia")]
-            ProviderSettings::DynamicMedia(s) => {
-                let mut c = crate::dynamicmedia::DynamicMediaConfig::new(
-                    s.user.clone(),
-                    s.password.clone(),
-                    s.company_handle.clone(),
-                    s.company_root.clone(),
-                );
-                c.endpoint = self.endpoint.clone();
-                if let Some(region) = &s.region {
-                    c.region = region.parse().map_err(|e| {
-                        Error::config(format!("providers.{}.region", self.name), format!("{e}"))
-                    })?;
-                }
-                c.staging = s.staging;
-                let set = |target: &mut String, value: &Option<String>| {
-                    if let Some(v) = value {
-                        target.clone_from(v);
-                    }
-                };
-                set(&mut c.app_name, &s.app_name);
-                set(&mut c.app_version, &s.app_version);
-                set(&mut c.api_version, &s.api_version);
-                c.rate_limit = self.rate_limit;
-                let provider = crate::dynamicmedia::DynamicMedia::new(c).map_err(in_table)?;
-                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
-            }
-            #[allow(unreachable_patterns)]
-            other => Err(Error::config(
-                format!("providers.{}.kind", self.name),
-                format!(
-                    "this purgekit was built without the `{}` provider (cargo feature)",
-                    other.kind()
-                ),
-            )),
-        }
+    /// The provider kind (`level3`).
+    pub fn kind(&self) -> &'static str {
+        self.account.kind()
+    }
+
+    /// The provider, when it is a `P` (`config.provider::<purgekit::level3::Level3>()`).
+    pub fn provider<P: 'static>(&self) -> Option<&P> {
+        self.account.as_any().downcast_ref()
+    }
+
+    /// This provider's purger, sharing `rates` (the process-wide registry when `None`).
+    pub fn purger(&self, rates: Option<Arc<RateRegistry>>) -> Arc<dyn Purger> {
+        self.account.purger(&self.name, rates)
     }
 }
 
-fn parse_provider(name: String, mut fields: Fields<'_>) -> Result<ProviderConfig> {
-    let kind = fields.required("kind").map_err(|e| match e {
-        Error::Config { field, message } if message.starts_with("missing") => Error::config(
-            field,
-            format!("missing key `kind` (one of {})", KINDS.join(", ")),
-        ),
-        other => other,
-    })?;
-    let specific: &[&str] = match kind.as_str() {
-        "level3" => &LEVEL3_KEYS,
-        "limelight" => &LIMELIGHT_KEYS,
-        "dynamic-media" => &DYNAMIC_MEDIA_KEYS,
-        other => {
+/// Reads `[providers.<name>]`: interpolates its strings, takes `kind`, and hands the rest to
+/// the kind's provider. Every error names its key with the table's path.
+fn read_provider(
+    registry: &Registry,
+    name: String,
+    value: Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProviderConfig> {
+    let path = format!("providers.{name}");
+    if name.is_empty() || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::config(
+            path.escape_default().to_string(),
+            "a provider name must be non-empty, without white space or control characters",
+        ));
+    }
+    let Value::Table(mut table) = value else {
+        return Err(Error::config(
+            path,
+            format!("expected a table, found {}", describe(&value)),
+        ));
+    };
+    for (key, value) in table.iter_mut() {
+        interpolate_value(&format!("{path}.{key}"), value, env)?;
+    }
+    let kind = match table.remove("kind") {
+        Some(Value::String(kind)) => kind,
+        None => {
             return Err(Error::config(
-                format!("{}.kind", fields.path),
+                format!("{path}.kind"),
                 format!(
-                    "unknown kind `{other}`; expected one of {}",
-                    KINDS.join(", ")
+                    "missing key `kind` in table [{path}] (one of {})",
+                    registry.kinds().join(", ")
                 ),
             ));
         }
+        Some(other) => {
+            return Err(Error::config(
+                format!("{path}.kind"),
+                format!("expected a string, found {}", describe(&other)),
+            ));
+        }
     };
-    let allowed: Vec<&str> = COMMON_KEYS.iter().chain(specific).copied().collect();
-    fields.check_keys(&allowed, &format!(" (kind `{kind}`)"))?;
-
-    let endpoint = match fields.string("endpoint")? {
-        Some(endpoint) => Some(crate::normalize_endpoint(
-            &format!("{}.endpoint", fields.path),
-            &endpoint,
-        )?),
-        None => None,
-    };
-    let rate_limit = match fields.table("rate_limit")? {
-        Some(table) => Some(parse_rate_limit(table)?),
-        None => None,
-    };
-    let settings = match kind.as_str() {
-        "level3" => ProviderSettings::Level3(Level3Settings {
-            key_id: fields.required("key_id")?,
-            secret: fields.secret("secret")?,
-            access_group: fields.required("access_group")?,
-            scid: fields.required("scid")?,
-            network_identifiers: fields.string_map("network_identifiers")?,
-        }),
-        "limelight" => ProviderSettings::Limelight(LimelightSettings {
-            shortname: fields.required("shortname")?,
-            username: fields.required("username")?,
-            shared_key: fields.secret("shared_key")?,
-            origins: fields.string_map("origins")?,
-        }),
-        _ => ProviderSettings::DynamicMedia(DynamicMediaSettings {
-            user: fields.required("user")?,
-            password: fields.secret("password")?,
-            company_handle: fields.required("company_handle")?,
-            company_root: fields.required("company_root")?,
-            app_name: fields.string("app_name")?,
-            app_version: fields.string("app_version")?,
-            region: fields.string("region")?,
-            api_version: fields.string("api_version")?,
-            staging: fields.bool("staging")?.unwrap_or(false),
-        }),
-    };
-    Ok(ProviderConfig {
-        name,
-        endpoint,
-        rate_limit,
-        settings,
-    })
+    let account = registry
+        .read(&kind, Value::Table(table))
+        .map_err(|e| in_table(e, &path, &kind))?;
+    Ok(ProviderConfig { name, account })
 }
 
-fn parse_rate_limit(mut fields: Fields<'_>) -> Result<RateLimit> {
-    fields.check_keys(&RATE_LIMIT_KEYS, "")?;
-    let per = match fields.string("per")? {
-        Some(text) => {
-            let field = format!("{}.per", fields.path);
-            let per = parse_duration(&text).map_err(|m| Error::config(&field, m))?;
-            if per.is_zero() {
-                return Err(Error::config(field, "the window must be longer than zero"));
+/// Puts a provider's error (its field relative to the table) in the table, in the words of
+/// this file format: keys and tables, not serde's fields.
+fn in_table(error: Error, path: &str, kind: &str) -> Error {
+    let Error::Config { field, message } = error else {
+        return error;
+    };
+    let field = if field.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}.{field}")
+    };
+    let table = field
+        .rsplit_once('.')
+        .map_or(path, |(table, _)| table)
+        .to_owned();
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let (key, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let expected = expected
+            .trim_start_matches("one of ")
+            .replace('`', "");
+        // The path already ends with the unknown key: the table is its parent.
+        return Error::config(
+            field,
+            format!("unknown key {key} in table [{table}] (kind `{kind}`); expected one of: {expected}"),
+        );
+    }
+    if let Some(key) = message.strip_prefix("missing field ") {
+        let field = format!("{field}.{}", key.trim_matches('`'));
+        let table = field.rsplit_once('.').map_or(path, |(table, _)| table);
+        return Error::config(&field, format!("missing key {key} in table [{table}]"));
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return Error::config(field, format!("expected {expected}, found {found}"));
+        }
+    }
+    Error::config(field, message)
+}
+
+/// Replaces `${VAR}` in every string of `value`, keys' values of nested tables and arrays too.
+fn interpolate_value(
+    field: &str,
+    value: &mut Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    match value {
+        Value::String(s) => *s = interpolate(field, s, env)?,
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate_value(&format!("{field}[{i}]"), item, env)?;
             }
-            per
         }
-        None => DEFAULT_RATE_WINDOW,
-    };
-    let requests = fields.positive("requests")?;
-    let items = fields.positive("items")?;
-    if requests.is_none() && items.is_none() {
-        return Err(Error::config(
-            fields.path,
-            "a rate limit needs `requests`, `items` or both",
-        ));
+        Value::Table(table) => {
+            for (key, item) in table.iter_mut() {
+                interpolate_value(&format!("{field}.{key}"), item, env)?;
+            }
+        }
+        _ => {}
     }
-    Ok(RateLimit {
-        requests: requests.map(|n| Budget::new(n, per)),
-        items: items.map(|n| Budget::new(n, per)),
-    })
+    Ok(())
 }
 
-/// Parses a duration such as `90s`, `5m`, `1h`, `250ms` or `1m30s`; a bare number is seconds.
-///
-/// ```
-/// use std::time::Duration;
-/// use purgekit::config::parse_duration;
-/// assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-/// assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-/// assert!(parse_duration("soon").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let bad =
-        || format!("`{text}` is not a duration: use a number with a unit, e.g. 90s, 5m, 1h, 500ms");
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(secs) = trimmed.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = trimmed;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(bad());
-        }
-        let amount: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        let part = u32::try_from(amount)
-            .ok()
-            .and_then(|n| unit.checked_mul(n))
-            .ok_or_else(|| format!("`{text}` is too long a duration"))?;
-        total = total
-            .checked_add(part)
-            .ok_or_else(|| format!("`{text}` is too long a duration"))?;
-    }
-    Ok(total)
-}
-
-/// Replaces every `${NAME}` in `value` with the variable's value (`$$` is a literal `$`).
+/// Replaces every `${NAME}` in `value` with the variable's value (`$$` is a literal `$`). A
+/// malformed reference is refused without echoing it: it may sit in a secret.
 fn interpolate(field: &str, value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -600,7 +406,9 @@ fn interpolate(field: &str, value: &str, env: &dyn Fn(&str) -> Option<String>) -
             if !valid {
                 return Err(Error::config(
                     field,
-                    format!("`${{{name}}}` is not a valid environment variable reference"),
+                    "a `${…}` reference here is not a valid environment variable name (letters, \
+                     digits and `_`, not starting with a digit; its text is not shown); write \
+                     `$$` for a literal `$`",
                 ));
             }
             let Some(found) = env(name) else {
@@ -620,127 +428,109 @@ fn interpolate(field: &str, value: &str, env: &dyn Fn(&str) -> Option<String>) -
     Ok(out)
 }
 
-/// A TOML table being read, with its dotted path for error messages.
-struct Fields<'a> {
-    path: String,
-    table: Table,
-    env: &'a dyn Fn(&str) -> Option<String>,
+/// A TOML syntax error as file position and key, never the text around it: the offending line
+/// may hold a secret (an unterminated string, a bad escape, a duplicate key).
+fn syntax_error(text: &str, error: &toml::de::Error) -> Error {
+    let at = error.span().map_or(0, |span| span.start.min(text.len()));
+    let mut at = at;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit_once('\n')
+        .map_or(before, |(_, l)| l)
+        .chars()
+        .count()
+        + 1;
+    let lines: Vec<&str> = text.lines().take(line).collect();
+    // The key: the last `key =` at or above the error (a multi-line string starts above it);
+    // the table: the last `[header]` above that.
+    let key_line = lines.iter().rposition(|l| key_of(l).is_some());
+    let key = key_line.and_then(|i| key_of(lines[i]));
+    let table = lines[..key_line.unwrap_or(lines.len())]
+        .iter()
+        .rev()
+        .find_map(|l| header_of(l));
+    let mut place = format!("line {line}, column {column}");
+    match (key, table) {
+        (Some(key), Some(table)) => place.push_str(&format!(", key `{key}` in [{table}]")),
+        (Some(key), None) => place.push_str(&format!(", key `{key}`")),
+        (None, Some(table)) => place.push_str(&format!(", in [{table}]")),
+        (None, None) => {}
+    }
+    Error::config(
+        WHOLE_FILE,
+        format!("not valid TOML at {place}: {}", scrub(error.message(), key)),
+    )
 }
 
-impl<'a> Fields<'a> {
-    fn field(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
+/// The key of a `key = value` line, when it has one (bare or dotted keys, quoted parts).
+fn key_of(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let ok = !key.is_empty()
+        && !key.starts_with('[')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | ' '));
+    ok.then_some(key)
+}
 
-    fn table_name(&self) -> String {
-        if self.path.is_empty() {
-            "the top level of the file".to_owned()
-        } else {
-            format!("table [{}]", self.path)
-        }
-    }
+/// The name of a `[table]` or `[[array]]` header line.
+fn header_of(line: &str) -> Option<&str> {
+    let line = line.trim();
+    let inner = line.strip_prefix('[')?.trim_start_matches('[');
+    let end = inner.find(']')?;
+    let name = inner[..end].trim();
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | ' '))
+        .then_some(name)
+}
 
-    /// Fails on the first key not in `allowed`, naming it and its table.
-    fn check_keys(&self, allowed: &[&str], note: &str) -> Result<()> {
-        if let Some(key) = self.table.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(Error::config(
-                self.field(key),
-                format!(
-                    "unknown key `{key}` in {}{note}; expected one of: {}",
-                    self.table_name(),
-                    allowed.join(", ")
-                ),
-            ));
-        }
-        Ok(())
+/// The parser's message without anything it quotes from the file but the key and short
+/// punctuation tokens (`=`, `.`): quoted text may be part of a value. A list of expected tokens
+/// with any hidden entry is left out whole.
+fn scrub(message: &str, key: Option<&str>) -> String {
+    let first = message.lines().next().unwrap_or("").trim();
+    let (head, expected) = first.split_once(", expected ").unwrap_or((first, ""));
+    let head = scrub_quotes(head, key);
+    let expected = scrub_quotes(expected, key);
+    if expected.is_empty() || expected.contains(HIDDEN) {
+        head
+    } else {
+        format!("{head}, expected {expected}")
     }
+}
 
-    fn take(&mut self, key: &str) -> Option<Value> {
-        self.table.remove(key)
-    }
+const HIDDEN: &str = "(text not shown)";
 
-    fn type_error(&self, key: &str, expected: &str, found: &Value) -> Error {
-        Error::config(
-            self.field(key),
-            format!("expected {expected}, found {}", describe(found)),
-        )
-    }
-
-    fn string(&mut self, key: &str) -> Result<Option<String>> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => interpolate(&self.field(key), &s, self.env).map(Some),
-            Some(other) => Err(self.type_error(key, "a string", &other)),
-        }
-    }
-
-    fn required(&mut self, key: &str) -> Result<String> {
-        let value = self.string(key)?.ok_or_else(|| {
-            Error::config(
-                self.field(key),
-                format!("missing key `{key}` in {}", self.table_name()),
-            )
-        })?;
-        if value.is_empty() {
-            return Err(Error::config(self.field(key), "must not be empty"));
-        }
-        Ok(value)
-    }
-
-    fn secret(&mut self, key: &str) -> Result<Secret> {
-        self.required(key).map(Secret::new)
-    }
-
-    fn bool(&mut self, key: &str) -> Result<Option<bool>> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Boolean(b)) => Ok(Some(b)),
-            Some(other) => Err(self.type_error(key, "true or false", &other)),
-        }
-    }
-
-    fn positive(&mut self, key: &str) -> Result<Option<u32>> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Integer(n)) => match u32::try_from(n) {
-                Ok(n) if n > 0 => Ok(Some(n)),
-                _ => Err(Error::config(
-                    self.field(key),
-                    format!("expected a positive whole number, found {n}"),
-                )),
-            },
-            Some(other) => Err(self.type_error(key, "a positive whole number", &other)),
-        }
-    }
-
-    fn table(&mut self, key: &str) -> Result<Option<Fields<'a>>> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Table(table)) => Ok(Some(Fields {
-                path: self.field(key),
-                table,
-                env: self.env,
-            })),
-            Some(other) => Err(self.type_error(key, "a table", &other)),
-        }
-    }
-
-    fn string_map(&mut self, key: &str) -> Result<BTreeMap<String, String>> {
-        let Some(mut map) = self.table(key)? else {
-            return Ok(BTreeMap::new());
+fn scrub_quotes(message: &str, key: Option<&str>) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"', '\'']) {
+        let quote = rest[open..].chars().next().unwrap_or('`');
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(quote) else {
+            rest = "";
+            break;
         };
-        let keys: Vec<String> = map.table.keys().cloned().collect();
-        keys.into_iter()
-            .map(|k| {
-                let value = map.string(&k)?.unwrap_or_default();
-                Ok((k, value))
-            })
-            .collect()
+        let quoted = &after[..close];
+        let harmless = Some(quoted) == key
+            || (quoted.chars().count() <= 2 && quoted.chars().all(|c| c.is_ascii_punctuation()));
+        if harmless {
+            out.push(quote);
+            out.push_str(quoted);
+            out.push(quote);
+        } else {
+            out.push_str(HIDDEN);
+        }
+        rest = &after[close + 1..];
     }
+    out.push_str(rest);
+    out
 }
 
 fn describe(value: &Value) -> String {
@@ -754,6 +544,8 @@ fn describe(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Budget, RateLimit};
+    use std::time::Duration;
 
     const LL_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
@@ -775,6 +567,11 @@ mod tests {
             Error::Config { field, message } => (field, message),
             other => panic!("expected a config error, got {other:?}"),
         }
+    }
+
+    fn level3(config: &Config, name: &str) -> crate::level3::Level3Config {
+        let p = config.provider(name).unwrap();
+        p.provider::<crate::level3::Level3>().unwrap().config().clone()
     }
 
     const FULL: &str = r#"
@@ -811,8 +608,8 @@ mod tests {
     fn parses_every_kind() {
         let config = parse(FULL).unwrap();
         assert_eq!(config.names(), ["adobe", "l3", "ll"]);
-        let l3 = config.provider("l3").unwrap();
-        assert_eq!(l3.endpoint.as_deref(), Some("https://ws.lumen.com"));
+        let l3 = level3(&config, "l3");
+        assert_eq!(l3.endpoint, "https://ws.lumen.com");
         assert_eq!(
             l3.rate_limit,
             Some(RateLimit {
@@ -820,34 +617,33 @@ mod tests {
                 items: None
             })
         );
-        let ProviderSettings::Level3(s) = &l3.settings else {
-            panic!("{l3:?}")
-        };
-        assert_eq!(s.secret.expose(), "l3-secret-value");
+        assert_eq!(l3.secret.expose(), "l3-secret-value");
         assert_eq!(
-            s.network_identifiers["cdn.example.com"],
+            l3.network_identifiers["cdn.example.com"],
             "cdn.exampleni.com"
         );
-        assert_eq!((s.key_id.as_str(), s.scid.as_str()), ("10042", "BBBN56789"));
+        assert_eq!((l3.key_id.as_str(), l3.scid.as_str()), ("10042", "BBBN56789"));
 
         let ll = config.provider("ll").unwrap();
-        assert_eq!(ll.settings.kind(), "limelight");
-        assert_eq!(ll.rate_limit.unwrap().items, Some(Budget::per_minute(30)));
-        let ProviderSettings::Limelight(s) = &ll.settings else {
-            panic!()
-        };
-        assert_eq!(s.shared_key.expose(), LL_KEY);
-        assert_eq!(s.origins["cdn.example.com"], "origin.example.com");
+        assert_eq!(ll.kind(), "limelight");
+        let info = &ll.purger(None).providers()[0];
+        assert_eq!(info.limits.rate.items, Some(Budget::per_minute(30)));
 
         let adobe = config.provider("adobe").unwrap();
-        assert_eq!(adobe.endpoint.as_deref(), Some("http://127.0.0.1:8080"));
-        let ProviderSettings::DynamicMedia(s) = &adobe.settings else {
-            panic!()
-        };
-        assert_eq!(s.password.expose(), "p$wrd");
-        assert_eq!(s.region.as_deref(), Some("europe"));
-        assert!(s.staging);
-        assert_eq!(s.app_name, None);
+        let dm = adobe
+            .provider::<crate::dynamicmedia::DynamicMedia>()
+            .unwrap()
+            .config();
+        assert_eq!(dm.endpoint.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(dm.password.expose(), "p$wrd");
+        assert_eq!(dm.region, crate::dynamicmedia::Region::Europe);
+        assert!(dm.staging);
+        // Defaults are the crate's own, the same as `DynamicMediaConfig::new`'s.
+        let defaults = crate::dynamicmedia::DynamicMediaConfig::new("u", "p", "c", "r");
+        assert_eq!(
+            (&dm.app_name, &dm.app_version, &dm.api_version),
+            (&defaults.app_name, &defaults.app_version, &defaults.api_version)
+        );
     }
 
     #[test]
@@ -934,6 +730,7 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("shared_key"), "{message}");
+        assert!(!message.contains("wrong kind's key"), "{message}");
 
         let (field, message) = config_error(
             r#"
@@ -965,12 +762,16 @@ mod tests {
         let (field, message) = config_error("[providers.a]\nshortname = \"x\"");
         assert_eq!(field, "providers.a.kind");
         assert!(
-            message.contains("level3, limelight, dynamic-media"),
+            message.contains("dynamic-media, level3, limelight"),
             "{message}"
         );
         let (field, message) = config_error("[providers.a]\nkind = \"fastly\"");
         assert_eq!(field, "providers.a.kind");
         assert!(message.contains("unknown kind `fastly`"), "{message}");
+        assert!(
+            message.contains("knows: dynamic-media, level3, limelight"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -979,7 +780,10 @@ mod tests {
             "[providers.a]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"",
         );
         assert_eq!(field, "providers.a.shared_key");
-        assert!(message.contains("missing key `shared_key`"), "{message}");
+        assert!(
+            message.contains("missing key `shared_key` in table [providers.a]"),
+            "{message}"
+        );
         let (field, message) = config_error(
             "[providers.a]\nkind = \"limelight\"\nshortname = 7\nusername = \"u\"\nshared_key = \"k\"",
         );
@@ -1006,28 +810,25 @@ mod tests {
     fn bad_toml_is_an_error() {
         let (field, message) = config_error("[providers.a\nkind=");
         assert_eq!(field, WHOLE_FILE);
-        assert!(message.starts_with("not valid TOML"), "{message}");
+        assert!(message.starts_with("not valid TOML at line 1"), "{message}");
     }
 
     #[test]
     fn rate_limit_rules() {
-        let base = "[providers.a]\nkind = \"level3\"\nkey_id = \"k\"\nsecret = \"s\"\naccess_group = \"1\"\nscid = \"S\"\n";
+        let base = "[providers.a]\nkind = \"level3\"\nkey_id = \"1\"\nsecret = \"s\"\naccess_group = \"1\"\nscid = \"S\"\n";
         let with = |rl: &str| parse(&format!("{base}rate_limit = {rl}"));
-        let rl = with(r#"{ requests = 10, items = 600, per = "1m" }"#)
-            .unwrap()
-            .providers[0]
-            .rate_limit
-            .unwrap();
+        let config = with(r#"{ requests = 10, items = 600, per = "1m" }"#).unwrap();
+        let rl = level3(&config, "a").rate_limit.unwrap();
         assert_eq!(rl.requests, Some(Budget::per_minute(10)));
         assert_eq!(rl.items, Some(Budget::per_minute(600)));
         for (bad, needle) in [
             ("{ per = \"60s\" }", "needs `requests`, `items` or both"),
             ("{ requests = 0 }", "positive whole number, found 0"),
             ("{ requests = -3 }", "positive whole number"),
-            ("{ requests = \"ten\" }", "expected a positive whole number"),
+            ("{ requests = \"ten\" }", "a positive whole number"),
             ("{ requests = 1, per = \"0s\" }", "longer than zero"),
             ("{ requests = 1, per = \"a minute\" }", "not a duration"),
-            ("5", "expected a table"),
+            ("5", "expected"),
         ] {
             let err = with(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad}: {err}");
@@ -1040,10 +841,10 @@ mod tests {
         // The rule itself is core's `normalize_endpoint`; here: it applies, naming the field.
         let with = |endpoint: &str| {
             parse(&format!(
-                "[providers.a]\nkind = \"limelight\"\nendpoint = \"{endpoint}\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"k\""
+                "[providers.a]\nkind = \"limelight\"\nendpoint = \"{endpoint}\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"{LL_KEY}\""
             ))
         };
-        let endpoint = |e: &str| with(e).unwrap().providers[0].endpoint.clone().unwrap();
+        let endpoint = |e: &str| with(e).unwrap().build().unwrap().providers()[0].endpoint.clone();
         assert_eq!(
             endpoint("https://APIS.llnw.com:443/"),
             "https://apis.llnw.com"
@@ -1070,7 +871,7 @@ mod tests {
     #[test]
     fn builds_one_purger_per_provider_with_the_settings() {
         let config = parse(FULL).unwrap();
-        let purgers = config.build_each().unwrap();
+        let purgers = config.build_each(None);
         let infos: Vec<(String, String, String)> = purgers
             .iter()
             .map(|p| {
@@ -1116,21 +917,14 @@ mod tests {
     #[test]
     fn provider_checks_name_the_config_field() {
         let base = "[providers.l3]\nkind = \"level3\"\nsecret = \"s\"\naccess_group = \"12345\"\nscid = \"S\"\n";
-        let err = parse(&format!("{base}key_id = \"not-numeric\"\n"))
-            .unwrap()
-            .build()
-            .err()
-            .unwrap();
+        let err = parse(&format!("{base}key_id = \"not-numeric\"\n")).unwrap_err();
         assert!(err.is_usage(), "{err}");
         assert!(err.to_string().contains("`providers.l3.key_id`"), "{err}");
 
         let err = parse(
             "[providers.a]\nkind = \"dynamic-media\"\nuser = \"u\"\npassword = \"p\"\ncompany_handle = \"c|6\"\ncompany_root = \"Root\"\nregion = \"mars\"\n",
         )
-        .unwrap()
-        .build()
-        .err()
-        .unwrap();
+        .unwrap_err();
         assert!(err.to_string().contains("`providers.a.region`"), "{err}");
         assert!(err.to_string().contains("mars"), "{err}");
     }
@@ -1148,21 +942,6 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(one.name(), "ll");
-    }
-
-    #[test]
-    fn durations() {
-        let d = |s| parse_duration(s);
-        assert_eq!(d("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(d("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(d("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(d("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(d("45"), Ok(Duration::from_secs(45)));
-        assert_eq!(d(" 10s "), Ok(Duration::from_secs(10)));
-        for bad in ["", "s", "10x", "1.5s", "-1s", "m5", "10 s", "99999999999h"] {
-            assert!(d(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
@@ -1207,5 +986,82 @@ mod tests {
             err.to_string().contains("configured: adobe, l3, ll"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_registry_without_a_kind_lists_what_it_has() {
+        let mut registry = Registry::empty();
+        registry.register(crate::limelight::KIND, crate::limelight::Limelight::new);
+        let err = Config::parse_with(&registry, "[providers.a]\nkind = \"level3\"\n", env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown kind `level3`; this purgekit knows: limelight"), "{err}");
+    }
+
+    // Issue #10, item 5: config errors never echo secrets. Each case failed before: the TOML
+    // parser's message quoted the offending line, serde quoted an integer secret, and a bad
+    // `${…}` was echoed.
+    const SECRET: &str = "Sup3r-S3cret-Pw";
+
+    /// Loads `text` from a file, as the CLI does, and returns the message.
+    fn load_error(tag: &str, text: &str) -> (String, String) {
+        let dir = std::env::temp_dir().join(format!("purgekit-config-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("purgekit.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        (err, path.display().to_string())
+    }
+
+    const HEAD: &str = "[providers.adobe]\nkind = \"dynamic-media\"\nuser = \"u@example.com\"\ncompany_handle = \"c|6\"\ncompany_root = \"Root\"\n";
+
+    #[test]
+    fn syntax_error_names_file_line_column_and_key_never_the_secret() {
+        for (case, line) in [
+            ("unterminated", format!("password = \"{SECRET}\n")),
+            ("backslash", format!("password = \"{SECRET}\\q\"\n")),
+            (
+                "duplicate",
+                format!("password = \"{SECRET}\"\npassword = \"{SECRET}\"\n"),
+            ),
+            ("bare", format!("password = {SECRET}\n")),
+            ("trailing", format!("password = \"{SECRET}\" {SECRET}\n")),
+        ] {
+            let (err, file) = load_error(case, &format!("{HEAD}{line}"));
+            assert!(!err.contains(SECRET), "{case}: {err}");
+            assert!(!err.contains("Sup3r"), "{case}: {err}");
+            assert!(err.contains(&file), "{case}: {err}");
+            assert!(err.contains("not valid TOML at line "), "{case}: {err}");
+            assert!(err.contains("column "), "{case}: {err}");
+            assert!(err.contains("key `password` in [providers.adobe]"), "{case}: {err}");
+        }
+        let (err, _) = load_error("line", &format!("{HEAD}password = \"{SECRET}\\q\"\n"));
+        assert!(err.contains("at line 6, column "), "{err}");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_echoed() {
+        for value in ["918273645", "-918273645", "9182.73645", "[\"918273645\"]"] {
+            let (err, _) = load_error("int", &format!("{HEAD}password = {value}\n"));
+            assert!(!err.contains("918273645"), "{value}: {err}");
+            assert!(!err.contains("9182.73645"), "{value}: {err}");
+            assert!(err.contains("providers.adobe.password"), "{value}: {err}");
+            assert!(err.contains("value is not shown"), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_variable_reference_is_not_echoed() {
+        for text in [
+            format!("${{{SECRET}!}}"),
+            format!("${{9{SECRET}}}"),
+            format!("{SECRET}${{"),
+            format!("${{ {SECRET} }}"),
+        ] {
+            let (err, _) = load_error("ref", &format!("{HEAD}password = \"{text}\"\n"));
+            assert!(!err.contains(SECRET), "{text}: {err}");
+            assert!(err.contains("providers.adobe.password"), "{text}: {err}");
+        }
     }
 }

@@ -11,7 +11,9 @@
 pub use purgekit_core::*;
 
 pub mod config;
+pub mod registry;
 pub use config::Config;
+pub use registry::Registry;
 
 /// Level 3 / Lumen Media Web Services (MPA-signed XML).
 #[cfg(feature = "level3")]

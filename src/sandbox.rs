@@ -280,7 +280,7 @@ fn toml_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, ProviderSettings};
+    use crate::config::Config;
 
     #[tokio::test]
     async fn its_config_loads_back_to_the_same_accounts() {
@@ -288,40 +288,27 @@ mod tests {
         let config = Config::parse(&sandbox.config_toml()).unwrap();
         let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["dynamic-media", "level3", "limelight"]);
-        for provider in &config.providers {
-            match &provider.settings {
-                ProviderSettings::Level3(s) => {
-                    let want = sandbox.level3_config();
-                    assert_eq!(provider.endpoint.as_deref(), Some(want.endpoint.as_str()));
-                    assert_eq!((&s.key_id, &s.secret), (&want.key_id, &want.secret));
-                }
-                ProviderSettings::Limelight(s) => {
-                    let want = sandbox.limelight_config();
-                    assert_eq!(provider.endpoint.as_deref(), Some(want.endpoint.as_str()));
-                    assert_eq!(s.shared_key, want.shared_key);
-                }
-                ProviderSettings::DynamicMedia(s) => {
-                    let want = sandbox.dynamic_media_config();
-                    assert_eq!(provider.endpoint, want.endpoint);
-                    assert_eq!(s.password, want.password);
-                    assert_eq!(s.api_version.as_deref(), Some(want.api_version.as_str()));
-                }
-            }
-        }
+        let l3 = config.provider("level3").unwrap().provider::<Level3>().unwrap();
+        assert_eq!(l3.config().secret, sandbox.level3_config().secret);
+        let dm = config
+            .provider("dynamic-media")
+            .unwrap()
+            .provider::<DynamicMedia>()
+            .unwrap();
+        assert_eq!(dm.config().password, sandbox.dynamic_media_config().password);
+        assert_eq!(dm.config().api_version, SANDBOX_DYNAMIC_MEDIA_API_VERSION);
     }
 
     #[test]
     fn strings_survive_toml_and_env_interpolation() {
         let awkward = "p$a\"s${HOME}s\\w\u{7}rd";
         let text = format!(
-            "[providers.x]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"\n\
-             shared_key = {}\n",
+            "[providers.x]\nkind = \"level3\"\nkey_id = \"1\"\naccess_group = \"1\"\nscid = \"S\"\n\
+             secret = {}\n",
             toml_string(awkward)
         );
         let config = Config::parse_with_env(&text, |_| Some("EXPANDED".into())).unwrap();
-        match &config.providers[0].settings {
-            ProviderSettings::Limelight(s) => assert_eq!(s.shared_key.expose(), awkward),
-            other => panic!("{other:?}"),
-        }
+        let l3 = config.providers[0].provider::<Level3>().unwrap();
+        assert_eq!(l3.config().secret.expose(), awkward);
     }
 }

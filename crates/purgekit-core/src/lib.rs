@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod config;
 mod endpoint;
 mod engine;
 mod error;
@@ -21,6 +22,7 @@ mod purger;
 mod report;
 mod request;
 
+pub use config::{DEFAULT_RATE_WINDOW, duration, format_duration, parse_duration};
 pub use endpoint::normalize_endpoint;
 pub use engine::{
     EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, ReqwestTransport, RetryPolicy,

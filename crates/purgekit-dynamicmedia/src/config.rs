@@ -4,6 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use purgekit_core::{Error, RateLimit, Result, Secret};
+use serde::Deserialize;
+
+/// The `kind` a config table names to use this provider: `kind = "dynamic-media"`.
+pub const KIND: &str = "dynamic-media";
 
 /// The IPS API schema version used when none is configured: the version of Adobe's published
 /// `cdnCacheInvalidation` example (its answer carries success/warning/error counts).
@@ -28,7 +32,8 @@ pub const OLDEST_API_VERSION: &str = "2012-02-14";
 /// assert_eq!(Region::AsiaPacific.host(false), "s7sps5apissl.scene7.com");
 /// assert_eq!(Region::NorthAmerica.host(true), "s7sps1apissl-staging.scene7.com");
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub enum Region {
     /// North America: `s7sps1apissl.scene7.com`.
     #[default]
@@ -74,6 +79,14 @@ impl fmt::Display for Region {
     }
 }
 
+impl TryFrom<String> for Region {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
 impl FromStr for Region {
     type Err = Error;
 
@@ -94,7 +107,8 @@ impl FromStr for Region {
     }
 }
 
-/// Everything needed to call `cdnCacheInvalidation` for one company.
+/// Everything needed to call `cdnCacheInvalidation` for one company: the `[providers.<name>]`
+/// table of `kind = "dynamic-media"` deserializes into it (unknown keys are refused).
 ///
 /// ```
 /// use purgekit_dynamicmedia::{DynamicMediaConfig, Region};
@@ -103,14 +117,18 @@ impl FromStr for Region {
 /// assert_eq!(config.base_url(), "https://s7sps3apissl.scene7.com");
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DynamicMediaConfig {
     /// An explicit `scheme://host[:port]`; overrides [`DynamicMediaConfig::region`] and
     /// [`DynamicMediaConfig::staging`] (emulators, proxies).
+    #[serde(default)]
     pub endpoint: Option<String>,
     /// The region whose IPS host serves the company (default North America, `s7sps1`).
+    #[serde(default)]
     pub region: Region,
     /// Use the region's `-staging` host.
+    #[serde(default)]
     pub staging: bool,
     /// The IPS user (an `IpsAdmin` or `IpsCompanyAdmin`), usually an email address.
     pub user: String,
@@ -121,13 +139,29 @@ pub struct DynamicMediaConfig {
     /// The company root id (`JJEsquire`): every URL must have it as a path segment.
     pub company_root: String,
     /// `appName` in the auth header (default `purgekit`).
+    #[serde(default = "default_app_name")]
     pub app_name: String,
     /// `appVersion` in the auth header (default this crate's version).
+    #[serde(default = "default_app_version")]
     pub app_version: String,
     /// The IPS schema version of the body's namespace (default [`DEFAULT_API_VERSION`]).
+    #[serde(default = "default_api_version")]
     pub api_version: String,
     /// A rate limit to respect; Adobe publishes none.
+    #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+}
+
+fn default_app_name() -> String {
+    "purgekit".to_owned()
+}
+
+fn default_app_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+fn default_api_version() -> String {
+    DEFAULT_API_VERSION.to_owned()
 }
 
 impl DynamicMediaConfig {
@@ -147,9 +181,9 @@ impl DynamicMediaConfig {
             password: password.into(),
             company_handle: company_handle.into(),
             company_root: company_root.into(),
-            app_name: "purgekit".to_owned(),
-            app_version: env!("CARGO_PKG_VERSION").to_owned(),
-            api_version: DEFAULT_API_VERSION.to_owned(),
+            app_name: default_app_name(),
+            app_version: default_app_version(),
+            api_version: default_api_version(),
             rate_limit: None,
         }
     }

@@ -38,7 +38,7 @@ use purgekit_core::{
     Options, Provider, REDACTED, Result, Status, Target, TargetKind,
 };
 
-pub use config::{DEFAULT_API_VERSION, DynamicMediaConfig, OLDEST_API_VERSION, Region};
+pub use config::{DEFAULT_API_VERSION, DynamicMediaConfig, KIND, OLDEST_API_VERSION, Region};
 pub use decode::COUNTS_HANDLE_PREFIX;
 pub use soap::{
     CONTENT_TYPE, INVALIDATE_ACTION, IPS_NS, SERVICE_PATH, SOAP_ENV_NS, STATUS_ACTION, body_ns,
@@ -52,6 +52,15 @@ pub const MAX_URLS_PER_CALL: usize = 1000;
 pub struct DynamicMedia {
     config: DynamicMediaConfig,
     base_url: String,
+}
+
+impl TryFrom<DynamicMediaConfig> for DynamicMedia {
+    type Error = Error;
+
+    /// [`DynamicMedia::new`]: how the registry builds the provider from its config table.
+    fn try_from(config: DynamicMediaConfig) -> Result<Self> {
+        DynamicMedia::new(config)
+    }
 }
 
 impl DynamicMedia {
@@ -105,7 +114,7 @@ fn item_bytes(url: &str) -> usize {
 
 impl Provider for DynamicMedia {
     fn kind(&self) -> &'static str {
-        "dynamic-media"
+        KIND
     }
 
     fn account(&self) -> String {

@@ -4,11 +4,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use purgekit_core::{Error, RateLimit, Result, Secret};
+use serde::Deserialize;
+
+/// The `kind` a config table names to use this provider: `kind = "level3"`.
+pub const KIND: &str = "level3";
 
 /// The current Media Web Services host (`https://ws.level3.com` is the older name).
 pub const DEFAULT_ENDPOINT: &str = "https://ws.lumen.com";
 
-/// One Level 3 / Lumen API key and the service it purges.
+/// One Level 3 / Lumen API key and the service it purges: the `[providers.<name>]` table of
+/// `kind = "level3"` deserializes into it (unknown keys are refused).
 ///
 /// ```
 /// use purgekit_level3::Level3Config;
@@ -18,9 +23,11 @@ pub const DEFAULT_ENDPOINT: &str = "https://ws.lumen.com";
 ///     .insert("www.example.com".into(), "cdn.exampleni.com".into());
 /// assert_eq!(config.endpoint, "https://ws.lumen.com");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Level3Config {
     /// `scheme://host[:port]`, no path. Default [`DEFAULT_ENDPOINT`].
+    #[serde(default = "default_endpoint")]
     pub endpoint: String,
     /// The numeric API key ID (public).
     pub key_id: String,
@@ -32,9 +39,15 @@ pub struct Level3Config {
     pub scid: String,
     /// Host → network identifier (NI). A URL whose host is not listed is purged on the NI named
     /// like its host (lower-cased). Hosts are matched case-insensitively.
+    #[serde(default)]
     pub network_identifiers: BTreeMap<String, String>,
     /// Overrides the documented 10 requests per minute per key.
+    #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+}
+
+fn default_endpoint() -> String {
+    DEFAULT_ENDPOINT.to_owned()
 }
 
 impl Level3Config {

@@ -4,11 +4,17 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use purgekit_core::{Error, RateLimit, Result, Secret};
+use serde::Deserialize;
+
+/// The `kind` a config table names to use this provider: `kind = "limelight"`.
+pub const KIND: &str = "limelight";
 
 /// The documented API host.
 pub const DEFAULT_ENDPOINT: &str = "https://apis.llnw.com";
 
-/// One SmartPurge account (shortname) and the user that signs for it.
+/// One SmartPurge account (shortname) and the user that signs for it: the
+/// `[providers.<name>]` table of `kind = "limelight"` deserializes into it (unknown keys are
+/// refused).
 ///
 /// ```
 /// use purgekit_limelight::{Limelight, LimelightConfig};
@@ -17,9 +23,11 @@ pub const DEFAULT_ENDPOINT: &str = "https://apis.llnw.com";
 /// let provider = Limelight::new(config).unwrap();
 /// # let _ = provider;
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LimelightConfig {
     /// `scheme://host[:port]` of the API; [`DEFAULT_ENDPOINT`] unless testing.
+    #[serde(default = "default_endpoint")]
     pub endpoint: String,
     /// The CDN account shortname requests are made for.
     pub shortname: String,
@@ -33,9 +41,15 @@ pub struct LimelightConfig {
     /// published one, so `https://cdn.example.com/img/*` matches nothing unless it is rewritten
     /// to the origin it is fetched from. Exact URLs are matched against the published URL and are
     /// never rewritten.
+    #[serde(default)]
     pub origins: BTreeMap<String, String>,
     /// Overrides the documented 60 items per minute (a contract may grant more).
+    #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+}
+
+fn default_endpoint() -> String {
+    DEFAULT_ENDPOINT.to_owned()
 }
 
 impl LimelightConfig {

@@ -37,7 +37,7 @@ mod sign;
 pub use body::{
     MAX_CALLBACK_CHARS, MAX_EMAIL_TO_CHARS, MAX_NOTES_CHARS, MAX_PATTERN_CHARS, MAX_TAG_CHARS,
 };
-pub use config::{DEFAULT_ENDPOINT, LimelightConfig};
+pub use config::{DEFAULT_ENDPOINT, KIND, LimelightConfig};
 pub use decode::{PatternEntry, PurgeList, PurgeRecord, Stat, StateChange, TagEntry};
 pub use provider::{
     ITEMS_PER_MINUTE, Limelight, ListQuery, MAX_BODY_BYTES, MAX_ITEMS_PER_REQUEST,

@@ -1,0 +1,168 @@
+//! The provider registry: `kind = "…"` in a config table → the provider that reads the table.
+//!
+//! Each provider crate owns its configuration (a `serde::Deserialize` struct that refuses
+//! unknown keys), its checks (`Provider::new(config)`, the same as `TryFrom<Config>`) and its
+//! `KIND`. The registry only maps the kind to them; [`Registry::builtin`] holds the providers
+//! compiled in (one cargo feature each), and a library user registers their own:
+//!
+//! ```
+//! # use purgekit::{Accepted, Batch, Capabilities, Handle, HttpRequest, HttpResponse, Limits,
+//! #     Mapped, Options, Provider, Result, Status, Target, TargetKind};
+//! use purgekit::{Config, Secret, registry::Registry};
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct AcmeConfig {
+//!     token: Secret,
+//! }
+//!
+//! #[derive(Debug, Clone)]
+//! struct Acme;
+//!
+//! impl Acme {
+//!     fn new(config: AcmeConfig) -> Result<Acme> {
+//!         let _ = config.token;
+//!         Ok(Acme)
+//!     }
+//! }
+//! # impl Provider for Acme {
+//! #     fn kind(&self) -> &'static str { "acme" }
+//! #     fn account(&self) -> String { "a".into() }
+//! #     fn endpoint(&self) -> String { "https://acme.example".into() }
+//! #     fn limits(&self) -> Limits { Limits::default() }
+//! #     fn capabilities(&self) -> Capabilities {
+//! #         Capabilities { targets: vec![TargetKind::Url], options: vec![] }
+//! #     }
+//! #     fn map(&self, _: &Target, _: &Options) -> Result<Mapped> { unimplemented!() }
+//! #     fn encode(&self, _: &Batch, _: &Options, _: std::time::SystemTime) -> Result<HttpRequest> { unimplemented!() }
+//! #     fn decode(&self, _: &Batch, _: HttpResponse) -> Result<Accepted> { unimplemented!() }
+//! #     fn encode_status(&self, _: &Handle, _: std::time::SystemTime) -> Result<HttpRequest> { unimplemented!() }
+//! #     fn decode_status(&self, _: &Handle, _: HttpResponse) -> Result<Status> { unimplemented!() }
+//! #     fn redact(&self, _: &mut HttpRequest) {}
+//! # }
+//!
+//! let mut registry = Registry::builtin();
+//! registry.register("acme", Acme::new);
+//! let config = Config::parse_with(&registry, "[providers.a]\nkind = \"acme\"\ntoken = \"t\"\n", |_| None)?;
+//! assert_eq!(config.build()?.providers()[0].kind, "acme");
+//! # Ok::<(), purgekit::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::{Error, Provider, ProviderPurger, Purger, RateRegistry, Result};
+
+/// One provider account, read from its table and checked by its provider: ready to drive.
+pub trait Account: fmt::Debug + Send + Sync {
+    /// The provider kind (`level3`).
+    fn kind(&self) -> &'static str;
+
+    /// The account's purger, named `name`, sharing `rates` (the process-wide registry when
+    /// `None`).
+    fn purger(&self, name: &str, rates: Option<Arc<RateRegistry>>) -> Arc<dyn Purger>;
+
+    /// The provider itself, for [`crate::config::ProviderConfig::provider`].
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<P: Provider + Clone + fmt::Debug> Account for P {
+    fn kind(&self) -> &'static str {
+        Provider::kind(self)
+    }
+
+    fn purger(&self, name: &str, rates: Option<Arc<RateRegistry>>) -> Arc<dyn Purger> {
+        let purger = ProviderPurger::new(name, self.clone());
+        Arc::new(match rates {
+            Some(rates) => purger.with_rate_registry(rates),
+            None => purger,
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Reads a provider's table (without `kind`, `${VAR}`s already interpolated) into its account.
+/// An error's field is relative to the table (`key_id`, `rate_limit.per`).
+type Factory = dyn Fn(toml::Value) -> Result<Arc<dyn Account>> + Send + Sync;
+
+/// The provider kinds a config may name, and how each reads its table. See the module docs.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<Factory>>,
+}
+
+impl Registry {
+    /// A registry with no provider.
+    pub fn empty() -> Registry {
+        Registry::default()
+    }
+
+    /// The providers compiled in: one line (and one cargo feature) per provider.
+    pub fn builtin() -> Registry {
+        #[allow(unused_mut)]
+        let mut registry = Registry::empty();
+        #[cfg(feature = "level3")]
+        registry.register(purgekit_level3::KIND, purgekit_level3::Level3::new);
+        #[cfg(feature = "limelight")]
+        registry.register(purgekit_limelight::KIND, purgekit_limelight::Limelight::new);
+        #[cfg(feature = "dynamicmedia")]
+        registry.register(
+            purgekit_dynamicmedia::KIND,
+            purgekit_dynamicmedia::DynamicMedia::new,
+        );
+        registry
+    }
+
+    /// Registers `kind`: its table deserializes into `C` (name its keys' errors with their
+    /// path; refuse unknown keys with `#[serde(deny_unknown_fields)]`), and `build` checks it
+    /// into the provider. A kind registered again replaces the earlier one.
+    pub fn register<C, P>(&mut self, kind: &'static str, build: fn(C) -> Result<P>) -> &mut Self
+    where
+        C: DeserializeOwned + 'static,
+        P: Provider + Clone + fmt::Debug,
+    {
+        let factory = move |table: toml::Value| -> Result<Arc<dyn Account>> {
+            let config: C = serde_path_to_error::deserialize(table).map_err(|e| {
+                let field = e.path().to_string();
+                Error::config(if field == "." { String::new() } else { field }, e.into_inner().message())
+            })?;
+            Ok(Arc::new(build(config)?))
+        };
+        self.kinds.insert(kind, Arc::new(factory));
+        self
+    }
+
+    /// The registered kinds, sorted.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+
+    /// Reads one provider's table of kind `kind`.
+    pub(crate) fn read(&self, kind: &str, table: toml::Value) -> Result<Arc<dyn Account>> {
+        match self.kinds.get(kind) {
+            Some(factory) => factory(table),
+            None => Err(Error::config(
+                "kind",
+                format!(
+                    "unknown kind `{}`; this purgekit knows: {}",
+                    kind.escape_default(),
+                    self.kinds().join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("kinds", &self.kinds())
+            .finish()
+    }
+}
