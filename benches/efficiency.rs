@@ -57,7 +57,7 @@ async fn timed(purger: &dyn Purger, request: &PurgeRequest) -> f64 {
 
 async fn level3() -> Measured {
     let l3 = common::level3("l3", &Arc::new(RateRegistry::new()), engine(3)).await;
-    let seconds = timed(&l3.purger, &urls(5_000)).await;
+    let seconds = timed(&*l3.purger, &urls(5_000)).await;
     Measured {
         items: 5_000,
         seconds,
@@ -68,7 +68,7 @@ async fn level3() -> Measured {
 
 async fn limelight() -> Measured {
     let ll = common::limelight("ll", &Arc::new(RateRegistry::new()), engine(3)).await;
-    let seconds = timed(&ll.purger, &urls(450)).await;
+    let seconds = timed(&*ll.purger, &urls(450)).await;
     Measured {
         items: 450,
         seconds,
@@ -79,7 +79,7 @@ async fn limelight() -> Measured {
 
 async fn dynamicmedia() -> Measured {
     let dm = common::dynamicmedia("dm", &Arc::new(RateRegistry::new()), dm_config()).await;
-    let seconds = timed(&dm.purger, &urls(25_000)).await;
+    let seconds = timed(&*dm.purger, &urls(25_000)).await;
     Measured {
         items: 25_000,
         seconds,
@@ -99,9 +99,9 @@ async fn fanout() -> Measured {
     let all = FanOut::new(
         "all",
         vec![
-            Arc::new(l3.purger) as Arc<dyn Purger>,
-            Arc::new(ll.purger),
-            Arc::new(dm.purger),
+            l3.purger.clone(),
+            ll.purger.clone(),
+            dm.purger.clone(),
         ],
     )
     .unwrap();

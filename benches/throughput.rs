@@ -1,4 +1,6 @@
-//! Plan + encode + sign 1,000,000 URLs for each provider on one core (no network, no runtime).
+//! Plan + encode + sign 1,000,000 URLs for each registered provider (its emulator's demo
+//! account) on one core (no network, no runtime). `cargo bench --bench throughput -- KIND` runs
+//! one.
 //!
 //! Prints one JSON line per case:
 //! `{"case":"level3","urls":1000000,"seconds":…,"urls_per_sec":…, …}` where `seconds` covers
@@ -9,24 +11,34 @@
 //! was generated (Linux `VmHWM`, reset through `/proc/self/clear_refs`), input included;
 //! `peak_ratio` is that over the input's bytes.
 
-use std::fmt::Write as _;
 use std::time::{Instant, SystemTime};
 
-use purgekit::dynamicmedia::{DynamicMedia, DynamicMediaConfig};
-use purgekit::level3::{Level3, Level3Config};
-use purgekit::limelight::{Limelight, LimelightConfig};
-use purgekit::{Provider, PurgeRequest, Target, plan_provider};
+use purgekit::emulator::Emulated;
+use purgekit::sandbox::config_toml;
+use purgekit::{Config, Provider, PurgeRequest, Target, plan_provider};
 
 const URLS: usize = 1_000_000;
 
-const CASES: [&str; 3] = ["level3", "limelight", "dynamicmedia"];
+/// The providers measured: every registered one, with its emulator's demo account.
+fn config() -> Config {
+    let emulators = purgekit::emulator::sandbox();
+    let endpoint = "http://127.0.0.1:1";
+    let toml = config_toml(
+        emulators
+            .iter()
+            .map(|e| (e.kind(), &**e as &dyn Emulated, endpoint)),
+    )
+    .expect("the demo accounts as TOML");
+    Config::parse_with_env(&toml, |_| None).expect("the demo accounts' config")
+}
 
 fn main() {
+    let config = config();
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let Some(only) = only else {
         // Each case in a fresh process, so one case's freed memory cannot hide the next one's peak.
         let exe = std::env::current_exe().expect("the bench's own path");
-        for case in CASES {
+        for case in config.names() {
             let status = std::process::Command::new(&exe)
                 .arg(case)
                 .status()
@@ -35,53 +47,21 @@ fn main() {
         }
         return;
     };
-    let run = |name: &str| name == only;
-    if run("level3") {
-        let mut config = Level3Config::new("10042", "s3cr3t", "12345", "BBBN56789");
-        config
-            .network_identifiers
-            .insert("www.example.com".into(), "cdn.exampleni.com".into());
-        let provider = Level3::new(config).expect("a valid Level 3 configuration");
-        case("level3", &provider, |line, i| {
-            write!(line, "https://www.example.com/assets/v2/{i:07}.jpg")
-                .expect("writes to a string")
-        });
-    }
-    if run("limelight") {
-        let config = LimelightConfig::new(
-            "example",
-            "exampleuser",
-            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-        );
-        let provider = Limelight::new(config).expect("a valid Limelight configuration");
-        case("limelight", &provider, |line, i| {
-            write!(line, "https://cdn.example.com/assets/v2/{i:07}.jpg")
-                .expect("writes to a string")
-        });
-    }
-    if run("dynamicmedia") {
-        let config = DynamicMediaConfig::new("ops@example.com", "s3cret", "c|6", "JJEsquire");
-        let provider = DynamicMedia::new(config).expect("a valid Dynamic Media configuration");
-        case("dynamicmedia", &provider, |line, i| {
-            write!(line, "https://s7d1.scene7.com/is/image/JJEsquire/{i:07}")
-                .expect("writes to a string")
-        });
-    }
+    let provider = config
+        .provider(&only)
+        .unwrap_or_else(|| panic!("no provider `{only}`: one of {:?}", config.names()));
+    // A URL every demo account can purge (Adobe's demo company root in the path).
+    case(&only, provider.codec(), |i| {
+        format!("https://images.example.com/is/image/PurgekitDemo/v2/{i:07}.jpg")
+    });
 }
 
-fn case<P: Provider>(name: &str, provider: &P, url: impl Fn(&mut String, usize)) {
+fn case<P: Provider + ?Sized>(name: &str, provider: &P, url: impl Fn(usize) -> String) {
     reset_peak();
     let baseline = status_kb("VmRSS:");
 
     // Each line in a string of its own length, as `BufRead::lines` gives them.
-    let mut line = String::new();
-    let input: Vec<String> = (0..URLS)
-        .map(|i| {
-            line.clear();
-            url(&mut line, i);
-            line.as_str().to_owned()
-        })
-        .collect();
+    let input: Vec<String> = (0..URLS).map(url).collect();
     let input_bytes: usize = input.iter().map(|u| u.len() + 1).sum(); // one per line
 
     let started = Instant::now();

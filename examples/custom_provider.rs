@@ -4,7 +4,8 @@
 //! "Acme CDN" purges by POSTing JSON `{"urls":[…],"tags":[…],"delete":bool}` to `/v2/purge` with a
 //! bearer token, at most 50 items per request, and answers `202 {"id":"…"}`; `GET /v2/purge/{id}`
 //! says `{"state":"pending"|"done"}`. A tiny Acme server runs in-process on 127.0.0.1, so this
-//! runs offline:
+//! runs offline. Like a built-in provider, Acme owns its config (`AcmeConfig`, serde) and is
+//! registered by kind; `examples/custom_provider.toml` configures it:
 //!
 //! ```sh
 //! cargo run --example custom_provider
@@ -15,16 +16,46 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use purgekit::{
-    Accepted, Batch, Budget, Capabilities, Error, Handle, HttpRequest, HttpResponse, Item, Limits,
-    Mapped, OptionKind, Options, Progress, Provider, ProviderPurger, PurgeRequest, Purger,
-    REDACTED, RateLimit, Result, Secret, Status, Target, TargetKind,
+    Accepted, Batch, Budget, Capabilities, Config, Error, Handle, HttpRequest, HttpResponse, Item,
+    Limits, Mapped, OptionKind, Options, Progress, Provider, PurgeRequest, Purger, REDACTED,
+    RateLimit, Registry, Result, Secret, Status, Target, TargetKind,
 };
 use serde_json::{Value, json};
 
+/// Acme's `[providers.<name>]` table: its keys, its defaults; unknown keys are refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcmeConfig {
+    #[serde(default = "default_endpoint")]
+    endpoint: String,
+    token: Secret,
+    rate_limit: Option<RateLimit>,
+}
+
+fn default_endpoint() -> String {
+    "https://api.acme-cdn.example".to_owned()
+}
+
 /// The provider: a codec from batches to Acme's HTTP messages, and back. No I/O here.
+#[derive(Debug, Clone)]
 struct AcmeCdn {
     endpoint: String,
     token: Secret,
+    rate: RateLimit,
+}
+
+impl AcmeCdn {
+    /// Checks the config: what the registry calls for `kind = "acme"`.
+    fn new(config: AcmeConfig) -> Result<AcmeCdn> {
+        Ok(AcmeCdn {
+            endpoint: purgekit::normalize_endpoint("endpoint", &config.endpoint)?,
+            token: config.token,
+            rate: config.rate_limit.unwrap_or(RateLimit {
+                requests: Some(Budget::new(5, Duration::from_secs(1))),
+                items: None,
+            }),
+        })
+    }
 }
 
 impl Provider for AcmeCdn {
@@ -44,10 +75,7 @@ impl Provider for AcmeCdn {
         Limits {
             max_items: 50,
             max_body_bytes: Some(64 * 1024),
-            rate: RateLimit {
-                requests: Some(Budget::new(5, Duration::from_secs(1))),
-                items: None,
-            },
+            rate: self.rate,
             ..Limits::default()
         }
     }
@@ -212,12 +240,19 @@ async fn acme_server(token: &'static str) -> std::io::Result<String> {
 #[tokio::main]
 async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let endpoint = acme_server("acme-demo-token").await?;
-    let provider = AcmeCdn {
-        endpoint,
-        token: Secret::new("acme-demo-token"),
+    // The built-in providers and Acme; the config file names it by kind.
+    let mut registry = Registry::builtin();
+    registry.register("acme", AcmeCdn::new);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/custom_provider.toml");
+    // In production `Config::load_with(&registry, path)` reads `${…}` from the environment.
+    let env = |name: &str| match name {
+        "ACME_ENDPOINT" => Some(endpoint.clone()),
+        "ACME_TOKEN" => Some("acme-demo-token".to_owned()),
+        _ => None,
     };
+    let config = Config::parse_with(&registry, &std::fs::read_to_string(path)?, env)?;
     // From here on, Acme is a purger like any other: plan, purge, wait, status.
-    let purger: Arc<dyn Purger> = Arc::new(ProviderPurger::new("acme", provider));
+    let purger: Arc<dyn Purger> = config.build()?;
 
     let request = PurgeRequest::builder()
         .url("https://www.example.com/app.js")

@@ -17,12 +17,13 @@ use purgekit::{Handle, ProviderPurger, PurgeRequest, Purger};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::start().await?;
-    let demo = sandbox.limelight_config();
+    let demo = sandbox.account("limelight").expect("the sandbox runs Limelight");
+    let text = |key: &str| demo[key].as_str().unwrap_or_default().to_owned();
 
     // In production: the default endpoint (https://apis.llnw.com) and a key from the environment,
     // e.g. `LimelightConfig::new("example", "deploy-bot", std::env::var("LLNW_SHARED_KEY")?)`.
-    let mut config = LimelightConfig::new(demo.shortname, demo.username, demo.shared_key);
-    config.endpoint = demo.endpoint;
+    let mut config = LimelightConfig::new(text("shortname"), text("username"), text("shared_key"));
+    config.endpoint = text("endpoint");
     let purger: Arc<dyn Purger> = Arc::new(ProviderPurger::new("llnw", Limelight::new(config)?));
 
     let request = PurgeRequest::builder()

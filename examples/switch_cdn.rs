@@ -25,19 +25,29 @@ async fn release(purger: &dyn Purger, changed: &[&str]) -> purgekit::Result<Repo
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::start().await?;
-    let (ll, l3) = (sandbox.limelight_config(), sandbox.level3_config());
+    let ll = sandbox.account("limelight").expect("the sandbox runs Limelight");
+    let l3 = sandbox.account("level3").expect("the sandbox runs Level 3");
+    let (ll, l3) = (
+        |key: &str| ll[key].as_str().unwrap_or_default().to_owned(),
+        |key: &str| l3[key].as_str().unwrap_or_default().to_owned(),
+    );
 
     // Secrets come from the environment in real configs (`shared_key = "${LLNW_SHARED_KEY}"`);
     // here a closure stands in for it.
     let before = format!(
         "[providers.cdn]\nkind = \"limelight\"\nendpoint = \"{}\"\nshortname = \"{}\"\n\
          username = \"{}\"\nshared_key = \"${{CDN_SECRET}}\"\n",
-        ll.endpoint, ll.shortname, ll.username
+        ll("endpoint"),
+        ll("shortname"),
+        ll("username")
     );
     let after = format!(
         "[providers.cdn]\nkind = \"level3\"\nendpoint = \"{}\"\nkey_id = \"{}\"\n\
          secret = \"${{CDN_SECRET}}\"\naccess_group = \"{}\"\nscid = \"{}\"\n",
-        l3.endpoint, l3.key_id, l3.access_group, l3.scid
+        l3("endpoint"),
+        l3("key_id"),
+        l3("access_group"),
+        l3("scid")
     );
 
     let changed = [
@@ -45,12 +55,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "https://www.example.com/css/*",
     ];
     for (label, toml, secret) in [
-        (
-            "before the switch",
-            before,
-            ll.shared_key.expose().to_owned(),
-        ),
-        ("after the switch", after, l3.secret.expose().to_owned()),
+        ("before the switch", before, ll("shared_key")),
+        ("after the switch", after, l3("secret")),
     ] {
         let config =
             Config::parse_with_env(&toml, |name| (name == "CDN_SECRET").then(|| secret.clone()))?;

@@ -45,8 +45,8 @@ use std::sync::Arc;
 
 use toml::{Table, Value};
 
-use crate::registry::{Account, Registry};
-use crate::{Error, FanOut, Purger, RateRegistry, Result};
+use crate::registry::{Account, Drive, Registry};
+use crate::{Error, FanOut, Purger, Result};
 
 pub use purgekit_core::{DEFAULT_RATE_WINDOW, parse_duration};
 
@@ -230,13 +230,12 @@ impl Config {
     /// assert_eq!(purger.providers()[0].kind, "limelight");
     /// ```
     pub fn build(&self) -> Result<Arc<dyn Purger>> {
-        self.build_sharing(None)
+        self.build_with(&Drive::default())
     }
 
-    /// [`Config::build`] with the purgers' rate limiters in `rates` instead of the process-wide
-    /// registry (a sandbox's accounts live on its own emulators).
-    pub fn build_sharing(&self, rates: Option<Arc<RateRegistry>>) -> Result<Arc<dyn Purger>> {
-        let mut purgers = self.build_each(rates);
+    /// [`Config::build`], the purgers driven as `drive` says.
+    pub fn build_with(&self, drive: &Drive) -> Result<Arc<dyn Purger>> {
+        let mut purgers = self.build_each(drive);
         if purgers.len() == 1 {
             return Ok(purgers.remove(0));
         }
@@ -244,11 +243,8 @@ impl Config {
     }
 
     /// One purger per provider, in order, without the fan-out.
-    pub fn build_each(&self, rates: Option<Arc<RateRegistry>>) -> Vec<Arc<dyn Purger>> {
-        self.providers
-            .iter()
-            .map(|p| p.purger(rates.clone()))
-            .collect()
+    pub fn build_each(&self, drive: &Drive) -> Vec<Arc<dyn Purger>> {
+        self.providers.iter().map(|p| p.purger(drive)).collect()
     }
 }
 
@@ -258,14 +254,19 @@ impl ProviderConfig {
         self.account.kind()
     }
 
+    /// The provider as the planner and the codec see it.
+    pub fn codec(&self) -> &dyn crate::Provider {
+        self.account.codec()
+    }
+
     /// The provider, when it is a `P` (`config.provider::<purgekit::level3::Level3>()`).
     pub fn provider<P: 'static>(&self) -> Option<&P> {
         self.account.as_any().downcast_ref()
     }
 
-    /// This provider's purger, sharing `rates` (the process-wide registry when `None`).
-    pub fn purger(&self, rates: Option<Arc<RateRegistry>>) -> Arc<dyn Purger> {
-        self.account.purger(&self.name, rates)
+    /// This provider's purger, driven as `drive` says.
+    pub fn purger(&self, drive: &Drive) -> Arc<dyn Purger> {
+        self.account.purger(&self.name, drive)
     }
 }
 
@@ -626,7 +627,7 @@ mod tests {
 
         let ll = config.provider("ll").unwrap();
         assert_eq!(ll.kind(), "limelight");
-        let info = &ll.purger(None).providers()[0];
+        let info = &ll.purger(&Drive::default()).providers()[0];
         assert_eq!(info.limits.rate.items, Some(Budget::per_minute(30)));
 
         let adobe = config.provider("adobe").unwrap();
@@ -871,7 +872,7 @@ mod tests {
     #[test]
     fn builds_one_purger_per_provider_with_the_settings() {
         let config = parse(FULL).unwrap();
-        let purgers = config.build_each(None);
+        let purgers = config.build_each(&Drive::default());
         let infos: Vec<(String, String, String)> = purgers
             .iter()
             .map(|p| {

@@ -54,16 +54,18 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::{Error, Provider, ProviderPurger, Purger, RateRegistry, Result};
+use crate::{EngineConfig, Error, Provider, ProviderPurger, Purger, RateRegistry, Result};
 
 /// One provider account, read from its table and checked by its provider: ready to drive.
 pub trait Account: fmt::Debug + Send + Sync {
     /// The provider kind (`level3`).
     fn kind(&self) -> &'static str;
 
-    /// The account's purger, named `name`, sharing `rates` (the process-wide registry when
-    /// `None`).
-    fn purger(&self, name: &str, rates: Option<Arc<RateRegistry>>) -> Arc<dyn Purger>;
+    /// The account's purger, named `name`, driven as `drive` says.
+    fn purger(&self, name: &str, drive: &Drive) -> Arc<dyn Purger>;
+
+    /// The provider as the planner and the codec see it (benches, tools).
+    fn codec(&self) -> &dyn Provider;
 
     /// The provider itself, for [`crate::config::ProviderConfig::provider`].
     fn as_any(&self) -> &dyn std::any::Any;
@@ -74,17 +76,35 @@ impl<P: Provider + Clone + fmt::Debug> Account for P {
         Provider::kind(self)
     }
 
-    fn purger(&self, name: &str, rates: Option<Arc<RateRegistry>>) -> Arc<dyn Purger> {
-        let purger = ProviderPurger::new(name, self.clone());
-        Arc::new(match rates {
-            Some(rates) => purger.with_rate_registry(rates),
-            None => purger,
-        })
+    fn purger(&self, name: &str, drive: &Drive) -> Arc<dyn Purger> {
+        let mut purger = ProviderPurger::new(name, self.clone());
+        if let Some(rates) = &drive.rates {
+            purger = purger.with_rate_registry(rates.clone());
+        }
+        if let Some(engine) = &drive.engine {
+            purger = purger.with_config(engine.clone());
+        }
+        Arc::new(purger)
+    }
+
+    fn codec(&self) -> &dyn Provider {
+        self
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
+}
+
+/// How the engine drives the purgers a config builds; the defaults suit a process with one
+/// config.
+#[derive(Debug, Clone, Default)]
+pub struct Drive {
+    /// The rate limiters to share (the process-wide registry when `None`): a sandbox's accounts
+    /// live on its own emulators, so it keeps its own.
+    pub rates: Option<Arc<RateRegistry>>,
+    /// Retries, polling and deadline ([`EngineConfig::default`] when `None`).
+    pub engine: Option<EngineConfig>,
 }
 
 /// Reads a provider's table (without `kind`, `${VAR}`s already interpolated) into its account.

@@ -1,6 +1,8 @@
-//! The sandbox: the three provider emulators serving on loopback with demo accounts, and a
-//! purger for each, wired to them over real HTTP. The CLI's `--sandbox` and `emulate`, the
-//! examples and the cross-provider tests all start it the same way.
+//! The sandbox: every provider emulator serving on loopback with its demo account, and a
+//! purger for each, wired to it over real HTTP. The CLI's `--sandbox` and `emulate`, the
+//! examples and the cross-provider tests all start it the same way. It names no provider: the
+//! emulators come from [`purgekit_emulator::sandbox`], their accounts from each emulator's
+//! [`Emulated::config`], and the purgers from the config that makes, read by the registry.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,178 +20,133 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
-use purgekit_core::{Budget, ProviderPurger, Purger, RateLimit, RateRegistry, Result, Secret};
-use purgekit_dynamicmedia::{DynamicMedia, DynamicMediaConfig};
-use purgekit_emulator::dynamicmedia::{DynamicMediaEmulator, DynamicMediaEmulatorConfig};
-use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
-use purgekit_emulator::limelight::{LimelightEmulator, LimelightEmulatorConfig};
-use purgekit_emulator::{Running, serve};
-use purgekit_level3::{Level3, Level3Config};
-use purgekit_limelight::{Limelight, LimelightConfig};
+use purgekit_core::{Purger, RateRegistry};
+use purgekit_emulator::{Emulated, Running, serve};
 
-/// The Dynamic Media schema version the sandbox speaks: the first that answers with an
-/// `invalidationHandle`, so `--wait` can poll it (the 2012-02-14 default answers only counts).
-pub const SANDBOX_DYNAMIC_MEDIA_API_VERSION: &str = "2014-04-03";
+use crate::config::Config;
+use crate::registry::{Drive, Registry};
 
-/// The provider names the sandbox uses, in order.
-pub const SANDBOX_PROVIDERS: [&str; 3] = ["level3", "limelight", "dynamic-media"];
-
-/// The three emulators, running, and the demo accounts' purgers.
+/// The emulators, running, and a purger for each demo account.
 pub struct Sandbox {
-    /// The Level 3 / Lumen emulator (its records: what was purged, requests, rejections).
-    pub level3: Level3Emulator,
-    /// The Limelight SmartPurge emulator.
-    pub limelight: LimelightEmulator,
-    /// The Adobe Dynamic Media emulator.
-    pub dynamic_media: DynamicMediaEmulator,
+    emulators: Vec<Arc<dyn Emulated>>,
     servers: Vec<Running>,
+    config: Config,
+    toml: String,
     purgers: Vec<Arc<dyn Purger>>,
 }
 
 impl Sandbox {
-    /// Starts the three emulators on free ports of 127.0.0.1.
+    /// Starts every emulator on a free port of 127.0.0.1.
     pub async fn start() -> std::io::Result<Sandbox> {
         Sandbox::start_at(IpAddr::V4(Ipv4Addr::LOCALHOST), 0).await
     }
 
-    /// Starts the emulators on `ip`, at `port`, `port + 1` and `port + 2` (free ports when
+    /// Starts the emulators on `ip`, the i-th (in kind order) at `port + i` (free ports when
     /// `port` is 0), with the documented limits, demo accounts, and purges that complete in
     /// about two seconds.
     pub async fn start_at(ip: IpAddr, port: u16) -> std::io::Result<Sandbox> {
-        let level3 = Level3Emulator::new(Level3EmulatorConfig {
-            completion_time: Duration::from_secs(2),
-            ..Level3EmulatorConfig::demo()
-        });
-        let limelight = LimelightEmulator::new(LimelightEmulatorConfig {
-            queued_for: Duration::from_millis(500),
-            in_progress_for: Duration::from_millis(1500),
-            stats_after: Duration::from_secs(1),
-            ..LimelightEmulatorConfig::demo()
-        });
-        let dynamic_media = DynamicMediaEmulator::new(DynamicMediaEmulatorConfig {
-            estimated_seconds: 2,
-            completion_after: Duration::from_secs(2),
-            ping_after_seconds: 1,
-            ..DynamicMediaEmulatorConfig::demo()
-        });
-        let addr = |offset: u16| {
-            let port = if port == 0 {
-                0
-            } else {
-                port.saturating_add(offset)
-            };
-            SocketAddr::new(ip, port)
-        };
-        let servers = vec![
-            serve(level3.router(), addr(0)).await?,
-            serve(limelight.router(), addr(1)).await?,
-            serve(dynamic_media.router(), addr(2)).await?,
-        ];
-        let mut sandbox = Sandbox {
-            level3,
-            limelight,
-            dynamic_media,
-            servers,
-            purgers: Vec::new(),
-        };
-        sandbox.purgers = sandbox
-            .build_purgers()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(sandbox)
+        Sandbox::start_with(purgekit_emulator::sandbox(), ip, port, &Registry::builtin()).await
     }
 
-    /// `http://ADDR` of each emulator, in [`SANDBOX_PROVIDERS`] order.
+    /// Starts `emulators` as [`Sandbox::start_at`] does, their purgers read by `registry`.
+    pub async fn start_with(
+        emulators: Vec<Arc<dyn Emulated>>,
+        ip: IpAddr,
+        port: u16,
+        registry: &Registry,
+    ) -> std::io::Result<Sandbox> {
+        let mut servers = Vec::with_capacity(emulators.len());
+        for (i, emulator) in emulators.iter().enumerate() {
+            let port = match (port, u16::try_from(i)) {
+                (0, _) => 0,
+                (port, Ok(i)) => port.saturating_add(i),
+                (_, Err(_)) => 0,
+            };
+            servers.push(serve(emulator.router(), SocketAddr::new(ip, port)).await?);
+        }
+        let urls: Vec<String> = servers.iter().map(Running::url).collect();
+        let toml = config_toml(
+            emulators
+                .iter()
+                .zip(&urls)
+                .map(|(e, url)| (e.kind(), &**e, url.as_str())),
+        )
+        .map_err(std::io::Error::other)?;
+        let config = Config::parse_with(registry, &toml, |_| None)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // The sandbox's accounts live on its own emulators: its purgers share one rate
+        // registry of their own, so two sandboxes in one process never wait on each other.
+        let drive = Drive {
+            rates: Some(Arc::new(RateRegistry::new())),
+            engine: None,
+        };
+        let purgers = config.build_each(&drive);
+        Ok(Sandbox {
+            emulators,
+            servers,
+            config,
+            toml,
+            purgers,
+        })
+    }
+
+    /// The emulators, in kind order.
+    pub fn emulators(&self) -> &[Arc<dyn Emulated>] {
+        &self.emulators
+    }
+
+    /// The emulator of provider kind `kind`.
+    pub fn emulator(&self, kind: &str) -> Option<&dyn Emulated> {
+        self.emulators
+            .iter()
+            .find(|e| e.kind() == kind)
+            .map(|e| &**e)
+    }
+
+    /// `http://ADDR` of each emulator, in [`Sandbox::emulators`] order.
     pub fn endpoints(&self) -> Vec<String> {
         self.servers.iter().map(Running::url).collect()
     }
 
-    /// One purger per provider, named as in [`SANDBOX_PROVIDERS`].
+    /// `http://ADDR` of the emulator of provider kind `kind`.
+    pub fn endpoint(&self, kind: &str) -> Option<String> {
+        let i = self.emulators.iter().position(|e| e.kind() == kind)?;
+        Some(self.servers[i].url())
+    }
+
+    /// The demo account of provider kind `kind` as its config table (`kind` included), e.g.
+    /// to read its credentials: `sandbox.account("limelight")?["shared_key"]`.
+    pub fn account(&self, kind: &str) -> Option<toml::Table> {
+        Some(self.emulator(kind)?.config(&self.endpoint(kind)?))
+    }
+
+    /// One purger per emulator, named by its kind, in [`Sandbox::emulators`] order.
     pub fn purgers(&self) -> &[Arc<dyn Purger>] {
         &self.purgers
     }
 
-    /// The Level 3 provider configuration of the demo account.
-    pub fn level3_config(&self) -> Level3Config {
-        level3_config_for(&self.level3, &self.servers[0].url())
+    /// The purger named `kind`.
+    pub fn purger(&self, kind: &str) -> Option<&Arc<dyn Purger>> {
+        self.purgers.iter().find(|p| p.name() == kind)
     }
 
-    /// The Limelight provider configuration of the demo account.
-    pub fn limelight_config(&self) -> LimelightConfig {
-        limelight_config_for(&self.limelight, &self.servers[1].url())
+    /// The config of the demo accounts, as read from [`Sandbox::config_toml`].
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
-    /// The Dynamic Media provider configuration of the demo company.
-    pub fn dynamic_media_config(&self) -> DynamicMediaConfig {
-        dynamic_media_config_for(&self.dynamic_media, &self.servers[2].url())
+    /// A `purgekit.toml` for the emulators with the demo credentials, as `emulate` prints
+    /// (written by `toml`; every `$` doubled, since the loader reads `${VAR}` in strings).
+    pub fn config_toml(&self) -> &str {
+        &self.toml
     }
 
-    /// A `purgekit.toml` for the three emulators with the demo credentials, as `emulate` prints.
-    pub fn config_toml(&self) -> String {
-        let l3 = self.level3_config();
-        let ll = self.limelight_config();
-        let dm = self.dynamic_media_config();
-        let q = |s: &str| toml_string(s);
-        format!(
-            "[providers.{}]\nkind = \"level3\"\nendpoint = {}\nkey_id = {}\nsecret = {}\n\
-             access_group = {}\nscid = {}\n\n\
-             [providers.{}]\nkind = \"limelight\"\nendpoint = {}\nshortname = {}\nusername = {}\n\
-             shared_key = {}\n\n\
-             [providers.{}]\nkind = \"dynamic-media\"\nendpoint = {}\nuser = {}\npassword = {}\n\
-             company_handle = {}\ncompany_root = {}\napi_version = {}\n",
-            SANDBOX_PROVIDERS[0],
-            q(&l3.endpoint),
-            q(&l3.key_id),
-            q(l3.secret.expose()),
-            q(&l3.access_group),
-            q(&l3.scid),
-            SANDBOX_PROVIDERS[1],
-            q(&ll.endpoint),
-            q(&ll.shortname),
-            q(&ll.username),
-            q(ll.shared_key.expose()),
-            SANDBOX_PROVIDERS[2],
-            q(dm.endpoint.as_deref().unwrap_or_default()),
-            q(&dm.user),
-            q(dm.password.expose()),
-            q(&dm.company_handle),
-            q(&dm.company_root),
-            q(&dm.api_version),
-        )
-    }
-
-    /// Stops the three emulators.
+    /// Stops the emulators.
     pub async fn stop(self) {
         for server in self.servers {
             server.stop().await;
         }
-    }
-
-    /// The purgers share one rate registry of their own: the sandbox's accounts live on its
-    /// own emulators, so two sandboxes in one process never wait on each other.
-    fn build_purgers(&self) -> Result<Vec<Arc<dyn Purger>>> {
-        let registry = Arc::new(RateRegistry::new());
-        Ok(vec![
-            Arc::new(
-                ProviderPurger::new(SANDBOX_PROVIDERS[0], Level3::new(self.level3_config())?)
-                    .with_rate_registry(registry.clone()),
-            ),
-            Arc::new(
-                ProviderPurger::new(
-                    SANDBOX_PROVIDERS[1],
-                    Limelight::new(self.limelight_config())?,
-                )
-                .with_rate_registry(registry.clone()),
-            ),
-            Arc::new(
-                ProviderPurger::new(
-                    SANDBOX_PROVIDERS[2],
-                    DynamicMedia::new(self.dynamic_media_config())?,
-                )
-                .with_rate_registry(registry),
-            ),
-        ])
     }
 }
 
@@ -201,112 +158,82 @@ impl std::fmt::Debug for Sandbox {
     }
 }
 
-/// The Level 3 configuration for `emulator` serving at `endpoint`: its account, and the request
-/// rate it enforces declared as the provider's limit (so the engine paces exactly to it).
-pub fn level3_config_for(emulator: &Level3Emulator, endpoint: &str) -> Level3Config {
-    let e = emulator.config();
-    Level3Config {
-        endpoint: endpoint.to_owned(),
-        rate_limit: Some(RateLimit {
-            requests: (!e.rate_window.is_zero())
-                .then(|| Budget::new(e.requests_per_window, e.rate_window)),
-            items: None,
-        }),
-        ..Level3Config::new(
-            e.key_id.clone(),
-            Secret::new(e.secret.clone()),
-            e.access_group.clone(),
-            e.scid.clone(),
-        )
+/// A `purgekit.toml` for demo accounts: one `[providers.<name>]` table per `(name, emulator,
+/// endpoint)`, as the emulator writes it, every `$` in its strings doubled (the loader reads
+/// `${VAR}` in strings). Written by `toml`, never by hand.
+pub fn config_toml<'a>(
+    accounts: impl IntoIterator<Item = (&'a str, &'a dyn Emulated, &'a str)>,
+) -> Result<String, toml::ser::Error> {
+    let mut providers = toml::Table::new();
+    for (name, emulator, endpoint) in accounts {
+        providers.insert(
+            name.to_owned(),
+            toml::Value::Table(literal(emulator.config(endpoint))),
+        );
     }
+    let mut root = toml::Table::new();
+    root.insert("providers".to_owned(), toml::Value::Table(providers));
+    toml::to_string(&root)
 }
 
-/// The Limelight configuration for `emulator` serving at `endpoint`: its account, and the item
-/// debt it enforces declared as the provider's limit.
-pub fn limelight_config_for(emulator: &LimelightEmulator, endpoint: &str) -> LimelightConfig {
-    let e = emulator.config();
-    LimelightConfig {
-        endpoint: endpoint.to_owned(),
-        rate_limit: Some(RateLimit {
-            requests: None,
-            items: (!e.item_interval.is_zero()).then(|| Budget::new(1, e.item_interval)),
-        }),
-        ..LimelightConfig::new(
-            e.shortname.clone(),
-            e.username.clone(),
-            Secret::new(e.shared_key.clone()),
-        )
-    }
-}
-
-/// The Dynamic Media configuration for `emulator` serving at `endpoint`: its company, on
-/// schema [`SANDBOX_DYNAMIC_MEDIA_API_VERSION`] so purges can be polled. Adobe publishes no
-/// rate limit and the emulator enforces none, so none is declared.
-pub fn dynamic_media_config_for(
-    emulator: &DynamicMediaEmulator,
-    endpoint: &str,
-) -> DynamicMediaConfig {
-    let e = emulator.config();
-    DynamicMediaConfig {
-        endpoint: Some(endpoint.to_owned()),
-        api_version: SANDBOX_DYNAMIC_MEDIA_API_VERSION.to_owned(),
-        ..DynamicMediaConfig::new(
-            e.user.clone(),
-            Secret::new(e.password.clone()),
-            e.company_handle.clone(),
-            e.company_root.clone(),
-        )
-    }
-}
-
-/// A TOML basic string: quoted, with `"` `\` and control characters escaped, and `$` doubled
-/// because the config loader reads `${VAR}` in every string (`$$` is a literal `$`).
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '$' => out.push_str("$$"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
+/// `table` with every `$` in its strings doubled, so `${…}` interpolation reads them literally.
+fn literal(mut table: toml::Table) -> toml::Table {
+    fn walk(value: &mut toml::Value) {
+        match value {
+            toml::Value::String(s) => *s = s.replace('$', "$$"),
+            toml::Value::Array(items) => items.iter_mut().for_each(walk),
+            toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| walk(v)),
+            _ => {}
         }
     }
-    out.push('"');
-    out
+    table.iter_mut().for_each(|(_, v)| walk(v));
+    table
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::level3::Level3;
 
     #[tokio::test]
     async fn its_config_loads_back_to_the_same_accounts() {
         let sandbox = Sandbox::start().await.unwrap();
-        let config = Config::parse(&sandbox.config_toml()).unwrap();
-        let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["dynamic-media", "level3", "limelight"]);
-        let l3 = config.provider("level3").unwrap().provider::<Level3>().unwrap();
-        assert_eq!(l3.config().secret, sandbox.level3_config().secret);
-        let dm = config
-            .provider("dynamic-media")
-            .unwrap()
-            .provider::<DynamicMedia>()
-            .unwrap();
-        assert_eq!(dm.config().password, sandbox.dynamic_media_config().password);
-        assert_eq!(dm.config().api_version, SANDBOX_DYNAMIC_MEDIA_API_VERSION);
+        let config = Config::parse(sandbox.config_toml()).unwrap();
+        let kinds: Vec<&str> = sandbox.emulators().iter().map(|e| e.kind()).collect();
+        assert_eq!(config.names(), kinds);
+        for (provider, emulator) in config.providers.iter().zip(sandbox.emulators()) {
+            assert_eq!(provider.kind(), emulator.kind());
+        }
+        let names: Vec<&str> = sandbox.purgers().iter().map(|p| p.name()).collect();
+        assert_eq!(names, kinds);
+        // The limits each emulator enforces are the limits its purger declares, durations
+        // included (written by the emulator, read by the config).
+        let l3 = sandbox.purger("level3").unwrap().providers()[0].clone();
+        assert_eq!(
+            l3.limits.rate.requests,
+            Some(purgekit_core::Budget::per_minute(10))
+        );
     }
 
     #[test]
     fn strings_survive_toml_and_env_interpolation() {
         let awkward = "p$a\"s${HOME}s\\w\u{7}rd";
-        let text = format!(
-            "[providers.x]\nkind = \"level3\"\nkey_id = \"1\"\naccess_group = \"1\"\nscid = \"S\"\n\
-             secret = {}\n",
-            toml_string(awkward)
+        let mut table = purgekit_emulator::table(
+            "level3",
+            [
+                ("key_id", "1"),
+                ("access_group", "1"),
+                ("scid", "S"),
+                ("secret", awkward),
+            ],
         );
+        table = literal(table);
+        let mut providers = toml::Table::new();
+        providers.insert("x".into(), toml::Value::Table(table));
+        let mut root = toml::Table::new();
+        root.insert("providers".into(), toml::Value::Table(providers));
+        let text = toml::to_string(&root).unwrap();
+        assert!(text.contains("$$"), "{text}");
         let config = Config::parse_with_env(&text, |_| Some("EXPANDED".into())).unwrap();
         let l3 = config.providers[0].provider::<Level3>().unwrap();
         assert_eq!(l3.config().secret.expose(), awkward);

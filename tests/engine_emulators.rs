@@ -133,9 +133,9 @@ async fn a_three_way_fan_out_with_one_provider_failing_every_request() {
     let all = FanOut::new(
         "all",
         vec![
-            Arc::new(l3.purger) as Arc<dyn Purger>,
-            Arc::new(ll.purger),
-            Arc::new(dm.purger),
+            l3.purger.clone(),
+            ll.purger.clone(),
+            dm.purger.clone(),
         ],
     )
     .unwrap();

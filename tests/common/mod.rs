@@ -1,16 +1,15 @@
-//! The three provider emulators on 127.0.0.1 with compressed rate windows, and a purger for
-//! each whose declared limits match (`purgekit::sandbox::*_config_for`): shared by `tests/engine_emulators.rs` and
+//! Emulators on 127.0.0.1 with compressed rate windows, and a purger for each built the way a
+//! user's would be: from the config table the emulator writes for its account (declaring the
+//! limits it enforces), read by the registry. Shared by `tests/engine_emulators.rs` and
 //! `benches/efficiency.rs`.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use purgekit::dynamicmedia::DynamicMedia;
-use purgekit::level3::Level3;
-use purgekit::limelight::Limelight;
-use purgekit::sandbox::{dynamic_media_config_for, level3_config_for, limelight_config_for};
-use purgekit::{EngineConfig, Provider, ProviderPurger, PurgeRequest, RateRegistry, RetryPolicy};
+use purgekit::registry::Drive;
+use purgekit::sandbox::config_toml;
+use purgekit::{Config, EngineConfig, PurgeRequest, Purger, RateRegistry, RetryPolicy};
 use purgekit_emulator::dynamicmedia::{DynamicMediaEmulator, DynamicMediaEmulatorConfig};
 use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
 use purgekit_emulator::limelight::{LimelightEmulator, LimelightEmulatorConfig};
@@ -34,23 +33,39 @@ pub fn engine(max_attempts: u32) -> EngineConfig {
 }
 
 /// A provider's emulator, running, and a purger for it.
-pub struct Emulated<P: Provider, E> {
+pub struct Emulated<E> {
     pub emulator: E,
     pub running: Running,
-    pub purger: ProviderPurger<P>,
+    pub purger: Arc<dyn Purger>,
     pub faults: Faults,
 }
 
-/// `provider` driven under `name`, with `config`, sharing `registry`'s rate limiters.
-fn purger<P: Provider>(
+/// Serves `emulator` and builds the purger `name` for its account, sharing `registry`'s rate
+/// limiters, driven with `engine`.
+pub async fn emulated<E: purgekit_emulator::Emulated>(
+    emulator: E,
     name: &str,
-    provider: P,
     registry: &Arc<RateRegistry>,
-    config: EngineConfig,
-) -> ProviderPurger<P> {
-    ProviderPurger::new(name, provider)
-        .with_config(config)
-        .with_rate_registry(registry.clone())
+    engine: EngineConfig,
+) -> Emulated<E> {
+    let running = purgekit_emulator::serve(emulator.router(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let url = running.url();
+    let toml = config_toml([(name, &emulator as &dyn purgekit_emulator::Emulated, url.as_str())]).unwrap();
+    let config = Config::parse_with_env(&toml, |_| None).unwrap();
+    let drive = Drive {
+        rates: Some(registry.clone()),
+        engine: Some(engine),
+    };
+    let purger = config.build_with(&drive).unwrap();
+    let faults = emulator.faults();
+    Emulated {
+        emulator,
+        running,
+        purger,
+        faults,
+    }
 }
 
 /// Level 3: 10 requests per [`WINDOW`], fixed windows, both at the emulator and declared.
@@ -58,21 +73,13 @@ pub async fn level3(
     name: &str,
     registry: &Arc<RateRegistry>,
     config: EngineConfig,
-) -> Emulated<Level3, Level3Emulator> {
+) -> Emulated<Level3Emulator> {
     let emulator = Level3Emulator::new(Level3EmulatorConfig {
         rate_window: WINDOW,
         completion_time: Duration::from_millis(300),
         ..Level3EmulatorConfig::demo()
     });
-    let running = emulator.start().await.unwrap();
-    let provider = Level3::new(level3_config_for(&emulator, &running.url())).unwrap();
-    let faults = emulator.faults();
-    Emulated {
-        purger: purger(name, provider, registry, config),
-        emulator,
-        running,
-        faults,
-    }
+    emulated(emulator, name, registry, config).await
 }
 
 /// Limelight: one item per `WINDOW / 60` of debt (60 per compressed minute).
@@ -80,7 +87,7 @@ pub async fn limelight(
     name: &str,
     registry: &Arc<RateRegistry>,
     config: EngineConfig,
-) -> Emulated<Limelight, LimelightEmulator> {
+) -> Emulated<LimelightEmulator> {
     let emulator = LimelightEmulator::new(LimelightEmulatorConfig {
         item_interval: WINDOW / 60,
         queued_for: Duration::from_millis(100),
@@ -88,15 +95,7 @@ pub async fn limelight(
         stats_after: Duration::from_millis(100),
         ..LimelightEmulatorConfig::demo()
     });
-    let running = emulator.start().await.unwrap();
-    let provider = Limelight::new(limelight_config_for(&emulator, &running.url())).unwrap();
-    let faults = emulator.faults();
-    Emulated {
-        purger: purger(name, provider, registry, config),
-        emulator,
-        running,
-        faults,
-    }
+    emulated(emulator, name, registry, config).await
 }
 
 /// Adobe Dynamic Media: no published rate limit (none declared, none enforced); schema
@@ -105,22 +104,14 @@ pub async fn dynamicmedia(
     name: &str,
     registry: &Arc<RateRegistry>,
     config: EngineConfig,
-) -> Emulated<DynamicMedia, DynamicMediaEmulator> {
+) -> Emulated<DynamicMediaEmulator> {
     let emulator = DynamicMediaEmulator::new(DynamicMediaEmulatorConfig {
         estimated_seconds: 0,
         completion_after: Duration::from_millis(300),
         ping_after_seconds: 0,
         ..DynamicMediaEmulatorConfig::demo()
     });
-    let running = emulator.start().await.unwrap();
-    let provider = DynamicMedia::new(dynamic_media_config_for(&emulator, &running.url())).unwrap();
-    let faults = emulator.faults();
-    Emulated {
-        purger: purger(name, provider, registry, config),
-        emulator,
-        running,
-        faults,
-    }
+    emulated(emulator, name, registry, config).await
 }
 
 /// `n` URLs every provider can purge (Adobe's demo company root in the path).

@@ -9,8 +9,8 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 /// How long `--wait` waits for completion without `--timeout`.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Purge CDN caches (Level 3 / Lumen, Limelight SmartPurge, Adobe Dynamic Media) through one
-/// interface, on one CDN or several at once.
+/// Purge CDN caches through one interface, on one CDN or several at once (`purgekit providers`
+/// lists the configured ones, `purgekit emulate` runs every emulator)
 #[derive(Debug, Parser)]
 #[command(name = "purgekit", version, about, max_term_width = 100)]
 pub struct Cli {
@@ -43,7 +43,7 @@ pub enum Command {
     Status(StatusArgs),
     /// List the configured providers: kind, endpoint, limits and what each supports
     Providers(ProvidersArgs),
-    /// Run the three provider emulators until interrupted, printing a ready config
+    /// Run every provider emulator until interrupted, printing a ready config
     Emulate(EmulateArgs),
 }
 
@@ -128,7 +128,7 @@ pub struct PurgeArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Ignore the config: run against the three emulators, in-process on loopback
+    /// Ignore the config: run against the provider emulators, in-process on loopback
     #[arg(long)]
     pub sandbox: bool,
 }
@@ -168,14 +168,14 @@ pub struct ProvidersArgs {
 /// `emulate` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct EmulateArgs {
-    /// Where to listen: Level 3 on PORT, Limelight on PORT+1, Dynamic Media on PORT+2
-    /// (port 0: three free ports)
+    /// Where to listen: the emulators (in kind order, as `providers` lists them) on PORT,
+    /// PORT+1, … (port 0: free ports)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = purgekit::config::parse_duration(text)?;
+    let d = purgekit::parse_duration(text)?;
     if d.is_zero() {
         return Err("the timeout must be longer than zero".to_owned());
     }

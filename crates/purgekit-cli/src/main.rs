@@ -135,22 +135,9 @@ async fn stop_on_ctrl_c(cancel: CancellationToken) {
 
 /// The log filter for `-v…`/`--quiet`; `RUST_LOG` wins when set and neither is given.
 fn log_filter(verbose: u8, quiet: bool) -> String {
-    const OURS: [&str; 7] = [
-        "purgekit",
-        "purgekit_core",
-        "purgekit_level3",
-        "purgekit_limelight",
-        "purgekit_dynamicmedia",
-        "purgekit_emulator",
-        "purgekit_cli",
-    ];
-    let ours = |level: &str| {
-        let mut filter = "warn".to_owned();
-        for name in OURS {
-            filter.push_str(&format!(",{name}={level}"));
-        }
-        filter
-    };
+    // A directive's target matches by prefix: `purgekit` covers every crate of the workspace
+    // (`purgekit_core`, each provider's, the emulators', the CLI's), present and future.
+    let ours = |level: &str| format!("warn,purgekit={level}");
     match (quiet, verbose) {
         (true, _) => "error".to_owned(),
         (false, 0) => "warn".to_owned(),
@@ -183,9 +170,8 @@ mod tests {
     fn log_levels_follow_the_flags() {
         assert_eq!(log_filter(0, true), "error");
         assert_eq!(log_filter(0, false), "warn");
-        assert!(log_filter(1, false).contains("purgekit_core=info"));
-        assert!(log_filter(1, false).starts_with("warn,"));
-        assert!(log_filter(2, false).contains("purgekit_limelight=debug"));
+        assert_eq!(log_filter(1, false), "warn,purgekit=info");
+        assert_eq!(log_filter(2, false), "warn,purgekit=debug");
         assert_eq!(log_filter(3, false), "debug");
         assert_eq!(log_filter(9, false), "trace");
     }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use purgekit::{
-    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest, RateLimit,
+    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest,
     Report, State, Status, Target, TargetKind,
 };
 use serde::Serialize;
@@ -298,7 +298,7 @@ pub fn providers_text(providers: &[ProviderInfo]) -> String {
             limits.push("one scope per request".to_owned());
         }
         let _ = writeln!(out, "  limits:    {}", limits.join(", "));
-        let _ = writeln!(out, "  rate:      {}", rate_text(&l.rate));
+        let _ = writeln!(out, "  rate:      {}", l.rate);
         let mut queue = vec![format!("{} in flight", l.max_in_flight)];
         if let Some(queued) = l.max_queued_items {
             queue.push(format!("at most {queued} items queued"));
@@ -389,34 +389,9 @@ fn progress_name(progress: Progress) -> &'static str {
     }
 }
 
-fn rate_text(rate: &RateLimit) -> String {
-    let mut parts = Vec::new();
-    if let Some(b) = rate.requests {
-        parts.push(format!(
-            "{} requests per {}",
-            b.amount,
-            duration_text(b.per)
-        ));
-    }
-    if let Some(b) = rate.items {
-        parts.push(format!("{} items per {}", b.amount, duration_text(b.per)));
-    }
-    if parts.is_empty() {
-        "no published limit".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
-
-/// `60s`, `1.5s`, `250ms`.
+/// `1m`, `1s 500ms`, `250ms`: what the config file and `--timeout` read back.
 pub fn duration_text(d: std::time::Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{}s", d.as_secs())
-    } else if d.as_secs() == 0 {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
-    }
+    purgekit::format_duration(d)
 }
 
 fn target_kind_name(kind: &TargetKind) -> &'static str {
@@ -636,7 +611,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 max_body_bytes: Some(32768),
                 wildcard_alone: false,
                 group_by_scope: false,
-                rate: RateLimit {
+                rate: purgekit::RateLimit {
                     requests: None,
                     items: Some(Budget::per_minute(60)),
                 },
@@ -658,7 +633,7 @@ eu
   kind:      limelight
   endpoint:  https://apis.llnw.com
   limits:    100 items per request, body at most 32768 bytes
-  rate:      60 items per 60s
+  rate:      60 items per 1m
   queue:     1 in flight, at most 1000 items queued
   targets:   url, pattern, tag
   options:   delete, dry-run
@@ -697,8 +672,14 @@ eu
 
     #[test]
     fn durations_print_short() {
-        assert_eq!(duration_text(Duration::from_secs(60)), "60s");
-        assert_eq!(duration_text(Duration::from_millis(250)), "250ms");
-        assert_eq!(duration_text(Duration::from_millis(1500)), "1.500s");
+        for (d, text) in [
+            (Duration::from_secs(60), "1m"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_millis(1500), "1s 500ms"),
+        ] {
+            assert_eq!(duration_text(d), text);
+            // What the CLI prints, the config and --timeout accept.
+            assert_eq!(purgekit::parse_duration(text), Ok(d));
+        }
     }
 }

@@ -21,8 +21,8 @@ pub struct Session {
 impl Session {
     /// Loads the config (`--config`, `$PURGEKIT_CONFIG`, `./purgekit.toml`) and keeps the
     /// providers named in `only` (all when empty). With `sandbox`, ignores the config and
-    /// starts the three emulators on loopback with their demo accounts instead; their config
-    /// goes through the same loader as a file would.
+    /// starts every emulator on loopback with its demo account instead; their config goes
+    /// through the same loader as a file would.
     pub async fn open(
         config: Option<&Path>,
         sandbox: bool,
@@ -33,8 +33,7 @@ impl Session {
                 .await
                 .map_err(|e| Failure::Failed(format!("cannot start the sandbox: {e}")))?;
             tracing::info!("sandbox: emulators on {}", sandbox.endpoints().join(", "));
-            let config = Config::parse_with_env(&sandbox.config_toml(), |_| None)?;
-            (config, Some(sandbox))
+            (sandbox.config().clone(), Some(sandbox))
         } else {
             (Config::load(Config::locate(config))?, None)
         };
@@ -46,7 +45,10 @@ impl Session {
     }
 }
 
-/// `emulate`: runs the three emulators until Ctrl-C, printing their endpoints and a config for
+/// The line `emulate` ends its printed config with (a script reading the config stops there).
+pub const END_OF_CONFIG: &str = "# end of config\n";
+
+/// `emulate`: runs every emulator until Ctrl-C, printing their endpoints and a config for
 /// their demo accounts.
 pub async fn emulate(listen: SocketAddr, out: &mut dyn Write) -> Result<u8, Failure> {
     let sandbox = Sandbox::start_at(listen.ip(), listen.port())
@@ -58,18 +60,19 @@ pub async fn emulate(listen: SocketAddr, out: &mut dyn Write) -> Result<u8, Fail
             listen.ip()
         );
     }
-    let endpoints = sandbox.endpoints();
-    let text = format!(
-        "# purgekit emulators, with demo accounts; Ctrl-C stops them.\n\
-         # Level 3 / Lumen:      {}\n\
-         # Limelight SmartPurge: {}\n\
-         # Adobe Dynamic Media:  {}\n\
-         # Save what follows as purgekit.toml (or pass it with --config).\n\n{}",
-        endpoints[0],
-        endpoints[1],
-        endpoints[2],
-        sandbox.config_toml()
-    );
+    let mut text = "# purgekit emulators, with demo accounts; Ctrl-C stops them.\n".to_owned();
+    let width = sandbox
+        .emulators()
+        .iter()
+        .map(|e| e.title().len() + 1)
+        .max()
+        .unwrap_or(0);
+    for (emulator, endpoint) in sandbox.emulators().iter().zip(sandbox.endpoints()) {
+        text.push_str(&format!("# {:<width$}  {endpoint}\n", format!("{}:", emulator.title())));
+    }
+    text.push_str("# Save what follows as purgekit.toml (or pass it with --config).\n\n");
+    text.push_str(sandbox.config_toml());
+    text.push_str(END_OF_CONFIG);
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Failure::Failed(format!("cannot write the output: {e}")))?;

@@ -108,11 +108,11 @@ impl Emulate {
         let mut config = String::new();
         for line in lines.by_ref() {
             let line = line.unwrap();
+            if line == "# end of config" {
+                break; // the line after the printed config
+            }
             config.push_str(&line);
             config.push('\n');
-            if line.starts_with("api_version") {
-                break; // the last line of the printed config
-            }
         }
         assert!(config.contains("[providers.limelight]"), "{config}");
         Emulate { child, config }

@@ -244,7 +244,8 @@ fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
 }
 
 impl fmt::Display for RateLimit {
-    /// `10 requests per 1m, 600 items per 1m` (or `no limit`).
+    /// `10 requests per 1m, 600 items per 1m` (or `no published limit`), durations as the
+    /// config reads them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         if let Some(b) = self.requests {
@@ -254,7 +255,7 @@ impl fmt::Display for RateLimit {
             parts.push(format!("{} items per {}", b.amount, format_duration(b.per)));
         }
         if parts.is_empty() {
-            f.write_str("no limit")
+            f.write_str("no published limit")
         } else {
             f.write_str(&parts.join(", "))
         }
@@ -336,6 +337,6 @@ mod tests {
             items: None,
         };
         assert_eq!(r.to_string(), "10 requests per 600ms");
-        assert_eq!(RateLimit::default().to_string(), "no limit");
+        assert_eq!(RateLimit::default().to_string(), "no published limit");
     }
 }

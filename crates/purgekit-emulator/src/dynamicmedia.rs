@@ -717,3 +717,65 @@ mod tests {
         assert!(!under_root("JJEsquire", root));
     }
 }
+
+/// The schema version the sandbox's Dynamic Media account speaks: the first that answers with
+/// an `invalidationHandle`, so `--wait` can poll it (the 2012-02-14 default answers counts).
+pub const SANDBOX_API_VERSION: &str = "2014-04-03";
+
+impl DynamicMediaEmulator {
+    /// The demo company with invalidations that complete in two seconds (the sandbox's).
+    pub fn sandbox() -> Self {
+        DynamicMediaEmulator::new(DynamicMediaEmulatorConfig {
+            estimated_seconds: 2,
+            completion_after: Duration::from_secs(2),
+            ping_after_seconds: 1,
+            ..DynamicMediaEmulatorConfig::demo()
+        })
+    }
+}
+
+impl crate::Emulated for DynamicMediaEmulator {
+    fn kind(&self) -> &'static str {
+        "dynamic-media"
+    }
+
+    fn title(&self) -> &'static str {
+        "Adobe Dynamic Media"
+    }
+
+    fn router(&self) -> Router {
+        DynamicMediaEmulator::router(self)
+    }
+
+    fn faults(&self) -> Faults {
+        DynamicMediaEmulator::faults(self)
+    }
+
+    /// The company on schema [`SANDBOX_API_VERSION`]. Adobe publishes no rate limit and the
+    /// emulator enforces none, so none is declared.
+    fn config(&self, endpoint: &str) -> toml::Table {
+        let e = self.config();
+        crate::table(
+            "dynamic-media",
+            [
+                ("endpoint", endpoint),
+                ("user", e.user.as_str()),
+                ("password", e.password.as_str()),
+                ("company_handle", e.company_handle.as_str()),
+                ("company_root", e.company_root.as_str()),
+                ("api_version", SANDBOX_API_VERSION),
+            ],
+        )
+    }
+
+    fn requests_seen(&self) -> usize {
+        self.requests()
+    }
+
+    fn purged(&self) -> Vec<String> {
+        self.purged_urls()
+            .iter()
+            .map(|u| crate::host_and_path(u))
+            .collect()
+    }
+}

@@ -625,3 +625,60 @@ mod tests {
         assert_eq!(parse_paths(b"not xml"), None);
     }
 }
+
+impl Level3Emulator {
+    /// The demo account with invalidations that complete in two seconds (the sandbox's).
+    pub fn sandbox() -> Self {
+        Level3Emulator::new(Level3EmulatorConfig {
+            completion_time: Duration::from_secs(2),
+            ..Level3EmulatorConfig::demo()
+        })
+    }
+}
+
+impl crate::Emulated for Level3Emulator {
+    fn kind(&self) -> &'static str {
+        "level3"
+    }
+
+    fn title(&self) -> &'static str {
+        "Level 3 / Lumen"
+    }
+
+    fn router(&self) -> Router {
+        Level3Emulator::router(self)
+    }
+
+    fn faults(&self) -> Faults {
+        Level3Emulator::faults(self)
+    }
+
+    fn config(&self, endpoint: &str) -> toml::Table {
+        let e = self.config();
+        let mut table = crate::table(
+            "level3",
+            [
+                ("endpoint", endpoint),
+                ("key_id", e.key_id.as_str()),
+                ("secret", e.secret.as_str()),
+                ("access_group", e.access_group.as_str()),
+                ("scid", e.scid.as_str()),
+            ],
+        );
+        if let Some(rate) = crate::rate_limit("requests", e.requests_per_window, e.rate_window) {
+            table.insert("rate_limit".to_owned(), rate);
+        }
+        table
+    }
+
+    fn requests_seen(&self) -> usize {
+        Level3Emulator::requests_seen(self)
+    }
+
+    fn purged(&self) -> Vec<String> {
+        self.paths()
+            .into_iter()
+            .map(|(ni, path)| format!("{ni} {path}"))
+            .collect()
+    }
+}

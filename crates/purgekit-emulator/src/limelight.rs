@@ -830,3 +830,65 @@ mod tests {
         assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }
+
+impl LimelightEmulator {
+    /// The demo account with purges that complete in two seconds (the sandbox's).
+    pub fn sandbox() -> Self {
+        LimelightEmulator::new(LimelightEmulatorConfig {
+            queued_for: Duration::from_millis(500),
+            in_progress_for: Duration::from_millis(1500),
+            stats_after: Duration::from_secs(1),
+            ..LimelightEmulatorConfig::demo()
+        })
+    }
+}
+
+impl crate::Emulated for LimelightEmulator {
+    fn kind(&self) -> &'static str {
+        "limelight"
+    }
+
+    fn title(&self) -> &'static str {
+        "Limelight SmartPurge"
+    }
+
+    fn router(&self) -> Router {
+        LimelightEmulator::router(self)
+    }
+
+    fn faults(&self) -> Faults {
+        LimelightEmulator::faults(self)
+    }
+
+    /// The account, and its item debt declared as one item per `item_interval`.
+    fn config(&self, endpoint: &str) -> toml::Table {
+        let e = self.config();
+        let mut table = crate::table(
+            "limelight",
+            [
+                ("endpoint", endpoint),
+                ("shortname", e.shortname.as_str()),
+                ("username", e.username.as_str()),
+                ("shared_key", e.shared_key.as_str()),
+            ],
+        );
+        if let Some(rate) = crate::rate_limit("items", 1, e.item_interval) {
+            table.insert("rate_limit".to_owned(), rate);
+        }
+        table
+    }
+
+    fn requests_seen(&self) -> usize {
+        self.requests().len()
+    }
+
+    fn purged(&self) -> Vec<String> {
+        LimelightEmulator::purged(self)
+            .into_iter()
+            .map(|item| match item {
+                PurgedItem::Pattern(p) => crate::host_and_path(&p.pattern),
+                PurgedItem::Tag(t) => format!("tag {}", t.tag),
+            })
+            .collect()
+    }
+}
