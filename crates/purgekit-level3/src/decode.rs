@@ -3,7 +3,7 @@
 
 use purgekit_core::{Error, HttpResponse, http};
 
-use crate::xml::parse_error;
+use crate::wire::parse_error;
 
 /// The bare bodies of the "API Request Acceptance" table, and the appendix code each stands for.
 const MPE_TOKENS: [(&str, &str); 4] = [

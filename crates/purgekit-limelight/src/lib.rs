@@ -28,13 +28,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod body;
+mod wire;
 mod config;
 mod decode;
 mod provider;
 mod sign;
 
-pub use body::{
+pub use wire::{
     MAX_CALLBACK_CHARS, MAX_EMAIL_TO_CHARS, MAX_NOTES_CHARS, MAX_PATTERN_CHARS, MAX_TAG_CHARS,
 };
 pub use config::{DEFAULT_ENDPOINT, KIND, LimelightConfig};

@@ -14,7 +14,7 @@ use purgekit_core::{
 };
 use serde::Deserialize;
 
-use crate::body;
+use crate::wire;
 use crate::config::{Account, LimelightConfig};
 use crate::decode::{self, PurgeList, PurgeRecord};
 use crate::sign::{PRINCIPAL_HEADER, TIMESTAMP_HEADER, TOKEN_HEADER, request_token};
@@ -258,7 +258,7 @@ impl Limelight {
     /// The pattern as sent: its public host rewritten to the configured origin, if any (an
     /// `exact: false` pattern is matched against the ORIGIN URL), spaces percent-encoded.
     pub fn wire_pattern(&self, pattern: &str) -> String {
-        body::wire_pattern(&self.origin_pattern(pattern))
+        wire::wire_pattern(&self.origin_pattern(pattern))
     }
 
     /// The pattern with its public host rewritten to the configured origin; borrowed when no
@@ -341,14 +341,14 @@ impl Provider for Limelight {
     }
 
     fn check_options(&self, options: &Options) -> Result<()> {
-        body::check_options(options)
+        wire::check_options(options)
     }
 
     fn map(&self, target: &Target, options: &Options) -> Result<Mapped> {
         // A prefix is its directory's pattern; a host is the pattern of its every URL, either
         // scheme (`*` matches any characters, so `http*://` is exactly http and https).
         let (kind, value) = match target.kind() {
-            TargetKind::Url => (TargetKind::Url, body::wire_pattern(target.value())),
+            TargetKind::Url => (TargetKind::Url, wire::wire_pattern(target.value())),
             TargetKind::Pattern => (TargetKind::Pattern, self.wire_pattern(target.value())),
             TargetKind::Tag => (TargetKind::Tag, target.value().to_owned()),
             TargetKind::Prefix => (
@@ -365,8 +365,8 @@ impl Provider for Limelight {
                 ));
             }
         };
-        body::check_value(kind, target.value(), &value)?;
-        let bytes = body::item_bytes(kind, &value, options);
+        wire::check_value(kind, target.value(), &value)?;
+        let bytes = wire::item_bytes(kind, &value, options);
         Ok(Mapped::Item(Item {
             kind,
             value,
@@ -377,11 +377,11 @@ impl Provider for Limelight {
     }
 
     fn body_overhead(&self, options: &Options) -> usize {
-        body::overhead(options)
+        wire::overhead(options)
     }
 
     fn encode(&self, batch: &Batch, options: &Options, now: SystemTime) -> Result<HttpRequest> {
-        let body = body::encode(&batch.items, options);
+        let body = wire::encode(&batch.items, options);
         let url = format!("{}/requests", self.account.account_url());
         self.signed(Method::POST, url, body.into_bytes(), now)
     }
