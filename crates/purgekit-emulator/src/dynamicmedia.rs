@@ -23,7 +23,13 @@
 //! `pingAfterSeconds`) until [`DynamicMediaEmulatorConfig::completion_after`] has passed on
 //! tokio's clock since the purge, then `Done` with `completionTime`.
 
-mod xml;
+mod auth;
+mod state;
+mod wire;
+
+use self::state::{Invalidation, Recorded};
+
+use self::auth::check_auth;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -39,7 +45,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::time::Instant;
 
-use self::xml::{Node, escape};
+use self::wire::{Node, escape};
 use crate::{Faults, Running, serve};
 
 /// The SOAP 1.1 envelope namespace.
@@ -166,23 +172,6 @@ struct Inner {
     state: Mutex<Recorded>,
 }
 
-#[derive(Debug, Default)]
-struct Recorded {
-    requests: usize,
-    invalidation_calls: usize,
-    status_calls: usize,
-    purged: Vec<String>,
-    invalidations: HashMap<String, Invalidation>,
-    next_id: u64,
-    soap_faults: VecDeque<SoapFault>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Invalidation {
-    accepted_at: Instant,
-    accepted_wall: SystemTime,
-}
-
 impl DynamicMediaEmulator {
     /// An emulator for `config`.
     pub fn new(config: DynamicMediaEmulatorConfig) -> Self {
@@ -284,7 +273,7 @@ async fn handle(
         return fault_response(status, Failure::Ips(fault));
     }
     // Read faultHttpStatusCode first, so every later fault honours it.
-    let envelope = xml::parse(&body);
+    let envelope = wire::parse(&body);
     let fault_status = envelope
         .as_ref()
         .ok()
@@ -498,64 +487,6 @@ impl DynamicMediaEmulator {
              </getCdnCacheInvalidationStatusReturn>"
         )))
     }
-}
-
-/// Checks the auth header: namespace, schema order, credentials.
-fn check_auth(config: &DynamicMediaEmulatorConfig, envelope: &Node) -> Result<(), Failure> {
-    let no_credentials = |why: &str| ips(FaultKind::Authentication, 10000, why.to_owned());
-    let auth = envelope
-        .children
-        .iter()
-        .find(|c| c.is(SOAP_ENV_NS, "Header"))
-        .and_then(|h| h.child("authHeader"))
-        .ok_or_else(|| no_credentials("no authHeader in the SOAP header"))?;
-    if auth.ns != IPS_NS {
-        return Err(no_credentials(&format!(
-            "authHeader must be in namespace {IPS_NS}, not `{}`",
-            auth.ns
-        )));
-    }
-    const ORDER: [&str; 6] = [
-        "user",
-        "password",
-        "locale",
-        "appName",
-        "appVersion",
-        "faultHttpStatusCode",
-    ];
-    let mut last = 0;
-    for child in &auth.children {
-        let position = ORDER.iter().position(|n| *n == child.name).ok_or_else(|| {
-            ips(
-                FaultKind::IpsApi,
-                30003,
-                format!("unexpected `{}` in authHeader", child.name),
-            )
-        })?;
-        if position < last || child.ns != IPS_NS {
-            return Err(ips(
-                FaultKind::IpsApi,
-                30003,
-                format!(
-                    "authHeader children must be {} in that order, in {IPS_NS}; got {}",
-                    ORDER.join(", "),
-                    auth.child_names().join(", ")
-                ),
-            ));
-        }
-        last = position + 1;
-    }
-    let (Some(user), Some(password)) = (auth.child("user"), auth.child("password")) else {
-        return Err(no_credentials("authHeader needs user and password"));
-    };
-    if user.text != config.user || password.text != config.password {
-        return Err(ips(
-            FaultKind::Authentication,
-            10001,
-            "Invalid username/password",
-        ));
-    }
-    Ok(())
 }
 
 /// The parameter's children must be exactly `names`, in order.

@@ -24,8 +24,8 @@
 //! there is no cache behind the emulator.
 
 mod auth;
-mod ledger;
-mod schema;
+mod state;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -44,10 +44,10 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 pub use auth::sign;
-pub use schema::{PatternEntry, TagEntry};
+pub use wire::{PatternEntry, TagEntry};
 
 use crate::{Faults, Running};
-use ledger::{Debt, Lifecycle};
+use state::{Debt, Lifecycle};
 
 /// The sandbox account's shortname.
 pub const DEMO_SHORTNAME: &str = "demo";
@@ -458,9 +458,9 @@ async fn submit(
     if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
         return error(status, refusal);
     }
-    let purge = match schema::check(
+    let purge = match wire::check(
         &body,
-        &schema::Bounds {
+        &wire::Bounds {
             max_items: c.max_items,
         },
     ) {
