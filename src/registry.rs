@@ -150,7 +150,10 @@ impl Registry {
         let factory = move |table: toml::Value| -> Result<Arc<dyn Account>> {
             let config: C = serde_path_to_error::deserialize(table).map_err(|e| {
                 let field = e.path().to_string();
-                Error::config(if field == "." { String::new() } else { field }, e.into_inner().message())
+                Error::config(
+                    if field == "." { String::new() } else { field },
+                    e.into_inner().message(),
+                )
             })?;
             Ok(Arc::new(build(config)?))
         };

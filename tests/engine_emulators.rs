@@ -132,11 +132,7 @@ async fn a_three_way_fan_out_with_one_provider_failing_every_request() {
     let (l3e, dme, llf) = (l3.emulator.clone(), dm.emulator.clone(), ll.faults.clone());
     let all = FanOut::new(
         "all",
-        vec![
-            l3.purger.clone(),
-            ll.purger.clone(),
-            dm.purger.clone(),
-        ],
+        vec![l3.purger.clone(), ll.purger.clone(), dm.purger.clone()],
     )
     .unwrap();
     let request = urls(250);

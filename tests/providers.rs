@@ -81,13 +81,28 @@ async fn plan_sends_nothing_and_shows_no_secret() {
         .emulators()
         .iter()
         .flat_map(|e| {
-            ["secret", "shared_key", "password", "api_token", "client_secret"]
-                .into_iter()
-                .filter_map(|key| e.config("http://127.0.0.1").get(key)?.as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
+            [
+                "secret",
+                "shared_key",
+                "password",
+                "api_token",
+                "client_secret",
+            ]
+            .into_iter()
+            .filter_map(|key| {
+                e.config("http://127.0.0.1")
+                    .get(key)?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect::<Vec<_>>()
         })
         .collect();
-    assert_eq!(secrets.len(), sandbox.emulators().len(), "one secret per account");
+    assert_eq!(
+        secrets.len(),
+        sandbox.emulators().len(),
+        "one secret per account"
+    );
     let request = PurgeRequest::builder()
         .url(urls()[0].clone())
         .url(urls()[1].clone())

@@ -52,7 +52,12 @@ pub async fn emulated<E: purgekit_emulator::Emulated>(
         .await
         .unwrap();
     let url = running.url();
-    let toml = config_toml([(name, &emulator as &dyn purgekit_emulator::Emulated, url.as_str())]).unwrap();
+    let toml = config_toml([(
+        name,
+        &emulator as &dyn purgekit_emulator::Emulated,
+        url.as_str(),
+    )])
+    .unwrap();
     let config = Config::parse_with_env(&toml, |_| None).unwrap();
     let drive = Drive {
         rates: Some(registry.clone()),

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use purgekit::{
-    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest,
-    Report, State, Status, Target, TargetKind,
+    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest, Report,
+    State, Status, Target, TargetKind,
 };
 use serde::Serialize;
 use serde_json::json;

@@ -10,8 +10,8 @@ use purgekit_core::{
 };
 
 use crate::config::{DynamicMediaConfig, KIND};
-use crate::wire::{self as soap, CONTENT_TYPE, INVALIDATE_ACTION, SERVICE_PATH, STATUS_ACTION};
 use crate::decode::{self, COUNTS_HANDLE_PREFIX};
+use crate::wire::{self as soap, CONTENT_TYPE, INVALIDATE_ACTION, SERVICE_PATH, STATUS_ACTION};
 
 /// Most URLs in one `cdnCacheInvalidation` call (Adobe's documented limit).
 pub const MAX_URLS_PER_CALL: usize = 1000;

@@ -14,10 +14,10 @@ use purgekit_core::{
 };
 use serde::Deserialize;
 
-use crate::wire;
 use crate::config::{Account, LimelightConfig};
 use crate::decode::{self, PurgeList, PurgeRecord};
 use crate::sign::{PRINCIPAL_HEADER, TIMESTAMP_HEADER, TOKEN_HEADER, request_token};
+use crate::wire;
 
 /// Most patterns + tags in one request (code 1041 beyond).
 pub const MAX_ITEMS_PER_REQUEST: usize = 100;

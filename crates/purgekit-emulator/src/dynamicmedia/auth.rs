@@ -3,7 +3,10 @@
 use super::*;
 
 /// Checks the auth header: namespace, schema order, credentials.
-pub(super) fn check_auth(config: &DynamicMediaEmulatorConfig, envelope: &Node) -> Result<(), Failure> {
+pub(super) fn check_auth(
+    config: &DynamicMediaEmulatorConfig,
+    envelope: &Node,
+) -> Result<(), Failure> {
     let no_credentials = |why: &str| ips(FaultKind::Authentication, 10000, why.to_owned());
     let auth = envelope
         .children

@@ -67,10 +67,18 @@ fn prefix_and_host_map_to_exact_wildcards_and_everything_is_unsupported() {
     let p = item("prefix:https://www.example.com/img/a%20b/");
     assert_eq!(
         (p.scope.as_str(), p.value.as_str(), p.kind, p.wildcard),
-        ("cdn.exampleni.com", "/img/a%20b/*", TargetKind::Pattern, true)
+        (
+            "cdn.exampleni.com",
+            "/img/a%20b/*",
+            TargetKind::Pattern,
+            true
+        )
     );
     let root = item("prefix:https://other.example.org/");
-    assert_eq!((root.scope.as_str(), root.value.as_str()), ("other.example.org", "/*"));
+    assert_eq!(
+        (root.scope.as_str(), root.value.as_str()),
+        ("other.example.org", "/*")
+    );
     let h = item("host:www.example.com");
     assert_eq!(
         (h.scope.as_str(), h.value.as_str(), h.wildcard),
@@ -79,7 +87,10 @@ fn prefix_and_host_map_to_exact_wildcards_and_everything_is_unsupported() {
     // The same purge written two ways is one path on the wire.
     assert_eq!(item("prefix:https://www.example.com/"), h);
     let reason = unsupported("everything");
-    assert!(reason.contains("no purge-all") && reason.contains("host:NAME"), "{reason}");
+    assert!(
+        reason.contains("no purge-all") && reason.contains("host:NAME"),
+        "{reason}"
+    );
     let caps = level3().capabilities();
     assert!(caps.supports_target(TargetKind::Prefix) && caps.supports_target(TargetKind::Host));
 }
@@ -115,9 +126,7 @@ fn patterns_are_wildcards_on_their_host() {
 
 #[test]
 fn hosts_that_cannot_name_an_ni_are_unsupported() {
-    assert!(
-        unsupported("https://*.example.com/a.jpg").contains("wildcard host `*.example.com`")
-    );
+    assert!(unsupported("https://*.example.com/a.jpg").contains("wildcard host `*.example.com`"));
     assert!(unsupported("https://[::1]/a.jpg").contains("network_identifiers"));
     assert!(unsupported("https://b\u{fc}cher.example/a.jpg").contains("network_identifiers"));
 }
