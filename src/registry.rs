@@ -1,7 +1,7 @@
 //! The provider registry: `kind = "…"` in a config table → the provider that reads the table.
 //!
 //! Each provider crate owns its configuration (a `serde::Deserialize` struct that refuses
-//! unknown keys), its checks (`Provider::new(config)`, the same as `TryFrom<Config>`) and its
+//! unknown keys), its checks (`Provider::new(config) -> Result<Provider>`, one shape for all) and its
 //! `KIND`. The registry only maps the kind to them; [`Registry::builtin`] holds the providers
 //! compiled in (one cargo feature each), and a library user registers their own:
 //!

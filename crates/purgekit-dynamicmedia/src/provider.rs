@@ -23,15 +23,6 @@ pub struct DynamicMedia {
     base_url: String,
 }
 
-impl TryFrom<DynamicMediaConfig> for DynamicMedia {
-    type Error = Error;
-
-    /// [`DynamicMedia::new`]: how the registry builds the provider from its config table.
-    fn try_from(config: DynamicMediaConfig) -> Result<Self> {
-        DynamicMedia::new(config)
-    }
-}
-
 impl DynamicMedia {
     /// The provider for `config`, checked: an [`Error::Config`] names the first bad field.
     pub fn new(config: DynamicMediaConfig) -> Result<Self> {

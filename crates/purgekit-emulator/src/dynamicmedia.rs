@@ -619,36 +619,6 @@ fn xsd_date_time(time: SystemTime) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_are_xsd() {
-        assert_eq!(xsd_date_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_709_251_199); // 2024-02-29T23:59:59Z
-        assert_eq!(xsd_date_time(t), "2024-02-29T23:59:59Z");
-    }
-
-    #[test]
-    fn root_must_be_a_path_segment() {
-        let root = "JJEsquire";
-        assert!(under_root(
-            "http://s7d7.scene7.com/is/image/JJEsquire/1?$a$",
-            root
-        ));
-        assert!(under_root("https://x.example/is/content/JJEsquire", root));
-        assert!(!under_root(
-            "http://s7d7.scene7.com/is/image/JJEsquireX/1",
-            root
-        ));
-        assert!(!under_root("http://JJEsquire/x", root));
-        assert!(!under_root("http://x/a?JJEsquire", root));
-        assert!(!under_root("ftp://x/JJEsquire/a", root));
-        assert!(!under_root("JJEsquire", root));
-    }
-}
-
 /// The schema version the sandbox's Dynamic Media account speaks: the first that answers with
 /// an `invalidationHandle`, so `--wait` can poll it (the 2012-02-14 default answers counts).
 pub const SANDBOX_API_VERSION: &str = "2014-04-03";
@@ -708,5 +678,35 @@ impl crate::Emulated for DynamicMediaEmulator {
             .iter()
             .map(|u| crate::host_and_path(u))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_xsd() {
+        assert_eq!(xsd_date_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_251_199); // 2024-02-29T23:59:59Z
+        assert_eq!(xsd_date_time(t), "2024-02-29T23:59:59Z");
+    }
+
+    #[test]
+    fn root_must_be_a_path_segment() {
+        let root = "JJEsquire";
+        assert!(under_root(
+            "http://s7d7.scene7.com/is/image/JJEsquire/1?$a$",
+            root
+        ));
+        assert!(under_root("https://x.example/is/content/JJEsquire", root));
+        assert!(!under_root(
+            "http://s7d7.scene7.com/is/image/JJEsquireX/1",
+            root
+        ));
+        assert!(!under_root("http://JJEsquire/x", root));
+        assert!(!under_root("http://x/a?JJEsquire", root));
+        assert!(!under_root("ftp://x/JJEsquire/a", root));
+        assert!(!under_root("JJEsquire", root));
     }
 }

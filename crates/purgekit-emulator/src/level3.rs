@@ -522,36 +522,6 @@ fn percent_complete(elapsed: Duration, total: Duration) -> u32 {
     (elapsed.as_nanos() * 100 / total.as_nanos()) as u32
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_rises_linearly_to_100() {
-        let total = Duration::from_secs(10);
-        assert_eq!(percent_complete(Duration::ZERO, total), 0);
-        assert_eq!(percent_complete(Duration::from_millis(5_500), total), 55);
-        assert_eq!(percent_complete(total, total), 100);
-        assert_eq!(percent_complete(Duration::from_secs(99), total), 100);
-        assert_eq!(percent_complete(Duration::ZERO, Duration::ZERO), 100);
-    }
-
-    #[test]
-    fn reads_paths_bodies() {
-        assert_eq!(
-            parse_paths(b"<paths>\n<path>/a&amp;b</path><path>/c</path></paths>"),
-            Some(vec!["/a&b".to_owned(), "/c".to_owned()])
-        );
-        assert_eq!(parse_paths(b"<paths></paths>"), None);
-        assert_eq!(
-            parse_paths(b"<properties><path>/a</path></properties>"),
-            None
-        );
-        assert_eq!(parse_paths(b"<paths><path>/a</path>"), None);
-        assert_eq!(parse_paths(b"not xml"), None);
-    }
-}
-
 impl Level3Emulator {
     /// The demo account with invalidations that complete in two seconds (the sandbox's).
     pub fn sandbox() -> Self {
@@ -606,5 +576,35 @@ impl crate::Emulated for Level3Emulator {
             .into_iter()
             .map(|(ni, path)| format!("{ni} {path}"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_rises_linearly_to_100() {
+        let total = Duration::from_secs(10);
+        assert_eq!(percent_complete(Duration::ZERO, total), 0);
+        assert_eq!(percent_complete(Duration::from_millis(5_500), total), 55);
+        assert_eq!(percent_complete(total, total), 100);
+        assert_eq!(percent_complete(Duration::from_secs(99), total), 100);
+        assert_eq!(percent_complete(Duration::ZERO, Duration::ZERO), 100);
+    }
+
+    #[test]
+    fn reads_paths_bodies() {
+        assert_eq!(
+            parse_paths(b"<paths>\n<path>/a&amp;b</path><path>/c</path></paths>"),
+            Some(vec!["/a&b".to_owned(), "/c".to_owned()])
+        );
+        assert_eq!(parse_paths(b"<paths></paths>"), None);
+        assert_eq!(
+            parse_paths(b"<properties><path>/a</path></properties>"),
+            None
+        );
+        assert_eq!(parse_paths(b"<paths><path>/a</path>"), None);
+        assert_eq!(parse_paths(b"not xml"), None);
     }
 }

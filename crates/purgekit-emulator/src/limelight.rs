@@ -805,32 +805,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_terms_are_split_and_decoded() {
-        assert_eq!(
-            query_terms(Some("url=http://a.example/x%3Fy%3D1%26z&geostats&k=a+b")),
-            [
-                ("url".to_owned(), "http://a.example/x?y=1&z".to_owned()),
-                ("geostats".to_owned(), String::new()),
-                ("k".to_owned(), "a+b".to_owned()),
-            ]
-        );
-        assert_eq!(percent_decode("%C3%A9%zz"), "é%zz");
-    }
-
-    #[test]
-    fn demo_key_is_hex_and_ids_are_32_hex() {
-        let emu = LimelightEmulator::new(LimelightEmulatorConfig::demo());
-        assert_eq!(emu.shared.key.len(), 32);
-        let id = format!("{:016x}{:016x}", emu.shared.id_seed, 1u64);
-        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
-    }
-}
-
 impl LimelightEmulator {
     /// The demo account with purges that complete in two seconds (the sandbox's).
     pub fn sandbox() -> Self {
@@ -890,5 +864,31 @@ impl crate::Emulated for LimelightEmulator {
                 PurgedItem::Tag(t) => format!("tag {}", t.tag),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_terms_are_split_and_decoded() {
+        assert_eq!(
+            query_terms(Some("url=http://a.example/x%3Fy%3D1%26z&geostats&k=a+b")),
+            [
+                ("url".to_owned(), "http://a.example/x?y=1&z".to_owned()),
+                ("geostats".to_owned(), String::new()),
+                ("k".to_owned(), "a+b".to_owned()),
+            ]
+        );
+        assert_eq!(percent_decode("%C3%A9%zz"), "é%zz");
+    }
+
+    #[test]
+    fn demo_key_is_hex_and_ids_are_32_hex() {
+        let emu = LimelightEmulator::new(LimelightEmulatorConfig::demo());
+        assert_eq!(emu.shared.key.len(), 32);
+        let id = format!("{:016x}{:016x}", emu.shared.id_seed, 1u64);
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }

@@ -58,15 +58,6 @@ pub struct Level3 {
     hosts: BTreeMap<String, String>,
 }
 
-impl TryFrom<Level3Config> for Level3 {
-    type Error = Error;
-
-    /// [`Level3::new`]: how the registry builds the provider from its config table.
-    fn try_from(config: Level3Config) -> Result<Self> {
-        Level3::new(config)
-    }
-}
-
 impl Level3 {
     /// Checks `config` and builds the provider; an [`Error::Config`] names the wrong field.
     pub fn new(mut config: Level3Config) -> Result<Self> {

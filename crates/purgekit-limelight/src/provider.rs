@@ -151,15 +151,6 @@ struct Translated {
     translated: String,
 }
 
-impl TryFrom<LimelightConfig> for Limelight {
-    type Error = Error;
-
-    /// [`Limelight::new`]: how the registry builds the provider from its config table.
-    fn try_from(config: LimelightConfig) -> Result<Self> {
-        Limelight::new(config)
-    }
-}
-
 impl Limelight {
     /// Checks `config` (endpoint, shortname, user, hex key, origin map) and builds the provider.
     /// Every problem is an [`Error::Config`] naming the field; the key is never echoed.
