@@ -81,6 +81,7 @@ fn apply(bar: &ProgressBar, event: &Event, waiting: bool) {
             provider,
             batch,
             items: n,
+            ..
         } => {
             if !waiting {
                 bar.inc(items(*n));
@@ -145,6 +146,7 @@ mod tests {
                 provider: p(),
                 batch: 0,
                 items: 3,
+                handle: purgekit::Handle("h1".into()),
             },
             Event::Retrying {
                 provider: p(),
@@ -190,6 +192,7 @@ mod tests {
             provider: "a".into(),
             batch: 0,
             items: 4,
+            handle: purgekit::Handle("h1".into()),
         });
         assert_eq!(display.counts(), (0, 4));
     }
