@@ -137,17 +137,18 @@ fn connect_error(url: &reqwest::Url, e: &reqwest::Error) -> Error {
 }
 
 /// The rustls certificate error somewhere in `e`'s sources (rustls errors travel inside
-/// `io::Error`s, whose `source()` skips them, so those are opened too).
+/// `io::Error`s, nested, whose `source()` skips them, so those are opened too).
 fn certificate_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    fn inside<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        inside(inner)
+    }
     let mut next = Some(e);
     while let Some(error) = next {
-        let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
-            error
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(tls) = tls.filter(|t| is_certificate_error(t)) {
+        if let Some(tls) = inside(error).filter(|t| is_certificate_error(t)) {
             return Some(tls);
         }
         next = error.source();
