@@ -180,8 +180,13 @@ impl Error {
     }
 }
 
-/// Escapes control characters so an error message shows exactly where they are.
-pub(crate) fn escape_controls(s: &str) -> String {
+/// Escapes control characters (as `\\n`, `\\u{1b}`, …) so provider-supplied text shows exactly
+/// where they are and cannot forge lines or drive a terminal.
+///
+/// ```
+/// assert_eq!(purgekit_core::escape_controls("a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
+/// ```
+pub fn escape_controls(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_owned();
     }

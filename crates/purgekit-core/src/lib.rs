@@ -28,7 +28,7 @@ pub use engine::{
     EngineConfig, FanOut, PollPolicy, ProviderPurger, ProxyPolicy, RateRegistry, RetryPolicy,
     SafetyMargin, Transport, parse_retry_after, response_retry_after,
 };
-pub use error::{Error, Result, SNIPPET_CHARS, snippet};
+pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
 pub use limits::{Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit};
 pub use plan::{
     BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
