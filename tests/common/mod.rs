@@ -62,6 +62,7 @@ pub async fn emulated<E: purgekit_emulator::Emulated>(
     let drive = Drive {
         rates: Some(registry.clone()),
         engine: Some(engine),
+        transport: None,
     };
     let purger = config.build_with(&drive).unwrap();
     let faults = emulator.faults();

@@ -70,6 +70,13 @@ pub enum Error {
         /// What was wrong with the response.
         message: String,
     },
+    /// The run's deadline ([`crate::EngineConfig::deadline`]) came, or a wait it needed would
+    /// have ended past it: nothing more was attempted. The message says what was waited for.
+    #[error("{message}")]
+    Deadline {
+        /// What would have passed the deadline, with the last error if there was one.
+        message: String,
+    },
     /// The purge was cancelled before this batch was sent.
     #[error("cancelled before sending")]
     Cancelled,
@@ -122,6 +129,13 @@ impl Error {
         }
     }
 
+    /// An [`Error::Deadline`].
+    pub fn deadline(message: impl Into<String>) -> Self {
+        Error::Deadline {
+            message: message.into(),
+        }
+    }
+
     /// An [`Error::Auth`].
     pub fn auth(message: impl Into<String>) -> Self {
         Error::Auth {
@@ -155,6 +169,7 @@ impl Error {
             Error::Transient { .. } => "transient",
             Error::Rejected { .. } => "rejected",
             Error::Protocol { .. } => "protocol",
+            Error::Deadline { .. } => "deadline",
             Error::Cancelled => "cancelled",
         }
     }
@@ -165,8 +180,13 @@ impl Error {
     }
 }
 
-/// Escapes control characters so an error message shows exactly where they are.
-pub(crate) fn escape_controls(s: &str) -> String {
+/// Escapes control characters (as `\\n`, `\\u{1b}`, …) so provider-supplied text shows exactly
+/// where they are and cannot forge lines or drive a terminal.
+///
+/// ```
+/// assert_eq!(purgekit_core::escape_controls("a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
+/// ```
+pub fn escape_controls(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_owned();
     }
