@@ -4,6 +4,12 @@
 //!
 //! Every emulator is an axum [`Router`](axum::Router) plus shared state; [`serve`] binds one to a
 //! loopback address. All of them record what they purged and can inject [`Fault`]s on demand.
+//!
+//! One module per provider, named like the provider's crate (`dynamicmedia`), each the same
+//! way: `<kind>.rs` (the emulator, its config, its routes and its [`Emulated`] impl) and
+//! `<kind>/auth.rs` (credential and signature checks, its own implementation of the vendor's
+//! scheme), `<kind>/state.rs` (what it records, its clocks and limits), `<kind>/wire.rs` (the
+//! request bodies it reads and the answers it writes). [`sandbox`] lists them all.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
