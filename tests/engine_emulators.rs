@@ -34,7 +34,7 @@ async fn level3_twenty_five_requests_in_the_minimum_schedule_with_no_503() {
 
     assert_eq!(report.summary.accepted, 5_000);
     assert_eq!(l3.emulator.rejections(), 0);
-    assert_eq!(l3.emulator.requests_seen(), 25);
+    assert_eq!(l3.emulator.requests().len(), 25);
     assert!(report.results.iter().all(|r| r.attempts == 1));
     near_minimum(elapsed, min_requests_schedule(25, 10, WINDOW));
 }

@@ -25,7 +25,7 @@ fn received(sandbox: &Sandbox, provider: &str) -> Vec<String> {
 }
 
 fn requests_seen(sandbox: &Sandbox, provider: &str) -> usize {
-    sandbox.emulator(provider).unwrap().requests_seen()
+    sandbox.emulator(provider).unwrap().requests().len()
 }
 
 #[tokio::test]
@@ -204,6 +204,6 @@ async fn bad_input_is_refused_before_any_provider_sees_a_request() {
         .unwrap_err();
     assert!(err.is_usage(), "{err}");
     for emulator in sandbox.emulators() {
-        assert_eq!(emulator.requests_seen(), 0, "{}", emulator.kind());
+        assert_eq!(emulator.requests().len(), 0, "{}", emulator.kind());
     }
 }

@@ -38,15 +38,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::time::Instant;
 
 use self::wire::{Node, escape};
-use crate::{Faults, Running, serve};
+use crate::{Faults, Running, Seen, SeenRequest, serve};
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -169,6 +169,7 @@ pub struct DynamicMediaEmulator {
 struct Inner {
     config: DynamicMediaEmulatorConfig,
     faults: Faults,
+    seen: Seen,
     state: Mutex<Recorded>,
 }
 
@@ -179,6 +180,7 @@ impl DynamicMediaEmulator {
             inner: Arc::new(Inner {
                 config,
                 faults: Faults::default(),
+                seen: Seen::default(),
                 state: Mutex::new(Recorded::default()),
             }),
         }
@@ -198,7 +200,10 @@ impl DynamicMediaEmulator {
                 self.inner.faults.clone(),
                 Faults::middleware,
             ))
-            .layer(middleware::from_fn_with_state(self.clone(), count))
+            .layer(middleware::from_fn_with_state(
+                self.inner.seen.clone(),
+                Seen::middleware,
+            ))
     }
 
     /// The generic fault queue (latency, bare statuses, dropped connections, garbage).
@@ -216,9 +221,9 @@ impl DynamicMediaEmulator {
         serve(self.router(), SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    /// Every HTTP request received, on any path, faulted or not.
-    pub fn requests(&self) -> usize {
-        self.lock().requests
+    /// Every HTTP request received, on any path, faulted or not, with the status answered.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.inner.seen.requests()
     }
 
     /// Accepted `cdnCacheInvalidation` calls.
@@ -239,15 +244,6 @@ impl DynamicMediaEmulator {
     fn lock(&self) -> MutexGuard<'_, Recorded> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-async fn count(
-    State(emulator): State<DynamicMediaEmulator>,
-    request: Request,
-    next: Next,
-) -> Response {
-    emulator.lock().requests += 1;
-    next.run(request).await
 }
 
 /// A failed check: an IPS fault, or a bare SOAP fault with no IPS detail.
@@ -669,8 +665,8 @@ impl crate::Emulated for DynamicMediaEmulator {
         )
     }
 
-    fn requests_seen(&self) -> usize {
-        self.requests()
+    fn requests(&self) -> Vec<SeenRequest> {
+        DynamicMediaEmulator::requests(self)
     }
 
     fn purged(&self) -> Vec<String> {

@@ -40,7 +40,7 @@ use quick_xml::escape::escape;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::{Faults, Running};
+use crate::{Faults, Running, Seen, SeenRequest};
 use auth::AuthFailure;
 use state::FixedWindow;
 
@@ -117,17 +117,6 @@ pub struct AcceptedInvalidation {
     pub notification: Option<String>,
 }
 
-/// One request as the emulator saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenRequest {
-    /// `POST`, `GET`…
-    pub method: String,
-    /// Path and query as received.
-    pub uri: String,
-    /// The status answered.
-    pub status: u16,
-}
-
 /// The Level 3 emulator: cheap to clone, every clone shares one state. See the module docs.
 ///
 /// ```
@@ -137,7 +126,7 @@ pub struct SeenRequest {
 /// let emulator = Level3Emulator::new(Level3EmulatorConfig::demo());
 /// let running = emulator.start().await?;
 /// println!("Level 3 emulator on {}", running.url()); // the provider's `endpoint`
-/// assert_eq!(emulator.requests_seen(), 0);
+/// assert!(emulator.requests().is_empty());
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -149,6 +138,7 @@ pub struct Level3Emulator {
 struct Inner {
     config: Level3EmulatorConfig,
     faults: Faults,
+    seen: Seen,
     state: Mutex<EmulatorState>,
 }
 
@@ -156,7 +146,6 @@ struct Inner {
 struct EmulatorState {
     window: FixedWindow,
     rejections: usize,
-    requests: Vec<SeenRequest>,
     invalidations: Vec<(AcceptedInvalidation, Instant)>,
     sequence: u64,
 }
@@ -176,10 +165,10 @@ impl Level3Emulator {
             inner: Arc::new(Inner {
                 config,
                 faults: Faults::default(),
+                seen: Seen::default(),
                 state: Mutex::new(EmulatorState {
                     window,
                     rejections: 0,
-                    requests: Vec::new(),
                     invalidations: Vec::new(),
                     sequence: 0,
                 }),
@@ -201,6 +190,10 @@ impl Level3Emulator {
                 self.inner.faults.clone(),
                 Faults::middleware,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.inner.seen.clone(),
+                Seen::middleware,
+            ))
     }
 
     /// The fault queue applied to the next requests.
@@ -213,14 +206,9 @@ impl Level3Emulator {
         crate::serve(self.router(), SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    /// Every request that reached the emulator (not those a fault answered), in order.
+    /// Every request received, in order, faulted ones included, with the status answered.
     pub fn requests(&self) -> Vec<SeenRequest> {
-        self.lock().requests.clone()
-    }
-
-    /// How many requests reached the emulator.
-    pub fn requests_seen(&self) -> usize {
-        self.lock().requests.len()
+        self.inner.seen.requests()
     }
 
     /// Every accepted invalidation request, in order.
@@ -497,14 +485,6 @@ async fn handle(State(emulator): State<Level3Emulator>, request: Request) -> Res
         Ok(body) => emulator.answer(&parts, &body),
         Err(_) => error(400, 21734, "Invalidation Path XML is not valid."),
     };
-    emulator.lock().requests.push(SeenRequest {
-        method: parts.method.to_string(),
-        uri: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.to_string()),
-        status: status.as_u16(),
-    });
     match body {
         Some(xml) => (status, [(header::CONTENT_TYPE, "text/xml")], xml).into_response(),
         None => Response::builder()
@@ -567,8 +547,8 @@ impl crate::Emulated for Level3Emulator {
         table
     }
 
-    fn requests_seen(&self) -> usize {
-        Level3Emulator::requests_seen(self)
+    fn requests(&self) -> Vec<SeenRequest> {
+        Level3Emulator::requests(self)
     }
 
     fn purged(&self) -> Vec<String> {

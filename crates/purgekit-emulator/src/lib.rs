@@ -15,6 +15,7 @@
 
 mod emulated;
 mod faults;
+mod seen;
 mod server;
 
 pub mod dynamicmedia;
@@ -23,6 +24,7 @@ pub mod limelight;
 
 pub use emulated::{Emulated, host_and_path, rate_limit, table};
 pub use faults::{Fault, Faults};
+pub use seen::{Seen, SeenRequest};
 pub use server::{Running, serve};
 
 use std::sync::Arc;

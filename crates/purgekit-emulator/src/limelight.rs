@@ -34,9 +34,9 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -46,7 +46,7 @@ use tokio::time::Instant;
 pub use auth::sign;
 pub use wire::{PatternEntry, TagEntry};
 
-use crate::{Faults, Running};
+use crate::{Faults, Running, Seen, SeenRequest};
 use state::{Debt, Lifecycle};
 
 /// The sandbox account's shortname.
@@ -159,19 +159,6 @@ pub enum PurgedItem {
     Tag(TagEntry),
 }
 
-/// One HTTP request that reached the emulator, faults included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenRequest {
-    /// The method.
-    pub method: String,
-    /// Path and query as received.
-    pub path_and_query: String,
-    /// The `Content-Length` header, if sent.
-    pub content_length: Option<u64>,
-    /// The status answered.
-    pub status: u16,
-}
-
 /// The Limelight SmartPurge emulator: cheap to clone, all clones share one state.
 #[derive(Clone)]
 pub struct LimelightEmulator {
@@ -182,6 +169,7 @@ struct Shared {
     config: LimelightEmulatorConfig,
     key: Vec<u8>,
     faults: Faults,
+    seen: Seen,
     /// The instant the emulator started and the wall clock then (Unix ms), to report `ts`.
     epoch: (Instant, u64),
     id_seed: u64,
@@ -192,7 +180,6 @@ struct Shared {
 struct Ledger {
     debt: Debt,
     submissions: Vec<Submission>,
-    seen: Vec<SeenRequest>,
     rejections: usize,
     next_id: u64,
 }
@@ -246,6 +233,7 @@ impl LimelightEmulator {
                 config,
                 key,
                 faults: Faults::default(),
+                seen: Seen::default(),
                 epoch: (Instant::now(), wall.as_millis() as u64),
                 id_seed: u64::from(wall.subsec_nanos()) ^ (wall.as_secs() << 20),
                 ledger: Mutex::new(Ledger::default()),
@@ -267,7 +255,10 @@ impl LimelightEmulator {
             .route(&format!("{account}/translate"), get(translate))
             .with_state(self.clone())
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
-            .layer(from_fn_with_state(self.clone(), record))
+            .layer(from_fn_with_state(
+                self.shared.seen.clone(),
+                Seen::middleware,
+            ))
     }
 
     /// The fault queue applied to incoming requests.
@@ -282,7 +273,7 @@ impl LimelightEmulator {
 
     /// Every request received, in order, faulted ones included.
     pub fn requests(&self) -> Vec<SeenRequest> {
-        self.ledger().seen.clone()
+        self.shared.seen.requests()
     }
 
     /// Every accepted purge request, in order.
@@ -421,26 +412,6 @@ fn geo(stats: &[Value]) -> Value {
             .collect()
     };
     json!({ "dal": split(true), "lon": split(false) })
-}
-
-async fn record(State(emu): State<LimelightEmulator>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let path_and_query = request.uri().path_and_query().map_or_else(
-        || request.uri().path().to_owned(),
-        |p| p.as_str().to_owned(),
-    );
-    let content_length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    let response = next.run(request).await;
-    emu.ledger().seen.push(SeenRequest {
-        method,
-        path_and_query,
-        content_length,
-        status: response.status().as_u16(),
-    });
-    response
 }
 
 async fn submit(
@@ -852,8 +823,8 @@ impl crate::Emulated for LimelightEmulator {
         table
     }
 
-    fn requests_seen(&self) -> usize {
-        self.requests().len()
+    fn requests(&self) -> Vec<SeenRequest> {
+        LimelightEmulator::requests(self)
     }
 
     fn purged(&self) -> Vec<String> {

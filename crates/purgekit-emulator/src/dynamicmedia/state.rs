@@ -1,11 +1,10 @@
-//! What the emulator records: requests, calls, purged URLs and each invalidation's clock.
+//! What the emulator records: calls, purged URLs and each invalidation's clock.
 
 use super::*;
 
 /// Everything the emulated service remembers.
 #[derive(Debug, Default)]
 pub(super) struct Recorded {
-    pub(super) requests: usize,
     pub(super) invalidation_calls: usize,
     pub(super) status_calls: usize,
     pub(super) purged: Vec<String>,
