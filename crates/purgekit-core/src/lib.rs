@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod depth;
 mod endpoint;
 mod engine;
 mod error;
@@ -21,6 +22,7 @@ mod purger;
 mod report;
 mod request;
 
+pub use depth::{MAX_NESTING_DEPTH, check_json_depth, too_deep};
 pub use endpoint::normalize_endpoint;
 pub use engine::{
     EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, ReqwestTransport, RetryPolicy,

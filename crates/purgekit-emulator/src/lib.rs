@@ -15,4 +15,9 @@ pub mod level3;
 pub mod limelight;
 
 pub use faults::{Fault, Faults};
+
+/// The deepest element nesting the emulators' XML readers accept in a request body (real
+/// requests nest at most 5 levels); deeper bodies are refused as invalid XML, without
+/// recursion. JSON bodies are bounded by `serde_json`'s own recursion limit (128).
+pub const MAX_NESTING_DEPTH: usize = 64;
 pub use server::{Running, serve};
