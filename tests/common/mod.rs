@@ -3,6 +3,8 @@
 //! `benches/efficiency.rs`.
 #![allow(dead_code)]
 
+pub mod decoders;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -8,12 +8,14 @@ use std::time::Duration;
 /// Everything that can go wrong while validating, planning, sending or decoding a purge.
 ///
 /// No variant ever carries a secret: providers build messages from response bodies and
-/// non-secret inputs only.
+/// non-secret inputs only. Messages keep the provider's text as it came; `Display` shows its
+/// control characters escaped (`\u{1b}`, `\n`), so a hostile server's ESC or newline can
+/// neither drive a terminal nor forge a log line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The caller's input breaks a rule; nothing was sent.
-    #[error("invalid input `{input}`: {rule}")]
+    #[error("invalid input `{input}`: {}", Escaped(.rule))]
     InvalidInput {
         /// The offending input, as given (control characters escaped).
         input: String,
@@ -21,7 +23,7 @@ pub enum Error {
         rule: String,
     },
     /// A configuration value is missing or wrong.
-    #[error("invalid configuration `{field}`: {message}")]
+    #[error("invalid configuration `{}`: {}", Escaped(.field), Escaped(.message))]
     Config {
         /// The field, e.g. `providers.eu.shared_key`.
         field: String,
@@ -29,19 +31,19 @@ pub enum Error {
         message: String,
     },
     /// The provider cannot do what was asked (a target kind or a semantic option it lacks).
-    #[error("unsupported: {reason}")]
+    #[error("unsupported: {}", Escaped(.reason))]
     Unsupported {
         /// Why, in the provider's terms.
         reason: String,
     },
     /// Credentials were refused (bad key, bad signature, bad password, clock skew).
-    #[error("authentication failed: {message}")]
+    #[error("authentication failed: {}", Escaped(.message))]
     Auth {
         /// The provider's explanation.
         message: String,
     },
     /// The provider refuses for rate; try again after `retry_after` if known.
-    #[error("rate limited by the provider{}: {message}", fmt_after(*.retry_after))]
+    #[error("rate limited by the provider{}: {}", fmt_after(*.retry_after), Escaped(.message))]
     RateLimited {
         /// How long the provider asks us to wait, when it says.
         retry_after: Option<Duration>,
@@ -49,7 +51,7 @@ pub enum Error {
         message: String,
     },
     /// A failure that may pass: 5xx, connection reset, timeout.
-    #[error("transient failure{}: {message}", fmt_after(*.retry_after))]
+    #[error("transient failure{}: {}", fmt_after(*.retry_after), Escaped(.message))]
     Transient {
         /// How long the provider asks us to wait, when it says (`Retry-After` on a 503).
         retry_after: Option<Duration>,
@@ -57,7 +59,7 @@ pub enum Error {
         message: String,
     },
     /// The provider understood the request and refused it.
-    #[error("rejected by the provider (code {code}): {message}")]
+    #[error("rejected by the provider (code {}): {}", Escaped(.code), Escaped(.message))]
     Rejected {
         /// The provider's error code (e.g. `21732`, `1041`, `30001`), or the HTTP status.
         code: String,
@@ -65,7 +67,7 @@ pub enum Error {
         message: String,
     },
     /// The response could not be understood.
-    #[error("protocol error: {message}")]
+    #[error("protocol error: {}", Escaped(.message))]
     Protocol {
         /// What was wrong with the response.
         message: String,
@@ -86,7 +88,7 @@ impl Error {
     /// An [`Error::InvalidInput`] naming `input` (with control characters escaped) and `rule`.
     pub fn invalid(input: impl AsRef<str>, rule: impl Into<String>) -> Self {
         Error::InvalidInput {
-            input: escape_controls(input.as_ref()),
+            input: escape_controls_owned(input.as_ref()),
             rule: rule.into(),
         }
     }
@@ -165,8 +167,39 @@ impl Error {
     }
 }
 
+/// Shows a string with its control characters escaped, without allocating when it has none.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                std::fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `s` with control characters escaped (`\u{1b}`, `\n`, `\t`…): how every provider-supplied
+/// string (a handle, a status detail, an error text) is shown in tables and logs. Borrowed
+/// when there is nothing to escape.
+///
+/// ```
+/// assert_eq!(purgekit_core::escape_controls("h\u{1b}[2J\n"), "h\\u{1b}[2J\\n");
+/// assert_eq!(purgekit_core::escape_controls("plain"), "plain");
+/// ```
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(Escaped(s).to_string())
+}
+
 /// Escapes control characters so an error message shows exactly where they are.
-pub(crate) fn escape_controls(s: &str) -> String {
+fn escape_controls_owned(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_owned();
     }
@@ -193,7 +226,7 @@ pub fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     let head: String = text.chars().take(SNIPPET_CHARS).collect();
-    let mut out = escape_controls(&head);
+    let mut out = escape_controls_owned(&head);
     if text.chars().nth(SNIPPET_CHARS).is_some() {
         out.push('…');
     }
@@ -231,6 +264,31 @@ mod tests {
     fn invalid_input_escapes_control_characters() {
         let e = Error::invalid("/a\r\nb", "no CR or LF");
         assert_eq!(e.to_string(), "invalid input `/a\\r\\nb`: no CR or LF");
+    }
+
+    #[test]
+    fn provider_text_is_shown_escaped_and_kept_raw() {
+        let e = Error::protocol("got <\u{1b}[31mevil\nINFO forged>");
+        assert_eq!(
+            e.to_string(),
+            "protocol error: got <\\u{1b}[31mevil\\nINFO forged>"
+        );
+        assert!(matches!(&e, Error::Protocol { message } if message.contains('\u{1b}')));
+        for e in [
+            Error::auth("\r"),
+            Error::rejected("c\n", "m\u{7}"),
+            Error::transient("\u{1b}"),
+            Error::RateLimited {
+                retry_after: None,
+                message: "\n".into(),
+            },
+            Error::Unsupported {
+                reason: "\t".into(),
+            },
+            Error::config("f\n", "m\n"),
+        ] {
+            assert!(!e.to_string().chars().any(char::is_control), "{e:?}");
+        }
     }
 
     #[test]

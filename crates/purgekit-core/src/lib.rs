@@ -28,7 +28,7 @@ pub use engine::{
     EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, ReqwestTransport, RetryPolicy,
     SafetyMargin, Transport, parse_retry_after, response_retry_after,
 };
-pub use error::{Error, Result, SNIPPET_CHARS, snippet};
+pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
 pub use limits::{Budget, Capabilities, Limits, RateLimit};
 pub use plan::{
     Batch, BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack,
