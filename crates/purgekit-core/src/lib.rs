@@ -16,6 +16,7 @@ mod endpoint;
 mod engine;
 mod error;
 mod limits;
+mod normalize;
 mod plan;
 mod provider;
 mod purger;

@@ -51,10 +51,13 @@ pub struct Target {
 }
 
 impl Target {
-    /// An exact, absolute http(s) URL. It must not contain `*` (use [`Target::pattern`]).
+    /// An exact, absolute http(s) URL. It must not contain `*` (use [`Target::pattern`]) nor
+    /// credentials; it is kept normalised (see [`Target::value`]).
     pub fn url(value: impl Into<String>) -> Result<Self> {
         let value = value.into();
+        crate::normalize::refuse_credentials(&value)?;
         check_http_url(&value, MAX_TARGET_LEN)?;
+        let value = crate::normalize::normalize(&value)?.unwrap_or(value);
         if value.contains('*') {
             return Err(Error::invalid(
                 &value,
@@ -67,9 +70,10 @@ impl Target {
         })
     }
 
-    /// An absolute http(s) URL with at least one `*` wildcard.
+    /// An absolute http(s) URL with at least one `*` wildcard, kept normalised like a URL.
     pub fn pattern(value: impl Into<String>) -> Result<Self> {
         let value = value.into();
+        crate::normalize::refuse_credentials(&value)?;
         if !value.contains('*') {
             return Err(Error::invalid(&value, "a pattern must contain `*`"));
         }
@@ -77,6 +81,7 @@ impl Target {
         // check the URL with the wildcards replaced by a neutral character.
         check_controls(&value)?;
         check_http_url_with(&value, &value.replace('*', "x"), MAX_TARGET_LEN)?;
+        let value = crate::normalize::normalize(&value)?.unwrap_or(value);
         Ok(Target {
             kind: TargetKind::Pattern,
             value: value.into_boxed_str(),
@@ -124,12 +129,14 @@ impl Target {
         self.kind
     }
 
-    /// The URL, pattern or tag name, exactly as given.
+    /// The tag name exactly as given, or the URL or pattern under core's one normalisation
+    /// rule (scheme and host lower-case, Unicode hosts in punycode, percent-encodings upper-case,
+    /// non-ASCII characters percent-encoded, nothing decoded), which every provider maps from.
     pub fn value(&self) -> &str {
         &self.value
     }
 
-    /// The host of a URL or pattern (as written, so it may hold `*`); `None` for a tag.
+    /// The host of a URL or pattern (normalised; a pattern's may hold `*`); `None` for a tag.
     pub fn host(&self) -> Option<&str> {
         if self.kind == TargetKind::Tag {
             return None;
@@ -739,9 +746,38 @@ mod tests {
     }
 
     #[test]
-    fn host_and_path_are_taken_as_written() {
-        let t = Target::url("https://user@Cdn.Example.com:8443/a/b.jpg?x=1").unwrap();
-        assert_eq!(t.host(), Some("Cdn.Example.com"));
+    fn equivalent_spellings_are_one_target() {
+        let a = Target::url("https://Bücher.example/caf%c3%a9.jpg?v=%7e").unwrap();
+        let b = Target::url("https://xn--bcher-kva.example/café.jpg?v=%7E").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            a.value(),
+            "https://xn--bcher-kva.example/caf%C3%A9.jpg?v=%7E"
+        );
+        assert_eq!(a.host(), Some("xn--bcher-kva.example"));
+        let p = Target::pattern("https://Bücher.example/é/*").unwrap();
+        assert_eq!(p.value(), "https://xn--bcher-kva.example/%C3%A9/*");
+    }
+
+    #[test]
+    fn credentials_are_refused_and_never_shown() {
+        for text in [
+            "https://deploy:hunter2@cdn.example.com/app.js",
+            "https://deploy:hunter2@cdn.example.com/*.js",
+            "https://deploy:hunter2@cdn.example.com/a b.js\n",
+        ] {
+            let msg = rule_of(Target::parse(text));
+            assert!(!msg.contains("hunter2"), "{msg}");
+            assert!(msg.contains("credentials"), "{msg}");
+        }
+        let long = format!("https://u:hunter2@a.example/{}", "x".repeat(MAX_TARGET_LEN));
+        assert!(!rule_of(Target::url(long)).contains("hunter2"));
+    }
+
+    #[test]
+    fn host_and_path_are_taken_normalised() {
+        let t = Target::url("https://Cdn.Example.com:8443/a/b.jpg?x=1").unwrap();
+        assert_eq!(t.host(), Some("cdn.example.com"));
         assert_eq!(t.path_and_query(), Some("/a/b.jpg?x=1"));
         let t = Target::url("https://a.example?x=1").unwrap();
         assert_eq!(t.path_and_query(), Some("/"));
