@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod decoders;
+pub mod hostile;
 
 use std::sync::Arc;
 use std::time::Duration;
