@@ -25,18 +25,19 @@ mod request;
 
 pub use depth::{MAX_NESTING_DEPTH, check_json_depth, too_deep};
 pub use endpoint::normalize_endpoint;
+#[cfg(feature = "reqwest")]
+pub use engine::ReqwestTransport;
 pub use engine::{
-    EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, ReqwestTransport, RetryPolicy,
-    SafetyMargin, Transport, parse_retry_after, response_retry_after,
+    EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, RetryPolicy, SafetyMargin,
+    Transport, parse_retry_after, response_retry_after,
 };
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
 pub use limits::{Budget, Capabilities, Limits, RateLimit};
 pub use plan::{
-    Batch, BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack,
-    plan_provider,
+    BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
 };
 pub use provider::{
-    Accepted, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress, Provider, REDACTED,
+    Accepted, Batch, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress, Provider, REDACTED,
     Secret, Status,
 };
 pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};

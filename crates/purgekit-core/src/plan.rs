@@ -18,19 +18,8 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::provider::{Item, Mapped, Provider};
+use crate::provider::{Batch, Item, Mapped, Provider};
 use crate::request::{OptionKind, Options, PurgeRequest, Target};
-
-/// Items that go out in one request, as [`crate::Provider::encode`] takes them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Batch {
-    /// The scope shared by every item (empty when the provider has none).
-    pub scope: String,
-    /// The items, in input order.
-    pub items: Vec<Item>,
-    /// Body bytes, overhead included.
-    pub bytes: usize,
-}
 
 /// One planned batch: which targets it carries, not their items (see [`ProviderPlan::batch`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

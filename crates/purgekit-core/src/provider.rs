@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::limits::{Capabilities, Limits};
-use crate::plan::Batch;
 use crate::request::{Options, Target, TargetKind};
 
 /// An HTTP request as a provider encodes it.
@@ -100,6 +99,17 @@ pub struct Status {
     /// When to poll again, if the provider hints.
     #[serde(skip)]
     pub poll_after: Option<Duration>,
+}
+
+/// Items that go out in one request, as [`Provider::encode`] takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Batch {
+    /// The scope shared by every item (empty when the provider has none).
+    pub scope: String,
+    /// The items, in input order.
+    pub items: Vec<Item>,
+    /// Body bytes, overhead included.
+    pub bytes: usize,
 }
 
 /// A CDN's purge API, as pure functions. See the module docs.

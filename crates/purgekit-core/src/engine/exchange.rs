@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::clock;
-use super::config::EngineConfig;
+use super::policy::EngineConfig;
 use super::rate::AccountLimiter;
 use super::transport::Transport;
 use crate::error::{Error, Result};

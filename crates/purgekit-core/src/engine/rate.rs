@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::clock;
-use super::config::SafetyMargin;
+use super::policy::SafetyMargin;
 use crate::limits::{Budget, RateLimit};
 
 /// The rate limiters of a process, one per account (provider kind + account identity).

@@ -1,0 +1,188 @@
+//! The front of the engine: [`ProviderPurger`], one provider account as a [`Purger`].
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+#[cfg(feature = "reqwest")]
+use super::ReqwestTransport;
+use super::exchange::{Retries, Sender};
+use super::rows::{planned_request, rows};
+use super::schedule::BatchOutcome;
+use super::{EngineConfig, RateRegistry, Transport};
+use crate::error::{Error, Result};
+use crate::plan::{Plan, plan_provider};
+use crate::provider::{Handle, Provider, Status};
+use crate::purger::{Event, ProviderInfo, PurgeContext, Purger};
+use crate::report::Report;
+use crate::request::PurgeRequest;
+
+/// A [`Purger`] for one provider account: the provider's codec driven by the engine.
+///
+/// ```no_run
+/// # fn demo<P: purgekit_core::Provider>(provider: P) {
+/// use std::sync::Arc;
+/// use purgekit_core::{EngineConfig, ProviderPurger, Purger, RetryPolicy};
+/// let config = EngineConfig {
+///     retry: RetryPolicy { max_attempts: 3, ..RetryPolicy::default() },
+///     ..EngineConfig::default()
+/// };
+/// let purger: Arc<dyn Purger> = Arc::new(ProviderPurger::new("cdn", provider).with_config(config));
+/// # }
+/// ```
+pub struct ProviderPurger<P: Provider> {
+    pub(super) name: String,
+    pub(super) provider: Arc<P>,
+    transport: Arc<dyn Transport>,
+    config: Arc<EngineConfig>,
+    registry: Arc<RateRegistry>,
+}
+
+impl<P: Provider> ProviderPurger<P> {
+    /// Drives `provider` under the name `name`, over HTTPS with the default transport
+    /// ([`ReqwestTransport`]), the default [`EngineConfig`] and the process-wide [`RateRegistry`].
+    #[cfg(feature = "reqwest")]
+    pub fn new(name: impl Into<String>, provider: P) -> Self {
+        Self::with_transport_of(name, provider, Arc::new(ReqwestTransport::default()))
+    }
+
+    /// Drives `provider` under the name `name`, sending through `transport`, with the default
+    /// [`EngineConfig`] and the process-wide [`RateRegistry`] (the constructor that needs no
+    /// `reqwest` feature).
+    pub fn with_transport_of(
+        name: impl Into<String>,
+        provider: P,
+        transport: Arc<dyn Transport>,
+    ) -> Self {
+        ProviderPurger {
+            name: name.into(),
+            provider: Arc::new(provider),
+            transport,
+            config: Arc::new(EngineConfig::default()),
+            registry: RateRegistry::global(),
+        }
+    }
+
+    /// Uses `transport` to send requests (a test double, or a tuned client).
+    pub fn with_transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Uses `config` for retries, polling, rate margins and timeouts.
+    pub fn with_config(mut self, config: EngineConfig) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// Shares rate limiters through `registry` instead of the process-wide one.
+    pub fn with_rate_registry(mut self, registry: Arc<RateRegistry>) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &P {
+        &self.provider
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub(super) fn sender(&self, context: &PurgeContext) -> Sender {
+        let limits = self.provider.limits();
+        let limiter = self.registry.limiter(
+            self.provider.kind(),
+            &self.provider.account(),
+            self.config.rate.unwrap_or(limits.rate),
+            limits.max_in_flight,
+            self.config.margin,
+        );
+        Sender {
+            name: self.name.clone(),
+            transport: self.transport.clone(),
+            limiter,
+            config: self.config.clone(),
+            context: context.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl<P: Provider> Purger for ProviderPurger<P> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn providers(&self) -> Vec<ProviderInfo> {
+        vec![ProviderInfo {
+            name: self.name.clone(),
+            kind: self.provider.kind().to_owned(),
+            endpoint: self.provider.endpoint(),
+            limits: self.provider.limits(),
+            capabilities: self.provider.capabilities(),
+        }]
+    }
+
+    fn plan(&self, request: &PurgeRequest) -> Result<Plan> {
+        let mut plan = plan_provider(&self.name, &*self.provider, request)?;
+        if !plan.client_side_dry_run {
+            let now = SystemTime::now();
+            plan.requests = (0..plan.batches.len())
+                .map(|index| {
+                    let batch = plan.batch(index, &*self.provider, request)?;
+                    let mut http = self.provider.encode(&batch, request.options(), now)?;
+                    self.provider.redact(&mut http);
+                    Ok(planned_request(&http))
+                })
+                .collect::<Result<_>>()?;
+        }
+        Ok(Plan {
+            providers: vec![plan],
+        })
+    }
+
+    async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
+        let plan = plan_provider(&self.name, &*self.provider, request)?;
+        context.emit(Event::Planned {
+            provider: self.name.clone(),
+            batches: plan.batches.len(),
+            items: plan.items(),
+        });
+        let dry_run = request.options().dry_run;
+        let outcomes = if plan.client_side_dry_run {
+            vec![BatchOutcome::DryRun; plan.batches.len()]
+        } else {
+            // A provider-side dry run is not waited for.
+            let wait = request.wait().filter(|_| !dry_run);
+            self.send_all(&plan, request, wait, context).await
+        };
+        Ok(Report::new(rows(&plan, request, &outcomes, dry_run)))
+    }
+
+    async fn status(&self, provider: &str, handle: &Handle) -> Result<Status> {
+        if provider != self.name {
+            return Err(Error::invalid(
+                provider,
+                format!(
+                    "no provider of that name here (this one is `{}`)",
+                    self.name
+                ),
+            ));
+        }
+        let sender = self.sender(&PurgeContext::default());
+        sender
+            .exchange(
+                0,
+                None,
+                Retries::Policy,
+                |now| self.provider.encode_status(handle, now),
+                |response| self.provider.decode_status(handle, response),
+            )
+            .await
+            .result
+    }
+}
