@@ -117,6 +117,11 @@ fn attach(open: &mut [Node], root: &mut Option<Node>, node: Node) {
     }
 }
 
+/// `text` escaped for element content.
+pub(super) fn escape(text: &str) -> String {
+    quick_xml::escape::partial_escape(text).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -127,9 +132,4 @@ mod tests {
         let e = super::parse(nested(100_000).as_bytes()).unwrap_err();
         assert!(e.contains("deeper than 64 levels"), "{e}");
     }
-}
-
-/// `text` escaped for element content.
-pub(super) fn escape(text: &str) -> String {
-    quick_xml::escape::partial_escape(text).into_owned()
 }
