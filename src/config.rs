@@ -43,7 +43,10 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use crate::{Budget, Error, FanOut, ProviderPurger, Purger, RateLimit, Result, Secret};
+use crate::{
+    Budget, EngineConfig, Error, FanOut, Provider, ProviderPurger, Purger, RateLimit,
+    ReqwestTransport, Result, Secret, Transport,
+};
 
 /// The environment variable naming the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "PURGEKIT_CONFIG";
@@ -332,7 +335,22 @@ impl Config {
     /// assert_eq!(purger.providers()[0].kind, "limelight");
     /// ```
     pub fn build(&self) -> Result<Arc<dyn Purger>> {
-        let mut purgers = self.build_each()?;
+        self.build_with(&EngineConfig::default(), &default_transport())
+    }
+
+    /// [`Config::build`] with the engine settings `engine` (the run's deadline, retries, …) and
+    /// one `transport` shared by every provider (e.g. a [`ReqwestTransport`] with a
+    /// [`crate::ProxyPolicy`]).
+    pub fn build_with(
+        &self,
+        engine: &EngineConfig,
+        transport: &Arc<dyn Transport>,
+    ) -> Result<Arc<dyn Purger>> {
+        let mut purgers = self
+            .providers
+            .iter()
+            .map(|p| p.build_with(engine, transport))
+            .collect::<Result<Vec<_>>>()?;
         if purgers.len() == 1 {
             return Ok(purgers.remove(0));
         }
@@ -345,9 +363,35 @@ impl Config {
     }
 }
 
+fn default_transport() -> Arc<dyn Transport> {
+    Arc::new(ReqwestTransport::default())
+}
+
+/// `provider` driven by the engine under `name`.
+fn drive<P: Provider>(
+    name: &str,
+    provider: P,
+    engine: &EngineConfig,
+    transport: &Arc<dyn Transport>,
+) -> Arc<dyn Purger> {
+    Arc::new(
+        ProviderPurger::with_transport_of(name, provider, transport.clone())
+            .with_config(engine.clone()),
+    )
+}
+
 impl ProviderConfig {
     /// Builds this provider's purger.
     pub fn build(&self) -> Result<Arc<dyn Purger>> {
+        self.build_with(&EngineConfig::default(), &default_transport())
+    }
+
+    /// Builds this provider's purger with `engine` settings, sending through `transport`.
+    pub fn build_with(
+        &self,
+        engine: &EngineConfig,
+        transport: &Arc<dyn Transport>,
+    ) -> Result<Arc<dyn Purger>> {
         let in_table = |e: Error| match e {
             Error::Config { field, message } => {
                 Error::config(format!("providers.{}.{field}", self.name), message)
@@ -369,7 +413,7 @@ impl ProviderConfig {
                 c.network_identifiers = s.network_identifiers.clone();
                 c.rate_limit = self.rate_limit;
                 let provider = crate::level3::Level3::new(c).map_err(in_table)?;
-                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
+                Ok(drive(&self.name, provider, engine, transport))
             }
             #[cfg(feature = "limelight")]
             ProviderSettings::Limelight(s) => {
@@ -384,7 +428,7 @@ impl ProviderConfig {
                 c.origins = s.origins.clone();
                 c.rate_limit = self.rate_limit;
                 let provider = crate::limelight::Limelight::new(c).map_err(in_table)?;
-                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
+                Ok(drive(&self.name, provider, engine, transport))
             }
             #[cfg(feature = "dynamicmedia")]
             ProviderSettings::DynamicMedia(s) => {
@@ -411,7 +455,7 @@ impl ProviderConfig {
                 set(&mut c.api_version, &s.api_version);
                 c.rate_limit = self.rate_limit;
                 let provider = crate::dynamicmedia::DynamicMedia::new(c).map_err(in_table)?;
-                Ok(Arc::new(ProviderPurger::new(&self.name, provider)))
+                Ok(drive(&self.name, provider, engine, transport))
             }
             #[allow(unreachable_patterns)]
             other => Err(Error::config(

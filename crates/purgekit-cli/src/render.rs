@@ -1,6 +1,5 @@
 //! What the commands print on stdout: human tables, or one JSON document.
 
-use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
@@ -45,7 +44,7 @@ pub fn write_report_table(report: &Report, out: &mut impl Write) -> io::Result<(
         let handle = r
             .handle
             .as_deref()
-            .map_or(Cow::Borrowed("-"), escape_controls);
+            .map_or_else(|| "-".to_owned(), escape_controls);
         line(
             out,
             [
@@ -725,6 +724,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 },
                 max_queued_items: Some(1000),
                 max_in_flight: 1,
+                max_response_bytes: purgekit::DEFAULT_MAX_RESPONSE_BYTES,
             },
             capabilities: Capabilities {
                 targets: vec![TargetKind::Url, TargetKind::Pattern, TargetKind::Tag],

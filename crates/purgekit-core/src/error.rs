@@ -72,6 +72,13 @@ pub enum Error {
         /// What was wrong with the response.
         message: String,
     },
+    /// The run's deadline ([`crate::EngineConfig::deadline`]) came, or a wait it needed would
+    /// have ended past it: nothing more was attempted. The message says what was waited for.
+    #[error("{}", Escaped(.message))]
+    Deadline {
+        /// What would have passed the deadline, with the last error if there was one.
+        message: String,
+    },
     /// The purge was cancelled before this batch was sent.
     #[error("cancelled before sending")]
     Cancelled,
@@ -88,7 +95,7 @@ impl Error {
     /// An [`Error::InvalidInput`] naming `input` (with control characters escaped) and `rule`.
     pub fn invalid(input: impl AsRef<str>, rule: impl Into<String>) -> Self {
         Error::InvalidInput {
-            input: escape_controls_owned(input.as_ref()),
+            input: escape_controls(input.as_ref()),
             rule: rule.into(),
         }
     }
@@ -120,6 +127,13 @@ impl Error {
     pub fn rejected(code: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Rejected {
             code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Deadline`].
+    pub fn deadline(message: impl Into<String>) -> Self {
+        Error::Deadline {
             message: message.into(),
         }
     }
@@ -157,6 +171,7 @@ impl Error {
             Error::Transient { .. } => "transient",
             Error::Rejected { .. } => "rejected",
             Error::Protocol { .. } => "protocol",
+            Error::Deadline { .. } => "deadline",
             Error::Cancelled => "cancelled",
         }
     }
@@ -183,35 +198,14 @@ impl std::fmt::Display for Escaped<'_> {
     }
 }
 
-/// `s` with control characters escaped (`\u{1b}`, `\n`, `\t`…): how every provider-supplied
-/// string (a handle, a status detail, an error text) is shown in tables and logs. Borrowed
-/// when there is nothing to escape.
+/// Escapes control characters (as `\\n`, `\\u{1b}`, …) so provider-supplied text shows exactly
+/// where they are and cannot forge lines or drive a terminal.
 ///
 /// ```
-/// assert_eq!(purgekit_core::escape_controls("h\u{1b}[2J\n"), "h\\u{1b}[2J\\n");
-/// assert_eq!(purgekit_core::escape_controls("plain"), "plain");
+/// assert_eq!(purgekit_core::escape_controls("a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
 /// ```
-pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    std::borrow::Cow::Owned(Escaped(s).to_string())
-}
-
-/// Escapes control characters so an error message shows exactly where they are.
-fn escape_controls_owned(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_owned();
-    }
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+pub fn escape_controls(s: &str) -> String {
+    Escaped(s).to_string()
 }
 
 /// The start of a response body for an error message, as providers' decoders quote it: trimmed,
@@ -226,7 +220,7 @@ pub fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     let head: String = text.chars().take(SNIPPET_CHARS).collect();
-    let mut out = escape_controls_owned(&head);
+    let mut out = escape_controls(&head);
     if text.chars().nth(SNIPPET_CHARS).is_some() {
         out.push('…');
     }

@@ -28,11 +28,11 @@ pub use endpoint::normalize_endpoint;
 #[cfg(feature = "reqwest")]
 pub use engine::ReqwestTransport;
 pub use engine::{
-    EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, RetryPolicy, SafetyMargin,
-    Transport, parse_retry_after, response_retry_after,
+    EngineConfig, FanOut, PollPolicy, ProviderPurger, ProxyPolicy, RateRegistry, RetryPolicy,
+    SafetyMargin, Transport, parse_retry_after, response_retry_after,
 };
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
-pub use limits::{Budget, Capabilities, Limits, RateLimit};
+pub use limits::{Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit};
 pub use plan::{
     BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
 };

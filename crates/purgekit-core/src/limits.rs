@@ -54,7 +54,15 @@ pub struct Limits {
     pub max_queued_items: Option<usize>,
     /// Most requests in flight at once per account.
     pub max_in_flight: usize,
+    /// Most bytes of a response body the engine reads ([`DEFAULT_MAX_RESPONSE_BYTES`] unless the
+    /// provider documents larger answers); past it the attempt fails, unretried, with
+    /// "response larger than N bytes".
+    pub max_response_bytes: usize,
 }
+
+/// The response body cap of [`Limits::default`]: 1 MiB, far above any documented answer of the
+/// supported providers (a few kilobytes).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -66,6 +74,7 @@ impl Default for Limits {
             rate: RateLimit::default(),
             max_queued_items: None,
             max_in_flight: 1,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use tokio::time::Instant;
 
 #[cfg(feature = "reqwest")]
 use super::ReqwestTransport;
+use super::clock;
 use super::exchange::{Retries, Sender};
 use super::rows::{planned_request, rows};
 use super::schedule::BatchOutcome;
@@ -70,7 +72,7 @@ impl<P: Provider> ProviderPurger<P> {
         self
     }
 
-    /// Uses `config` for retries, polling, rate margins and timeouts.
+    /// Uses `config` for the deadline, retries, polling, rate margins and timeouts.
     pub fn with_config(mut self, config: EngineConfig) -> Self {
         self.config = Arc::new(config);
         self
@@ -80,6 +82,11 @@ impl<P: Provider> ProviderPurger<P> {
     pub fn with_rate_registry(mut self, registry: Arc<RateRegistry>) -> Self {
         self.registry = registry;
         self
+    }
+
+    /// The deadline of a run starting now.
+    fn deadline(&self) -> Instant {
+        clock::after(Instant::now(), self.config.deadline)
     }
 
     /// The provider.
@@ -92,7 +99,8 @@ impl<P: Provider> ProviderPurger<P> {
         &self.config
     }
 
-    pub(super) fn sender(&self, context: &PurgeContext) -> Sender {
+    /// The sending path for one run, which ends at `deadline`.
+    pub(super) fn sender(&self, context: &PurgeContext, deadline: Instant) -> Sender {
         let limits = self.provider.limits();
         let limiter = self.registry.limiter(
             self.provider.kind(),
@@ -107,6 +115,8 @@ impl<P: Provider> ProviderPurger<P> {
             limiter,
             config: self.config.clone(),
             context: context.clone(),
+            deadline,
+            max_response_bytes: limits.max_response_bytes,
         }
     }
 }
@@ -146,6 +156,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
     }
 
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
+        let deadline = self.deadline();
         let plan = plan_provider(&self.name, &*self.provider, request)?;
         context.emit(Event::Planned {
             provider: self.name.clone(),
@@ -158,7 +169,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         } else {
             // A provider-side dry run is not waited for.
             let wait = request.wait().filter(|_| !dry_run);
-            self.send_all(&plan, request, wait, context).await
+            self.send_all(&plan, request, wait, context, deadline).await
         };
         Ok(Report::new(rows(&plan, request, &outcomes, dry_run)))
     }
@@ -173,7 +184,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
                 ),
             ));
         }
-        let sender = self.sender(&PurgeContext::default());
+        let sender = self.sender(&PurgeContext::default(), self.deadline());
         sender
             .exchange(
                 0,

@@ -11,8 +11,13 @@
 //!
 //! Requests pass one FIFO gate per account, so they start in arrival order and the instant
 //! recorded for each is the instant it really started. A rate-limit rejection
-//! ([`AccountLimiter::penalize`]) closes the gate for everyone until the provider's wait is over.
-//! All waiting is `tokio::time`, so the paused test clock drives it.
+//! ([`AccountLimiter::penalize`]) closes the gate for everyone until the provider's wait is over,
+//! but for no longer than the longest declared rate window ([`AccountLimiter::penalty_cap`]): a
+//! `Retry-After: 99999999` binds the batch that got it, not the whole account.
+//!
+//! No wait passes the caller's deadline: a request that could not start before it is not
+//! started ([`Paced::Deadline`]). All waiting is `tokio::time`, so the paused test clock drives
+//! it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -65,6 +70,21 @@ impl RateRegistry {
     }
 }
 
+/// How long a rate-limit rejection closes an account whose provider declares no rate window.
+pub(crate) const DEFAULT_PENALTY_CAP: Duration = Duration::from_secs(60);
+
+/// Why a wait for the account ended without a go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paced {
+    /// The purge was cancelled.
+    Cancelled,
+    /// The request could not start before the deadline; it could at `ready` (if known).
+    Deadline {
+        /// When the account would let it start.
+        ready: Option<Instant>,
+    },
+}
+
 /// One account's budgets, concurrency limit and back-off state.
 #[derive(Debug)]
 pub(crate) struct AccountLimiter {
@@ -94,47 +114,72 @@ impl AccountLimiter {
         }
     }
 
-    /// A place among the account's requests in flight; `None` if cancelled first.
+    /// A place among the account's requests in flight, waiting at most until `deadline`.
     pub(crate) async fn in_flight(
         &self,
         cancel: &CancellationToken,
-    ) -> Option<OwnedSemaphorePermit> {
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, Paced> {
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => None,
-            permit = self.in_flight.clone().acquire_owned() => permit.ok(),
+            _ = cancel.cancelled() => Err(Paced::Cancelled),
+            permit = self.in_flight.clone().acquire_owned() => permit.map_err(|_| Paced::Cancelled),
+            _ = tokio::time::sleep_until(deadline) => Err(Paced::Deadline { ready: None }),
         }
     }
 
     /// Waits until a request carrying `items` items may start under the budgets, and records
-    /// it as started now. `false` if cancelled first (nothing recorded).
-    pub(crate) async fn pace(&self, items: usize, cancel: &CancellationToken) -> bool {
+    /// it as started now. Nothing is recorded when cancelled first, or when the request could
+    /// not start by `deadline` (then it does not wait at all, and says when it could start).
+    pub(crate) async fn pace(
+        &self,
+        items: usize,
+        cancel: &CancellationToken,
+        deadline: Instant,
+    ) -> Result<(), Paced> {
         let mut schedule = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return false,
+            _ = cancel.cancelled() => return Err(Paced::Cancelled),
             schedule = self.gate.lock() => schedule,
+            _ = tokio::time::sleep_until(deadline) => return Err(Paced::Deadline { ready: None }),
         };
         loop {
             let now = Instant::now();
             let ready = self.ready_at(&schedule, items);
-            if ready.is_none_or(|at| at <= now) {
+            let Some(at) = ready.filter(|at| *at > now) else {
                 self.record(&mut schedule, now, items);
-                return true;
+                return Ok(());
+            };
+            if at > deadline {
+                return Err(Paced::Deadline { ready: Some(at) });
             }
-            let at = ready.expect("checked above");
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return false,
+                _ = cancel.cancelled() => return Err(Paced::Cancelled),
                 _ = tokio::time::sleep_until(at) => {}
             }
         }
     }
 
-    /// The provider refused for rate: nobody on this account starts a request for `wait`.
+    /// The provider refused for rate: nobody on this account starts a request for `wait`, or
+    /// for [`AccountLimiter::penalty_cap`] if that is shorter.
     pub(crate) fn penalize(&self, wait: Duration) {
-        let until = clock::after(Instant::now(), wait);
+        let until = clock::after(Instant::now(), wait.min(self.penalty_cap()));
         let mut blocked = self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
         *blocked = Some(blocked.map_or(until, |b| b.max(until)));
+    }
+
+    /// The longest an account stays closed after one rejection: the longest declared window
+    /// (a rejection means the window is full; it is empty again after one window), else
+    /// [`DEFAULT_PENALTY_CAP`]. The batch that was refused still waits the provider's full
+    /// `Retry-After` (under its deadline).
+    pub(crate) fn penalty_cap(&self) -> Duration {
+        [self.rate.requests, self.rate.items]
+            .into_iter()
+            .flatten()
+            .map(|b| b.per.saturating_add(self.margin.for_span(b.per)))
+            .max()
+            .unwrap_or(DEFAULT_PENALTY_CAP)
     }
 
     /// The window to wait out after a rate-limit rejection that gave no `Retry-After`.
@@ -202,12 +247,16 @@ mod tests {
         AccountLimiter::new(rate, 1, SafetyMargin::NONE)
     }
 
+    fn never() -> Instant {
+        clock::after(Instant::now(), Duration::MAX)
+    }
+
     async fn starts(l: &AccountLimiter, items: &[usize]) -> Vec<f64> {
         let t0 = Instant::now();
         let cancel = CancellationToken::new();
         let mut out = Vec::new();
         for &k in items {
-            assert!(l.pace(k, &cancel).await);
+            assert_eq!(l.pace(k, &cancel, never()).await, Ok(()));
             out.push((Instant::now() - t0).as_secs_f64());
         }
         out
@@ -256,8 +305,54 @@ mod tests {
         l.penalize(Duration::from_secs(30));
         let cancel = CancellationToken::new();
         cancel.cancel();
-        assert!(!l.pace(1, &cancel).await);
-        assert!(l.in_flight(&cancel).await.is_none());
+        assert_eq!(l.pace(1, &cancel, never()).await, Err(Paced::Cancelled));
+        assert!(l.in_flight(&cancel, never()).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_retry_after_closes_the_account_for_one_window_at_most() {
+        let l = limiter(RateLimit {
+            requests: Some(Budget::new(10, Duration::from_secs(60))),
+            items: None,
+        });
+        l.penalize(Duration::from_secs(99_999_999));
+        assert_eq!(starts(&l, &[1]).await, [60.0]);
+        // No declared window: the default cap.
+        let l = limiter(RateLimit::default());
+        l.penalize(Duration::from_secs(99_999_999));
+        assert_eq!(starts(&l, &[1]).await, [DEFAULT_PENALTY_CAP.as_secs_f64()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_the_deadline_is_not_started() {
+        let l = limiter(RateLimit {
+            requests: Some(Budget::new(1, Duration::from_secs(60))),
+            items: None,
+        });
+        let cancel = CancellationToken::new();
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(30);
+        assert_eq!(l.pace(1, &cancel, deadline).await, Ok(()));
+        assert_eq!(
+            l.pace(1, &cancel, deadline).await,
+            Err(Paced::Deadline {
+                ready: Some(t0 + Duration::from_secs(60))
+            })
+        );
+        assert_eq!(t0.elapsed(), Duration::ZERO, "it did not wait");
+        // Within the deadline it waits.
+        let later = t0 + Duration::from_secs(61);
+        assert_eq!(l.pace(1, &cancel, later).await, Ok(()));
+        assert_eq!(t0.elapsed(), Duration::from_secs(60));
+        // A place in flight is waited for until the deadline only.
+        let held = l.in_flight(&cancel, never()).await.unwrap();
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert!(matches!(
+            l.in_flight(&cancel, soon).await,
+            Err(Paced::Deadline { ready: None })
+        ));
+        assert_eq!(t0.elapsed(), Duration::from_secs(65));
+        drop(held);
     }
 
     #[test]

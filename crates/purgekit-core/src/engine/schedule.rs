@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::ProviderPurger;
 use super::exchange::{BatchRef, Retries, Sender};
@@ -37,15 +38,17 @@ impl<P: Provider> ProviderPurger<P> {
     /// start in plan order. A batch's items are mapped again only once it has its place, and
     /// dropped when it is done, so at most `max_in_flight` batches' items exist at once.
     /// Returns one outcome per batch; after cancellation, unsent batches fail with
-    /// [`Error::Cancelled`].
+    /// [`Error::Cancelled`]. Nothing waits past `deadline`: a batch that cannot get its place
+    /// before it fails with [`Error::Deadline`].
     pub(super) async fn send_all(
         &self,
         plan: &ProviderPlan,
         request: &PurgeRequest,
         wait: Option<Duration>,
         context: &PurgeContext,
+        deadline: Instant,
     ) -> Vec<BatchOutcome> {
-        let sender = self.sender(context);
+        let sender = self.sender(context, deadline);
         let sending = Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1)));
         let count = plan.batches.len();
         let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; count];
@@ -53,17 +56,23 @@ impl<P: Provider> ProviderPurger<P> {
         let options = Arc::new(request.options().clone());
         for (index, planned) in plan.batches.iter().enumerate() {
             let place = if context.cancel.is_cancelled() {
-                None
+                Err(Error::Cancelled)
             } else {
                 tokio::select! {
                     biased;
-                    _ = context.cancel.cancelled() => None,
-                    place = sending.clone().acquire_owned() => place.ok(),
+                    _ = context.cancel.cancelled() => Err(Error::Cancelled),
+                    place = sending.clone().acquire_owned() => place.map_err(|_| Error::Cancelled),
+                    _ = tokio::time::sleep_until(deadline) => Err(Error::deadline(
+                        "not sent: the run's deadline came before this batch's turn",
+                    )),
                 }
             };
-            let Some(place) = place else {
-                outcomes[index] = Some(cancelled(&sender, index, planned.len()));
-                continue;
+            let place = match place {
+                Ok(place) => place,
+                Err(error) => {
+                    outcomes[index] = Some(unsendable(&sender, index, planned.len(), error));
+                    continue;
+                }
             };
             let batch = match plan.batch(index, &*self.provider, request) {
                 Ok(batch) => batch,
@@ -150,6 +159,7 @@ impl<P: Provider> BatchJob<P> {
             provider: self.sender.name.clone(),
             batch: self.index,
             items: reference.items,
+            handle: accepted.handle.clone(),
         });
         let completion = match self.wait {
             Some(timeout) => Some(
@@ -170,11 +180,6 @@ impl<P: Provider> BatchJob<P> {
             completion,
         }
     }
-}
-
-/// The outcome of a batch never sent because the purge was cancelled.
-fn cancelled(sender: &Sender, index: usize, items: usize) -> BatchOutcome {
-    unsendable(sender, index, items, Error::Cancelled)
 }
 
 /// The outcome of a batch never sent, for `error`.

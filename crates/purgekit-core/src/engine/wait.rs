@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::clock;
+use super::clock::{self, human};
 use super::exchange::{BatchRef, Retries, Sender};
 use crate::error::Error;
 use crate::provider::{Accepted, Handle, Progress, Provider};
@@ -22,13 +22,17 @@ pub(crate) enum Completion {
     Unfinished(String),
 }
 
-/// Polls `accepted.handle` until it completes or fails, for at most `timeout` from now.
+/// Polls `accepted.handle` until it completes or fails, for at most `timeout` from now, and
+/// never past the run's deadline ([`Sender::deadline`]).
 ///
 /// The first poll comes after the provider's hint ([`Accepted::poll_after`], e.g. Adobe's
 /// `estimatedSeconds`) or [`super::PollPolicy::delay`]`(1)`; later ones after
-/// [`crate::Status::poll_after`] or the capped exponential delay. A last poll is made at the
-/// deadline. Status polls share the account's rate limits and concurrency with purges;
-/// a status poll is one attempt: retryable errors are tried again at the next poll.
+/// [`crate::Status::poll_after`] or the capped exponential delay. A last poll is made when
+/// `timeout` ends, if the run's deadline allows; a poll that would come after the run's
+/// deadline is not waited for. A `Retry-After` on a poll is honoured, unless it ends past the
+/// deadline: then waiting stops at once, saying so. Status polls share the account's rate limits
+/// and concurrency with purges; a status poll is one attempt: retryable errors are tried again
+/// at the next poll.
 pub(crate) async fn wait_for_completion<P: Provider>(
     sender: &Sender,
     provider: &P,
@@ -39,12 +43,26 @@ pub(crate) async fn wait_for_completion<P: Provider>(
     let handle = &accepted.handle;
     let cancel = &sender.context.cancel;
     let poll = &sender.config.poll;
-    let deadline = clock::after(Instant::now(), timeout);
+    let started = Instant::now();
+    let wait_deadline = clock::after(started, timeout);
+    let deadline = wait_deadline.min(sender.deadline);
     let mut delay = accepted.poll_after.unwrap_or_else(|| poll.delay(1));
+    let mut asked: Option<Duration> = None;
     let mut polls = 0u32;
     let mut last = String::from("no status received");
     loop {
-        let at = clock::after(Instant::now(), delay).min(deadline);
+        let wanted = clock::after(Instant::now(), delay);
+        if let Some(after) = asked.filter(|_| wanted > deadline) {
+            return Completion::Unfinished(format!(
+                "not waited for: the provider asked to wait {} before the next status check, \
+                 past the deadline ({last})",
+                human(after)
+            ));
+        }
+        let at = wanted.min(wait_deadline);
+        if at >= sender.deadline {
+            return timed_out(started, &last);
+        }
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return cancelled(&last),
@@ -62,6 +80,7 @@ pub(crate) async fn wait_for_completion<P: Provider>(
             .await
             .result;
         delay = poll.delay(polls + 1);
+        asked = None;
         match answer {
             Ok(status) => match status.progress {
                 Progress::Completed => {
@@ -91,19 +110,29 @@ pub(crate) async fn wait_for_completion<P: Provider>(
                 }
             },
             Err(Error::Cancelled) => return cancelled(&last),
+            Err(Error::Deadline { message }) => {
+                return Completion::Unfinished(format!(
+                    "waiting for completion stopped at the deadline: {message} ({last})"
+                ));
+            }
             Err(e) if e.is_retryable() => {
                 last = format!("last status check failed: {e}");
-                delay = e.retry_after().unwrap_or(delay);
+                asked = e.retry_after();
+                delay = asked.unwrap_or(delay);
             }
             Err(e) => return unavailable(handle, &e),
         }
         if Instant::now() >= deadline {
-            return Completion::Unfinished(format!(
-                "waiting for completion timed out after {:.3}s ({last})",
-                timeout.as_secs_f64()
-            ));
+            return timed_out(started, &last);
         }
     }
+}
+
+fn timed_out(started: Instant, last: &str) -> Completion {
+    Completion::Unfinished(format!(
+        "waiting for completion timed out after {:.3}s ({last})",
+        started.elapsed().as_secs_f64()
+    ))
 }
 
 fn cancelled(last: &str) -> Completion {
