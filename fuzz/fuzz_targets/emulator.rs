@@ -15,12 +15,21 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("a runtime")
 });
 
-/// Sends `request` to `router` and reads the answer's status; any panic is a finding.
-pub fn send(router: &axum::Router, request: HttpRequest) -> u16 {
+/// Sends `request` to `router` and reads the answer's status; any panic is a finding. The
+/// `Host` header an HTTP client would add is added (Limelight's emulator signs with it).
+pub fn send(router: &axum::Router, mut request: HttpRequest) -> u16 {
+    if let Some(authority) = request.uri().authority().cloned() {
+        let host = purgekit::http::HeaderValue::from_str(authority.as_str()).expect("a host");
+        request.headers_mut().insert(purgekit::http::header::HOST, host);
+    }
     let request = request.map(axum::body::Body::from);
     RUNTIME.block_on(async {
         let response = router.clone().oneshot(request).await.expect("infallible");
-        response.status().as_u16()
+        let status = response.status().as_u16();
+        if std::env::var_os("PURGEKIT_FUZZ_SHOW").is_some() {
+            eprintln!("emulator answered {status}");
+        }
+        status
     })
 }
 
