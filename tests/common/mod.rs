@@ -4,6 +4,9 @@
 //! `benches/efficiency.rs`.
 #![allow(dead_code)]
 
+pub mod decoders;
+pub mod hostile;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -61,12 +61,13 @@ pub async fn purge(
             report.results.len()
         );
     }
-    let text = if json {
-        render::report_json(&report)
+    let mut buffered = std::io::BufWriter::new(out);
+    let written = if json {
+        render::write_report_json(&report, &mut buffered)
     } else {
-        render::report_table(&report)
+        render::write_report_table(&report, &mut buffered)
     };
-    write_out(out, &text)?;
+    finish_out(written.and_then(|()| buffered.flush()))?;
     Ok(purge_exit_code(
         &report,
         request.wait().is_some() && !request.options().dry_run,
@@ -157,7 +158,12 @@ pub fn providers(purger: &dyn Purger, json: bool, out: &mut dyn Write) -> Result
 
 /// Writes to stdout; a closed pipe (`purgekit … | head`) is not an error worth a panic.
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    finish_out(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// The outcome of writing to stdout: a closed pipe is not a failure.
+fn finish_out(written: std::io::Result<()>) -> Result<(), Failure> {
+    match written {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Failure::Failed(format!("cannot write the output: {e}"))),

@@ -12,10 +12,12 @@
 #![warn(missing_docs)]
 
 mod config;
+mod depth;
 mod endpoint;
 mod engine;
 mod error;
 mod limits;
+mod normalize;
 mod plan;
 mod provider;
 mod purger;
@@ -23,6 +25,7 @@ mod report;
 mod request;
 
 pub use config::{DEFAULT_RATE_WINDOW, duration, format_duration, parse_duration};
+pub use depth::{MAX_NESTING_DEPTH, check_json_depth, too_deep};
 pub use endpoint::normalize_endpoint;
 #[cfg(feature = "reqwest")]
 pub use engine::ReqwestTransport;

@@ -29,7 +29,14 @@ pub(crate) fn soap_return(response: &HttpResponse, operation: &str) -> Result<El
                 response.body(),
             ));
         }
-        Err(why) => return Err(not_soap(status, response.headers(), &why, response.body())),
+        Err(xml::ParseError::TooDeep) => {
+            return Err(purgekit_core::too_deep(&format!(
+                "the HTTP {status} answer"
+            )));
+        }
+        Err(xml::ParseError::Malformed(why)) => {
+            return Err(not_soap(status, response.headers(), &why, response.body()));
+        }
     };
     let body = root
         .children

@@ -586,5 +586,9 @@ mod tests {
         );
         assert_eq!(parse_paths(b"<paths><path>/a</path>"), None);
         assert_eq!(parse_paths(b"not xml"), None);
+        let deep = format!("<paths>{}", "<path>".repeat(100_000));
+        assert_eq!(parse_paths(deep.as_bytes()), None);
+        let deep = format!("<paths>{}", "<path>".repeat(100_000));
+        assert_eq!(parse_paths(deep.as_bytes()), None);
     }
 }

@@ -25,6 +25,11 @@ pub mod limelight;
 pub use emulated::{Emulated, host_and_path, rate_limit, table};
 pub use faults::{Fault, Faults};
 pub use seen::{Seen, SeenRequest};
+
+/// The deepest element nesting the emulators' XML readers accept in a request body (real
+/// requests nest at most 5 levels); deeper bodies are refused as invalid XML, without
+/// recursion. JSON bodies are bounded by `serde_json`'s own recursion limit (128).
+pub const MAX_NESTING_DEPTH: usize = 64;
 pub use server::{Running, serve};
 
 use std::sync::Arc;

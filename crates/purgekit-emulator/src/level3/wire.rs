@@ -23,6 +23,19 @@ pub(super) fn parse_paths(body: &[u8]) -> Option<Vec<String>> {
     if root != b"paths" {
         return None;
     }
+    // Depth first, so the deserializer never sees a document nested past the limit.
+    let mut depth: usize = 1;
+    loop {
+        match reader.read_event().ok()? {
+            quick_xml::events::Event::Start(_) => depth += 1,
+            quick_xml::events::Event::End(_) => depth = depth.saturating_sub(1),
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+        if depth > crate::MAX_NESTING_DEPTH {
+            return None;
+        }
+    }
     let parsed: PathsBody = quick_xml::de::from_str(text).ok()?;
     (!parsed.path.is_empty()).then_some(parsed.path)
 }
