@@ -283,7 +283,7 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         );
     }
     let handle = report.results[0].handle.clone().expect("accepted");
-    let status = purger.status("acme", &Handle(handle)).await?;
+    let status = purger.status("acme", &Handle(handle.to_string())).await?;
     println!("status of {}: {}", status.handle, status.detail);
     Ok(())
 }

@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rows: Vec<_> = report
             .results
             .iter()
-            .filter(|r| r.provider == provider.name)
+            .filter(|r| *r.provider == *provider.name)
             .collect();
         let done = rows.iter().filter(|r| r.state == State::Completed).count();
         println!(

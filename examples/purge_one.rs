@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The handle is what `purgekit status --provider llnw HANDLE` takes, too.
     if let Some(handle) = &report.results[0].handle {
-        let status = purger.status("llnw", &Handle(handle.clone())).await?;
+        let status = purger.status("llnw", &Handle(handle.to_string())).await?;
         println!("status of {handle}: {}", status.detail);
     }
     sandbox.stop().await;

@@ -143,7 +143,7 @@ async fn a_three_way_fan_out_with_one_provider_failing_every_request() {
     let pairs: HashSet<(&str, &str)> = report
         .results
         .iter()
-        .map(|r| (r.target.as_str(), r.provider.as_str()))
+        .map(|r| (&*r.target, &*r.provider))
         .collect();
     assert_eq!(
         pairs.len(),
@@ -151,7 +151,7 @@ async fn a_three_way_fan_out_with_one_provider_failing_every_request() {
         "every (target, provider) exactly once"
     );
     for row in &report.results {
-        let expected = if row.provider == "ll" {
+        let expected = if &*row.provider == "ll" {
             State::Failed
         } else {
             State::Accepted
@@ -172,7 +172,7 @@ async fn a_three_way_fan_out_with_one_provider_failing_every_request() {
         .purge(&urls(5).with_wait(Some(Duration::from_secs(10))))
         .await
         .unwrap();
-    for row in report.results.iter().filter(|r| r.provider != "ll") {
+    for row in report.results.iter().filter(|r| &*r.provider != "ll") {
         assert_eq!(row.state, State::Completed, "{row:?}");
     }
 }

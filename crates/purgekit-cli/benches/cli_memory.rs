@@ -7,6 +7,10 @@
 //! `{"case":"cli_dry_run_sandbox","urls":1000000,"input_bytes":…,"seconds":…,"peak_bytes":…,
 //! "peak_ratio":…}`; `peak_ratio` is the peak over the input's bytes (target ≤ 4).
 //! Cases: Level 3 alone (1,000,000 rows), Level 3 and Adobe (2,000,000 rows).
+//!
+//! Run with `cargo bench -p purgekit-cli --bench cli_memory` (or `cargo bench --workspace`).
+//! `PURGEKIT_BENCH_BIN=/path/to/purgekit` measures another build of the binary instead (an older
+//! commit's, for a before/after figure).
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -18,7 +22,7 @@ fn main() {
     let input = std::env::temp_dir().join(format!("purgekit-cli-bench-{}.txt", std::process::id()));
     let mut text = String::with_capacity(URLS * 80);
     for i in 0..URLS {
-        // 74 bytes a line, as in the measurement that found the problem.
+        // 71 bytes a line.
         text.push_str(&format!(
             "https://images.example.com/is/image/PurgekitDemo/assets/v2/{i:07}.jpg\n"
         ));
@@ -32,8 +36,10 @@ fn main() {
         ("cli_dry_run_level3", &["level3"][..]),
         ("cli_dry_run_level3_adobe", &["level3", "dynamic-media"][..]),
     ] {
+        let binary = std::env::var_os("PURGEKIT_BENCH_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_purgekit").into());
         let mut command = Command::new("/usr/bin/time");
-        command.arg("-v").arg(env!("CARGO_BIN_EXE_purgekit")).args([
+        command.arg("-v").arg(binary).args([
             "--quiet",
             "purge",
             "--sandbox",

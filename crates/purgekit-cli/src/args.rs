@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// How long a purge may take, waiting included, without `--timeout`.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -48,7 +48,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Purge targets on the configured providers
-    Purge(PurgeArgs),
+    Purge(PurgeCommand),
     /// Show the batches and the exact HTTP requests a purge would send (secrets redacted); sends
     /// nothing
     Plan(PurgeArgs),
@@ -58,6 +58,89 @@ pub enum Command {
     Providers(ProvidersArgs),
     /// Run every provider emulator until interrupted, printing a ready config
     Emulate(EmulateArgs),
+}
+
+/// `purge`: the targets and options (shared with `plan`), and how the run reports.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PurgeCommand {
+    /// Targets and options.
+    #[command(flatten)]
+    pub request: PurgeArgs,
+
+    /// Which rows make the exit code 1: `failed`, `unsupported`, `timeout` (waiting did not
+    /// confirm completion), comma-separated, or `none` [default: failed,unsupported,timeout]
+    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
+    pub fail_on: Option<Vec<FailOn>>,
+
+    /// The report on stdout: `table` (one line per row), `summary` (counts per provider,
+    /// failures listed), `json` (one document) or `jsonl` (one row per line, then the summary)
+    /// [default: table up to 50 rows, summary above]
+    #[arg(long, value_name = "FORMAT", value_enum, conflicts_with = "json")]
+    pub output: Option<Output>,
+
+    /// Progress on stderr: `bar`, `lines` (a line per accepted request and a heartbeat every
+    /// 30s with counts and an ETA), `none`, or `auto` (bar on a terminal, else lines)
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+impl PurgeCommand {
+    /// The rows that fail the run: `--fail-on`, or every kind.
+    pub fn fail_on(&self) -> Vec<FailOn> {
+        match &self.fail_on {
+            Some(list) => list.clone(),
+            None => vec![FailOn::Failed, FailOn::Unsupported, FailOn::Timeout],
+        }
+    }
+}
+
+/// A kind of row `--fail-on` can make fatal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// A row failed.
+    Failed,
+    /// A provider cannot purge a target.
+    Unsupported,
+    /// `--wait` did not confirm completion (timed out, no status call, status error).
+    Timeout,
+    /// No row fails the run (only usage errors and signals do).
+    None,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// One line per row.
+    Table,
+    /// Counts per provider and state, failures listed.
+    Summary,
+    /// One JSON document.
+    Json,
+    /// One JSON object per row and line, then one with the summary.
+    Jsonl,
+}
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, lines otherwise.
+    #[default]
+    Auto,
+    /// A progress bar.
+    Bar,
+    /// Lines: each accepted request, and a heartbeat every 30s.
+    Lines,
+    /// Nothing.
+    None,
+}
+
+/// `--dry-run`: where the dry run happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// Validated and planned here, for every provider; nothing sent.
+    Client,
+    /// The provider's native dry run where it has one (a request is sent); here otherwise.
+    Server,
 }
 
 /// Targets and options, shared by `purge` and `plan`.
@@ -134,13 +217,25 @@ pub struct PurgeArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// Validate and plan; purge nothing (natively where the provider supports it)
-    #[arg(long)]
-    pub dry_run: bool,
+    /// Validate and plan; purge nothing. `--dry-run` (= `client`) sends nothing to any
+    /// provider; `--dry-run=server` uses a provider's native dry run where it has one
+    #[arg(
+        long,
+        value_name = "WHERE",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "client"
+    )]
+    pub dry_run: Option<DryRun>,
 
-    /// Print one JSON document on stdout instead of a table
+    /// Print one JSON document on stdout (for `purge`: the same as `--output json`)
     #[arg(long)]
     pub json: bool,
+
+    /// An input without any target is an error (exit 2) instead of "nothing to purge" (exit 0)
+    #[arg(long)]
+    pub require_targets: bool,
 
     /// Ignore the config: run against the provider emulators, in-process on loopback
     #[arg(long)]
@@ -261,19 +356,57 @@ mod tests {
             "--dry-run",
             "--json",
             "--sandbox",
+            "--fail-on",
+            "failed,timeout",
+            "--progress",
+            "lines",
+            "--require-targets",
         ])
         .unwrap();
         assert_eq!(cli.config, Some(PathBuf::from("pk.toml")));
         assert_eq!(cli.verbose, 2);
-        let Command::Purge(a) = cli.command else {
+        let Command::Purge(c) = cli.command else {
             panic!()
         };
+        assert_eq!(c.fail_on(), [FailOn::Failed, FailOn::Timeout]);
+        assert_eq!(c.progress, ProgressMode::Lines);
+        let a = c.request;
+        assert!(a.require_targets);
         assert_eq!(a.targets, ["https://a.example/x", "tag:t"]);
         assert_eq!(a.file, [PathBuf::from("-")]);
         assert_eq!(a.provider, ["eu", "us"]);
         assert_eq!(a.notify, ["a@x.com", "b@x.com"]);
-        assert!(a.delete && a.ignore_case && a.include_query && a.dry_run && a.json && a.sandbox);
+        assert!(a.delete && a.ignore_case && a.include_query && a.json && a.sandbox);
+        assert_eq!(a.dry_run, Some(DryRun::Client));
         assert_eq!(a.wait_timeout(), Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn purge_reporting_flags() {
+        let purge = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Purge(c)) => Ok(c),
+            Ok(_) => panic!(),
+            Err(e) => Err(e),
+        };
+        let c = purge(&["purge"]).unwrap();
+        assert_eq!(
+            c.fail_on(),
+            [FailOn::Failed, FailOn::Unsupported, FailOn::Timeout]
+        );
+        assert_eq!((c.output, c.progress), (None, ProgressMode::Auto));
+        assert_eq!(c.request.dry_run, None);
+        let c = purge(&["purge", "--output", "jsonl", "--dry-run=server", "x"]).unwrap();
+        assert_eq!(c.output, Some(Output::Jsonl));
+        assert_eq!(c.request.dry_run, Some(DryRun::Server));
+        // `--dry-run` takes its value only after `=`: a following TARGET stays a target.
+        let c = purge(&["purge", "--dry-run", "https://a.example/"]).unwrap();
+        assert_eq!(c.request.dry_run, Some(DryRun::Client));
+        assert_eq!(c.request.targets, ["https://a.example/"]);
+        assert!(purge(&["purge", "--output", "json", "--json"]).is_err());
+        assert!(purge(&["purge", "--fail-on", "sometimes"]).is_err());
+        assert!(purge(&["purge", "--progress", "loud"]).is_err());
+        // `plan` has no purge-only flags.
+        assert!(parse(&["plan", "--fail-on", "none", "x"]).is_err());
     }
 
     #[test]
@@ -293,19 +426,17 @@ mod tests {
 
     #[test]
     fn wait_defaults_and_timeout_rules() {
-        let Command::Purge(a) = parse(&["purge", "--wait"]).unwrap().command else {
-            panic!()
+        let purge = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Purge(c) => c.request,
+            _ => panic!(),
         };
+        let a = purge(&["purge", "--wait"]);
         assert_eq!(a.wait_timeout(), Some(DEFAULT_WAIT_TIMEOUT));
-        let Command::Purge(a) = parse(&["purge"]).unwrap().command else {
-            panic!()
-        };
+        let a = purge(&["purge"]);
         assert_eq!(a.wait_timeout(), None);
         assert_eq!(a.deadline(), DEFAULT_WAIT_TIMEOUT);
         // --timeout bounds the whole purge, with or without --wait.
-        let Command::Purge(a) = parse(&["purge", "--timeout", "5m"]).unwrap().command else {
-            panic!()
-        };
+        let a = purge(&["purge", "--timeout", "5m"]);
         assert_eq!(
             (a.wait_timeout(), a.deadline()),
             (None, Duration::from_secs(300))

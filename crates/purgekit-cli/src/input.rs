@@ -6,56 +6,133 @@ use std::path::Path;
 use purgekit::{Action, Options, PurgeRequest, Target, TargetKind};
 
 use crate::Failure;
-use crate::args::PurgeArgs;
+use crate::args::{DryRun, PurgeArgs};
 
-/// Builds the request from `args`, reading `--file -` from `stdin`. Every broken rule is a
-/// usage failure naming the input (and the file and line it came from).
-pub fn build_request(args: &PurgeArgs, stdin: impl Read) -> Result<PurgeRequest, Failure> {
+/// At most this many input problems are reported (then how many more there were).
+pub const MAX_PROBLEMS: usize = 20;
+
+/// Input problems, gathered so that all of them (up to [`MAX_PROBLEMS`]) are reported at once.
+#[derive(Default)]
+struct Problems {
+    shown: Vec<String>,
+    more: usize,
+}
+
+impl Problems {
+    fn push(&mut self, problem: String) {
+        if self.shown.len() < MAX_PROBLEMS {
+            self.shown.push(problem);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_failure(self) -> Option<Failure> {
+        if self.shown.is_empty() {
+            return None;
+        }
+        let count = self.shown.len() + self.more;
+        let mut text = if count == 1 {
+            self.shown.into_iter().next().unwrap_or_default()
+        } else {
+            let mut text = format!("{count} input problems; nothing was sent:");
+            for problem in &self.shown {
+                text.push_str("\n  ");
+                text.push_str(problem);
+            }
+            if self.more > 0 {
+                text.push_str(&format!("\n  … and {} more", self.more));
+            }
+            text
+        };
+        if count == 1 && !text.contains("nothing was sent") {
+            text.push_str("; nothing was sent");
+        }
+        Some(Failure::Usage(text))
+    }
+}
+
+/// The parse error of a target, with a hint for a bare word (`homepage`: did you mean
+/// `tag:homepage`?).
+fn target_problem(text: &str, error: &purgekit::Error) -> String {
+    let bare_word =
+        !text.is_empty() && !text.contains(['/', ':', '*', '.']) && Target::tag(text).is_ok();
+    if bare_word {
+        format!("{error} (did you mean tag:{text}?)")
+    } else {
+        error.to_string()
+    }
+}
+
+/// Builds the request from `args`, reading `--file -` from `stdin`. Every broken rule is
+/// reported (up to [`MAX_PROBLEMS`]), naming the input and the file and line it came from, as
+/// one usage failure. Inputs that hold no target at all give `Ok(None)` ("nothing to purge"),
+/// or a usage failure with `--require-targets` or when no input was given at all.
+pub fn build_request(args: &PurgeArgs, stdin: impl Read) -> Result<Option<PurgeRequest>, Failure> {
     let mut targets = Vec::new();
+    let mut problems = Problems::default();
     for text in &args.targets {
-        targets.push(Target::parse(text).map_err(|e| Failure::Usage(e.to_string()))?);
+        match Target::parse(text) {
+            Ok(target) => targets.push(target),
+            Err(e) => problems.push(target_problem(text, &e)),
+        }
     }
     let mut stdin = Some(stdin);
     for path in &args.file {
         if path == Path::new("-") {
             let Some(input) = stdin.take() else {
-                return Err(Failure::Usage(
-                    "`--file -` (stdin) may be given only once".to_owned(),
-                ));
+                problems.push("`--file -` (stdin) may be given only once".to_owned());
+                continue;
             };
-            read_targets(BufReader::new(input), "<stdin>", &mut targets)?;
-        } else {
-            let file = std::fs::File::open(path).map_err(|e| {
-                Failure::Usage(format!("cannot read target file {}: {e}", path.display()))
-            })?;
             read_targets(
-                BufReader::new(file),
-                &path.display().to_string(),
+                BufReader::new(input),
+                "<stdin>",
                 &mut targets,
-            )?;
+                &mut problems,
+            );
+        } else {
+            match std::fs::File::open(path) {
+                Ok(file) => read_targets(
+                    BufReader::new(file),
+                    &path.display().to_string(),
+                    &mut targets,
+                    &mut problems,
+                ),
+                Err(e) => problems.push(format!("cannot read target file {}: {e}", path.display())),
+            }
         }
     }
+    let mut flag = |name: &str, text: &str, target: purgekit::Result<Target>| match target {
+        Ok(target) => targets.push(target),
+        Err(e) => problems.push(format!("--{name} {text}: {e}")),
+    };
     for pattern in &args.pattern {
-        targets.push(Target::pattern(pattern.as_str()).map_err(|e| Failure::Usage(e.to_string()))?);
+        flag("pattern", pattern, Target::pattern(pattern.as_str()));
     }
     for tag in &args.tag {
-        targets.push(Target::tag(tag.as_str()).map_err(|e| Failure::Usage(e.to_string()))?);
+        match tag.strip_prefix("tag:") {
+            Some(name) => flag(
+                "tag",
+                tag,
+                Err(purgekit::Error::invalid(
+                    tag,
+                    format!(
+                        "--tag takes the tag's name, without `tag:`: give `--tag {name}` (or \
+                         the target `tag:{name}`)"
+                    ),
+                )),
+            ),
+            None => flag("tag", tag, Target::tag(tag.as_str())),
+        }
     }
     for prefix in &args.prefix {
-        targets.push(Target::prefix(prefix.as_str()).map_err(|e| Failure::Usage(e.to_string()))?);
+        flag("prefix", prefix, Target::prefix(prefix.as_str()));
     }
     for host in &args.host {
-        targets.push(Target::hostname(host.as_str()).map_err(|e| Failure::Usage(e.to_string()))?);
+        flag("host", host, Target::hostname(host.as_str()));
     }
     if args.everything {
         targets.push(Target::everything());
-    }
-    if targets.is_empty() {
-        return Err(Failure::Usage(
-            "nothing to purge: give TARGETs, --file, --pattern, --tag, --prefix, --host or \
-             --everything"
-                .to_owned(),
-        ));
     }
     let options = Options {
         action: if args.delete {
@@ -68,10 +145,39 @@ pub fn build_request(args: &PurgeArgs, stdin: impl Read) -> Result<PurgeRequest,
         notify: args.notify.clone(),
         callback: args.callback.clone(),
         note: args.note.clone(),
-        dry_run: args.dry_run,
+        dry_run: args.dry_run.is_some(),
     };
+    if let Err(e) = options.validate() {
+        problems.push(e.to_string());
+    }
+    if let Some(failure) = problems.into_failure() {
+        return Err(failure);
+    }
+    if targets.is_empty() {
+        let no_input = args.targets.is_empty()
+            && args.file.is_empty()
+            && args.pattern.is_empty()
+            && args.tag.is_empty()
+            && args.prefix.is_empty()
+            && args.host.is_empty()
+            && !args.everything;
+        if no_input || args.require_targets {
+            return Err(Failure::Usage(if no_input {
+                "nothing to purge: give TARGETs, --file, --pattern, --tag, --prefix, --host or \
+                 --everything"
+                    .to_owned()
+            } else {
+                "nothing to purge: the input holds no target (--require-targets)".to_owned()
+            }));
+        }
+        return Ok(None);
+    }
     let request = PurgeRequest::new(targets, options).map_err(|e| Failure::Usage(e.to_string()))?;
-    Ok(request.with_wait(args.wait_timeout()))
+    Ok(Some(
+        request
+            .with_wait(args.wait_timeout())
+            .with_local_dry_run(args.dry_run == Some(DryRun::Client)),
+    ))
 }
 
 /// `purge` of `everything` is destructive: refused without `--yes` (`plan` shows what it
@@ -97,45 +203,58 @@ pub fn confirm_destructive(args: &PurgeArgs, request: &PurgeRequest) -> Result<(
 const MAX_LINE_BYTES: usize = purgekit::MAX_TARGET_LEN + 1024;
 
 /// Appends the targets in `reader`, one per line; blank lines and `#` comments are skipped.
-/// Errors name `name:line`: a line that is not UTF-8, longer than [`MAX_LINE_BYTES`], or not a
-/// valid target.
+/// Each bad line is a problem naming `name:line`: not UTF-8, longer than [`MAX_LINE_BYTES`], or
+/// not a valid target. A read error or an over-long line ends the file.
 fn read_targets(
     mut reader: impl BufRead,
     name: &str,
     targets: &mut Vec<Target>,
-) -> Result<(), Failure> {
+    problems: &mut Problems,
+) {
     let mut line = Vec::new();
     let mut number = 0usize;
     loop {
         number += 1;
         line.clear();
-        let read = (&mut reader)
+        let read = match (&mut reader)
             .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|e| Failure::Usage(format!("cannot read {name}:{number}: {e}")))?;
+        {
+            Ok(read) => read,
+            Err(e) => {
+                problems.push(format!("cannot read {name}:{number}: {e}"));
+                return;
+            }
+        };
         if read == 0 {
-            return Ok(());
+            return;
         }
         if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
-            return Err(Failure::Usage(format!(
+            problems.push(format!(
                 "{name}:{number}: the line is longer than {MAX_LINE_BYTES} bytes (a target is \
-                 at most {} bytes); nothing was sent",
+                 at most {} bytes)",
                 purgekit::MAX_TARGET_LEN
-            )));
+            ));
+            // Reading stops here: the line may never end (a device, a broken generator).
+            return;
         }
-        let text = std::str::from_utf8(&line).map_err(|e| {
-            Failure::Usage(format!(
-                "{name}:{number}: not UTF-8 (invalid byte at column {}); nothing was sent",
-                e.valid_up_to() + 1
-            ))
-        })?;
-        let text = text.trim();
+        let text = match std::str::from_utf8(&line) {
+            Ok(text) => text.trim(),
+            Err(e) => {
+                problems.push(format!(
+                    "{name}:{number}: not UTF-8 (invalid byte at column {})",
+                    e.valid_up_to() + 1
+                ));
+                continue;
+            }
+        };
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let target =
-            Target::parse(text).map_err(|e| Failure::Usage(format!("{name}:{number}: {e}")))?;
-        targets.push(target);
+        match Target::parse(text) {
+            Ok(target) => targets.push(target),
+            Err(e) => problems.push(format!("{name}:{number}: {}", target_problem(text, &e))),
+        }
     }
 }
 
@@ -147,6 +266,11 @@ mod tests {
 
     fn args() -> PurgeArgs {
         PurgeArgs::default()
+    }
+
+    /// The request, which these inputs all have.
+    fn build_request(args: &PurgeArgs, stdin: impl Read) -> Result<PurgeRequest, Failure> {
+        super::build_request(args, stdin).map(|r| r.expect("some target"))
     }
 
     fn usage(result: Result<PurgeRequest, Failure>) -> String {
@@ -322,15 +446,56 @@ mod tests {
     }
 
     #[test]
-    fn no_targets_is_a_usage_error() {
+    fn no_targets_is_nothing_to_purge_and_no_input_a_usage_error() {
         assert!(usage(build_request(&args(), std::io::empty())).contains("nothing to purge"));
         let a = PurgeArgs {
             file: vec!["-".into()],
             ..args()
         };
+        // An empty input (a pipeline's empty diff) is not an error...
         assert!(
-            usage(build_request(&a, "# only comments\n\n".as_bytes())).contains("nothing to purge")
+            super::build_request(&a, "# only comments\n\n".as_bytes())
+                .unwrap()
+                .is_none()
         );
+        // ...unless targets are required.
+        let required = PurgeArgs {
+            require_targets: true,
+            ..a
+        };
+        let m = usage(super::build_request(&required, std::io::empty()).map(|_| unreachable!()));
+        assert!(m.contains("--require-targets"), "{m}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_hints() {
+        let a = PurgeArgs {
+            targets: vec!["homepage".into()],
+            file: vec!["-".into()],
+            tag: vec!["tag:foo".into(), "ok".into()],
+            notify: vec!["not-an-email".into()],
+            ..args()
+        };
+        let stdin = "https://a.example/1\n/bad-2\nhttps://a.example/3\n\nftp://bad-5/\n";
+        let m = usage(build_request(&a, stdin.as_bytes()));
+        assert!(m.starts_with("5 input problems; nothing was sent:"), "{m}");
+        assert!(m.contains("(did you mean tag:homepage?)"), "{m}");
+        assert!(m.contains("\n  <stdin>:2: "), "{m}");
+        assert!(m.contains("\n  <stdin>:5: "), "{m}");
+        assert!(m.contains("give `--tag foo`"), "{m}");
+        assert!(m.contains("not a valid email"), "{m}");
+        // Capped.
+        let many: String = (0..30).map(|i| format!("bad{i}\n")).collect();
+        let m = usage(build_request(
+            &PurgeArgs {
+                file: vec!["-".into()],
+                ..args()
+            },
+            many.as_bytes(),
+        ));
+        assert!(m.starts_with("30 input problems"), "{m}");
+        assert_eq!(m.lines().count(), 1 + MAX_PROBLEMS + 1, "{m}");
+        assert!(m.ends_with("… and 10 more"), "{m}");
     }
 
     #[test]
@@ -357,7 +522,7 @@ mod tests {
             notify: vec!["ops@example.com".into()],
             note: Some("deploy".into()),
             callback: Some("https://cb.example/done".into()),
-            dry_run: true,
+            dry_run: Some(DryRun::Client),
             wait: true,
             timeout: Some(Duration::from_secs(5)),
             ..args()

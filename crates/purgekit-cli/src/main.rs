@@ -18,7 +18,7 @@ use clap::Parser;
 use purgekit::{EngineConfig, ProxyPolicy, PurgeContext, ReqwestTransport, Transport};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, FailOn, Output};
 use crate::progress::ProgressDisplay;
 use crate::run::{EXIT_FAILED, EXIT_USAGE};
 use crate::signals::Interrupts;
@@ -80,9 +80,19 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Ok(Arc::new(ReqwestTransport::with_proxy(&proxy)?))
     };
     match cli.command {
-        Command::Purge(args) => {
-            let request = input::build_request(&args, std::io::stdin().lock())?;
-            input::confirm_destructive(&args, &request)?;
+        Command::Purge(command) => {
+            let args = &command.request;
+            let fail_on = command.fail_on();
+            if fail_on.contains(&FailOn::None) && fail_on.len() > 1 {
+                return Err(Failure::Usage(
+                    "--fail-on none cannot be combined with other kinds".to_owned(),
+                ));
+            }
+            let output = command.output.or(args.json.then_some(Output::Json));
+            let Some(request) = input::build_request(args, std::io::stdin().lock())? else {
+                return run::nothing_to_purge(output, &mut stdout);
+            };
+            input::confirm_destructive(args, &request)?;
             let engine = EngineConfig {
                 deadline: args.deadline(),
                 ..EngineConfig::default()
@@ -90,7 +100,19 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let session =
                 setup::Session::open(config, args.sandbox, &args.provider, &engine, &transport()?)
                     .await?;
-            let display = ProgressDisplay::new(ProgressDisplay::wanted(cli.quiet));
+            tracing::info!(
+                "purging {} targets on {}",
+                request.targets().len(),
+                session
+                    .purger
+                    .providers()
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut display =
+                ProgressDisplay::new(progress::Shown::resolve(command.progress, cli.quiet));
             // Without a terminal on stdout (CI), each handle is logged as it comes, so even a
             // killed run leaves them in the log.
             let log_handles = !cli.quiet && !std::io::stdout().is_terminal();
@@ -98,12 +120,17 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 progress: Some(display.callback(request.wait().is_some(), log_handles)),
                 cancel: CancellationToken::new(),
             };
+            display.start_heartbeat(progress::HEARTBEAT);
             let interrupts = Interrupts::listen(context.cancel.clone());
+            let reporting = run::Reporting {
+                output,
+                fail_on: &fail_on,
+            };
             let code = run::purge(
                 &*session.purger,
                 &request,
                 &context,
-                args.json,
+                &reporting,
                 || display.finish(),
                 &mut stdout,
             )
@@ -111,7 +138,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(interrupts.exit_code(code))
         }
         Command::Plan(args) => {
-            let request = input::build_request(&args, std::io::stdin().lock())?;
+            let Some(request) = input::build_request(&args, std::io::stdin().lock())? else {
+                return run::nothing_to_purge(None, &mut stdout);
+            };
             let session = setup::Session::open(
                 config,
                 args.sandbox,

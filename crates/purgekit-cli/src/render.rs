@@ -1,22 +1,69 @@
 //! What the commands print on stdout: human tables, or one JSON document.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 use purgekit::{
     Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest, Report,
-    State, Status, Target, TargetKind, escape_controls,
+    Row, State, Status, Summary, Target, TargetKind, Unfinished, escape_controls,
 };
 use serde::Serialize;
 use serde_json::json;
 
-/// Writes the report as a table, with errors and warnings under their rows, then the summary.
+/// Reports with more rows than this print a summary by default instead of the table.
+pub const TABLE_MAX_ROWS: usize = 50;
+
+/// At most this many failed or unsupported rows are listed per provider in the summary.
+pub const SUMMARY_MAX_LISTED: usize = 20;
+
+/// Each warning text and how many rows carry it, in order of first appearance.
+fn warning_counts(report: &Report) -> Vec<(&str, usize)> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for warning in report.results.iter().flat_map(|r| &r.warnings) {
+        let slot = *index.entry(&**warning).or_insert_with(|| {
+            counts.push((&**warning, 0));
+            counts.len() - 1
+        });
+        counts[slot].1 += 1;
+    }
+    counts
+}
+
+/// Writes the warnings carried by more than one row, once each with their count.
+fn write_shared_warnings(counts: &[(&str, usize)], out: &mut impl Write) -> io::Result<()> {
+    for (text, n) in counts.iter().filter(|(_, n)| *n > 1) {
+        writeln!(
+            out,
+            "warning ({} rows): {}",
+            thousands(*n),
+            escape_controls(text)
+        )?;
+    }
+    Ok(())
+}
+
+/// The label of a row's `error` under the table: why it failed, is unsupported, or was not
+/// confirmed complete.
+fn error_label(row: &Row) -> String {
+    match (row.state, row.unfinished) {
+        (State::Unsupported, _) => "unsupported".to_owned(),
+        (State::Accepted, Some(why)) => format!("not confirmed ({})", why.name()),
+        _ => "error".to_owned(),
+    }
+}
+
+/// Writes the report as a table, with errors and warnings under their rows, then the warnings
+/// that many rows share (once each, with a count) and the summary.
 ///
 /// Streams: the column widths come from one pass over the rows, then each line is written as
 /// it is formed, so a million-row report costs no copy of its rows. Provider-supplied text
 /// (handles, errors, warnings) is shown with control characters escaped.
 pub fn write_report_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
     const HEADERS: [&str; 5] = ["TARGET", "PROVIDER", "STATE", "HANDLE", "ATTEMPTS"];
+    let warnings = warning_counts(report);
+    let shared: HashMap<&str, usize> = warnings.iter().copied().collect();
     let mut widths = HEADERS.map(str::len);
     for r in &report.results {
         let cells = [
@@ -56,18 +103,89 @@ pub fn write_report_table(report: &Report, out: &mut impl Write) -> io::Result<(
             &r.attempts,
         )?;
         if let Some(error) = &r.error {
-            let label = if r.state == State::Unsupported {
-                "unsupported"
-            } else {
-                "error"
-            };
-            writeln!(out, "  {label}: {}", escape_controls(error))?;
+            writeln!(out, "  {}: {}", error_label(r), escape_controls(error))?;
         }
         for warning in &r.warnings {
-            writeln!(out, "  warning: {}", escape_controls(warning))?;
+            if shared.get(&**warning).copied().unwrap_or(0) <= 1 {
+                writeln!(out, "  warning: {}", escape_controls(warning))?;
+            }
         }
     }
+    write_shared_warnings(&warnings, out)?;
     writeln!(out, "{}", summary_line(report))
+}
+
+/// Writes the report as a summary: per provider, its rows counted by state and its failed,
+/// unsupported and unconfirmed rows listed (at most [`SUMMARY_MAX_LISTED`] each), then the
+/// warnings (once each, with a count) and the summary line. Its size does not grow with the
+/// rows that went well.
+pub fn write_report_summary(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    // Providers in the order their rows come.
+    let mut providers: Vec<&str> = Vec::new();
+    for row in &report.results {
+        if providers.last() != Some(&&*row.provider) && !providers.contains(&&*row.provider) {
+            providers.push(&row.provider);
+        }
+    }
+    for provider in providers {
+        let rows: Vec<&Row> = report
+            .results
+            .iter()
+            .filter(|r| &*r.provider == provider)
+            .collect();
+        let counted = Summary::of(rows.iter().copied());
+        writeln!(
+            out,
+            "{}: {}",
+            escape_controls(provider),
+            counts_text(&counted)
+        )?;
+        let bad = rows.iter().filter(|r| {
+            matches!(r.state, State::Failed | State::Unsupported) || r.unfinished.is_some()
+        });
+        let mut listed = 0usize;
+        let mut more = 0usize;
+        for row in bad {
+            if listed == SUMMARY_MAX_LISTED {
+                more += 1;
+                continue;
+            }
+            listed += 1;
+            let label = match row.state {
+                State::Unsupported => "unsupported".to_owned(),
+                State::Accepted => format!(
+                    "not confirmed ({})",
+                    row.unfinished.map_or("", Unfinished::name)
+                ),
+                _ => "failed".to_owned(),
+            };
+            writeln!(
+                out,
+                "  {label}: {}: {}",
+                escape_controls(&row.target),
+                escape_controls(row.error.as_deref().unwrap_or("")),
+            )?;
+        }
+        if more > 0 {
+            writeln!(
+                out,
+                "  … and {} more (--output table or json lists every row)",
+                thousands(more)
+            )?;
+        }
+    }
+    write_shared_warnings(&warning_counts(report), out)?;
+    writeln!(out, "{}", summary_line(report))
+}
+
+/// Writes the report as JSON lines: one row object per line, then `{"summary": …}`.
+pub fn write_report_jsonl(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    for row in &report.results {
+        serde_json::to_writer(&mut *out, row)?;
+        writeln!(out)?;
+    }
+    serde_json::to_writer(&mut *out, &json!({ "summary": report.summary }))?;
+    writeln!(out)
 }
 
 /// How many characters `text` takes once its control characters are escaped.
@@ -75,27 +193,52 @@ fn shown_len(text: &str) -> usize {
     escape_controls(text).chars().count()
 }
 
+/// `1,000,000`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `7 rows: 5 accepted, 1 failed, 1 unsupported` (zero counts left out).
 pub fn summary_line(report: &Report) -> String {
-    let s = &report.summary;
-    let counts = [
-        (s.accepted, "accepted"),
-        (s.completed, "completed"),
-        (s.failed, "failed"),
-        (s.unsupported, "unsupported"),
-        (s.dry_run, "dry run"),
-        (s.timed_out, "timed out waiting"),
+    counts_text(&report.summary)
+}
+
+/// The counts of a summary, as [`summary_line`] prints them.
+fn counts_text(s: &Summary) -> String {
+    let mut counts = vec![
+        (s.accepted, "accepted".to_owned()),
+        (s.completed, "completed".to_owned()),
+        (s.failed, "failed".to_owned()),
+        (s.unsupported, "unsupported".to_owned()),
+        (s.dry_run, "dry run".to_owned()),
     ];
+    for why in Unfinished::ALL {
+        let text = match why {
+            Unfinished::TimedOut => "timed out waiting",
+            Unfinished::Cancelled => "cancelled while waiting",
+            Unfinished::NoStatusApi => "without a status call (no_status_api)",
+            Unfinished::StatusError => "status unavailable",
+        };
+        counts.push((s.unfinished_for(why), text.to_owned()));
+    }
     let parts: Vec<String> = counts
         .iter()
         .filter(|(n, _)| *n > 0)
-        .map(|(n, name)| format!("{n} {name}"))
+        .map(|(n, name)| format!("{} {name}", thousands(*n)))
         .collect();
     let rows = if s.total == 1 { "row" } else { "rows" };
     if parts.is_empty() {
-        format!("{} {rows}", s.total)
+        format!("{} {rows}", thousands(s.total))
     } else {
-        format!("{} {rows}: {}", s.total, parts.join(", "))
+        format!("{} {rows}: {}", thousands(s.total), parts.join(", "))
     }
 }
 
@@ -455,9 +598,10 @@ mod tests {
             target: target.into(),
             provider: provider.into(),
             state,
-            handle: (state == State::Accepted).then(|| "h-1".to_owned()),
+            handle: (state == State::Accepted).then(|| "h-1".into()),
             attempts: u32::from(state == State::Accepted),
             error: None,
+            unfinished: None,
             warnings: vec![],
         }
     }
@@ -517,13 +661,13 @@ https://a.example/b.css  ll        failed       -       3
     fn provider_text_is_escaped_in_tables_and_exact_in_json() {
         let text = table(&hostile_report());
         assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
-        assert_eq!(text.lines().count(), 7, "{text}");
+        assert_eq!(text.lines().count(), 6, "{text}");
         assert!(
             text.contains("ni/\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\nFAKE  row  1"),
             "{text}"
         );
         assert!(
-            text.contains("  warning: Level 3 said \\r\\u{1b}[31mok\n"),
+            text.contains("\nwarning (2 rows): Level 3 said \\r\\u{1b}[31mok\n"),
             "{text}"
         );
         assert!(

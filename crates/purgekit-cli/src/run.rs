@@ -6,42 +6,81 @@ use std::time::Duration;
 use purgekit::{Disposition, Handle, Progress, PurgeContext, PurgeRequest, Purger, Report, State};
 
 use crate::Failure;
+use crate::args::{FailOn, Output};
 use crate::render;
 
-/// Exit code: every row accepted (completed, with `--wait`) or dry-run.
+/// Exit code: no row of a kind `--fail-on` names (by default: every row accepted, completed
+/// with `--wait`, or dry-run), or nothing to purge.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: some row failed, is unsupported or timed out waiting. (A run stopped by a signal
-/// exits with 128 + its number instead: 130, 143, 129; see `signals`.)
+/// Exit code: some row failed, is unsupported or was not confirmed complete (as `--fail-on`
+/// selects). (A run stopped by a signal exits with 128 + its number instead: 130, 143, 129;
+/// see `signals`.)
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: usage, config or input error; nothing was sent.
 pub const EXIT_USAGE: u8 = 2;
 
-/// The exit code of a finished purge.
-pub fn purge_exit_code(report: &Report, waited: bool, cancelled: bool) -> u8 {
-    let good = |state: State, error: bool| match state {
-        State::Completed | State::DryRun => true,
-        State::Accepted => !waited && !error,
-        State::Failed | State::Unsupported => false,
+/// The exit code of a finished purge: 1 when cancelled, or when a row is of a kind in
+/// `fail_on` (failed, unsupported, or — having `waited` — not confirmed complete).
+pub fn purge_exit_code(report: &Report, waited: bool, cancelled: bool, fail_on: &[FailOn]) -> u8 {
+    let fails = |row: &purgekit::Row| match row.state {
+        State::Completed | State::DryRun => false,
+        State::Accepted => waited && fail_on.contains(&FailOn::Timeout),
+        State::Failed => fail_on.contains(&FailOn::Failed),
+        State::Unsupported => fail_on.contains(&FailOn::Unsupported),
     };
-    if !cancelled
-        && report
-            .results
-            .iter()
-            .all(|row| good(row.state, row.error.is_some()))
-    {
-        EXIT_OK
-    } else {
+    if cancelled || report.results.iter().any(fails) {
         EXIT_FAILED
+    } else {
+        EXIT_OK
     }
 }
 
-/// `purge`: purges, calls `finished` (to clear a progress bar), prints the report (a table or
-/// JSON) on `out`, returns the exit code.
+/// How `purge` reports.
+pub struct Reporting<'a> {
+    /// `--output`; `None` chooses by the number of rows.
+    pub output: Option<Output>,
+    /// `--fail-on`.
+    pub fail_on: &'a [FailOn],
+}
+
+/// Writes `report` on `out` as `output` (by default a table up to
+/// [`render::TABLE_MAX_ROWS`] rows, a summary above).
+pub fn write_report(
+    report: &Report,
+    output: Option<Output>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let output = output.unwrap_or(if report.results.len() > render::TABLE_MAX_ROWS {
+        Output::Summary
+    } else {
+        Output::Table
+    });
+    let mut buffered = std::io::BufWriter::new(out);
+    let written = match output {
+        Output::Table => render::write_report_table(report, &mut buffered),
+        Output::Summary => render::write_report_summary(report, &mut buffered),
+        Output::Json => render::write_report_json(report, &mut buffered),
+        Output::Jsonl => render::write_report_jsonl(report, &mut buffered),
+    };
+    finish_out(written.and_then(|()| buffered.flush()))
+}
+
+/// `purge` of an input without targets: says so (an empty report in JSON) and exits 0.
+pub fn nothing_to_purge(output: Option<Output>, out: &mut dyn Write) -> Result<u8, Failure> {
+    match output {
+        Some(Output::Json | Output::Jsonl) => write_report(&Report::default(), output, out)?,
+        _ => write_out(out, "nothing to purge: the input holds no target\n")?,
+    }
+    Ok(EXIT_OK)
+}
+
+/// `purge`: purges, calls `finished` (to clear a progress bar), prints the report on `out`
+/// as `reporting` says, returns the exit code.
 pub async fn purge(
     purger: &dyn Purger,
     request: &PurgeRequest,
     context: &PurgeContext,
-    json: bool,
+    reporting: &Reporting<'_>,
     finished: impl FnOnce(),
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
@@ -61,17 +100,13 @@ pub async fn purge(
             report.results.len()
         );
     }
-    let mut buffered = std::io::BufWriter::new(out);
-    let written = if json {
-        render::write_report_json(&report, &mut buffered)
-    } else {
-        render::write_report_table(&report, &mut buffered)
-    };
-    finish_out(written.and_then(|()| buffered.flush()))?;
+    tracing::info!("done: {}", render::summary_line(&report));
+    write_report(&report, reporting.output, out)?;
     Ok(purge_exit_code(
         &report,
         request.wait().is_some() && !request.options().dry_run,
         cancelled,
+        reporting.fail_on,
     ))
 }
 
@@ -256,19 +291,20 @@ mod tests {
                 .map(|t| {
                     let text = t.to_string();
                     let mut row = Row {
-                        target: text.clone(),
+                        target: text.as_str().into(),
                         provider: "scripted".into(),
                         state: State::Accepted,
                         handle: Some("h1".into()),
                         attempts: 1,
                         error: None,
+                        unfinished: None,
                         warnings: vec![],
                     };
                     if context.cancel.is_cancelled() {
                         row.state = State::Failed;
                         row.handle = None;
                         row.attempts = 0;
-                        row.error = Some(Error::Cancelled.to_string());
+                        row.error = Some(Error::Cancelled.to_string().into());
                     } else if request.options().dry_run {
                         row.state = State::DryRun;
                     } else if text.starts_with("tag:") {
@@ -279,6 +315,7 @@ mod tests {
                         row.error = Some("rejected".into());
                     } else if waiting && text.contains("/slow") {
                         row.error = Some("wait timed out".into());
+                        row.unfinished = Some(purgekit::Unfinished::TimedOut);
                     } else if waiting {
                         row.state = State::Completed;
                     }
@@ -321,13 +358,19 @@ mod tests {
             .fold(PurgeRequest::builder(), |b, t| b.parse(t))
     }
 
+    const ALL: [FailOn; 3] = [FailOn::Failed, FailOn::Unsupported, FailOn::Timeout];
+
     async fn run_purge(request: PurgeRequest, json: bool) -> (Result<u8, Failure>, String) {
         let mut out = Vec::new();
+        let reporting = Reporting {
+            output: json.then_some(Output::Json),
+            fail_on: &ALL,
+        };
         let result = purge(
             &Scripted::new(),
             &request,
             &PurgeContext::default(),
-            json,
+            &reporting,
             || {},
             &mut out,
         )
@@ -366,12 +409,33 @@ mod tests {
             handle: Some("h".into()),
             attempts: 1,
             error: None,
+            unfinished: None,
             warnings: vec![],
         };
         let report = Report::new(vec![row]);
-        assert_eq!(purge_exit_code(&report, false, false), EXIT_OK);
-        assert_eq!(purge_exit_code(&report, true, false), EXIT_FAILED);
-        assert_eq!(purge_exit_code(&report, false, true), EXIT_FAILED);
+        assert_eq!(purge_exit_code(&report, false, false, &ALL), EXIT_OK);
+        assert_eq!(purge_exit_code(&report, true, false, &ALL), EXIT_FAILED);
+        assert_eq!(purge_exit_code(&report, false, true, &ALL), EXIT_FAILED);
+        // --fail-on failed,unsupported accepts what waiting could not confirm.
+        let lenient = [FailOn::Failed, FailOn::Unsupported];
+        assert_eq!(purge_exit_code(&report, true, false, &lenient), EXIT_OK);
+        let unsupported = Report::new(vec![Row {
+            state: State::Unsupported,
+            ..report.results[0].clone()
+        }]);
+        assert_eq!(
+            purge_exit_code(&unsupported, false, false, &ALL),
+            EXIT_FAILED
+        );
+        assert_eq!(
+            purge_exit_code(&unsupported, false, false, &[FailOn::Failed]),
+            EXIT_OK
+        );
+        // Cancelled fails whatever --fail-on says.
+        assert_eq!(
+            purge_exit_code(&report, false, true, &[FailOn::None]),
+            EXIT_FAILED
+        );
     }
 
     #[tokio::test]
@@ -408,7 +472,11 @@ mod tests {
         };
         let r = request(&["https://a.example/x"]).build().unwrap();
         let mut out = Vec::new();
-        let code = purge(&Scripted::new(), &r, &context, false, || {}, &mut out)
+        let reporting = Reporting {
+            output: None,
+            fail_on: &ALL,
+        };
+        let code = purge(&Scripted::new(), &r, &context, &reporting, || {}, &mut out)
             .await
             .unwrap();
         assert_eq!(code, EXIT_FAILED);

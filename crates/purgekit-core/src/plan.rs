@@ -448,6 +448,13 @@ pub fn plan_provider<P: Provider + ?Sized>(
     let mut warnings = Vec::new();
     let mut client_side_dry_run = false;
     for option in options.requested() {
+        if option == OptionKind::DryRun && request.local_dry_run() {
+            client_side_dry_run = true;
+            warnings.push(format!(
+                "{kind}: dry run validated and planned here, nothing sent"
+            ));
+            continue;
+        }
         if caps.supports_option(option) {
             continue;
         }

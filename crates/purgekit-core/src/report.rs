@@ -1,6 +1,7 @@
 //! The report: one row per (target, provider), each in exactly one final state.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -49,25 +50,67 @@ impl fmt::Display for State {
 }
 
 /// One target at one provider.
+///
+/// Its text is shared (`Arc<str>`), not copied: a report may hold millions of rows, and the
+/// rows of one target share its text ([`crate::Target::shared_text`]), those of one provider
+/// its name, those of one request its handle, error and warnings. Serialized as plain strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
     /// The target as given (`tag:` prefixed for tags).
-    pub target: String,
+    pub target: Arc<str>,
     /// The purger's name.
-    pub provider: String,
+    pub provider: Arc<str>,
     /// The final state.
     pub state: State,
     /// The provider's handle for the request that carried it, once accepted.
-    pub handle: Option<String>,
+    pub handle: Option<Arc<str>>,
     /// HTTP attempts made for the request that carried it (0 when nothing was sent).
     pub attempts: u32,
-    /// Why it failed or is unsupported, or that waiting timed out.
-    pub error: Option<String>,
+    /// Why it failed or is unsupported, or why waiting did not confirm completion.
+    pub error: Option<Arc<str>>,
+    /// For a row left `accepted` by `--wait`: why completion was not confirmed (absent from
+    /// the JSON otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<Unfinished>,
     /// Everything else worth knowing (ignored advisory options, merged duplicates).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Arc<str>>,
 }
 
-/// Counts by state, and whether waiting timed out anywhere.
+/// Why a row stays [`State::Accepted`] although the purge waited for completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unfinished {
+    /// The wait (or the run's deadline) ended first.
+    TimedOut,
+    /// The run was cancelled (a signal) while waiting.
+    Cancelled,
+    /// The provider has no status call for this purge (e.g. Adobe's 2012 schema).
+    NoStatusApi,
+    /// The status call failed for good (its error is in the row).
+    StatusError,
+}
+
+impl Unfinished {
+    /// Every reason, in display order.
+    pub const ALL: [Unfinished; 4] = [
+        Unfinished::TimedOut,
+        Unfinished::Cancelled,
+        Unfinished::NoStatusApi,
+        Unfinished::StatusError,
+    ];
+
+    /// The reason's name as serialized (`timed_out`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Unfinished::TimedOut => "timed_out",
+            Unfinished::Cancelled => "cancelled",
+            Unfinished::NoStatusApi => "no_status_api",
+            Unfinished::StatusError => "status_error",
+        }
+    }
+}
+
+/// Counts by state, and why waiting did not confirm completion.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// All rows.
@@ -84,6 +127,52 @@ pub struct Summary {
     pub dry_run: usize,
     /// Rows left accepted because waiting for completion timed out.
     pub timed_out: usize,
+    /// Rows left accepted because the run was cancelled while waiting.
+    pub cancelled: usize,
+    /// Rows left accepted because the provider has no status call for them.
+    pub no_status_api: usize,
+    /// Rows left accepted because their status call failed.
+    pub status_error: usize,
+}
+
+impl Summary {
+    /// The counts of `rows` (a report's, or some of them: one provider's).
+    pub fn of<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Summary {
+        let mut s = Summary::default();
+        for row in rows {
+            s.total += 1;
+            match row.state {
+                State::Accepted => s.accepted += 1,
+                State::Completed => s.completed += 1,
+                State::Failed => s.failed += 1,
+                State::Unsupported => s.unsupported += 1,
+                State::DryRun => s.dry_run += 1,
+            }
+            match row.unfinished {
+                Some(Unfinished::TimedOut) => s.timed_out += 1,
+                Some(Unfinished::Cancelled) => s.cancelled += 1,
+                Some(Unfinished::NoStatusApi) => s.no_status_api += 1,
+                Some(Unfinished::StatusError) => s.status_error += 1,
+                None => {}
+            }
+        }
+        s
+    }
+
+    /// Rows left accepted although the purge waited: every [`Unfinished`] reason.
+    pub fn unfinished(&self) -> usize {
+        self.timed_out + self.cancelled + self.no_status_api + self.status_error
+    }
+
+    /// The count of rows left accepted for `why`.
+    pub fn unfinished_for(&self, why: Unfinished) -> usize {
+        match why {
+            Unfinished::TimedOut => self.timed_out,
+            Unfinished::Cancelled => self.cancelled,
+            Unfinished::NoStatusApi => self.no_status_api,
+            Unfinished::StatusError => self.status_error,
+        }
+    }
 }
 
 /// How a whole purge went, for exit codes and dashboards.
@@ -118,37 +207,34 @@ impl Report {
         report
     }
 
-    /// Merges reports (a fan-out's), keeping their order.
+    /// Merges reports (a fan-out's), keeping their order. The rows move into the first
+    /// report's storage (grown once, in place where the allocator can), each other report's
+    /// freed as it is moved: never two copies of the rows.
     pub fn merge(reports: impl IntoIterator<Item = Report>) -> Self {
-        Report::new(reports.into_iter().flat_map(|r| r.results).collect())
+        let reports: Vec<Report> = reports.into_iter().collect();
+        let total = reports.iter().map(|r| r.results.len()).sum::<usize>();
+        let mut reports = reports.into_iter();
+        let Some(mut merged) = reports.next() else {
+            return Report::default();
+        };
+        merged.results.reserve_exact(total - merged.results.len());
+        for report in reports {
+            merged.results.extend(report.results);
+        }
+        merged.summarize();
+        merged
     }
 
     /// Recomputes [`Report::summary`] from the rows.
     pub fn summarize(&mut self) {
-        let mut s = Summary {
-            total: self.results.len(),
-            ..Summary::default()
-        };
-        for row in &self.results {
-            match row.state {
-                State::Accepted => s.accepted += 1,
-                State::Completed => s.completed += 1,
-                State::Failed => s.failed += 1,
-                State::Unsupported => s.unsupported += 1,
-                State::DryRun => s.dry_run += 1,
-            }
-            if row.state == State::Accepted && row.error.is_some() {
-                s.timed_out += 1;
-            }
-        }
-        self.summary = s;
+        self.summary = Summary::of(&self.results);
     }
 
     /// Success when every row is accepted, completed or dry-run with no wait timed out;
     /// failure when none is; partial otherwise.
     pub fn outcome(&self) -> Outcome {
         let s = &self.summary;
-        let good = s.accepted - s.timed_out + s.completed + s.dry_run;
+        let good = s.accepted - s.unfinished() + s.completed + s.dry_run;
         if good == s.total {
             Outcome::Success
         } else if good == 0 {
@@ -170,7 +256,8 @@ mod tests {
             state,
             handle: None,
             attempts: 1,
-            error: error.map(str::to_owned),
+            error: error.map(Arc::from),
+            unfinished: None,
             warnings: vec![],
         }
     }
@@ -187,7 +274,14 @@ mod tests {
         assert_eq!(r.outcome(), Outcome::Partial);
         let r = Report::new(vec![row(State::Unsupported, Some("no tags"))]);
         assert_eq!(r.outcome(), Outcome::Failure);
-        let r = Report::new(vec![row(State::Accepted, Some("wait timed out"))]);
+        let mut timed_out = row(State::Accepted, Some("wait timed out"));
+        timed_out.unfinished = Some(Unfinished::TimedOut);
+        let mut no_api = row(State::Accepted, Some("no status call"));
+        no_api.unfinished = Some(Unfinished::NoStatusApi);
+        let r = Report::new(vec![no_api]);
+        assert_eq!((r.summary.timed_out, r.summary.no_status_api), (0, 1));
+        assert_eq!(r.outcome(), Outcome::Failure);
+        let r = Report::new(vec![timed_out]);
         assert_eq!(r.summary.timed_out, 1);
         assert_eq!(r.outcome(), Outcome::Failure);
     }

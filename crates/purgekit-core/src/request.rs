@@ -1,6 +1,7 @@
 //! The canonical purge request: targets plus options, validated once, before anything is sent.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,19 @@ pub enum TargetKind {
     Everything,
 }
 
+impl TargetKind {
+    /// What precedes the value in a target's shown text (`tag:`); all of it for everything.
+    fn shown_prefix(self) -> &'static str {
+        match self {
+            TargetKind::Url | TargetKind::Pattern => "",
+            TargetKind::Tag => "tag:",
+            TargetKind::Prefix => "prefix:",
+            TargetKind::Host => "host:",
+            TargetKind::Everything => "everything",
+        }
+    }
+}
+
 impl fmt::Display for TargetKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -57,9 +71,10 @@ impl fmt::Display for TargetKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     kind: TargetKind,
-    /// Boxed, not a `String`: a request may hold a million targets, and a box is a third
-    /// smaller than a `String` and holds no spare capacity.
-    value: Box<str>,
+    /// The target as shown (`tag:`, `prefix:` or `host:` prefixed; [`Target::value`] is the
+    /// rest). Shared, not a `String`: a request may hold a million targets, and every report
+    /// row of a target shares this one text instead of copying it.
+    text: Arc<str>,
 }
 
 impl Target {
@@ -76,10 +91,7 @@ impl Target {
                 "an exact URL must not contain `*`; use a pattern target for wildcards",
             ));
         }
-        Ok(Target {
-            kind: TargetKind::Url,
-            value: value.into_boxed_str(),
-        })
+        Ok(Target::shown(TargetKind::Url, &value))
     }
 
     /// An absolute http(s) URL with at least one `*` wildcard, kept normalised like a URL.
@@ -94,10 +106,7 @@ impl Target {
         check_controls(&value)?;
         check_http_url_with(&value, &value.replace('*', "x"), MAX_TARGET_LEN)?;
         let value = crate::normalize::normalize(&value)?.unwrap_or(value);
-        Ok(Target {
-            kind: TargetKind::Pattern,
-            value: value.into_boxed_str(),
-        })
+        Ok(Target::shown(TargetKind::Pattern, &value))
     }
 
     /// A cache tag: 1 to [`MAX_TAG_LEN`] characters, no control characters, no spaces.
@@ -111,10 +120,7 @@ impl Target {
             return Err(Error::invalid(&value, "a tag must not contain white space"));
         }
         check_len(&value, MAX_TAG_LEN, "a tag")?;
-        Ok(Target {
-            kind: TargetKind::Tag,
-            value: value.into_boxed_str(),
-        })
+        Ok(Target::shown(TargetKind::Tag, &value))
     }
 
     /// Everything under a URL prefix: an absolute http(s) URL without `*`, query or fragment,
@@ -155,10 +161,7 @@ impl Target {
                 "a prefix must end with `/` (everything under that directory; add the `/`)",
             ));
         }
-        Ok(Target {
-            kind: TargetKind::Prefix,
-            value: value.into_boxed_str(),
-        })
+        Ok(Target::shown(TargetKind::Prefix, &value))
     }
 
     /// Everything on the host name `name` (a DNS name or IP address, no scheme, port or path),
@@ -189,18 +192,12 @@ impl Target {
                  wildcard",
             ));
         };
-        Ok(Target {
-            kind: TargetKind::Host,
-            value: host.to_string().into_boxed_str(),
-        })
+        Ok(Target::shown(TargetKind::Host, &host.to_string()))
     }
 
     /// Everything the account's property, service or zone serves.
     pub fn everything() -> Self {
-        Target {
-            kind: TargetKind::Everything,
-            value: Box::from(""),
-        }
+        Target::shown(TargetKind::Everything, "")
     }
 
     /// Parses the command-line form: `tag:NAME` is a tag, `prefix:URL` a prefix, `host:NAME` a
@@ -232,6 +229,21 @@ impl Target {
         }
     }
 
+    /// A target of `kind` and `value` (already checked), with its shown text.
+    fn shown(kind: TargetKind, value: &str) -> Self {
+        let text: Arc<str> = match kind {
+            TargetKind::Url | TargetKind::Pattern => Arc::from(value),
+            _ => Arc::from(format!("{}{value}", kind.shown_prefix())),
+        };
+        Target { kind, text }
+    }
+
+    /// The target as shown (what [`fmt::Display`] writes), shared: cloning it copies no text.
+    /// Report rows carry it.
+    pub fn shared_text(&self) -> Arc<str> {
+        self.text.clone()
+    }
+
     /// The kind of target.
     pub fn kind(&self) -> TargetKind {
         self.kind
@@ -243,7 +255,7 @@ impl Target {
     /// which every provider maps from, the host name (lower-case, punycode), or empty for
     /// everything.
     pub fn value(&self) -> &str {
-        &self.value
+        &self.text[self.kind.shown_prefix().len()..]
     }
 
     /// Whether this target names more than one object by construction (a pattern, prefix, host
@@ -257,10 +269,10 @@ impl Target {
     pub fn host(&self) -> Option<&str> {
         match self.kind {
             TargetKind::Tag | TargetKind::Everything => return None,
-            TargetKind::Host => return Some(&self.value),
+            TargetKind::Host => return Some(self.value()),
             _ => {}
         }
-        let rest = self.value.split_once("://")?.1;
+        let rest = self.value().split_once("://")?.1;
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let authority = &rest[..end];
         let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -279,7 +291,7 @@ impl Target {
         ) {
             return None;
         }
-        let rest = self.value.split_once("://")?.1;
+        let rest = self.value().split_once("://")?.1;
         Some(match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
             Some(_) | None => "/",
@@ -289,13 +301,7 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            TargetKind::Tag => write!(f, "tag:{}", self.value),
-            TargetKind::Prefix => write!(f, "prefix:{}", self.value),
-            TargetKind::Host => write!(f, "host:{}", self.value),
-            TargetKind::Everything => f.write_str("everything"),
-            TargetKind::Url | TargetKind::Pattern => f.write_str(&self.value),
-        }
+        f.write_str(&self.text)
     }
 }
 
@@ -407,7 +413,9 @@ impl Options {
             .collect()
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks every option (email addresses, callback URL, note), naming the first that
+    /// breaks a rule; [`PurgeRequest::new`] does this too.
+    pub fn validate(&self) -> Result<()> {
         for email in &self.notify {
             check_email(email)?;
         }
@@ -442,9 +450,12 @@ impl Options {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurgeRequest {
-    targets: Vec<Target>,
+    /// Shared: a fan-out hands the request to each provider's task without copying a million
+    /// targets.
+    targets: Arc<[Target]>,
     options: Options,
     wait: Option<Duration>,
+    local_dry_run: bool,
 }
 
 impl PurgeRequest {
@@ -463,9 +474,10 @@ impl PurgeRequest {
         }
         options.validate()?;
         Ok(PurgeRequest {
-            targets,
+            targets: targets.into(),
             options,
             wait: None,
+            local_dry_run: false,
         })
     }
 
@@ -488,6 +500,19 @@ impl PurgeRequest {
     pub fn with_wait(mut self, timeout: Option<Duration>) -> Self {
         self.wait = timeout;
         self
+    }
+
+    /// With `local`, a dry run ([`Options::dry_run`]) is validated and planned here for every
+    /// provider, sending nothing, even where the provider has a native (server-side) dry run;
+    /// without it (the default) a provider's native dry run is used where it has one.
+    pub fn with_local_dry_run(mut self, local: bool) -> Self {
+        self.local_dry_run = local;
+        self
+    }
+
+    /// Whether a dry run stays local for every provider ([`PurgeRequest::with_local_dry_run`]).
+    pub fn local_dry_run(&self) -> bool {
+        self.local_dry_run
     }
 }
 

@@ -42,7 +42,11 @@ fn ten_a_minute(account: &str) -> Toy {
 const HUGE: &str = "99999999";
 
 fn error(report: &purgekit_core::Report, row: usize) -> String {
-    report.results[row].error.clone().unwrap_or_default()
+    report.results[row]
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test(start_paused = true)]

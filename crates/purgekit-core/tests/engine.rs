@@ -592,14 +592,14 @@ async fn a_fan_out_survives_a_failing_and_a_slow_provider() {
 
     assert_eq!(report.outcome(), Outcome::Partial);
     assert_eq!(report.results.len(), 9);
-    let pairs: HashSet<(String, String)> = report
+    let pairs: HashSet<(std::sync::Arc<str>, std::sync::Arc<str>)> = report
         .results
         .iter()
         .map(|r| (r.target.clone(), r.provider.clone()))
         .collect();
     assert_eq!(pairs.len(), 9, "every (target, provider) exactly once");
     for row in &report.results {
-        let expected = if row.provider == "broken" {
+        let expected = if &*row.provider == "broken" {
             State::Failed
         } else {
             State::Accepted

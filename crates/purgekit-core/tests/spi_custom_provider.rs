@@ -294,7 +294,11 @@ async fn an_unsupported_semantic_option_sends_nothing_and_says_why() {
     let report = purger.purge(&request).await.unwrap();
     assert_eq!(report.results[0].state, State::Accepted);
     assert_eq!(
-        report.results[0].warnings,
+        report.results[0]
+            .warnings
+            .iter()
+            .map(|w| &**w)
+            .collect::<Vec<_>>(),
         ["toy does not support option `note`: purged without it"]
     );
 }

@@ -93,7 +93,7 @@ async fn purges_2500_urls_in_3_calls_and_the_status_completes() {
     let handles: Vec<String> = report
         .results
         .iter()
-        .filter_map(|r| r.handle.clone())
+        .filter_map(|r| r.handle.as_deref().map(str::to_owned))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();

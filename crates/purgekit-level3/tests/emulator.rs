@@ -150,7 +150,7 @@ async fn purges_1000_urls_on_3_hosts_and_2_wildcards_exactly_once() {
         report
             .results
             .iter()
-            .filter_map(|r| r.handle.clone())
+            .filter_map(|r| r.handle.as_deref().map(str::to_owned))
             .filter(|h| seen.insert(h.clone()))
             .map(Handle)
             .collect()
@@ -286,7 +286,7 @@ async fn failure(purger: &Arc<dyn Purger>) -> String {
         .unwrap();
     let report = purger.purge(&request).await.unwrap();
     assert_eq!(report.results[0].state, State::Failed, "{report:?}");
-    report.results[0].error.clone().unwrap()
+    report.results[0].error.as_deref().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ fn distinct_handles(report: &purgekit_core::Report) -> Vec<String> {
     let mut handles: Vec<String> = report
         .results
         .iter()
-        .filter_map(|r| r.handle.clone())
+        .filter_map(|r| r.handle.as_deref().map(str::to_owned))
         .collect();
     handles.sort();
     handles.dedup();

@@ -142,13 +142,15 @@ fn failed_report(purger: &dyn Purger, request: &PurgeRequest, error: &str) -> Re
         .providers()
         .into_iter()
         .flat_map(|p| {
+            let provider: Arc<str> = Arc::from(p.name);
             request.targets().iter().map(move |t| Row {
-                target: t.to_string(),
-                provider: p.name.clone(),
+                target: t.shared_text(),
+                provider: provider.clone(),
                 state: State::Failed,
                 handle: None,
                 attempts: 0,
-                error: Some(error.to_owned()),
+                error: Some(Arc::from(error)),
+                unfinished: None,
                 warnings: Vec::new(),
             })
         })

@@ -1,5 +1,7 @@
 //! Report assembly: one row per (target, provider) from the plan and each batch's outcome.
 
+use std::sync::Arc;
+
 use super::schedule::BatchOutcome;
 use super::wait::Completion;
 use crate::plan::{Disposition, PlannedRequest, ProviderPlan};
@@ -8,6 +10,10 @@ use crate::report::{Row, State};
 use crate::request::PurgeRequest;
 
 /// One row per target, in input order, from the plan and each batch's outcome.
+///
+/// Rows share their text: each target's with the request ([`crate::Target::shared_text`]),
+/// the provider name, and each batch's handle, error and warnings with the batch's other rows,
+/// so a million rows hold no copy of any of it.
 pub(super) fn rows(
     plan: &ProviderPlan,
     request: &PurgeRequest,
@@ -15,39 +21,61 @@ pub(super) fn rows(
     dry_run: bool,
 ) -> Vec<Row> {
     let targets = request.targets();
-    plan.targets
+    let provider: Arc<str> = Arc::from(plan.provider.as_str());
+    let plan_warnings: Vec<Arc<str>> = plan.warnings.iter().map(|w| Arc::from(&**w)).collect();
+    let batches: Vec<Row> = outcomes
         .iter()
-        .zip(targets)
-        .map(|(disposition, target)| {
+        .map(|outcome| {
             let mut row = Row {
-                target: target.to_string(),
-                provider: plan.provider.clone(),
+                target: Arc::from(""),
+                provider: provider.clone(),
                 state: State::Unsupported,
                 handle: None,
                 attempts: 0,
                 error: None,
-                warnings: Vec::new(),
+                unfinished: None,
+                warnings: plan_warnings.clone(),
             };
-            match disposition {
-                Disposition::Unsupported { reason } => row.error = Some(reason.to_string()),
-                Disposition::Planned {
-                    batch, merged_with, ..
-                } => {
-                    row.warnings.extend(plan.warnings.iter().cloned());
-                    if let Some(first) = merged_with {
-                        let first = &targets[*first as usize];
-                        row.warnings
-                            .push(format!("duplicate of `{first}`: purged once, with it"));
-                    }
-                    fill(&mut row, &outcomes[*batch as usize], dry_run);
-                }
-            }
+            fill(&mut row, outcome, dry_run);
             row
+        })
+        .collect();
+    plan.targets
+        .iter()
+        .zip(targets)
+        .map(|(disposition, target)| match disposition {
+            Disposition::Unsupported { reason } => Row {
+                target: target.shared_text(),
+                provider: provider.clone(),
+                state: State::Unsupported,
+                handle: None,
+                attempts: 0,
+                error: Some(reason.clone()),
+                unfinished: None,
+                warnings: Vec::new(),
+            },
+            Disposition::Planned {
+                batch, merged_with, ..
+            } => {
+                let mut row = Row {
+                    target: target.shared_text(),
+                    ..batches[*batch as usize].clone()
+                };
+                if let Some(first) = merged_with {
+                    let first = &targets[*first as usize];
+                    // After the plan's warnings, before the provider's: the order they arose in.
+                    row.warnings.insert(
+                        plan_warnings.len(),
+                        Arc::from(format!("duplicate of `{first}`: purged once, with it")),
+                    );
+                }
+                row
+            }
         })
         .collect()
 }
 
-/// Writes a batch's outcome into the row of one of its targets.
+/// Writes a batch's outcome into the row template of its targets.
 fn fill(row: &mut Row, outcome: &BatchOutcome, dry_run: bool) {
     match outcome {
         BatchOutcome::Sent {
@@ -55,19 +83,21 @@ fn fill(row: &mut Row, outcome: &BatchOutcome, dry_run: bool) {
             attempts,
             completion,
         } => {
-            row.handle = Some(accepted.handle.to_string());
+            row.handle = Some(Arc::from(accepted.handle.as_str()));
             row.attempts = *attempts;
-            row.warnings.extend(accepted.warnings.iter().cloned());
+            row.warnings
+                .extend(accepted.warnings.iter().map(|w| Arc::from(w.as_str())));
             row.state = match completion {
                 _ if dry_run => State::DryRun,
                 None => State::Accepted,
                 Some(Completion::Completed) => State::Completed,
                 Some(Completion::Failed(error)) => {
-                    row.error = Some(error.clone());
+                    row.error = Some(Arc::from(error.as_str()));
                     State::Failed
                 }
-                Some(Completion::Unfinished(why)) => {
-                    row.error = Some(why.clone());
+                Some(Completion::Unfinished(why, text)) => {
+                    row.unfinished = Some(*why);
+                    row.error = Some(Arc::from(text.as_str()));
                     State::Accepted
                 }
             };
@@ -75,11 +105,11 @@ fn fill(row: &mut Row, outcome: &BatchOutcome, dry_run: bool) {
         BatchOutcome::Failed { error, attempts } => {
             row.state = State::Failed;
             row.attempts = *attempts;
-            row.error = Some(if *attempts > 1 {
+            row.error = Some(Arc::from(if *attempts > 1 {
                 format!("{error} (after {attempts} attempts)")
             } else {
                 error.to_string()
-            });
+            }));
         }
         BatchOutcome::DryRun => row.state = State::DryRun,
     }

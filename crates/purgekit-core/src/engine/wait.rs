@@ -10,6 +10,7 @@ use super::exchange::{BatchRef, Retries, Sender};
 use crate::error::Error;
 use crate::provider::{Accepted, Handle, Progress, Provider};
 use crate::purger::Event;
+use crate::report::Unfinished;
 
 /// How waiting for one batch ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +19,8 @@ pub(crate) enum Completion {
     Completed,
     /// The provider reports it failed (its words).
     Failed(String),
-    /// Still accepted, not known complete: timed out, cancelled, or status unavailable (why).
-    Unfinished(String),
+    /// Still accepted, not known complete: why, and the words for the row.
+    Unfinished(Unfinished, String),
 }
 
 /// Polls `accepted.handle` until it completes or fails, for at most `timeout` from now, and
@@ -53,11 +54,14 @@ pub(crate) async fn wait_for_completion<P: Provider>(
     loop {
         let wanted = clock::after(Instant::now(), delay);
         if let Some(after) = asked.filter(|_| wanted > deadline) {
-            return Completion::Unfinished(format!(
-                "not waited for: the provider asked to wait {} before the next status check, \
+            return Completion::Unfinished(
+                Unfinished::TimedOut,
+                format!(
+                    "not waited for: the provider asked to wait {} before the next status check, \
                  past the deadline ({last})",
-                human(after)
-            ));
+                    human(after)
+                ),
+            );
         }
         let at = wanted.min(wait_deadline);
         if at >= sender.deadline {
@@ -111,9 +115,10 @@ pub(crate) async fn wait_for_completion<P: Provider>(
             },
             Err(Error::Cancelled) => return cancelled(&last),
             Err(Error::Deadline { message }) => {
-                return Completion::Unfinished(format!(
-                    "waiting for completion stopped at the deadline: {message} ({last})"
-                ));
+                return Completion::Unfinished(
+                    Unfinished::TimedOut,
+                    format!("waiting for completion stopped at the deadline: {message} ({last})"),
+                );
             }
             Err(e) if e.is_retryable() => {
                 last = format!("last status check failed: {e}");
@@ -129,18 +134,32 @@ pub(crate) async fn wait_for_completion<P: Provider>(
 }
 
 fn timed_out(started: Instant, last: &str) -> Completion {
-    Completion::Unfinished(format!(
-        "waiting for completion timed out after {:.3}s ({last})",
-        started.elapsed().as_secs_f64()
-    ))
+    Completion::Unfinished(
+        Unfinished::TimedOut,
+        format!(
+            "waiting for completion timed out after {:.3}s ({last})",
+            started.elapsed().as_secs_f64()
+        ),
+    )
 }
 
 fn cancelled(last: &str) -> Completion {
-    Completion::Unfinished(format!("waiting for completion cancelled ({last})"))
+    Completion::Unfinished(
+        Unfinished::Cancelled,
+        format!("waiting for completion cancelled ({last})"),
+    )
 }
 
 fn unavailable(handle: &Handle, e: &Error) -> Completion {
-    Completion::Unfinished(format!(
-        "waiting for completion stopped: status of {handle} unavailable: {e}"
-    ))
+    // The provider has no status call for this purge (a codec's `Unsupported`), or the status
+    // call failed for good.
+    let why = if matches!(e, Error::Unsupported { .. }) {
+        Unfinished::NoStatusApi
+    } else {
+        Unfinished::StatusError
+    };
+    Completion::Unfinished(
+        why,
+        format!("waiting for completion stopped: status of {handle} unavailable: {e}"),
+    )
 }
