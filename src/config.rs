@@ -344,6 +344,9 @@ fn in_table(error: Error, path: &str, kind: &str) -> Error {
             ),
         );
     }
+    if let Some(keys) = message.strip_prefix("missing fields ") {
+        return Error::config(path, format!("missing keys {keys} in table [{path}]"));
+    }
     if let Some(key) = message.strip_prefix("missing field ") {
         let field = format!("{field}.{}", key.trim_matches('`'));
         let table = field.rsplit_once('.').map_or(path, |(table, _)| table);
@@ -784,6 +787,19 @@ mod tests {
             message.contains("knows: dynamic-media, level3, limelight"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn every_missing_key_is_named_at_once() {
+        let (field, message) = config_error("[providers.a]\nkind = \"level3\"");
+        assert_eq!(field, "providers.a");
+        assert_eq!(
+            message,
+            "missing keys `key_id`, `secret`, `access_group`, `scid` in table [providers.a]"
+        );
+        // A wrong value among them is still the error (it comes first).
+        let (field, _) = config_error("[providers.a]\nkind = \"level3\"\nkey_id = 7");
+        assert_eq!(field, "providers.a.key_id");
     }
 
     #[test]

@@ -158,13 +158,7 @@ impl Registry {
         P: Provider + Clone + fmt::Debug,
     {
         let factory = move |table: toml::Value| -> Result<Arc<dyn Account>> {
-            let config: C = serde_path_to_error::deserialize(table).map_err(|e| {
-                let field = e.path().to_string();
-                Error::config(
-                    if field == "." { String::new() } else { field },
-                    e.into_inner().message(),
-                )
-            })?;
+            let config: C = deserialize_all_missing(table)?;
             Ok(Arc::new(build(config)?))
         };
         self.kinds.insert(kind, Arc::new(factory));
@@ -208,4 +202,74 @@ impl fmt::Debug for Registry {
             .field("kinds", &self.kinds())
             .finish()
     }
+}
+
+/// At most this many missing keys of one table are named.
+const MAX_MISSING_KEYS: usize = 20;
+
+/// Deserializes a provider's table, naming every missing top-level key at once (`missing
+/// fields `a`, `b``), not only the first: each missing key is filled in with a stand-in value
+/// and the table read again to find the next.
+fn deserialize_all_missing<C: DeserializeOwned>(table: toml::Value) -> Result<C> {
+    let config_error = |e: serde_path_to_error::Error<toml::de::Error>| {
+        let field = e.path().to_string();
+        Error::config(
+            if field == "." { String::new() } else { field },
+            e.into_inner().message(),
+        )
+    };
+    let first = match serde_path_to_error::deserialize(table.clone()) {
+        Ok(config) => return Ok(config),
+        Err(e) => e,
+    };
+    let Some(key) = missing_key(&first) else {
+        return Err(config_error(first));
+    };
+    let mut missing = vec![key];
+    let mut probe = table;
+    // Stand-ins of each type, tried in turn until the key's type is met.
+    let stand_ins = [
+        toml::Value::String("0".to_owned()),
+        toml::Value::Integer(0),
+        toml::Value::Boolean(false),
+        toml::Value::Array(Vec::new()),
+        toml::Value::Table(toml::Table::new()),
+    ];
+    let mut tried = 0usize;
+    while missing.len() <= MAX_MISSING_KEYS && tried < stand_ins.len() {
+        let Some(table) = probe.as_table_mut() else {
+            break;
+        };
+        let key = missing.last().cloned().unwrap_or_default();
+        table.insert(key.clone(), stand_ins[tried].clone());
+        match serde_path_to_error::deserialize::<_, C>(probe.clone()) {
+            Err(e) if e.path().to_string() == key && missing_key(&e).is_none() => tried += 1,
+            Err(e) => match missing_key(&e) {
+                Some(next) if !missing.contains(&next) => {
+                    missing.push(next);
+                    tried = 0;
+                }
+                _ => break,
+            },
+            Ok(_) => break,
+        }
+    }
+    if missing.len() == 1 {
+        return Err(config_error(first));
+    }
+    let names: Vec<String> = missing.iter().map(|k| format!("`{k}`")).collect();
+    Err(Error::config(
+        "",
+        format!("missing fields {}", names.join(", ")),
+    ))
+}
+
+/// The key a "missing field" error names, at the table's top level.
+fn missing_key(error: &serde_path_to_error::Error<toml::de::Error>) -> Option<String> {
+    if error.path().to_string() != "." {
+        return None;
+    }
+    let message = error.inner().message();
+    let key = message.strip_prefix("missing field `")?.strip_suffix('`')?;
+    Some(key.to_owned())
 }

@@ -1,8 +1,10 @@
 //! What the commands print on stdout: human tables, or one JSON document.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use purgekit::{
     Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest, Report,
@@ -18,30 +20,45 @@ pub const TABLE_MAX_ROWS: usize = 50;
 pub const SUMMARY_MAX_LISTED: usize = 20;
 
 /// Each warning text and how many rows carry it, in order of first appearance.
-fn warning_counts(report: &Report) -> Vec<(&str, usize)> {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for warning in report.results.iter().flat_map(|r| &r.warnings) {
-        let slot = *index.entry(&**warning).or_insert_with(|| {
-            counts.push((&**warning, 0));
-            counts.len() - 1
-        });
-        counts[slot].1 += 1;
-    }
-    counts
+#[derive(Default)]
+struct WarningCounts {
+    index: HashMap<Arc<str>, usize>,
+    counts: Vec<(Arc<str>, usize)>,
 }
 
-/// Writes the warnings carried by more than one row, once each with their count.
-fn write_shared_warnings(counts: &[(&str, usize)], out: &mut impl Write) -> io::Result<()> {
-    for (text, n) in counts.iter().filter(|(_, n)| *n > 1) {
-        writeln!(
-            out,
-            "warning ({} rows): {}",
-            thousands(*n),
-            escape_controls(text)
-        )?;
+impl WarningCounts {
+    fn add(&mut self, report: &Report) {
+        for warning in report.results.iter().flat_map(|r| r.warnings.iter()) {
+            let slot = match self.index.get(warning) {
+                Some(&slot) => slot,
+                None => {
+                    self.counts.push((warning.clone(), 0));
+                    self.index.insert(warning.clone(), self.counts.len() - 1);
+                    self.counts.len() - 1
+                }
+            };
+            self.counts[slot].1 += 1;
+        }
     }
-    Ok(())
+
+    fn count(&self, warning: &str) -> usize {
+        self.index
+            .get(warning)
+            .map_or(0, |&slot| self.counts[slot].1)
+    }
+
+    /// Writes the warnings carried by more than one row, once each with their count.
+    fn write_shared(&self, out: &mut impl Write) -> io::Result<()> {
+        for (text, n) in self.counts.iter().filter(|(_, n)| *n > 1) {
+            writeln!(
+                out,
+                "warning ({} rows): {}",
+                thousands(*n),
+                escape_controls(text)
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// The label of a row's `error` under the table: why it failed, is unsupported, or was not
@@ -62,8 +79,8 @@ fn error_label(row: &Row) -> String {
 /// (handles, errors, warnings) is shown with control characters escaped.
 pub fn write_report_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
     const HEADERS: [&str; 5] = ["TARGET", "PROVIDER", "STATE", "HANDLE", "ATTEMPTS"];
-    let warnings = warning_counts(report);
-    let shared: HashMap<&str, usize> = warnings.iter().copied().collect();
+    let mut warnings = WarningCounts::default();
+    warnings.add(report);
     let mut widths = HEADERS.map(str::len);
     for r in &report.results {
         let cells = [
@@ -105,42 +122,55 @@ pub fn write_report_table(report: &Report, out: &mut impl Write) -> io::Result<(
         if let Some(error) = &r.error {
             writeln!(out, "  {}: {}", error_label(r), escape_controls(error))?;
         }
-        for warning in &r.warnings {
-            if shared.get(&**warning).copied().unwrap_or(0) <= 1 {
+        for warning in r.warnings.iter() {
+            if warnings.count(warning) <= 1 {
                 writeln!(out, "  warning: {}", escape_controls(warning))?;
             }
         }
     }
-    write_shared_warnings(&warnings, out)?;
+    warnings.write_shared(out)?;
     writeln!(out, "{}", summary_line(report))
 }
 
-/// Writes the report as a summary: per provider, its rows counted by state and its failed,
-/// unsupported and unconfirmed rows listed (at most [`SUMMARY_MAX_LISTED`] each), then the
-/// warnings (once each, with a count) and the summary line. Its size does not grow with the
-/// rows that went well.
-pub fn write_report_summary(report: &Report, out: &mut impl Write) -> io::Result<()> {
+/// Writes the report, given as its providers' reports in order ([`purgekit::Reports`]), as a
+/// summary: per provider, its rows counted by state and its failed, unsupported and
+/// unconfirmed rows listed (at most [`SUMMARY_MAX_LISTED`] each), then the warnings (once each,
+/// with a count) and the summary line. Its size does not grow with the rows that went well;
+/// each part is dropped once written. Returns the whole report's summary.
+pub fn write_report_summary(
+    parts: impl IntoIterator<Item = Report>,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
+    let mut total = Summary::default();
+    let mut warnings = WarningCounts::default();
+    for report in parts {
+        total += report.summary;
+        warnings.add(&report);
+        write_summary_part(&report, out)?;
+    }
+    warnings.write_shared(out)?;
+    writeln!(out, "{}", counts_text(&total))?;
+    Ok(total)
+}
+
+/// The summary's lines for one part of a report (usually one provider's rows).
+fn write_summary_part(report: &Report, out: &mut impl Write) -> io::Result<()> {
     // Providers in the order their rows come.
     let mut providers: Vec<&str> = Vec::new();
     for row in &report.results {
-        if providers.last() != Some(&&*row.provider) && !providers.contains(&&*row.provider) {
+        if !providers.contains(&&*row.provider) {
             providers.push(&row.provider);
         }
     }
     for provider in providers {
-        let rows: Vec<&Row> = report
-            .results
-            .iter()
-            .filter(|r| &*r.provider == provider)
-            .collect();
-        let counted = Summary::of(rows.iter().copied());
+        let rows = || report.results.iter().filter(|r| &*r.provider == provider);
         writeln!(
             out,
             "{}: {}",
             escape_controls(provider),
-            counts_text(&counted)
+            counts_text(&Summary::of(rows()))
         )?;
-        let bad = rows.iter().filter(|r| {
+        let bad = rows().filter(|r| {
             matches!(r.state, State::Failed | State::Unsupported) || r.unfinished.is_some()
         });
         let mut listed = 0usize;
@@ -174,18 +204,26 @@ pub fn write_report_summary(report: &Report, out: &mut impl Write) -> io::Result
             )?;
         }
     }
-    write_shared_warnings(&warning_counts(report), out)?;
-    writeln!(out, "{}", summary_line(report))
+    Ok(())
 }
 
-/// Writes the report as JSON lines: one row object per line, then `{"summary": …}`.
-pub fn write_report_jsonl(report: &Report, out: &mut impl Write) -> io::Result<()> {
-    for row in &report.results {
-        serde_json::to_writer(&mut *out, row)?;
-        writeln!(out)?;
+/// Writes the report, given as its providers' reports in order, as JSON lines: one row object
+/// per line, then `{"summary": …}`. Returns the summary.
+pub fn write_report_jsonl(
+    parts: impl IntoIterator<Item = Report>,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
+    let mut total = Summary::default();
+    for report in parts {
+        total += report.summary;
+        for row in &report.results {
+            serde_json::to_writer(&mut *out, row)?;
+            writeln!(out)?;
+        }
     }
-    serde_json::to_writer(&mut *out, &json!({ "summary": report.summary }))?;
-    writeln!(out)
+    serde_json::to_writer(&mut *out, &json!({ "summary": total }))?;
+    writeln!(out)?;
+    Ok(total)
 }
 
 /// How many characters `text` takes once its control characters are escaped.
@@ -212,7 +250,7 @@ pub fn summary_line(report: &Report) -> String {
 }
 
 /// The counts of a summary, as [`summary_line`] prints them.
-fn counts_text(s: &Summary) -> String {
+pub fn counts_text(s: &Summary) -> String {
     let mut counts = vec![
         (s.accepted, "accepted".to_owned()),
         (s.completed, "completed".to_owned()),
@@ -242,11 +280,58 @@ fn counts_text(s: &Summary) -> String {
     }
 }
 
-/// Writes the report as the documented JSON document (provider text kept exactly, in JSON's
-/// own escapes), streamed rather than built in memory.
-pub fn write_report_json(report: &Report, out: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    writeln!(out)
+/// Writes the report, given as its providers' reports in order, as the documented JSON
+/// document (provider text kept exactly, in JSON's own escapes) — the same bytes as
+/// serializing the merged [`Report`] — streamed: each part is formed, written and dropped in
+/// turn. Returns the summary.
+pub fn write_report_json(
+    parts: impl IntoIterator<Item = Report>,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
+    let streamed = Streamed {
+        parts: RefCell::new(Some(parts.into_iter())),
+        summary: Cell::new(Summary::default()),
+    };
+    serde_json::to_writer_pretty(&mut *out, &streamed)?;
+    writeln!(out)?;
+    Ok(streamed.summary.get())
+}
+
+/// A [`Report`] whose rows come from its parts as they are serialized.
+struct Streamed<I> {
+    parts: RefCell<Option<I>>,
+    summary: Cell<Summary>,
+}
+
+/// The `results` array of a [`Streamed`] report.
+struct StreamedRows<'a, I>(&'a Streamed<I>);
+
+impl<I: Iterator<Item = Report>> Serialize for Streamed<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut report = serializer.serialize_struct("Report", 2)?;
+        report.serialize_field("results", &StreamedRows(self))?;
+        // The rows are written: their summary is complete.
+        report.serialize_field("summary", &self.summary.get())?;
+        report.end()
+    }
+}
+
+impl<I: Iterator<Item = Report>> Serialize for StreamedRows<'_, I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut rows = serializer.serialize_seq(None)?;
+        let parts = self.0.parts.borrow_mut().take();
+        for report in parts.into_iter().flatten() {
+            let mut summary = self.0.summary.get();
+            summary += report.summary;
+            self.0.summary.set(summary);
+            for row in &report.results {
+                rows.serialize_element(row)?;
+            }
+        }
+        rows.end()
+    }
 }
 
 /// The plan of `request`: per provider, each target's fate, then each batch and the exact
@@ -602,7 +687,7 @@ mod tests {
             attempts: u32::from(state == State::Accepted),
             error: None,
             unfinished: None,
-            warnings: vec![],
+            warnings: Default::default(),
         }
     }
 
@@ -613,7 +698,8 @@ mod tests {
         let mut unsupported = row("tag:home", "l3", State::Unsupported);
         unsupported.error = Some("level3 does not support cache tag targets".into());
         let mut accepted = row("https://a.example/a.js", "l3", State::Accepted);
-        accepted.warnings = vec!["level3 does not support option `note`: purged without it".into()];
+        accepted.warnings =
+            vec!["level3 does not support option `note`: purged without it".into()].into();
         Report::new(vec![accepted, unsupported, failed])
     }
 
@@ -641,7 +727,7 @@ https://a.example/b.css  ll        failed       -       3
 
     fn json_text(report: &Report) -> String {
         let mut out = Vec::new();
-        write_report_json(report, &mut out).unwrap();
+        write_report_json([report.clone()], &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -649,12 +735,47 @@ https://a.example/b.css  ll        failed       -       3
     fn hostile_report() -> Report {
         let mut row = row("https://a.example/a.js", "l3", State::Accepted);
         row.handle = Some("ni/\u{1b}[2J\u{1b}]0;pwned\u{7}\nFAKE  row".into());
-        row.warnings = vec!["Level 3 said \r\u{1b}[31mok".into()];
+        row.warnings = vec!["Level 3 said \r\u{1b}[31mok".into()].into();
         let mut failed = row.clone();
         failed.state = State::Failed;
         failed.handle = None;
         failed.error = Some("HTTP 200: got <\u{1b}x\n>".into());
         Report::new(vec![row, failed])
+    }
+
+    #[test]
+    fn streamed_json_is_the_merged_report_byte_for_byte() {
+        let a = sample_report();
+        let b = hostile_report();
+        let merged = Report::merge([a.clone(), b.clone()]);
+        let mut expected = serde_json::to_vec_pretty(&merged).unwrap();
+        expected.push(b'\n');
+        let mut out = Vec::new();
+        let summary = write_report_json([a.clone(), b.clone()], &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+        assert_eq!(summary, merged.summary);
+        let mut out = Vec::new();
+        write_report_json([Report::default()], &mut out).unwrap();
+        let mut empty = serde_json::to_vec_pretty(&Report::default()).unwrap();
+        empty.push(b'\n');
+        assert_eq!(out, empty);
+        // JSON lines: the same rows, then the summary.
+        let mut out = Vec::new();
+        write_report_jsonl([a, b], &mut out).unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), merged.results.len() + 1);
+        assert_eq!(lines[0], serde_json::to_value(&merged.results[0]).unwrap());
+        assert_eq!(
+            lines.last().unwrap()["summary"],
+            serde_json::to_value(merged.summary).unwrap()
+        );
     }
 
     #[test]

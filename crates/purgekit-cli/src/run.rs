@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use purgekit::{Disposition, Handle, Progress, PurgeContext, PurgeRequest, Purger, Report, State};
+use purgekit::{
+    Disposition, Handle, Progress, PurgeContext, PurgeRequest, Purger, Report, Reports, Row, State,
+    Summary,
+};
 
 use crate::Failure;
 use crate::args::{FailOn, Output};
@@ -19,16 +22,28 @@ pub const EXIT_FAILED: u8 = 1;
 /// Exit code: usage, config or input error; nothing was sent.
 pub const EXIT_USAGE: u8 = 2;
 
-/// The exit code of a finished purge: 1 when cancelled, or when a row is of a kind in
-/// `fail_on` (failed, unsupported, or — having `waited` — not confirmed complete).
-pub fn purge_exit_code(report: &Report, waited: bool, cancelled: bool, fail_on: &[FailOn]) -> u8 {
-    let fails = |row: &purgekit::Row| match row.state {
+/// Whether `row` fails the run under `fail_on`: failed, unsupported, or — having `waited` —
+/// not confirmed complete.
+pub fn row_fails(row: &Row, waited: bool, fail_on: &[FailOn]) -> bool {
+    match row.state {
         State::Completed | State::DryRun => false,
         State::Accepted => waited && fail_on.contains(&FailOn::Timeout),
         State::Failed => fail_on.contains(&FailOn::Failed),
         State::Unsupported => fail_on.contains(&FailOn::Unsupported),
-    };
-    if cancelled || report.results.iter().any(fails) {
+    }
+}
+
+/// The exit code of a finished purge: 1 when cancelled or when a row fails ([`row_fails`]).
+#[cfg(test)]
+pub fn purge_exit_code(report: &Report, waited: bool, cancelled: bool, fail_on: &[FailOn]) -> u8 {
+    exit_code(
+        report.results.iter().any(|r| row_fails(r, waited, fail_on)),
+        cancelled,
+    )
+}
+
+fn exit_code(any_row_fails: bool, cancelled: bool) -> u8 {
+    if cancelled || any_row_fails {
         EXIT_FAILED
     } else {
         EXIT_OK
@@ -43,32 +58,43 @@ pub struct Reporting<'a> {
     pub fail_on: &'a [FailOn],
 }
 
-/// Writes `report` on `out` as `output` (by default a table up to
-/// [`render::TABLE_MAX_ROWS`] rows, a summary above).
+/// Writes `reports` on `out` as `output` (by default a table up to
+/// [`render::TABLE_MAX_ROWS`] rows, a summary above), calling `each` with every provider's
+/// report as it is written. Every format but the table forms, writes and drops one provider's
+/// rows at a time.
 pub fn write_report(
-    report: &Report,
+    reports: Reports,
     output: Option<Output>,
+    mut each: impl FnMut(&Report),
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let output = output.unwrap_or(if report.results.len() > render::TABLE_MAX_ROWS {
+    let output = output.unwrap_or(if reports.rows() > render::TABLE_MAX_ROWS {
         Output::Summary
     } else {
         Output::Table
     });
     let mut buffered = std::io::BufWriter::new(out);
+    let mut parts = reports.inspect(|report| each(report));
     let written = match output {
-        Output::Table => render::write_report_table(report, &mut buffered),
-        Output::Summary => render::write_report_summary(report, &mut buffered),
-        Output::Json => render::write_report_json(report, &mut buffered),
-        Output::Jsonl => render::write_report_jsonl(report, &mut buffered),
+        Output::Table => {
+            let report = Report::merge(&mut parts);
+            render::write_report_table(&report, &mut buffered)
+        }
+        Output::Summary => render::write_report_summary(&mut parts, &mut buffered).map(drop),
+        Output::Json => render::write_report_json(&mut parts, &mut buffered).map(drop),
+        Output::Jsonl => render::write_report_jsonl(&mut parts, &mut buffered).map(drop),
     };
+    // Parts a failed write (a closed pipe) did not reach still count, for the exit code.
+    parts.for_each(drop);
     finish_out(written.and_then(|()| buffered.flush()))
 }
 
 /// `purge` of an input without targets: says so (an empty report in JSON) and exits 0.
 pub fn nothing_to_purge(output: Option<Output>, out: &mut dyn Write) -> Result<u8, Failure> {
     match output {
-        Some(Output::Json | Output::Jsonl) => write_report(&Report::default(), output, out)?,
+        Some(Output::Json | Output::Jsonl) => {
+            write_report(Reports::ready(Report::default()), output, |_| {}, out)?;
+        }
         _ => write_out(out, "nothing to purge: the input holds no target\n")?,
     }
     Ok(EXIT_OK)
@@ -84,30 +110,35 @@ pub async fn purge(
     finished: impl FnOnce(),
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let result = purger.purge_with(request, context).await;
+    let result = purger.purge_reports(request, context).await;
     finished();
     // An error here means nothing was sent: a usage, config or input error.
-    let report = result.map_err(|e| Failure::Usage(e.to_string()))?;
+    let reports = result.map_err(|e| Failure::Usage(e.to_string()))?;
+    let waited = request.wait().is_some() && !request.options().dry_run;
+    let mut fails = false;
+    let mut summary = Summary::default();
+    write_report(
+        reports,
+        reporting.output,
+        |report| {
+            fails |= report
+                .results
+                .iter()
+                .any(|r| row_fails(r, waited, reporting.fail_on));
+            summary += report.summary;
+        },
+        out,
+    )?;
+    let done = summary.accepted + summary.completed;
     let cancelled = context.cancel.is_cancelled();
     if cancelled {
-        let done = report
-            .results
-            .iter()
-            .filter(|r| matches!(r.state, State::Accepted | State::Completed))
-            .count();
         tracing::warn!(
             "interrupted: {done} of {} rows were accepted before stopping; the rest were not sent",
-            report.results.len()
+            summary.total
         );
     }
-    tracing::info!("done: {}", render::summary_line(&report));
-    write_report(&report, reporting.output, out)?;
-    Ok(purge_exit_code(
-        &report,
-        request.wait().is_some() && !request.options().dry_run,
-        cancelled,
-        reporting.fail_on,
-    ))
+    tracing::info!("done: {}", render::counts_text(&summary));
+    Ok(exit_code(fails, cancelled))
 }
 
 /// `plan`: prints the plan; exit 1 when some target is unsupported somewhere, else 0.
@@ -298,7 +329,7 @@ mod tests {
                         attempts: 1,
                         error: None,
                         unfinished: None,
-                        warnings: vec![],
+                        warnings: Default::default(),
                     };
                     if context.cancel.is_cancelled() {
                         row.state = State::Failed;
@@ -410,7 +441,7 @@ mod tests {
             attempts: 1,
             error: None,
             unfinished: None,
-            warnings: vec![],
+            warnings: Default::default(),
         };
         let report = Report::new(vec![row]);
         assert_eq!(purge_exit_code(&report, false, false, &ALL), EXIT_OK);

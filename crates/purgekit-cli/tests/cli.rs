@@ -842,3 +842,386 @@ fn status_against_a_server_that_never_answers_ends_at_its_timeout() {
     assert!(out.contains(H1) && out.contains(H2), "{out}");
     assert!(out.contains("deadline") || out.contains("timeout"), "{out}");
 }
+
+/// The tables of `config` (as `emulate` prints it) for the given providers only.
+fn only_providers(config: &str, keep: &[&str]) -> String {
+    let mut out = String::new();
+    let mut keeping = true;
+    for line in config.lines() {
+        if let Some(name) = line
+            .strip_prefix("[providers.")
+            .and_then(|l| l.strip_suffix(']'))
+        {
+            keeping = keep.contains(&name);
+        }
+        if keeping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Splits a shell command line as `sh` would for the README's examples: words, single quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+/// The README's pipeline command, exactly as written there.
+fn readme_pipeline_command() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("purgekit purge --wait"))
+        .expect("the README shows a pipeline purge");
+    let line = line.split(" #").next().unwrap();
+    let words = shell_words(line);
+    assert_eq!(words[0], "purgekit");
+    words[1..].to_vec()
+}
+
+#[test]
+fn the_readme_pipeline_example_passes_against_the_emulators_as_written() {
+    // The README's config has a Level 3 and a Limelight account: the emulators' demo ones.
+    let emulate = Emulate::start();
+    let path = write_config(&only_providers(&emulate.config, &["level3", "limelight"]));
+    let words = readme_pipeline_command();
+    assert!(words.contains(&"tag:homepage".to_owned()), "{words:?}");
+    let args: Vec<&str> = words.iter().map(String::as_str).collect();
+    let o = purgekit(&args, &[("PURGEKIT_CONFIG", path.to_str().unwrap())], "");
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    // Level 3 has no tags: that row is unsupported, which the example's --fail-on accepts.
+    assert!(
+        out.trim_end()
+            .ends_with("6 rows: 5 completed, 1 unsupported"),
+        "{out}"
+    );
+    // Without --fail-on, the same purge fails the pipeline.
+    let mut strict: Vec<&str> = Vec::new();
+    let mut skip = false;
+    for word in &args {
+        if skip {
+            skip = false;
+        } else if *word == "--fail-on" {
+            skip = true;
+        } else {
+            strict.push(word);
+        }
+    }
+    assert_ne!(strict.len(), args.len(), "the example sets --fail-on");
+    let o = purgekit(&strict, &[("PURGEKIT_CONFIG", path.to_str().unwrap())], "");
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    // --fail-on none: only usage errors and signals fail.
+    let o = run(&[
+        "purge",
+        "--sandbox",
+        "--fail-on",
+        "none",
+        "--provider",
+        "dynamic-media",
+        "tag:t",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let o = run(&["purge", "--sandbox", "--fail-on", "none,failed", "tag:t"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+fn many_urls(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("https://images.example.com/is/image/PurgekitDemo/p{i}.jpg\n"))
+        .collect()
+}
+
+#[test]
+fn output_scales_summary_above_50_rows_and_shared_warnings_once() {
+    let dry = |extra: &[&str], n: usize| {
+        let mut args = vec![
+            "purge",
+            "--sandbox",
+            "--provider",
+            "level3",
+            "--dry-run",
+            "--file",
+            "-",
+        ];
+        args.extend_from_slice(extra);
+        purgekit(&args, &[], &many_urls(n))
+    };
+    // 60 rows: a summary by default.
+    let o = dry(&[], 60);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(
+        out,
+        "level3: 60 rows: 60 dry run\n\
+         warning (60 rows): level3: dry run validated and planned here, nothing sent\n\
+         60 rows: 60 dry run\n"
+    );
+    // 50 rows: the table, the shared warning once with its count.
+    let out = stdout(&dry(&[], 50));
+    assert!(out.starts_with("TARGET"), "{out}");
+    assert_eq!(out.lines().count(), 1 + 50 + 2, "{out}");
+    assert_eq!(out.matches("dry run validated").count(), 1, "{out}");
+    assert!(out.contains("\nwarning (50 rows): "), "{out}");
+    // Asked for: the table at any size.
+    let out = stdout(&dry(&["--output", "table"], 60));
+    assert_eq!(out.lines().count(), 1 + 60 + 2, "{out}");
+    // JSON lines: one row per line, then the summary.
+    let out = stdout(&dry(&["--output", "jsonl"], 60));
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 61);
+    assert_eq!(lines[0]["state"], "dry_run");
+    assert_eq!(lines[60]["summary"]["dry_run"], 60);
+    // --json is --output json.
+    let a = json(&dry(&["--json"], 3));
+    let b = json(&dry(&["--output", "json"], 3));
+    assert_eq!(a, b);
+    // A summary lists failures.
+    let o = run(&[
+        "purge",
+        "--sandbox",
+        "--output",
+        "summary",
+        "--provider",
+        "level3",
+        "tag:a",
+        "https://images.example.com/is/image/PurgekitDemo/x.jpg",
+    ]);
+    assert_eq!(code(&o), 1);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(
+            "level3: 2 rows: 1 accepted, 1 unsupported\n  unsupported: tag:a: level3 does not \
+             support cache tag targets\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn progress_lines_off_a_terminal_and_verbose_info_logs() {
+    let target = "https://images.example.com/is/image/PurgekitDemo/hero.jpg";
+    // stderr is a pipe here: `auto` means lines.
+    for progress in [&["--progress", "lines"][..], &[]] {
+        let mut args = vec!["purge", "--sandbox", "--provider", "limelight", target];
+        args.extend_from_slice(progress);
+        let o = run(&args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("purgekit: planned: limelight: 1 request, 1 item\n"),
+            "{err}"
+        );
+        assert!(
+            err.contains("purgekit: accepted: limelight request 1 (1 item): handle "),
+            "{err}"
+        );
+    }
+    let o = run(&[
+        "purge",
+        "--sandbox",
+        "--provider",
+        "limelight",
+        "--progress",
+        "none",
+        target,
+    ]);
+    assert!(!stderr(&o).contains("planned"), "{}", stderr(&o));
+    // -v: info logs of what is being done.
+    let o = run(&[
+        "-v",
+        "purge",
+        "--sandbox",
+        "--provider",
+        "limelight",
+        "--progress",
+        "none",
+        target,
+    ]);
+    let err = stderr(&o);
+    assert!(err.contains("purging 1 targets on limelight"), "{err}");
+    assert!(
+        err.contains("limelight: 1 requests planned, 1 items"),
+        "{err}"
+    );
+    assert!(err.contains("done: 1 row: 1 accepted"), "{err}");
+}
+
+#[test]
+fn a_provider_without_a_status_call_is_not_called_timed_out() {
+    let emulate = Emulate::start();
+    // Adobe's 2012 schema answers with counts, no handle to poll.
+    let config = only_providers(&emulate.config, &["dynamic-media"]).replace(
+        "api_version = \"2014-04-03\"",
+        "api_version = \"2012-02-14\"",
+    );
+    let path = write_config(&config);
+    let target = "https://images.example.com/is/image/PurgekitDemo/hero.jpg";
+    let args = [
+        "--config",
+        path.to_str().unwrap(),
+        "purge",
+        "--wait",
+        "--timeout",
+        "30s",
+        "--json",
+        target,
+    ];
+    let o = run(&args);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let report = json(&o);
+    let row = &report["results"][0];
+    assert_eq!(row["state"], "accepted", "{row}");
+    assert_eq!(row["unfinished"], "no_status_api", "{row}");
+    assert!(
+        row["error"].as_str().unwrap().contains("no status"),
+        "{row}"
+    );
+    assert_eq!(report["summary"]["no_status_api"], 1);
+    assert_eq!(report["summary"]["timed_out"], 0);
+    // The table says why it stays accepted.
+    let o = run(&args[..args.len() - 2]
+        .iter()
+        .copied()
+        .chain([target])
+        .collect::<Vec<_>>());
+    let out = stdout(&o);
+    assert!(out.contains("  not confirmed (no_status_api): "), "{out}");
+    assert!(
+        out.trim_end()
+            .ends_with("1 row: 1 accepted, 1 without a status call (no_status_api)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn dry_run_is_client_side_everywhere_unless_server_is_asked() {
+    let target = "https://images.example.com/is/image/PurgekitDemo/hero.jpg";
+    let dry = |flag: &str| {
+        let o = run(&[
+            "purge",
+            "--sandbox",
+            "--json",
+            "--provider",
+            "limelight",
+            flag,
+            target,
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        json(&o)["results"][0].clone()
+    };
+    // Limelight has a native dry run; `--dry-run` does not send it.
+    let row = dry("--dry-run");
+    assert_eq!(row["state"], "dry_run");
+    assert_eq!(row["attempts"], 0, "{row}");
+    assert_eq!(row["handle"], Value::Null, "{row}");
+    assert_eq!(
+        row["warnings"][0],
+        "limelight: dry run validated and planned here, nothing sent"
+    );
+    let row = dry("--dry-run=server");
+    assert_eq!(row["state"], "dry_run");
+    assert_eq!(row["attempts"], 1, "{row}");
+    assert!(row["handle"].is_string(), "{row}");
+    assert_eq!(row["warnings"], serde_json::json!([]), "{row}");
+    // A provider without one stays client-side, and says so.
+    let o = run(&[
+        "purge",
+        "--sandbox",
+        "--json",
+        "--provider",
+        "level3",
+        "--dry-run=server",
+        target,
+    ]);
+    let row = json(&o)["results"][0].clone();
+    assert_eq!(row["attempts"], 0, "{row}");
+    assert!(
+        row["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("has no native dry run"),
+        "{row}"
+    );
+}
+
+#[test]
+fn every_input_problem_at_once_and_empty_input_passes() {
+    let dir = temp_dir("input");
+    let file = dir.join("urls.txt");
+    std::fs::write(
+        &file,
+        "https://a.example/1\n/bad-2\nhttps://a.example/3\n# fine\nftp://bad-5/\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "purge",
+        "--sandbox",
+        "--file",
+        file.to_str().unwrap(),
+        "homepage",
+        "--tag",
+        "tag:foo",
+    ]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    let file = file.display();
+    assert!(err.contains("4 input problems; nothing was sent:"), "{err}");
+    assert!(err.contains(&format!("\n  {file}:2: ")), "{err}");
+    assert!(err.contains(&format!("\n  {file}:5: ")), "{err}");
+    assert!(err.contains("did you mean tag:homepage?"), "{err}");
+    assert!(err.contains("give `--tag foo`"), "{err}");
+    // An empty diff passes; unless targets are required.
+    let o = purgekit(&["purge", "--sandbox", "--file", "-"], &[], "# nothing\n");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "nothing to purge: the input holds no target\n");
+    let o = purgekit(&["purge", "--sandbox", "--json", "--file", "-"], &[], "");
+    assert_eq!(json(&o)["summary"]["total"], 0);
+    let o = purgekit(
+        &["purge", "--sandbox", "--require-targets", "--file", "-"],
+        &[],
+        "",
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("nothing to purge"), "{}", stderr(&o));
+    // A config table missing four keys names all four.
+    let path = write_config("[providers.x]\nkind = \"level3\"\n");
+    let o = run(&["--config", path.to_str().unwrap(), "providers"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("missing keys `key_id`, `secret`, `access_group`, `scid`"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::limits::{Capabilities, Limits};
 use crate::plan::Plan;
 use crate::provider::{Handle, Status};
-use crate::report::Report;
+use crate::report::{Report, Reports};
 use crate::request::PurgeRequest;
 
 /// Something that purges: one provider account, or a fan-out over several.
@@ -51,6 +51,17 @@ pub trait Purger: Send + Sync {
 
     /// [`Purger::purge`] with progress events and cancellation.
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report>;
+
+    /// [`Purger::purge_with`], with the rows formed only as each provider's report is taken
+    /// from the [`Reports`]: for a caller that writes the rows out and can drop each provider's
+    /// before the next is formed. By default, the report of [`Purger::purge_with`].
+    async fn purge_reports(
+        &self,
+        request: &PurgeRequest,
+        context: &PurgeContext,
+    ) -> Result<Reports> {
+        Ok(Reports::ready(self.purge_with(request, context).await?))
+    }
 
     /// Asks the provider `provider` (a name from [`Purger::providers`]) where a purge stands.
     async fn status(&self, provider: &str, handle: &Handle) -> Result<Status>;

@@ -72,8 +72,9 @@ pub struct Row {
     /// the JSON otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unfinished: Option<Unfinished>,
-    /// Everything else worth knowing (ignored advisory options, merged duplicates).
-    pub warnings: Vec<Arc<str>>,
+    /// Everything else worth knowing (ignored advisory options, merged duplicates); the rows
+    /// of one request usually share one list.
+    pub warnings: Arc<[Arc<str>]>,
 }
 
 /// Why a row stays [`State::Accepted`] although the purge waited for completion.
@@ -175,6 +176,103 @@ impl Summary {
     }
 }
 
+impl std::ops::AddAssign for Summary {
+    /// Adds the counts of another part of a report (another provider's rows).
+    fn add_assign(&mut self, other: Summary) {
+        self.total += other.total;
+        self.accepted += other.accepted;
+        self.completed += other.completed;
+        self.failed += other.failed;
+        self.unsupported += other.unsupported;
+        self.dry_run += other.dry_run;
+        self.timed_out += other.timed_out;
+        self.cancelled += other.cancelled;
+        self.no_status_api += other.no_status_api;
+        self.status_error += other.status_error;
+    }
+}
+
+/// A finished purge whose rows are formed on demand, one provider at a time, in provider
+/// order ([`Purger::purge_reports`](crate::Purger::purge_reports)).
+///
+/// Iterating yields each provider's [`Report`]; a caller that writes each and drops it holds
+/// one provider's rows at a time instead of every provider's (a fan-out of a million targets
+/// to three providers forms three million rows). [`Reports::into_report`] merges them all.
+pub struct Reports {
+    parts: std::collections::VecDeque<Part>,
+}
+
+/// One provider's rows, formed or to be formed.
+enum Part {
+    Ready(Report),
+    Deferred {
+        rows: usize,
+        form: Box<dyn FnOnce() -> Report + Send>,
+    },
+}
+
+impl Reports {
+    /// Rows already formed.
+    pub fn ready(report: Report) -> Self {
+        Reports {
+            parts: [Part::Ready(report)].into(),
+        }
+    }
+
+    /// `rows` rows that `form` forms when they are reached.
+    pub fn deferred(rows: usize, form: impl FnOnce() -> Report + Send + 'static) -> Self {
+        Reports {
+            parts: [Part::Deferred {
+                rows,
+                form: Box::new(form),
+            }]
+            .into(),
+        }
+    }
+
+    /// Appends `other`'s parts after these.
+    pub fn append(&mut self, other: Reports) {
+        self.parts.extend(other.parts);
+    }
+
+    /// How many rows there are in all, without forming them.
+    pub fn rows(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Ready(report) => report.results.len(),
+                Part::Deferred { rows, .. } => *rows,
+            })
+            .sum()
+    }
+
+    /// Every row, merged into one report.
+    pub fn into_report(self) -> Report {
+        Report::merge(self)
+    }
+}
+
+impl Iterator for Reports {
+    type Item = Report;
+
+    /// The next provider's report, formed now.
+    fn next(&mut self) -> Option<Report> {
+        Some(match self.parts.pop_front()? {
+            Part::Ready(report) => report,
+            Part::Deferred { form, .. } => form(),
+        })
+    }
+}
+
+impl fmt::Debug for Reports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reports")
+            .field("parts", &self.parts.len())
+            .field("rows", &self.rows())
+            .finish()
+    }
+}
+
 /// How a whole purge went, for exit codes and dashboards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -258,7 +356,7 @@ mod tests {
             attempts: 1,
             error: error.map(Arc::from),
             unfinished: None,
-            warnings: vec![],
+            warnings: Arc::default(),
         }
     }
 
@@ -284,6 +382,40 @@ mod tests {
         let r = Report::new(vec![timed_out]);
         assert_eq!(r.summary.timed_out, 1);
         assert_eq!(r.outcome(), Outcome::Failure);
+    }
+
+    #[test]
+    fn reports_form_each_part_when_reached_in_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static FORMED: AtomicUsize = AtomicUsize::new(0);
+        let part = |provider: &'static str| {
+            Reports::deferred(2, move || {
+                FORMED.fetch_add(1, Ordering::SeqCst);
+                let mut r = row(State::DryRun, None);
+                r.provider = provider.into();
+                Report::new(vec![r.clone(), r])
+            })
+        };
+        let mut all = Reports::ready(Report::new(vec![row(State::Failed, Some("x"))]));
+        all.append(part("b"));
+        all.append(part("c"));
+        assert_eq!(all.rows(), 5);
+        assert_eq!(
+            FORMED.load(Ordering::SeqCst),
+            0,
+            "nothing formed before asked"
+        );
+        let first = all.next().unwrap();
+        assert_eq!(first.summary.failed, 1);
+        let second = all.next().unwrap();
+        assert_eq!(&*second.results[0].provider, "b");
+        assert_eq!(FORMED.load(Ordering::SeqCst), 1);
+        let merged = all.into_report();
+        assert_eq!(merged.summary.total, 2);
+        let mut total = first.summary;
+        total += second.summary;
+        total += merged.summary;
+        assert_eq!((total.total, total.dry_run, total.failed), (5, 4, 1));
     }
 
     #[test]

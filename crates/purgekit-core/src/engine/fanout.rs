@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::provider::{Handle, Status};
 use crate::purger::{ProviderInfo, PurgeContext, Purger};
-use crate::report::{Report, Row, State};
+use crate::report::{Report, Reports, Row, State};
 use crate::request::PurgeRequest;
 
 /// A [`Purger`] over several purgers (each usually a [`crate::ProviderPurger`]).
@@ -83,6 +83,14 @@ impl Purger for FanOut {
     }
 
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
+        Ok(self.purge_reports(request, context).await?.into_report())
+    }
+
+    async fn purge_reports(
+        &self,
+        request: &PurgeRequest,
+        context: &PurgeContext,
+    ) -> Result<Reports> {
         // Every provider validates before any sends.
         self.plan(request)?;
         let mut tasks = JoinSet::new();
@@ -90,14 +98,18 @@ impl Purger for FanOut {
             let purger = purger.clone();
             let request = request.clone();
             let context = context.clone();
-            tasks.spawn(async move { (index, purger.purge_with(&request, &context).await) });
+            tasks.spawn(async move { (index, purger.purge_reports(&request, &context).await) });
         }
-        let mut reports: Vec<Option<Report>> = vec![None; self.purgers.len()];
+        let mut reports: Vec<Option<Reports>> = (0..self.purgers.len()).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok((index, result)) => {
                     reports[index] = Some(result.unwrap_or_else(|error| {
-                        failed_report(&*self.purgers[index], request, &error.to_string())
+                        Reports::ready(failed_report(
+                            &*self.purgers[index],
+                            request,
+                            &error.to_string(),
+                        ))
                     }));
                 }
                 Err(e) => {
@@ -105,16 +117,22 @@ impl Purger for FanOut {
                 }
             }
         }
-        let reports = reports.into_iter().enumerate().map(|(index, report)| {
-            report.unwrap_or_else(|| {
-                failed_report(
+        // Each provider's rows are formed when the caller reaches them, in provider order.
+        let mut all: Option<Reports> = None;
+        for (index, report) in reports.into_iter().enumerate() {
+            let report = report.unwrap_or_else(|| {
+                Reports::ready(failed_report(
                     &*self.purgers[index],
                     request,
                     "the engine task for this provider ended abnormally",
-                )
-            })
-        });
-        Ok(Report::merge(reports))
+                ))
+            });
+            match &mut all {
+                Some(all) => all.append(report),
+                None => all = Some(report),
+            }
+        }
+        Ok(all.unwrap_or_else(|| Reports::ready(Report::default())))
     }
 
     async fn status(&self, provider: &str, handle: &Handle) -> Result<Status> {
@@ -151,7 +169,7 @@ fn failed_report(purger: &dyn Purger, request: &PurgeRequest, error: &str) -> Re
                 attempts: 0,
                 error: Some(Arc::from(error)),
                 unfinished: None,
-                warnings: Vec::new(),
+                warnings: Arc::default(),
             })
         })
         .collect();

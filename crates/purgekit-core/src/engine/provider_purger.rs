@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::plan::{Plan, plan_provider};
 use crate::provider::{Handle, Provider, Status};
 use crate::purger::{Event, ProviderInfo, PurgeContext, Purger};
-use crate::report::Report;
+use crate::report::{Report, Reports};
 use crate::request::PurgeRequest;
 
 /// A [`Purger`] for one provider account: the provider's codec driven by the engine.
@@ -156,6 +156,14 @@ impl<P: Provider> Purger for ProviderPurger<P> {
     }
 
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
+        Ok(self.purge_reports(request, context).await?.into_report())
+    }
+
+    async fn purge_reports(
+        &self,
+        request: &PurgeRequest,
+        context: &PurgeContext,
+    ) -> Result<Reports> {
         let deadline = self.deadline();
         let plan = plan_provider(&self.name, &*self.provider, request)?;
         context.emit(Event::Planned {
@@ -171,7 +179,12 @@ impl<P: Provider> Purger for ProviderPurger<P> {
             let wait = request.wait().filter(|_| !dry_run);
             self.send_all(&plan, request, wait, context, deadline).await
         };
-        Ok(Report::new(rows(&plan, request, &outcomes, dry_run)))
+        // The rows are formed from the plan and the outcomes when they are asked for (the
+        // request's targets are shared, not copied).
+        let request = request.clone();
+        Ok(Reports::deferred(plan.targets.len(), move || {
+            Report::new(rows(&plan, &request, &outcomes, dry_run))
+        }))
     }
 
     async fn status(&self, provider: &str, handle: &Handle) -> Result<Status> {

@@ -23,6 +23,7 @@ pub(super) fn rows(
     let targets = request.targets();
     let provider: Arc<str> = Arc::from(plan.provider.as_str());
     let plan_warnings: Vec<Arc<str>> = plan.warnings.iter().map(|w| Arc::from(&**w)).collect();
+    let no_warnings: Arc<[Arc<str>]> = Arc::default();
     let batches: Vec<Row> = outcomes
         .iter()
         .map(|outcome| {
@@ -34,9 +35,13 @@ pub(super) fn rows(
                 attempts: 0,
                 error: None,
                 unfinished: None,
-                warnings: plan_warnings.clone(),
+                warnings: no_warnings.clone(),
             };
-            fill(&mut row, outcome, dry_run);
+            let mut warnings = plan_warnings.clone();
+            fill(&mut row, &mut warnings, outcome, dry_run);
+            if !warnings.is_empty() {
+                row.warnings = warnings.into();
+            }
             row
         })
         .collect();
@@ -52,7 +57,7 @@ pub(super) fn rows(
                 attempts: 0,
                 error: Some(reason.clone()),
                 unfinished: None,
-                warnings: Vec::new(),
+                warnings: no_warnings.clone(),
             },
             Disposition::Planned {
                 batch, merged_with, ..
@@ -64,10 +69,12 @@ pub(super) fn rows(
                 if let Some(first) = merged_with {
                     let first = &targets[*first as usize];
                     // After the plan's warnings, before the provider's: the order they arose in.
-                    row.warnings.insert(
+                    let mut warnings = row.warnings.to_vec();
+                    warnings.insert(
                         plan_warnings.len(),
                         Arc::from(format!("duplicate of `{first}`: purged once, with it")),
                     );
+                    row.warnings = warnings.into();
                 }
                 row
             }
@@ -75,8 +82,9 @@ pub(super) fn rows(
         .collect()
 }
 
-/// Writes a batch's outcome into the row template of its targets.
-fn fill(row: &mut Row, outcome: &BatchOutcome, dry_run: bool) {
+/// Writes a batch's outcome into the row template of its targets (and its warnings into
+/// `warnings`).
+fn fill(row: &mut Row, warnings: &mut Vec<Arc<str>>, outcome: &BatchOutcome, dry_run: bool) {
     match outcome {
         BatchOutcome::Sent {
             accepted,
@@ -85,8 +93,7 @@ fn fill(row: &mut Row, outcome: &BatchOutcome, dry_run: bool) {
         } => {
             row.handle = Some(Arc::from(accepted.handle.as_str()));
             row.attempts = *attempts;
-            row.warnings
-                .extend(accepted.warnings.iter().map(|w| Arc::from(w.as_str())));
+            warnings.extend(accepted.warnings.iter().map(|w| Arc::from(w.as_str())));
             row.state = match completion {
                 _ if dry_run => State::DryRun,
                 None => State::Accepted,
