@@ -51,7 +51,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
-    println!("summary: {:?}", report.summary);
+    // As the CLI prints it: `9 rows: 8 completed, 1 unsupported`.
+    println!("{}", report.summary);
     sandbox.stop().await;
     Ok(())
 }

@@ -229,7 +229,7 @@ pub struct PurgeArgs {
     )]
     pub dry_run: Option<DryRun>,
 
-    /// Print one JSON document on stdout (for `purge`: the same as `--output json`)
+    /// Print one JSON document on stdout (`purge`: the `json` output)
     #[arg(long)]
     pub json: bool,
 

@@ -45,7 +45,10 @@ impl From<purgekit::Error> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: a CLI run waits on the network, not the CPU, and one thread keeps every
+    // allocation in one malloc arena (worker threads each grow their own, which a run over a
+    // million targets pays for in peak memory; docs/performance.md).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

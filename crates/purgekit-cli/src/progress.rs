@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use purgekit::{Event, ProgressFn, escape_controls};
+use purgekit::{Event, ProgressFn, escape_controls, thousands};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::args::ProgressMode;
-use crate::render::{duration_text, thousands};
+use crate::render::duration_text;
 
 /// How often `--progress lines` prints a heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use purgekit::{
     Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest, Report,
-    Row, State, Status, Summary, Target, TargetKind, Unfinished, escape_controls,
+    Row, State, Status, Summary, Target, TargetKind, Unfinished, escape_controls, thousands,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -231,53 +231,14 @@ fn shown_len(text: &str) -> usize {
     escape_controls(text).chars().count()
 }
 
-/// `1,000,000`.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `7 rows: 5 accepted, 1 failed, 1 unsupported` (zero counts left out).
 pub fn summary_line(report: &Report) -> String {
     counts_text(&report.summary)
 }
 
-/// The counts of a summary, as [`summary_line`] prints them.
+/// The counts of a summary, as [`summary_line`] prints them (its [`fmt::Display`]).
 pub fn counts_text(s: &Summary) -> String {
-    let mut counts = vec![
-        (s.accepted, "accepted".to_owned()),
-        (s.completed, "completed".to_owned()),
-        (s.failed, "failed".to_owned()),
-        (s.unsupported, "unsupported".to_owned()),
-        (s.dry_run, "dry run".to_owned()),
-    ];
-    for why in Unfinished::ALL {
-        let text = match why {
-            Unfinished::TimedOut => "timed out waiting",
-            Unfinished::Cancelled => "cancelled while waiting",
-            Unfinished::NoStatusApi => "without a status call (no_status_api)",
-            Unfinished::StatusError => "status unavailable",
-        };
-        counts.push((s.unfinished_for(why), text.to_owned()));
-    }
-    let parts: Vec<String> = counts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, name)| format!("{} {name}", thousands(*n)))
-        .collect();
-    let rows = if s.total == 1 { "row" } else { "rows" };
-    if parts.is_empty() {
-        format!("{} {rows}", thousands(s.total))
-    } else {
-        format!("{} {rows}: {}", thousands(s.total), parts.join(", "))
-    }
+    s.to_string()
 }
 
 /// Writes the report, given as its providers' reports in order, as the documented JSON
@@ -565,8 +526,17 @@ pub fn providers_text(providers: &[ProviderInfo]) -> String {
     out
 }
 
-/// The providers as JSON.
+/// The providers as JSON; options named as the CLI spells them (`ignore-case`).
 pub fn providers_json(providers: &[ProviderInfo]) -> String {
+    let providers: Vec<serde_json::Value> = providers
+        .iter()
+        .map(|p| {
+            let mut value = serde_json::to_value(p).expect("provider info serializes");
+            let options: Vec<&str> = p.capabilities.options.iter().map(|o| o.name()).collect();
+            value["capabilities"]["options"] = json!(options);
+            value
+        })
+        .collect();
     to_json(&json!({ "providers": providers }))
 }
 

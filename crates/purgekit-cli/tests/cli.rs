@@ -1225,3 +1225,82 @@ fn every_input_problem_at_once_and_empty_input_passes() {
         stderr(&o)
     );
 }
+
+/// The `--flags` in `text`, sorted and deduplicated.
+fn flags_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut flags = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("--") {
+        let start = i + at;
+        let mut end = start + 2;
+        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'-') {
+            end += 1;
+        }
+        let before_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+        if end > start + 2 && before_ok && bytes[start + 2].is_ascii_lowercase() {
+            flags.insert(text[start..end].trim_end_matches('-').to_owned());
+        }
+        i = end;
+    }
+    flags
+}
+
+/// docs/cli.md, and the usage block it shows for `purgekit COMMAND`.
+fn documented_usage(docs: &str, command: &str) -> String {
+    let start = docs
+        .find(&format!("\npurgekit {command} "))
+        .unwrap_or_else(|| panic!("docs/cli.md shows no usage of `purgekit {command}`"));
+    let rest = &docs[start + 1..];
+    rest[..rest.find("```").unwrap()].to_owned()
+}
+
+#[test]
+fn docs_cli_md_matches_the_binarys_help() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md"))
+            .unwrap();
+    let help = stdout(&run(&["--help"]));
+    // Every command, and nothing else, has a section.
+    let commands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    let sections: Vec<&str> = docs
+        .lines()
+        .filter_map(|l| l.strip_prefix("### `")?.strip_suffix('`'))
+        .filter(|s| !s.starts_with('-'))
+        .collect();
+    assert_eq!(
+        commands, sections,
+        "commands in --help vs sections of docs/cli.md"
+    );
+    // The global flags: in `purgekit --help` and the global flag table.
+    let global: std::collections::BTreeSet<String> = flags_in(&help)
+        .into_iter()
+        .filter(|f| f != "--help" && f != "--version")
+        .collect();
+    let table = &docs[docs.find("| global flag |").unwrap()..];
+    let table = &table[..table.find("\n\n").unwrap()];
+    assert_eq!(flags_in(table), global, "global flags: docs vs --help");
+    // Each command's flags: in its --help and its usage block.
+    for command in commands {
+        let help: std::collections::BTreeSet<String> =
+            flags_in(&stdout(&run(&[command, "--help"])))
+                .into_iter()
+                .filter(|f| f != "--help" && !global.contains(f))
+                .collect();
+        let documented = flags_in(&documented_usage(&docs, command));
+        assert_eq!(
+            documented, help,
+            "`purgekit {command}`: docs/cli.md vs --help"
+        );
+    }
+}

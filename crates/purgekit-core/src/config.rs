@@ -59,7 +59,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(trimmed).map_err(|e| {
         format!(
-            "`{}` is not a duration ({e}): use a number with a unit, e.g. 90s, 5m, 1h, 500ms",
+            "`{}` is not a duration ({e}): use a number of seconds or a number with a unit, e.g. 90s, 5m, 1h 30m, 500ms",
             text.escape_default()
         )
     })

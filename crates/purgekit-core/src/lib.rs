@@ -43,7 +43,7 @@ pub use provider::{
     Secret, Status,
 };
 pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
-pub use report::{Outcome, Report, Reports, Row, State, Summary, Unfinished};
+pub use report::{Outcome, Report, Reports, Row, State, Summary, Unfinished, thousands};
 pub use request::{
     Action, MAX_CALLBACK_LEN, MAX_EMAIL_LEN, MAX_NOTE_LEN, MAX_TAG_LEN, MAX_TARGET_LEN, OptionKind,
     Options, PurgeRequest, PurgeRequestBuilder, Target, TargetKind,

@@ -176,6 +176,51 @@ impl Summary {
     }
 }
 
+/// `1,000,000`: a count as reports print it.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `7 rows: 5 accepted, 1 failed, 1 unsupported` (zero counts left out; counts over 999 with
+/// thousands separators): what the CLI prints.
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut counts = vec![
+            (self.accepted, "accepted"),
+            (self.completed, "completed"),
+            (self.failed, "failed"),
+            (self.unsupported, "unsupported"),
+            (self.dry_run, "dry run"),
+        ];
+        for why in Unfinished::ALL {
+            let text = match why {
+                Unfinished::TimedOut => "timed out waiting",
+                Unfinished::Cancelled => "cancelled while waiting",
+                Unfinished::NoStatusApi => "without a status call (no_status_api)",
+                Unfinished::StatusError => "status unavailable",
+            };
+            counts.push((self.unfinished_for(why), text));
+        }
+        let rows = if self.total == 1 { "row" } else { "rows" };
+        write!(f, "{} {rows}", thousands(self.total))?;
+        let mut first = true;
+        for (n, name) in counts.into_iter().filter(|(n, _)| *n > 0) {
+            f.write_str(if first { ": " } else { ", " })?;
+            write!(f, "{} {name}", thousands(n))?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
 impl std::ops::AddAssign for Summary {
     /// Adds the counts of another part of a report (another provider's rows).
     fn add_assign(&mut self, other: Summary) {
@@ -416,6 +461,25 @@ mod tests {
         total += second.summary;
         total += merged.summary;
         assert_eq!((total.total, total.dry_run, total.failed), (5, 4, 1));
+    }
+
+    #[test]
+    fn summaries_print_with_plurals_and_separators() {
+        let r = Report::new(vec![row(State::DryRun, None)]);
+        assert_eq!(r.summary.to_string(), "1 row: 1 dry run");
+        assert_eq!(Summary::default().to_string(), "0 rows");
+        let s = Summary {
+            total: 1_234_567,
+            accepted: 1_234_560,
+            failed: 7,
+            ..Summary::default()
+        };
+        assert_eq!(
+            s.to_string(),
+            "1,234,567 rows: 1,234,560 accepted, 7 failed"
+        );
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
     }
 
     #[test]
