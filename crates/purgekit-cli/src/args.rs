@@ -58,6 +58,17 @@ pub enum Command {
     Providers(ProvidersArgs),
     /// Run every provider emulator until interrupted, printing a ready config
     Emulate(EmulateArgs),
+    /// Print a shell completion script (e.g. `purgekit completions bash >
+    /// /etc/bash_completion.d/purgekit`)
+    Completions(CompletionsArgs),
+}
+
+/// `completions` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `purge`: the targets and options (shared with `plan`), and how the run reports.
@@ -257,15 +268,20 @@ impl PurgeArgs {
 /// `status` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
-    /// The configured provider that accepted the purges
+    /// The configured provider that accepted the purges [default: the only one configured]
     #[arg(long, value_name = "NAME")]
-    pub provider: String,
+    pub provider: Option<String>,
+
+    /// Ask again until every purge is completed or failed, within --timeout [default: 10m]
+    #[arg(long)]
+    pub wait: bool,
 
     /// Handles, as `purge` printed them
     #[arg(value_name = "HANDLE", required = true)]
     pub handles: Vec<String>,
 
-    /// The longest the queries may take, all handles together (e.g. 30s) [default: 60s]
+    /// The longest the queries may take, all handles together (e.g. 30s) [default: 60s, 10m
+    /// with --wait]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
@@ -275,9 +291,13 @@ pub struct StatusArgs {
 }
 
 impl StatusArgs {
-    /// `--timeout`, or [`DEFAULT_STATUS_TIMEOUT`].
+    /// `--timeout`, or [`DEFAULT_STATUS_TIMEOUT`] ([`DEFAULT_WAIT_TIMEOUT`] with `--wait`).
     pub fn timeout(&self) -> Duration {
-        self.timeout.unwrap_or(DEFAULT_STATUS_TIMEOUT)
+        self.timeout.unwrap_or(if self.wait {
+            DEFAULT_WAIT_TIMEOUT
+        } else {
+            DEFAULT_STATUS_TIMEOUT
+        })
     }
 }
 
@@ -447,8 +467,8 @@ mod tests {
     }
 
     #[test]
-    fn status_needs_a_provider_and_handles() {
-        assert!(parse(&["status", "h1"]).is_err());
+    fn status_needs_handles() {
+        assert!(parse(&["status", "h1"]).is_ok());
         assert!(parse(&["status", "--provider", "eu"]).is_err());
         let Command::Status(s) = parse(&["status", "--provider", "eu", "h1", "h2"])
             .unwrap()

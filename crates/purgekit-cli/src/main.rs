@@ -14,7 +14,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use purgekit::{EngineConfig, ProxyPolicy, PurgeContext, ReqwestTransport, Transport};
 use tokio_util::sync::CancellationToken;
 
@@ -42,8 +42,23 @@ impl From<purgekit::Error> for Failure {
     }
 }
 
+/// `--version`: the version and the provider kinds built in.
+fn version() -> String {
+    format!(
+        "{} (providers: {})",
+        env!("CARGO_PKG_VERSION"),
+        purgekit::Registry::builtin().kinds().join(", ")
+    )
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Computed once per process, so leaking it costs nothing.
+    let version: &'static str = Box::leak(version().into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_tracing(cli.verbose, cli.quiet);
     // One thread: a CLI run waits on the network, not the CPU, and one thread keeps every
     // allocation in one malloc arena (worker threads each grow their own, which a run over a
@@ -155,7 +170,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             run::plan(&*session.purger, &request, args.json, &mut stdout)
         }
         Command::Status(args) => {
-            let only = [args.provider.clone()];
+            let only: Vec<String> = args.provider.iter().cloned().collect();
             let engine = EngineConfig {
                 deadline: args.timeout(),
                 ..EngineConfig::default()
@@ -164,9 +179,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 setup::Session::open(config, false, &only, &engine, &transport()?).await?;
             run::status(
                 &*session.purger,
-                &args.provider,
+                args.provider.as_deref(),
                 &args.handles,
                 args.timeout(),
+                args.wait,
                 args.json,
                 &mut stdout,
             )
@@ -179,6 +195,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             run::providers(&*session.purger, args.json, &mut stdout)
         }
         Command::Emulate(args) => setup::emulate(args.listen, &mut stdout).await,
+        Command::Completions(args) => {
+            let mut command = Cli::command();
+            clap_complete::generate(args.shell, &mut command, "purgekit", &mut stdout);
+            Ok(run::EXIT_OK)
+        }
     }
 }
 

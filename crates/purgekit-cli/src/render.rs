@@ -543,30 +543,63 @@ pub fn providers_json(providers: &[ProviderInfo]) -> String {
 /// One status answer or error per handle.
 pub type StatusLine = (String, Result<Status, String>);
 
-/// Status answers as a table.
+/// Status answers as a table (aligned, with a header), then a count line: `2 handles:
+/// 1 completed, 1 pending`.
 pub fn status_text(provider: &str, answers: &[StatusLine]) -> String {
-    let mut out = String::new();
-    for (handle, answer) in answers {
-        match answer {
+    let rows: Vec<[String; 4]> = answers
+        .iter()
+        .map(|(handle, answer)| match answer {
             Ok(status) => {
-                let _ = writeln!(
-                    out,
-                    "{provider}  {}  {}  {}",
+                let percent = match status.progress {
+                    Progress::Pending {
+                        percent: Some(percent),
+                    } => format!(" ({percent}%)"),
+                    _ => String::new(),
+                };
+                [
+                    escape_controls(provider),
                     escape_controls(handle),
-                    progress_name(status.progress),
-                    escape_controls(&status.detail)
-                );
+                    progress_name(status.progress).to_owned(),
+                    format!("{}{percent}", escape_controls(&status.detail)),
+                ]
             }
-            Err(error) => {
-                let _ = writeln!(
-                    out,
-                    "{provider}  {}  error  {}",
-                    escape_controls(handle),
-                    escape_controls(error)
-                );
-            }
+            Err(error) => [
+                escape_controls(provider),
+                escape_controls(handle),
+                "error".to_owned(),
+                escape_controls(error),
+            ],
+        })
+        .collect();
+    let headers = ["PROVIDER", "HANDLE", "STATE", "DETAIL"].map(str::to_owned);
+    let mut widths = [0usize; 3];
+    for row in std::iter::once(&headers).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
         }
     }
+    let mut out = String::new();
+    for row in std::iter::once(&headers).chain(&rows) {
+        for (cell, w) in row.iter().zip(widths) {
+            let _ = write!(out, "{cell:<w$}  ");
+        }
+        let _ = writeln!(out, "{}", row[3]);
+    }
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for row in &rows {
+        match counts.iter_mut().find(|(state, _)| *state == row[2]) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&row[2], 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let _ = writeln!(
+        out,
+        "{} {}: {}",
+        rows.len(),
+        plural(rows.len(), "handle", "handles"),
+        parts.join(", ")
+    );
     out
 }
 
@@ -786,7 +819,12 @@ https://a.example/b.css  ll        failed       -       3
             }),
         )];
         let text = status_text("eu", &answers);
-        assert_eq!(text, "eu  h\\u{1b}  completed  Done\\n\\u{1b}[2J\n");
+        assert!(
+            text.contains(
+                "\neu        h\\u{1b}  completed  Done\\n\\u{1b}[2J\n1 handle: 1 completed\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -984,7 +1022,12 @@ eu
         ];
         assert_eq!(
             status_text("eu", &answers),
-            "eu  abc  pending  in_progress\neu  zzz  error  rejected by the provider (code 404): unknown id\n"
+            "\
+PROVIDER  HANDLE  STATE    DETAIL
+eu        abc     pending  in_progress (40%)
+eu        zzz     error    rejected by the provider (code 404): unknown id
+2 handles: 1 pending, 1 error
+"
         );
         let json: serde_json::Value = serde_json::from_str(&status_json("eu", &answers)).unwrap();
         assert_eq!(json["statuses"][0]["percent"], 40);

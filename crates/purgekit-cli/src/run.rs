@@ -165,48 +165,96 @@ pub fn plan(
     Ok(if unsupported { EXIT_FAILED } else { EXIT_OK })
 }
 
-/// `status`: asks `provider` about each handle, all within `timeout`; exit 1 when a query fails
-/// (or was not answered in time) or a purge failed.
+/// How long `status --wait` waits between rounds when the provider gives no hint.
+pub const STATUS_POLL: Duration = Duration::from_secs(5);
+
+/// `status`: asks `provider` (by default the only one configured) about each handle, all
+/// within `timeout`; with `wait`, asks again (after the provider's hint, else
+/// [`STATUS_POLL`]) until every purge is completed or failed or `timeout` ends. Exit 1 when a
+/// query fails (or was not answered in time), a purge failed, or — waiting — one is still
+/// pending.
 pub async fn status(
     purger: &dyn Purger,
-    provider: &str,
+    provider: Option<&str>,
     handles: &[String],
     timeout: Duration,
+    wait: bool,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let names: Vec<String> = purger.providers().into_iter().map(|p| p.name).collect();
-    if !names.iter().any(|n| n == provider) {
-        return Err(Failure::Usage(format!(
-            "no provider named `{provider}` is configured (configured: {})",
-            names.join(", ")
-        )));
-    }
+    let provider = match provider {
+        Some(name) if names.iter().any(|n| n == name) => name.to_owned(),
+        Some(name) => {
+            return Err(Failure::Usage(format!(
+                "no provider named `{name}` is configured (configured: {})",
+                names.join(", ")
+            )));
+        }
+        None if names.len() == 1 => names[0].clone(),
+        None => {
+            return Err(Failure::Usage(format!(
+                "several providers are configured ({}): name the one that accepted the purges \
+                 with --provider",
+                names.join(", ")
+            )));
+        }
+    };
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut answers = Vec::with_capacity(handles.len());
-    for handle in handles {
-        let asked_for = Handle(handle.clone());
-        let asked = tokio::time::timeout_at(deadline, purger.status(provider, &asked_for));
-        let answer = match asked.await {
-            Ok(Ok(status)) => Ok(status),
-            Ok(Err(e)) if e.is_usage() => return Err(Failure::Usage(e.to_string())),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "no answer within the {} timeout",
-                render::duration_text(timeout)
-            )),
-        };
-        answers.push((handle.clone(), answer));
+    let pending = |a: &render::StatusLine| matches!(&a.1, Ok(s) if matches!(s.progress, Progress::Pending { .. }));
+    let mut answers: Vec<render::StatusLine> = Vec::with_capacity(handles.len());
+    loop {
+        let mut next_poll = STATUS_POLL;
+        let first = answers.is_empty();
+        if first {
+            answers = handles
+                .iter()
+                .map(|h| (h.clone(), Err(String::new())))
+                .collect();
+        }
+        for line in answers.iter_mut() {
+            // Asked once; after that, only the pending ones.
+            if !first && !pending(line) {
+                continue;
+            }
+            let (handle, answer) = line;
+            let asked_for = Handle(handle.clone());
+            let asked = tokio::time::timeout_at(deadline, purger.status(&provider, &asked_for));
+            *answer = match asked.await {
+                Ok(Ok(status)) => {
+                    if let Some(after) = status.poll_after {
+                        next_poll = next_poll.min(after.max(Duration::from_millis(100)));
+                    }
+                    Ok(status)
+                }
+                Ok(Err(e)) if e.is_usage() => return Err(Failure::Usage(e.to_string())),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!(
+                    "no answer within the {} timeout",
+                    render::duration_text(timeout)
+                )),
+            };
+        }
+        let now = tokio::time::Instant::now();
+        if !wait || !answers.iter().any(pending) || now + next_poll >= deadline {
+            break;
+        }
+        tracing::info!(
+            "status: some purges pending; asking again in {}",
+            render::duration_text(next_poll)
+        );
+        tokio::time::sleep(next_poll).await;
     }
     let text = if json {
-        render::status_json(provider, &answers)
+        render::status_json(&provider, &answers)
     } else {
-        render::status_text(provider, &answers)
+        render::status_text(&provider, &answers)
     };
     write_out(out, &text)?;
-    let bad = answers
-        .iter()
-        .any(|(_, a)| !matches!(a, Ok(s) if s.progress != Progress::Failed));
+    let bad = answers.iter().any(|line| match &line.1 {
+        Ok(s) => s.progress == Progress::Failed || (wait && pending(line)),
+        Err(_) => true,
+    });
     Ok(if bad { EXIT_FAILED } else { EXIT_OK })
 }
 
@@ -250,12 +298,14 @@ mod tests {
     /// are accepted (completed when waiting).
     struct Scripted {
         events: Mutex<Vec<Event>>,
+        asked: std::sync::atomic::AtomicUsize,
     }
 
     impl Scripted {
         fn new() -> Self {
             Scripted {
                 events: Mutex::new(Vec::new()),
+                asked: std::sync::atomic::AtomicUsize::new(0),
             }
         }
     }
@@ -378,6 +428,25 @@ mod tests {
                     poll_after: None,
                 }),
                 "bad" => Err(Error::invalid("bad", "not a handle of this provider")),
+                "never" => Ok(Status {
+                    handle: handle.clone(),
+                    progress: Progress::Pending { percent: None },
+                    detail: "in progress".into(),
+                    poll_after: None,
+                }),
+                "soon" => {
+                    let asked = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(Status {
+                        handle: handle.clone(),
+                        progress: if asked < 2 {
+                            Progress::Pending { percent: Some(50) }
+                        } else {
+                            Progress::Completed
+                        },
+                        detail: "soon".into(),
+                        poll_after: None,
+                    })
+                }
                 _ => Err(Error::rejected("404", "unknown handle")),
             }
         }
@@ -547,7 +616,7 @@ mod tests {
         let mut out = Vec::new();
         let handles = |h: &[&str]| h.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
-            status(&p, "scripted", &handles(&["done"]), T, false, &mut out)
+            status(&p, None, &handles(&["done"]), T, false, false, &mut out)
                 .await
                 .unwrap(),
             EXIT_OK
@@ -555,9 +624,10 @@ mod tests {
         assert_eq!(
             status(
                 &p,
-                "scripted",
+                Some("scripted"),
                 &handles(&["done", "broken"]),
                 T,
+                false,
                 false,
                 &mut out
             )
@@ -566,19 +636,73 @@ mod tests {
             EXIT_FAILED
         );
         assert_eq!(
-            status(&p, "scripted", &handles(&["unknown"]), T, true, &mut out)
-                .await
-                .unwrap(),
+            status(
+                &p,
+                Some("scripted"),
+                &handles(&["unknown"]),
+                T,
+                false,
+                true,
+                &mut out
+            )
+            .await
+            .unwrap(),
             EXIT_FAILED
         );
         assert!(matches!(
-            status(&p, "scripted", &handles(&["bad"]), T, false, &mut out).await,
+            status(
+                &p,
+                Some("scripted"),
+                &handles(&["bad"]),
+                T,
+                false,
+                false,
+                &mut out
+            )
+            .await,
             Err(Failure::Usage(_))
         ));
         assert!(matches!(
-            status(&p, "nope", &handles(&["done"]), T, false, &mut out).await,
+            status(&p, Some("nope"), &handles(&["done"]), T, false, false, &mut out).await,
             Err(Failure::Usage(m)) if m.contains("configured: scripted")
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_wait_asks_again_until_settled_or_timed_out() {
+        let p = Scripted::new();
+        let handles = |h: &[&str]| h.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // "soon" is pending twice, then complete.
+        let mut out = Vec::new();
+        let started = tokio::time::Instant::now();
+        let code = status(
+            &p,
+            None,
+            &handles(&["soon", "done"]),
+            T,
+            true,
+            false,
+            &mut out,
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, EXIT_OK);
+        assert_eq!(started.elapsed(), STATUS_POLL * 2);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("completed"), "{text}");
+        // Never settles: asked until the timeout, then exit 1 with it still pending.
+        let mut out = Vec::new();
+        let code = status(&p, None, &handles(&["never"]), T, true, false, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(code, EXIT_FAILED);
+        assert!(String::from_utf8(out).unwrap().contains("pending"));
+        // Without --wait, pending is an answer.
+        let mut out = Vec::new();
+        let code = status(&p, None, &handles(&["never"]), T, false, false, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(code, EXIT_OK);
     }
 
     #[test]

@@ -549,11 +549,44 @@ fn providers_status_and_emulate() {
         &handle,
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("PROVIDER   HANDLE "), "{out}");
     assert!(
-        stdout(&o).starts_with(&format!("limelight  {handle}  ")),
+        out.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(&format!("limelight  {handle}  ")),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\n1 handle: 1 pending\n") || out.ends_with("\n1 handle: 1 completed\n"),
+        "{out}"
+    );
+    // --wait: asked again until complete.
+    let o = run(&[
+        "--config",
+        path,
+        "status",
+        "--provider",
+        "limelight",
+        "--wait",
+        "--timeout",
+        "60s",
+        &handle,
+    ]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).ends_with("\n1 handle: 1 completed\n"),
         "{}",
         stdout(&o)
     );
+    // Several providers: --provider is needed; with one, it is optional.
+    let o = run(&["--config", path, "status", &handle]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("with --provider"), "{}", stderr(&o));
+    let single = write_config(&only_providers(&emulate.config, &["limelight"]));
+    let o = run(&["--config", single.to_str().unwrap(), "status", &handle]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = run(&[
         "--config",
         path,
@@ -1303,4 +1336,52 @@ fn docs_cli_md_matches_the_binarys_help() {
             "`purgekit {command}`: docs/cli.md vs --help"
         );
     }
+}
+
+#[test]
+fn completions_version_durations_and_option_names() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(&["completions", shell]);
+        assert_eq!(code(&o), 0, "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        assert!(script.contains("purgekit"), "{shell}");
+        assert!(
+            script.contains("fail-on"),
+            "{shell}: the purge flags are completed"
+        );
+    }
+    assert_eq!(code(&run(&["completions", "tcsh"])), 2);
+    let o = run(&["--version"]);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "purgekit {} (providers: dynamic-media, level3, limelight)\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // Durations: a bare number is seconds, as the error says.
+    let o = run(&[
+        "plan",
+        "--sandbox",
+        "--timeout",
+        "5",
+        "--provider",
+        "level3",
+        "tag:x",
+    ]);
+    assert_ne!(code(&o), 2, "{}", stderr(&o));
+    let o = run(&["purge", "--sandbox", "--timeout", "soon", "tag:x"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("a number of seconds or a number with a unit"),
+        "{}",
+        stderr(&o)
+    );
+    // providers --json spells options as the flags do.
+    let emulate = Emulate::start();
+    let path = write_config(&emulate.config);
+    let o = run(&["--config", path.to_str().unwrap(), "providers", "--json"]);
+    let text = stdout(&o);
+    assert!(text.contains("\"dry-run\""), "{text}");
+    assert!(!text.contains("dry_run\""), "{text}");
 }
