@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use purgekit::{
-    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest, Report,
-    Row, State, Status, Summary, Target, TargetKind, Unfinished, escape_controls, thousands,
+    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, ProviderPlan,
+    PurgeRequest, Report, Row, State, Status, Summary, Target, TargetKind, Unfinished,
+    escape_controls, thousands,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -295,9 +297,34 @@ impl<I: Iterator<Item = Report>> Serialize for StreamedRows<'_, I> {
     }
 }
 
-/// The plan of `request`: per provider, each target's fate, then each batch and the exact
+/// The least time a provider's planned requests take under its rate limit (`limits` of the
+/// provider of that name), as `plan` shows it: `5,000 items at 60 items per 1m: at least
+/// 1h 23m`.
+fn least_time(provider: &ProviderPlan, limits: &[ProviderInfo]) -> Option<(String, Duration)> {
+    let info = limits.iter().find(|p| p.name == provider.provider)?;
+    let sizes: Vec<usize> = provider.batches.iter().map(|b| b.len()).collect();
+    let rate = info.limits.rate;
+    let least = rate.least_time(&sizes);
+    let items = provider.items();
+    let text = if rate.requests.is_none() && rate.items.is_none() {
+        "no published rate limit".to_owned()
+    } else {
+        format!(
+            "{} {}, {} {} at {rate}: at least {}",
+            thousands(sizes.len()),
+            plural(sizes.len(), "request", "requests"),
+            thousands(items),
+            plural(items, "item", "items"),
+            duration_text(Duration::from_secs(least.as_secs()))
+        )
+    };
+    Some((text, least))
+}
+
+/// The plan of `request`: per provider, each target's fate, the least time its rate limit
+/// allows (with `limits`, the providers' [`ProviderInfo`]), then each batch and the exact
 /// request.
-pub fn plan_text(plan: &Plan, request: &PurgeRequest) -> String {
+pub fn plan_text(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -> String {
     let targets = request.targets();
     let mut out = String::new();
     for (p, provider) in plan.providers.iter().enumerate() {
@@ -317,6 +344,9 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest) -> String {
             provider.batches.len(),
             plural(provider.batches.len(), "request", "requests"),
         );
+        if let Some((text, _)) = least_time(provider, limits) {
+            let _ = writeln!(out, "  time: {text}");
+        }
         for warning in &provider.warnings {
             let _ = writeln!(out, "  warning: {}", escape_controls(warning));
         }
@@ -378,8 +408,9 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest) -> String {
     out
 }
 
-/// The plan of `request` as JSON: the plan's target indices written as the targets' text.
-pub fn plan_json(plan: &Plan, request: &PurgeRequest) -> String {
+/// The plan of `request` as JSON: the plan's target indices written as the targets' text, and
+/// per provider the least time its rate limit allows (`least_seconds`).
+pub fn plan_json(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -> String {
     let targets = request.targets();
     let providers = plan
         .providers
@@ -387,6 +418,7 @@ pub fn plan_json(plan: &Plan, request: &PurgeRequest) -> String {
         .map(|p| ProviderJson {
             provider: &p.provider,
             kind: &p.kind,
+            least_seconds: least_time(p, limits).map(|(_, d)| d.as_secs_f64()),
             batches: p
                 .batches
                 .iter()
@@ -442,6 +474,7 @@ struct PlanJson<'a> {
 struct ProviderJson<'a> {
     provider: &'a str,
     kind: &'a str,
+    least_seconds: Option<f64>,
     batches: Vec<BatchJson<'a>>,
     targets: Vec<TargetJson<'a>>,
     warnings: &'a [String],
@@ -911,7 +944,7 @@ https://a.example/b.css  ll        failed       -       3
 
     #[test]
     fn plan_shows_fates_batches_and_requests() {
-        let text = plan_text(&sample_plan(), &sample_request());
+        let text = plan_text(&sample_plan(), &sample_request(), &[]);
         let expected = "\
 provider l3 (level3): 3 targets, 1 item in 1 request
   https://a.example/a.js  ->  request 1, item 1
@@ -927,7 +960,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
 ";
         assert_eq!(text, expected);
         let json: serde_json::Value =
-            serde_json::from_str(&plan_json(&sample_plan(), &sample_request())).unwrap();
+            serde_json::from_str(&plan_json(&sample_plan(), &sample_request(), &[])).unwrap();
         let provider = &json["providers"][0];
         assert_eq!(provider["requests"][0]["method"], "POST");
         // Targets by their text, not the plan's indices.
@@ -953,7 +986,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
         plan.providers[0].client_side_dry_run = true;
         plan.providers[0].requests.clear();
         plan.providers[0].warnings = vec!["no native dry run".into()];
-        let text = plan_text(&plan, &sample_request());
+        let text = plan_text(&plan, &sample_request(), &[]);
         assert!(text.contains("  warning: no native dry run\n"), "{text}");
         assert!(text.contains("nothing would be sent"), "{text}");
         assert!(!text.contains("POST"), "{text}");

@@ -152,9 +152,9 @@ pub fn plan(
         .plan(request)
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let text = if json {
-        render::plan_json(&plan, request)
+        render::plan_json(&plan, request, &purger.providers())
     } else {
-        render::plan_text(&plan, request)
+        render::plan_text(&plan, request, &purger.providers())
     };
     write_out(out, &text)?;
     let unsupported = plan.providers.iter().any(|p| {

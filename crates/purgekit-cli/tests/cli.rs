@@ -1385,3 +1385,32 @@ fn completions_version_durations_and_option_names() {
     assert!(text.contains("\"dry-run\""), "{text}");
     assert!(!text.contains("dry_run\""), "{text}");
 }
+
+#[test]
+fn plan_says_how_long_each_providers_limits_make_it_take() {
+    let o = purgekit(&["plan", "--sandbox", "--file", "-"], &[], &many_urls(250));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    for line in [
+        "provider dynamic-media (dynamic-media): 250 targets, 250 items in 1 request\n  time: no published rate limit\n",
+        "provider level3 (level3): 250 targets, 250 items in 2 requests\n  time: 2 requests, 250 items at 10 requests per 1m: at least 0s\n",
+        // Limelight's item debt: the first two requests (200 items) are paid off first.
+        "provider limelight (limelight): 250 targets, 250 items in 3 requests\n  time: 3 requests, 250 items at 1 items per 1s: at least 3m 20s\n",
+    ] {
+        assert!(out.contains(line), "{line}\n---\n{out}");
+    }
+    let o = purgekit(
+        &["plan", "--sandbox", "--json", "--file", "-"],
+        &[],
+        &many_urls(250),
+    );
+    let plan = json(&o);
+    let limelight = plan["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["provider"] == "limelight")
+        .unwrap()
+        .clone();
+    assert_eq!(limelight["least_seconds"], 200.0);
+}

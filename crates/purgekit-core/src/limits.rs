@@ -37,6 +37,46 @@ pub struct RateLimit {
     pub items: Option<Budget>,
 }
 
+impl RateLimit {
+    /// The least time requests carrying `batch_items` items (in sending order) take under
+    /// this limit, from the first request sent to the last: a request budget lets `amount`
+    /// requests go per window, so `n` requests take `(n - 1) / amount` windows; an item budget
+    /// is debt (each item costs `per / amount`), so every request but the last must be paid
+    /// off first. The larger of the two; zero without a limit.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use purgekit_core::{Budget, RateLimit};
+    /// let level3 = RateLimit { requests: Some(Budget::per_minute(10)), items: None };
+    /// assert_eq!(level3.least_time(&[1000; 25]), Duration::from_secs(120));
+    /// let limelight = RateLimit { requests: None, items: Some(Budget::per_minute(60)) };
+    /// assert_eq!(limelight.least_time(&[100; 50]), Duration::from_secs(49 * 100));
+    /// ```
+    pub fn least_time(&self, batch_items: &[usize]) -> Duration {
+        let requests = self
+            .requests
+            .filter(|b| b.amount > 0)
+            .map_or(Duration::ZERO, |b| {
+                let windows = batch_items.len().saturating_sub(1) / b.amount as usize;
+                b.per
+                    .saturating_mul(u32::try_from(windows).unwrap_or(u32::MAX))
+            });
+        let items = self
+            .items
+            .filter(|b| b.amount > 0)
+            .map_or(Duration::ZERO, |b| {
+                let paid: usize = batch_items[..batch_items.len().saturating_sub(1)]
+                    .iter()
+                    .sum();
+                b.per
+                    .checked_div(b.amount)
+                    .unwrap_or(Duration::ZERO)
+                    .saturating_mul(u32::try_from(paid).unwrap_or(u32::MAX))
+            });
+        requests.max(items)
+    }
+}
+
 /// Everything the planner and the engine need to schedule a provider's requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {
