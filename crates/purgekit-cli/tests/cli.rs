@@ -1414,3 +1414,65 @@ fn plan_says_how_long_each_providers_limits_make_it_take() {
         .clone();
     assert_eq!(limelight["least_seconds"], 200.0);
 }
+
+/// Every file under `dir` (not `target/` or hidden ones), by name.
+fn file_names(dir: &Path, names: &mut std::collections::BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            file_names(&entry.path(), names);
+        } else {
+            names.insert(name);
+        }
+    }
+}
+
+#[test]
+fn install_license_and_docs_cite_only_files_in_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains("cargo install --path crates/purgekit-cli"));
+    // The license Cargo.toml declares, in full.
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("license = \"Apache-2.0\""));
+    let license = std::fs::read_to_string(root.join("LICENSE")).unwrap();
+    assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
+    assert!(license.contains("END OF TERMS AND CONDITIONS"));
+    // Every .md or .txt file the docs name exists somewhere in the repository.
+    let mut names = std::collections::BTreeSet::new();
+    file_names(&root, &mut names);
+    let mut docs = vec![root.join("README.md")];
+    let mut dirs = vec![root.join("docs")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                docs.push(path);
+            }
+        }
+    }
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        for word in text.split(|c: char| c.is_whitespace() || "`()[],;:*'\"<>".contains(c)) {
+            let word = word.trim_end_matches('.');
+            if !(word.ends_with(".md") || word.ends_with(".txt")) || word.starts_with("http") {
+                continue;
+            }
+            let name = word.rsplit('/').next().unwrap();
+            if name.starts_with('.') {
+                continue; // a placeholder: `docs/providers/<name>.md`
+            }
+            assert!(
+                names.contains(name),
+                "{} cites `{word}`, which is not in the repository",
+                doc.display()
+            );
+        }
+    }
+}
