@@ -58,9 +58,30 @@ pub enum Command {
     Providers(ProvidersArgs),
     /// Run every provider emulator until interrupted, printing a ready config
     Emulate(EmulateArgs),
+    /// Write a config file to start from, or check one
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script (e.g. `purgekit completions bash >
     /// /etc/bash_completion.d/purgekit`)
     Completions(CompletionsArgs),
+}
+
+/// `config` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented config template (every provider kind, or those given), secrets as
+    /// `${VAR}`
+    Init(ConfigInitArgs),
+    /// Load the config and check every provider's table, offline: nothing is sent
+    Check,
+}
+
+/// `config init` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigInitArgs {
+    /// A provider kind to include (repeatable) [default: every kind built in]
+    #[arg(long, value_name = "KIND")]
+    pub kind: Vec<String>,
 }
 
 /// `completions` arguments.

@@ -18,7 +18,7 @@ use clap::{CommandFactory, FromArgMatches};
 use purgekit::{EngineConfig, ProxyPolicy, PurgeContext, ReqwestTransport, Transport};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Cli, Command, FailOn, Output};
+use crate::args::{Cli, Command, ConfigCommand, FailOn, Output};
 use crate::progress::ProgressDisplay;
 use crate::run::{EXIT_FAILED, EXIT_USAGE};
 use crate::signals::Interrupts;
@@ -195,6 +195,16 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             run::providers(&*session.purger, args.json, &mut stdout)
         }
         Command::Emulate(args) => setup::emulate(args.listen, &mut stdout).await,
+        Command::Config(ConfigCommand::Init(args)) => {
+            let text = setup::config_template(&args.kind)?;
+            run::write_out(&mut stdout, &text)?;
+            Ok(run::EXIT_OK)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let text = setup::config_check(config)?;
+            run::write_out(&mut stdout, &text)?;
+            Ok(run::EXIT_OK)
+        }
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(args.shell, &mut command, "purgekit", &mut stdout);

@@ -271,7 +271,7 @@ pub fn providers(purger: &dyn Purger, json: bool, out: &mut dyn Write) -> Result
 }
 
 /// Writes to stdout; a closed pipe (`purgekit … | head`) is not an error worth a panic.
-fn write_out(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
+pub fn write_out(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
     finish_out(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
 }
 

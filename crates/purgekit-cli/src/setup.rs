@@ -39,7 +39,7 @@ impl Session {
             tracing::info!("sandbox: emulators on {}", sandbox.endpoints().join(", "));
             (sandbox.config().clone(), Some(sandbox))
         } else {
-            (Config::load(Config::locate(config))?, None)
+            (load(config)?, None)
         };
         let drive = Drive {
             rates: None,
@@ -52,6 +52,97 @@ impl Session {
             _sandbox: sandbox,
         })
     }
+}
+
+/// Loads the config file (`--config`, `$PURGEKIT_CONFIG`, `./purgekit.toml`); a missing one is
+/// a usage failure saying where it looked and how to get one.
+pub fn load(config: Option<&Path>) -> Result<Config, Failure> {
+    let path = Config::locate(config);
+    if !path.exists() {
+        return Err(Failure::Usage(format!(
+            "no config file at {} (the path is --config, else $PURGEKIT_CONFIG, else \
+             ./purgekit.toml): write one with `purgekit config init > purgekit.toml`, or try \
+             the built-in emulators with --sandbox",
+            path.display()
+        )));
+    }
+    Ok(Config::load(path)?)
+}
+
+/// Keys whose values are secrets: `config init` writes them as `${VAR}`.
+const SECRET_KEYS: [&str; 3] = ["secret", "shared_key", "password"];
+
+/// `config init`: a commented template for each kind in `kinds` (every kind built in when
+/// empty), from its emulator's demo account: the endpoint left to the vendor's default, each
+/// secret read from an environment variable.
+pub fn config_template(kinds: &[String]) -> Result<String, Failure> {
+    let emulators = purgekit::emulator::sandbox();
+    let known: Vec<&str> = emulators.iter().map(|e| e.kind()).collect();
+    if let Some(unknown) = kinds.iter().find(|k| !known.contains(&k.as_str())) {
+        return Err(Failure::Usage(format!(
+            "--kind {unknown}: not a provider kind of this build (kinds: {})",
+            known.join(", ")
+        )));
+    }
+    let mut out = String::from(
+        "# purgekit.toml: one [providers.NAME] table per CDN account; several = a fan-out.\n\
+         # The values are the emulators' demo accounts: replace them with yours.\n\
+         # Any string may read the environment as ${VAR}; secrets should.\n\
+         # Check it offline with `purgekit config check`.\n",
+    );
+    for emulator in &emulators {
+        let kind = emulator.kind();
+        if !kinds.is_empty() && !kinds.iter().any(|k| k == kind) {
+            continue;
+        }
+        let mut table = emulator.config("https://example.invalid");
+        // The vendor's endpoint and documented rate limits, not the emulator's.
+        table.remove("endpoint");
+        table.remove("rate_limit");
+        for key in SECRET_KEYS {
+            if table.contains_key(key) {
+                let var = format!(
+                    "PURGEKIT_{}_{}",
+                    kind.to_uppercase().replace('-', "_"),
+                    key.to_uppercase()
+                );
+                table.insert(key.to_owned(), toml::Value::String(format!("${{{var}}}")));
+            }
+        }
+        let mut root = toml::Table::new();
+        let mut providers = toml::Table::new();
+        providers.insert(kind.to_owned(), toml::Value::Table(table));
+        root.insert("providers".to_owned(), toml::Value::Table(providers));
+        let text = toml::to_string(&root)
+            .map_err(|e| Failure::Failed(format!("cannot write the template: {e}")))?;
+        out.push_str(&format!(
+            "\n# {} ({kind}): every key and rule in docs/providers/{kind}.md; `endpoint` \
+             and `rate_limit` default to the vendor's.\n{text}",
+            emulator.title()
+        ));
+    }
+    Ok(out)
+}
+
+/// `config check`: loads the config and builds every provider, offline; one line each.
+pub fn config_check(config: Option<&Path>) -> Result<String, Failure> {
+    let config = load(config)?;
+    let purger = config.select(&[] as &[String])?.build()?;
+    let providers = purger.providers();
+    let mut out = String::new();
+    for p in &providers {
+        out.push_str(&format!("ok: {} ({}) at {}\n", p.name, p.kind, p.endpoint));
+    }
+    out.push_str(&format!(
+        "{} {} checked offline; nothing was sent (credentials are not verified)\n",
+        providers.len(),
+        if providers.len() == 1 {
+            "provider"
+        } else {
+            "providers"
+        }
+    ));
+    Ok(out)
 }
 
 /// The line `emulate` ends its printed config with (a script reading the config stops there).

@@ -1325,11 +1325,20 @@ fn docs_cli_md_matches_the_binarys_help() {
     assert_eq!(flags_in(table), global, "global flags: docs vs --help");
     // Each command's flags: in its --help and its usage block.
     for command in commands {
-        let help: std::collections::BTreeSet<String> =
-            flags_in(&stdout(&run(&[command, "--help"])))
-                .into_iter()
-                .filter(|f| f != "--help" && !global.contains(f))
-                .collect();
+        let own = stdout(&run(&[command, "--help"]));
+        // A command with subcommands (`config`): their flags together.
+        let mut text = own.clone();
+        if let Some(subcommands) = own.split("Commands:").nth(1) {
+            for sub in subcommands.split("Options:").next().unwrap().lines() {
+                if let Some(sub) = sub.split_whitespace().next().filter(|s| *s != "help") {
+                    text.push_str(&stdout(&run(&[command, sub, "--help"])));
+                }
+            }
+        }
+        let help: std::collections::BTreeSet<String> = flags_in(&text)
+            .into_iter()
+            .filter(|f| f != "--help" && !global.contains(f))
+            .collect();
         let documented = flags_in(&documented_usage(&docs, command));
         assert_eq!(
             documented, help,
@@ -1475,4 +1484,67 @@ fn install_license_and_docs_cite_only_files_in_the_repository() {
             );
         }
     }
+}
+
+#[test]
+fn first_run_config_init_and_check() {
+    // No config: the error says where it looked and what to do.
+    let o = run(&["providers"]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    for hint in ["$PURGEKIT_CONFIG", "--sandbox", "purgekit config init"] {
+        assert!(err.contains(hint), "{hint}: {err}");
+    }
+    // A template per kind, secrets from the environment, that checks once they are set.
+    let o = run(&["config", "init"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let template = stdout(&o);
+    for kind in ["dynamic-media", "level3", "limelight"] {
+        assert!(
+            template.contains(&format!("[providers.{kind}]")),
+            "{template}"
+        );
+        assert!(
+            template.contains(&format!("docs/providers/{kind}.md")),
+            "{template}"
+        );
+    }
+    assert!(
+        template.contains("secret = \"${PURGEKIT_LEVEL3_SECRET}\""),
+        "{template}"
+    );
+    assert!(!template.contains("endpoint ="), "{template}");
+    let path = write_config(&template);
+    let path = path.to_str().unwrap();
+    let o = run(&["--config", path, "config", "check"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("PURGEKIT_DYNAMIC_MEDIA_PASSWORD"),
+        "{}",
+        stderr(&o)
+    );
+    let env = [
+        ("PURGEKIT_LEVEL3_SECRET", "s"),
+        ("PURGEKIT_LIMELIGHT_SHARED_KEY", "00ff"),
+        ("PURGEKIT_DYNAMIC_MEDIA_PASSWORD", "p"),
+    ];
+    let o = purgekit(&["--config", path, "config", "check"], &env, "");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "ok: dynamic-media (dynamic-media) at https://s7sps1apissl.scene7.com\n\
+         ok: level3 (level3) at https://ws.lumen.com\n\
+         ok: limelight (limelight) at https://apis.llnw.com\n\
+         3 providers checked offline; nothing was sent (credentials are not verified)\n"
+    );
+    // One kind only; an unknown kind is refused.
+    let o = run(&["config", "init", "--kind", "level3"]);
+    assert!(!stdout(&o).contains("limelight"), "{}", stdout(&o));
+    let o = run(&["config", "init", "--kind", "fastly"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("kinds: dynamic-media, level3, limelight"),
+        "{}",
+        stderr(&o)
+    );
 }
