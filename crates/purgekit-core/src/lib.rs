@@ -34,7 +34,9 @@ pub use engine::{
     SafetyMargin, Transport, parse_retry_after, response_retry_after,
 };
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
-pub use limits::{Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit};
+pub use limits::{
+    Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit, SharedScope,
+};
 pub use plan::{
     BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
 };

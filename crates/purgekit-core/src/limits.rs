@@ -46,8 +46,14 @@ pub struct Limits {
     pub max_body_bytes: Option<usize>,
     /// A wildcard item must be the only item of its request.
     pub wildcard_alone: bool,
-    /// Items of different scopes never share a request (Level 3: one per network identifier).
+    /// Items of different scopes never share a request (Level 3: one per network identifier),
+    /// unless [`Limits::shared_scope`] lets them share one at a parent scope.
     pub group_by_scope: bool,
+    /// Scopes that may share one request at a parent scope (Level 3: the network identifiers
+    /// of the access group, in one access-group-scope request); `None`: scopes never share.
+    /// Used with [`Limits::group_by_scope`] and no [`Limits::max_body_bytes`] (a shared
+    /// request's body also carries each scope's own wrapper, which the byte count leaves out).
+    pub shared_scope: Option<SharedScope>,
     /// Rate limits per account.
     pub rate: RateLimit,
     /// Most items the provider keeps queued per account (Limelight: 1000).
@@ -58,6 +64,23 @@ pub struct Limits {
     /// provider documents larger answers); past it the attempt fails, unretried, with
     /// "response larger than N bytes".
     pub max_response_bytes: usize,
+}
+
+/// Scopes that may share one request under a parent scope: the planner puts items of several
+/// scopes in one batch when they fit together, and that batch's [`crate::Batch::scope`] is
+/// `parent`; a batch whose items all have one scope keeps that scope, as without sharing.
+///
+/// [`Limits::max_items`] counts every scope's items; each scope of a shared batch gets its own
+/// handle ([`crate::Provider::decode_shared`]), and each is polled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SharedScope {
+    /// The scope of a request whose items span several scopes (never an item's own scope).
+    pub parent: String,
+    /// With [`Limits::wildcard_alone`]: a wildcard must be the only item of its scope within a
+    /// shared request, and may share the request with other scopes (Level 3: the Lumen
+    /// document's Example 4, one wildcard path per property). `false`: a wildcard stays alone
+    /// in its request.
+    pub wildcard_alone_in_scope: bool,
 }
 
 /// The response body cap of [`Limits::default`]: 1 MiB, far above any documented answer of the
@@ -71,6 +94,7 @@ impl Default for Limits {
             max_body_bytes: None,
             wildcard_alone: false,
             group_by_scope: false,
+            shared_scope: None,
             rate: RateLimit::default(),
             max_queued_items: None,
             max_in_flight: 1,
