@@ -216,7 +216,7 @@ impl Provider for Level3 {
             max_body_bytes: None,
             wildcard_alone: true,
             group_by_scope: true,
-            shared_scope: Some(SharedScope {
+            shared_scope: self.config.access_group_scope.then(|| SharedScope {
                 parent: self.access_group_scope(),
                 // "If a wildcard is used, only one <path> element can be specified", and
                 // Example 4 sends one wildcard path in each of two properties: the rule holds
