@@ -96,9 +96,10 @@ async fn level3_multi_host(shared: bool) -> (Measured, usize) {
         items: None,
     });
     config.access_group_scope = shared;
-    let purger = purgekit::ProviderPurger::new("l3", purgekit::level3::Level3::new(config).unwrap())
-        .with_rate_registry(Arc::new(RateRegistry::new()))
-        .with_config(engine(3));
+    let purger =
+        purgekit::ProviderPurger::new("l3", purgekit::level3::Level3::new(config).unwrap())
+            .with_rate_registry(Arc::new(RateRegistry::new()))
+            .with_config(engine(3));
     let seconds = timed(&purger, &release()).await;
     let requests = l3.emulator.requests().len();
     let measured = Measured {

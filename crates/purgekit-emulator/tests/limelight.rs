@@ -310,7 +310,9 @@ async fn list_takes_each_documented_term_with_its_default() {
     assert_eq!(listed(&a), newest_first[50..]);
     let a = client.call("GET", "/requests?offset=5000", "").await;
     assert!(listed(&a).is_empty());
-    let a = client.call("GET", "/requests?order=asc&limit=100", "").await;
+    let a = client
+        .call("GET", "/requests?order=asc&limit=100", "")
+        .await;
     assert_eq!(listed(&a), ids);
     let a = client.call("GET", "/requests?order=desc", "").await;
     assert_eq!(listed(&a), newest_first[..50]);
