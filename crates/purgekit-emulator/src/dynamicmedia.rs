@@ -690,6 +690,41 @@ impl crate::Emulated for DynamicMediaEmulator {
             .map(|u| crate::host_and_path(u))
             .collect()
     }
+
+    fn limits(&self) -> toml::Table {
+        let e = self.config();
+        let mut t = toml::Table::new();
+        t.insert(
+            "completion_after".into(),
+            crate::duration_value(e.completion_after),
+        );
+        t.insert(
+            "estimated_seconds".into(),
+            toml::Value::Integer(e.estimated_seconds.into()),
+        );
+        t.insert(
+            "ping_after_seconds".into(),
+            toml::Value::Integer(e.ping_after_seconds.into()),
+        );
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("dynamic-media", speed, overrides)?;
+        let e = self.config();
+        let config = DynamicMediaEmulatorConfig {
+            completion_after: adjust.time("completion_after", e.completion_after)?,
+            estimated_seconds: adjust.seconds("estimated_seconds", e.estimated_seconds)?,
+            ping_after_seconds: adjust.seconds("ping_after_seconds", e.ping_after_seconds)?,
+            ..e.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(DynamicMediaEmulator::new(config)))
+    }
 }
 
 #[cfg(test)]

@@ -640,6 +640,40 @@ impl crate::Emulated for Level3Emulator {
             .map(|(ni, path)| format!("{ni} {path}"))
             .collect()
     }
+
+    fn limits(&self) -> toml::Table {
+        let e = self.config();
+        let mut t = toml::Table::new();
+        t.insert(
+            "requests_per_window".into(),
+            toml::Value::Integer(e.requests_per_window.into()),
+        );
+        t.insert("rate_window".into(), crate::duration_value(e.rate_window));
+        t.insert(
+            "completion_time".into(),
+            crate::duration_value(e.completion_time),
+        );
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("level3", speed, overrides)?;
+        let e = self.config();
+        let requests = adjust.count("requests_per_window", e.requests_per_window as usize, 1)?;
+        let config = Level3EmulatorConfig {
+            requests_per_window: u32::try_from(requests)
+                .map_err(|_| format!("level3.requests_per_window = {requests}: too large"))?,
+            rate_window: adjust.time("rate_window", e.rate_window)?,
+            completion_time: adjust.time("completion_time", e.completion_time)?,
+            ..e.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(Level3Emulator::new(config)))
+    }
 }
 
 #[cfg(test)]

@@ -841,6 +841,40 @@ impl crate::Emulated for LimelightEmulator {
             })
             .collect()
     }
+
+    fn limits(&self) -> toml::Table {
+        let e = self.config();
+        let mut t = toml::Table::new();
+        t.insert(
+            "item_interval".into(),
+            crate::duration_value(e.item_interval),
+        );
+        t.insert("queued_for".into(), crate::duration_value(e.queued_for));
+        t.insert(
+            "in_progress_for".into(),
+            crate::duration_value(e.in_progress_for),
+        );
+        t.insert("stats_after".into(), crate::duration_value(e.stats_after));
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("limelight", speed, overrides)?;
+        let e = self.config();
+        let config = LimelightEmulatorConfig {
+            item_interval: adjust.time("item_interval", e.item_interval)?,
+            queued_for: adjust.time("queued_for", e.queued_for)?,
+            in_progress_for: adjust.time("in_progress_for", e.in_progress_for)?,
+            stats_after: adjust.time("stats_after", e.stats_after)?,
+            ..e.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(LimelightEmulator::new(config)))
+    }
 }
 
 #[cfg(test)]
