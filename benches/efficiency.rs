@@ -4,7 +4,8 @@
 //! Prints one JSON line per case:
 //! `{"case":…,"items":…,"seconds":…,"min_seconds":…,"efficiency":…,"rejections":…}` where
 //! `min_seconds` is the least time the limit allows (the last request may start no earlier),
-//! `efficiency` = `min_seconds / seconds`, and `rejections` counts the emulators' rate-limit
+//! `efficiency` = `min_seconds / seconds` (`null` when the limit allows every request at once),
+//! and `rejections` counts the emulators' rate-limit
 //! refusals. The fan-out case also gives `slowest_alone_seconds` (the slowest single-provider
 //! case) and `vs_slowest` (its wall time over that).
 //!
@@ -164,13 +165,18 @@ async fn fanout() -> Measured {
 }
 
 fn print(case: &str, m: &Measured, extra: &str) {
+    // One request needs no wait: the limit allows it at once, and the ratio says nothing.
+    let efficiency = if m.min_seconds == 0.0 {
+        "null".to_owned()
+    } else {
+        round(m.min_seconds / m.seconds).to_string()
+    };
     println!(
         "{{\"case\":\"{case}\",\"items\":{},\"seconds\":{},\"min_seconds\":{},\
-         \"efficiency\":{},\"rejections\":{}{extra}}}",
+         \"efficiency\":{efficiency},\"rejections\":{}{extra}}}",
         m.items,
         round(m.seconds),
         round(m.min_seconds),
-        round(m.min_seconds / m.seconds),
         m.rejections,
     );
 }
