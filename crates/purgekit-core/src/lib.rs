@@ -29,13 +29,13 @@ pub use engine::{
     Transport, parse_retry_after, response_retry_after,
 };
 pub use error::{Error, Result, SNIPPET_CHARS, snippet};
-pub use limits::{Budget, Capabilities, Limits, RateLimit};
+pub use limits::{BucketUnit, Budget, Capabilities, Limits, RateLimit, TokenBucket};
 pub use plan::{
     BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
 };
 pub use provider::{
-    Accepted, Batch, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress, Provider, REDACTED,
-    Secret, Status,
+    Accepted, Batch, CompletionModel, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress,
+    Provider, REDACTED, Secret, Status,
 };
 pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
 pub use report::{Outcome, Report, Row, State, Summary};

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::clock;
 use super::policy::EngineConfig;
-use super::rate::AccountLimiter;
+use super::rate::{AccountLimiter, Cost};
 use super::transport::Transport;
 use crate::error::{Error, Result};
 use crate::provider::{HttpRequest, HttpResponse};
@@ -61,7 +61,7 @@ impl Sender {
     /// gives the last error.
     pub(crate) async fn exchange<T>(
         &self,
-        items: usize,
+        cost: Cost<'_>,
         batch: Option<BatchRef>,
         retries: Retries,
         encode: impl Fn(SystemTime) -> Result<HttpRequest>,
@@ -82,7 +82,7 @@ impl Sender {
                     attempts,
                 };
             };
-            if !self.limiter.pace(items, cancel).await {
+            if !self.limiter.pace(cost, cancel).await {
                 return Exchanged {
                     result: Err(Error::Cancelled),
                     attempts,

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 #[cfg(feature = "reqwest")]
 use super::ReqwestTransport;
 use super::exchange::{Retries, Sender};
+use super::rate::Cost;
 use super::rows::{planned_request, rows};
 use super::schedule::BatchOutcome;
 use super::{EngineConfig, RateRegistry, Transport};
@@ -98,6 +99,7 @@ impl<P: Provider> ProviderPurger<P> {
             self.provider.kind(),
             &self.provider.account(),
             self.config.rate.unwrap_or(limits.rate),
+            &limits.buckets,
             limits.max_in_flight,
             self.config.margin,
         );
@@ -176,7 +178,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         let sender = self.sender(&PurgeContext::default());
         sender
             .exchange(
-                0,
+                Cost::NONE,
                 None,
                 Retries::Policy,
                 |now| self.provider.encode_status(handle, now),
