@@ -10,6 +10,7 @@
 mod faults;
 mod server;
 
+pub mod akamai;
 pub mod dynamicmedia;
 pub mod level3;
 pub mod limelight;
