@@ -181,7 +181,11 @@ impl Provider for Akamai {
             max_body_bytes: Some(MAX_BODY_BYTES),
             group_by_scope: true,
             buckets: self.buckets.clone(),
-            max_in_flight: 4,
+            // One at a time: the server then sees requests in the order they were paced. Token
+            // buckets are order-sensitive (a request paced later but arriving first can leave a
+            // full bucket short for the earlier one); and at 50,000 bytes a request, one
+            // request in flight outpaces the 200-URL-a-second refill many times over.
+            max_in_flight: 1,
             ..Limits::default()
         }
     }

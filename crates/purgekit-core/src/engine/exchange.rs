@@ -107,6 +107,7 @@ impl Sender {
                 });
             }
             let answer = self.send_once(request).await;
+            self.limiter.answered(cost).await;
             drop(place);
             let error = match answer.and_then(&decode) {
                 Ok(value) => {

@@ -13,7 +13,11 @@
 //!   `per` has one token's time `T = per / amount`; it keeps the instant `tat` at which it would
 //!   be full again, and a request of cost `c` may start at `max(tat, now) + c·T − burst·T`, then
 //!   moves `tat` to `max(tat, now) + c·T`. Kept in integer nanoseconds, so schedules are exact.
-//!   A bucket with a scope is taken from only by batches of that scope.
+//!   A bucket with a scope is taken from only by batches of that scope. The server charges a
+//!   request somewhere between its start and its answer, so once answered
+//!   ([`AccountLimiter::answered`]) a bucket's `tat` is at least `answered + c·T`: a full
+//!   bucket's refill starts no earlier than the server's (a slow first request would otherwise
+//!   leave the server a few tokens short of what the client counts).
 //!
 //! Requests pass one FIFO gate per account, so they start in arrival order and the instant
 //! recorded for each is the instant it really started. A rate-limit rejection
@@ -185,6 +189,24 @@ impl AccountLimiter {
                 biased;
                 _ = cancel.cancelled() => return false,
                 _ = tokio::time::sleep_until(at) => {}
+            }
+        }
+    }
+
+    /// The request of `cost` has been answered now: the server charged it no later than this,
+    /// so each of its buckets is full again no earlier than `now + c·T` (see the module docs).
+    pub(crate) async fn answered(&self, cost: Cost<'_>) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let mut schedule = self.gate.lock().await;
+        let now = Instant::now();
+        schedule.full_at.resize(self.buckets.len(), None);
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            let tokens = cost.tokens(bucket);
+            if tokens > 0 {
+                let latest = clock::after(now, refill_time(bucket, tokens));
+                schedule.full_at[i] = Some(schedule.full_at[i].map_or(latest, |t| t.max(latest)));
             }
         }
     }
@@ -509,6 +531,46 @@ mod tests {
             [0.0, 0.0, 1.0, 6.0]
         );
         assert_eq!(l.rejection_wait(), Some(Duration::from_secs(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_moves_a_full_buckets_refill_to_the_answer() {
+        // 10 tokens, 1 per second. A 10-token request paced at 0 and answered at 3 s may have
+        // been charged at 3 s: the bucket is full again at 13 s, not 10 s.
+        let l = limiter(RateLimit::default()).with_buckets(&[bucket(
+            BucketUnit::Items,
+            None,
+            10,
+            Budget::new(1, Duration::from_secs(1)),
+        )]);
+        let cancel = CancellationToken::new();
+        let t0 = Instant::now();
+        let cost = Cost {
+            items: 10,
+            scope: None,
+        };
+        assert!(l.pace(cost, &cancel).await);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        l.answered(cost).await;
+        assert!(l.pace(cost, &cancel).await);
+        assert_eq!((Instant::now() - t0).as_secs_f64(), 13.0);
+        // A draining bucket is not moved: its own schedule is later already.
+        l.answered(Cost {
+            items: 1,
+            scope: None,
+        })
+        .await;
+        assert!(
+            l.pace(
+                Cost {
+                    items: 1,
+                    scope: None
+                },
+                &cancel
+            )
+            .await
+        );
+        assert_eq!((Instant::now() - t0).as_secs_f64(), 14.0);
     }
 
     #[tokio::test(start_paused = true)]
