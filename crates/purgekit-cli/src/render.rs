@@ -639,6 +639,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 },
                 max_queued_items: Some(1000),
                 max_in_flight: 1,
+                ..Limits::default()
             },
             capabilities: Capabilities {
                 targets: vec![TargetKind::Url, TargetKind::Pattern, TargetKind::Tag],
