@@ -201,3 +201,33 @@ fn debug_hides_the_secret() {
         "{text}"
     );
 }
+
+#[test]
+fn cpcode_body_sends_integers() {
+    // No target kind maps to CP codes before `everything` exists: the batch is built by hand.
+    let provider = akamai(crate::Network::Production);
+    let items: Vec<Item> = ["12345", "98765"]
+        .iter()
+        .map(|c| Item {
+            kind: TargetKind::Url,
+            value: (*c).to_owned(),
+            scope: "cpcode".into(),
+            wildcard: false,
+            bytes: wire::object_bytes(ObjectType::Cpcode, c),
+        })
+        .collect();
+    let bytes = wire::ENVELOPE_BYTES + items.iter().map(|i| i.bytes).sum::<usize>();
+    let batch = Batch {
+        scope: "cpcode".into(),
+        items,
+        bytes,
+    };
+    let http = provider
+        .encode(&batch, &Options::default(), SystemTime::now())
+        .unwrap();
+    assert_eq!(http.body().len(), bytes);
+    insta::assert_json_snapshot!((
+        http.uri().path(),
+        String::from_utf8(http.body().clone()).unwrap()
+    ));
+}
