@@ -704,6 +704,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 max_queued_items: Some(1000),
                 max_in_flight: 1,
                 max_response_bytes: purgekit::DEFAULT_MAX_RESPONSE_BYTES,
+                ..Limits::default()
             },
             capabilities: Capabilities {
                 targets: vec![TargetKind::Url, TargetKind::Pattern, TargetKind::Tag],

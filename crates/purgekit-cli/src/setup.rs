@@ -115,6 +115,8 @@ fn emulate_header(sandbox: &Sandbox, speed: f64) -> String {
                 "#   limits ({}.NAME=VALUE): {limits}\n",
                 emulator.kind()
             ));
+        } else if speed != 1.0 {
+            text.push_str("#   no adjustable limits or times: --speed does not apply\n");
         }
     }
     text.push_str("# Save what follows as purgekit.toml (or pass it with --config).\n\n");

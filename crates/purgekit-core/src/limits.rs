@@ -37,6 +37,33 @@ pub struct RateLimit {
     pub items: Option<Budget>,
 }
 
+/// What a [`TokenBucket`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketUnit {
+    /// Each request takes one token.
+    Requests,
+    /// Each request takes one token per item it carries.
+    Items,
+}
+
+/// A token bucket (Akamai's limits): it holds at most `burst` tokens and starts full, and gains
+/// `refill.amount` tokens every `refill.per`, continuously. A request takes its cost (one
+/// token, or one per item, by `unit`) and waits until the bucket holds that much. A bucket with
+/// a `scope` only concerns batches of that scope ([`crate::Batch::scope`]); status polls carry
+/// no items and no scope, so they take only from unscoped request buckets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenBucket {
+    /// What it counts.
+    pub unit: BucketUnit,
+    /// The batch scope it applies to; `None` for every request.
+    pub scope: Option<String>,
+    /// The most tokens it holds (also the largest cost it can ever grant).
+    pub burst: u32,
+    /// The refill rate.
+    pub refill: Budget,
+}
+
 /// Everything the planner and the engine need to schedule a provider's requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {
@@ -56,6 +83,8 @@ pub struct Limits {
     pub shared_scope: Option<SharedScope>,
     /// Rate limits per account.
     pub rate: RateLimit,
+    /// Token buckets per account, on top of [`Limits::rate`] (each must allow a request).
+    pub buckets: Vec<TokenBucket>,
     /// Most items the provider keeps queued per account (Limelight: 1000).
     pub max_queued_items: Option<usize>,
     /// Most requests in flight at once per account.
@@ -96,6 +125,7 @@ impl Default for Limits {
             group_by_scope: false,
             shared_scope: None,
             rate: RateLimit::default(),
+            buckets: Vec::new(),
             max_queued_items: None,
             max_in_flight: 1,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,

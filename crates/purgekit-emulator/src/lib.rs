@@ -18,6 +18,7 @@ mod faults;
 mod seen;
 mod server;
 
+pub mod akamai;
 pub mod dynamicmedia;
 pub mod level3;
 pub mod limelight;

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::ProviderPurger;
 use super::exchange::{BatchRef, Retries, Sender};
+use super::rate::Cost;
 use super::wait::{self, Completion};
 use crate::error::Error;
 use crate::plan::ProviderPlan;
@@ -179,7 +180,10 @@ impl<P: Provider> BatchJob<P> {
         let sent = self
             .sender
             .exchange(
-                self.batch.items.len(),
+                Cost {
+                    items: self.batch.items.len(),
+                    scope: Some(&self.batch.scope),
+                },
                 Some(reference),
                 Retries::Policy,
                 |now| self.provider.encode(&self.batch, &self.options, now),
