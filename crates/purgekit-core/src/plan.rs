@@ -211,7 +211,8 @@ impl Packer {
             self.last_scope = Some((item.scope.clone(), id));
             id
         };
-        if self.shared.is_some() && !(alone && !self.shared_wildcards()) {
+        // Shared packing for every item, but a wildcard that must stay alone in its request.
+        if self.shared.is_some() && (!alone || self.shared_wildcards()) {
             return Ok(self.push_shared(index, item, scope));
         }
         let fits = |b: &BatchPlan| {

@@ -324,6 +324,9 @@ async fn injected_faults() {
     assert!(e.purged_urls().is_empty());
 }
 
+/// Extra HTTP headers of a call.
+type Headers = Vec<(&'static str, String)>;
+
 /// The document's own request (`cdnCacheInvalidation`, "Request"), its URLs under the demo
 /// company's root, with the given `authHeader`, schema `version` and extra HTTP headers.
 async fn documents_example(
@@ -376,7 +379,7 @@ async fn accepts_every_documented_credential_form() {
             ),
         )]
     };
-    let accepted: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    let accepted: Vec<(&str, String, Headers)> = vec![
         // Unversioned, children in any order (xsd:all), app fields optional.
         (
             "unversioned, any order",

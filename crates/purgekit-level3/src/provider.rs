@@ -149,7 +149,7 @@ fn accepted_invalidations(response: HttpResponse) -> Result<Vec<wire::Invalidati
 }
 
 /// The distinct invalidation ids listed under the network identifiers `ni` selects, in order.
-fn ids_of<'a>(invalidations: &'a [wire::Invalidation], ni: impl Fn(&str) -> bool) -> Vec<&'a str> {
+fn ids_of(invalidations: &[wire::Invalidation], ni: impl Fn(&str) -> bool) -> Vec<&str> {
     let mut ids: Vec<&str> = Vec::new();
     for inv in invalidations.iter().filter(|inv| ni(&inv.ni)) {
         if !inv.id.is_empty() && !ids.contains(&inv.id.as_str()) {
