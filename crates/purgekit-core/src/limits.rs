@@ -78,8 +78,7 @@ pub struct Limits {
     pub group_by_scope: bool,
     /// Scopes that may share one request at a parent scope (Level 3: the network identifiers
     /// of the access group, in one access-group-scope request); `None`: scopes never share.
-    /// Used with [`Limits::group_by_scope`] and no [`Limits::max_body_bytes`] (a shared
-    /// request's body also carries each scope's own wrapper, which the byte count leaves out).
+    /// Used with [`Limits::group_by_scope`].
     pub shared_scope: Option<SharedScope>,
     /// Rate limits per account.
     pub rate: RateLimit,
@@ -110,6 +109,20 @@ pub struct SharedScope {
     /// document's Example 4, one wildcard path per property). `false`: a wildcard stays alone
     /// in its request.
     pub wildcard_alone_in_scope: bool,
+    /// Body bytes a shared request's envelope adds to [`crate::Provider::body_overhead`]
+    /// (Level 3: `<properties></properties>` instead of `<paths></paths>`, 10).
+    pub request_overhead: usize,
+    /// Body bytes each scope of a shared request adds besides its items and its scope's own
+    /// length in bytes (Level 3: `<property><name></name><paths></paths></property>`, 49,
+    /// plus the network identifier). Batch sizes, and [`Limits::max_body_bytes`], count these.
+    pub scope_overhead: usize,
+}
+
+impl SharedScope {
+    /// Body bytes scope `scope` adds to a shared request besides its items.
+    pub fn scope_bytes(&self, scope: &str) -> usize {
+        self.scope_overhead + scope.len()
+    }
 }
 
 /// The response body cap of [`Limits::default`]: 1 MiB, far above any documented answer of the

@@ -129,8 +129,7 @@ struct Packer {
 /// they fit (first fit over a few open batches, so one scope's wildcard does not close a batch
 /// to every other scope).
 struct Sharing {
-    parent: String,
-    wildcard_alone_in_scope: bool,
+    shared: crate::SharedScope,
     /// Open batches, oldest first, with the scope ids they hold (`true`: a wildcard, alone in
     /// its scope there).
     open: Vec<(u32, HashMap<usize, bool>)>,
@@ -160,11 +159,10 @@ impl Packer {
             open: vec![None],
             shared: limits
                 .shared_scope
-                .as_ref()
-                .filter(|_| limits.group_by_scope && limits.max_body_bytes.is_none())
+                .clone()
+                .filter(|_| limits.group_by_scope)
                 .map(|shared| Sharing {
-                    parent: shared.parent.clone(),
-                    wildcard_alone_in_scope: shared.wildcard_alone_in_scope,
+                    shared,
                     open: Vec::new(),
                 }),
             seen: Seen::with_capacity(capacity),
@@ -255,43 +253,58 @@ impl Packer {
     fn shared_wildcards(&self) -> bool {
         self.shared
             .as_ref()
-            .is_some_and(|s| s.wildcard_alone_in_scope)
+            .is_some_and(|s| s.shared.wildcard_alone_in_scope)
     }
 
     /// Packs a (new, distinct) item of scope id `scope` under [`Sharing`]: into the first open
-    /// batch with room where its scope holds no wildcard (and, for a wildcard alone in its
-    /// scope, where its scope holds nothing yet), else into a new open batch.
+    /// batch with room (items and bytes, the shared envelope and the scope's own bytes
+    /// included) where its scope holds no wildcard (and, for a wildcard alone in its scope,
+    /// where its scope holds nothing yet), else into a new open batch.
     fn push_shared(&mut self, index: u32, item: &Item, scope: usize) -> Packed {
         let wildcard = item.wildcard && self.wildcard_alone;
+        let (max_items, max_bytes) = (self.max_items, self.max_bytes);
         let Some(sharing) = self.shared.as_mut() else {
             unreachable!("called only when sharing")
         };
-        let max_items = self.max_items;
         let batches = &mut self.batches;
         sharing
             .open
             .retain(|(b, _)| batches[*b as usize].len() < max_items);
-        let found = sharing
-            .open
-            .iter_mut()
-            .find(|(_, scopes)| match scopes.get(&scope) {
-                None => true,
-                Some(&held_wildcard) => !held_wildcard && !wildcard,
-            });
+        let shared = &sharing.shared;
+        // What the item adds to an open batch, if its scope may join it.
+        let cost = |plan: &BatchPlan, scopes: &HashMap<usize, bool>| -> Option<usize> {
+            match scopes.get(&scope) {
+                Some(&held_wildcard) => (!held_wildcard && !wildcard).then_some(item.bytes),
+                None if scopes.len() == 1 => Some(
+                    item.bytes
+                        + shared.request_overhead
+                        + shared.scope_bytes(&plan.scope)
+                        + shared.scope_bytes(&item.scope),
+                ),
+                None => Some(item.bytes + shared.scope_bytes(&item.scope)),
+            }
+        };
+        let found = sharing.open.iter_mut().find_map(|(b, scopes)| {
+            let plan = &batches[*b as usize];
+            cost(plan, scopes)
+                .filter(|cost| plan.bytes.saturating_add(*cost) <= max_bytes)
+                .map(|cost| (*b, scopes, cost))
+        });
         let batch = match found {
-            Some((b, scopes)) => {
+            Some((b, scopes, cost)) => {
                 scopes.insert(scope, wildcard);
-                let plan = &mut batches[*b as usize];
+                let plan = &mut batches[b as usize];
                 if plan.scope != item.scope {
-                    plan.scope.clone_from(&sharing.parent);
+                    plan.scope.clone_from(&shared.parent);
                 }
-                *b
+                plan.bytes += cost;
+                b
             }
             None => {
                 batches.push(BatchPlan {
                     scope: item.scope.clone(),
                     targets: Vec::with_capacity(max_items.min(1024)),
-                    bytes: self.overhead,
+                    bytes: self.overhead + item.bytes,
                 });
                 let b = (batches.len() - 1) as u32;
                 if sharing.open.len() == SHARED_OPEN_BATCHES {
@@ -302,7 +315,6 @@ impl Packer {
             }
         };
         let plan = &mut batches[batch as usize];
-        plan.bytes += item.bytes;
         plan.targets.push(index);
         Packed::New {
             batch,
@@ -469,7 +481,7 @@ impl ProviderPlan {
         let shared = limits
             .shared_scope
             .as_ref()
-            .is_some_and(|s| s.parent == plan.scope);
+            .filter(|s| scoped && s.parent == plan.scope);
         let mut bytes = provider.body_overhead(options);
         let mut items = Vec::with_capacity(plan.len());
         for &t in &plan.targets {
@@ -480,11 +492,22 @@ impl ProviderPlan {
                 ))
             })?;
             let item = remap(provider, target, options)?;
-            if scoped && !shared && item.scope != plan.scope {
+            if scoped && shared.is_none() && item.scope != plan.scope {
                 return Err(not_deterministic(provider, target, "scope"));
             }
             bytes += item.bytes;
             items.push(item);
+        }
+        if let Some(shared) = shared {
+            // The shared envelope, and each scope's own bytes once.
+            bytes += shared.request_overhead;
+            let mut scopes: Vec<&str> = Vec::new();
+            for item in &items {
+                if !scopes.contains(&item.scope.as_str()) {
+                    scopes.push(&item.scope);
+                    bytes += shared.scope_bytes(&item.scope);
+                }
+            }
         }
         if bytes != plan.bytes {
             return Err(not_deterministic(
@@ -723,6 +746,8 @@ mod tests {
             shared_scope: Some(crate::SharedScope {
                 parent: "AG".into(),
                 wildcard_alone_in_scope: in_scope,
+                request_overhead: 10,
+                scope_overhead: 7,
             }),
             ..limits
         }
@@ -794,11 +819,24 @@ mod tests {
     }
 
     #[test]
-    fn a_byte_limit_turns_sharing_off() {
-        let items = vec![item("a", "/1", false, 1), item("b", "/1", false, 1)];
-        let limits = shared(limits(200, Some(1000), true, true), true);
-        let (batches, _) = pack(&items, &limits, 0).unwrap();
-        assert_eq!(batches.len(), 2);
+    fn a_shared_request_counts_its_envelope_and_each_scope() {
+        // Scopes `a` and `bb`: 1-byte items; shared: +10, +7+1 for a, +7+2 for bb.
+        let items = vec![
+            item("a", "/1", false, 1),
+            item("bb", "/1", false, 1),
+            item("a", "/2", false, 1),
+        ];
+        let (batches, _) = pack(&items, &shared(limits(200, None, true, true), true), 5).unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].bytes, 5 + 3 + 10 + 8 + 9);
+        // One byte less and `bb` no longer fits beside `a`: it gets its own request.
+        let tight = shared(limits(200, Some(5 + 2 + 10 + 8 + 9 - 1), true, true), true);
+        let (batches, _) = pack(&items, &tight, 5).unwrap();
+        let scopes: Vec<(&str, usize)> = batches
+            .iter()
+            .map(|b| (b.scope.as_str(), b.bytes))
+            .collect();
+        assert_eq!(scopes, [("a", 5 + 2), ("bb", 5 + 1)]);
     }
 
     /// Every key hashes alike: every lookup probes through every earlier item.
@@ -930,7 +968,7 @@ mod tests {
             limits in arb_limits(),
             in_scope in any::<bool>(),
         ) {
-            let unshared = Limits { max_body_bytes: None, ..limits };
+            let unshared = limits.clone();
             let limits = shared(unshared.clone(), in_scope);
             let (batches, placements) = pack(&items, &limits, 20).unwrap();
             let slots: usize = batches.iter().map(BatchPlan::len).sum();
@@ -940,11 +978,15 @@ mod tests {
                 prop_assert!(!its.is_empty() && its.len() <= limits.max_items);
                 let scopes: std::collections::HashSet<&str> =
                     its.iter().map(|i| i.scope.as_str()).collect();
+                let mut bytes = 20 + its.iter().map(|i| i.bytes).sum::<usize>();
                 if scopes.len() == 1 {
                     prop_assert_eq!(&b.scope, &its[0].scope);
                 } else {
                     prop_assert_eq!(b.scope.as_str(), "AG");
+                    bytes += 10 + scopes.iter().map(|s| 7 + s.len()).sum::<usize>();
                 }
+                prop_assert_eq!(b.bytes, bytes);
+                if let Some(max) = limits.max_body_bytes { prop_assert!(b.bytes <= max); }
                 if limits.wildcard_alone {
                     for w in its.iter().filter(|i| i.wildcard) {
                         let same = its.iter().filter(|i| i.scope == w.scope).count();
@@ -953,9 +995,13 @@ mod tests {
                     }
                 }
             }
-            // Never more requests than one scope per request would take.
-            let (alone, _) = pack(&items, &Limits { group_by_scope: true, ..unshared }, 20).unwrap();
-            prop_assert!(batches.len() <= alone.len(), "{} > {}", batches.len(), alone.len());
+            // Without a byte limit (where each scope's envelope costs nothing that counts),
+            // never more requests than one scope per request would take.
+            if unshared.max_body_bytes.is_none() {
+                let (alone, _) =
+                    pack(&items, &Limits { group_by_scope: true, ..unshared }, 20).unwrap();
+                prop_assert!(batches.len() <= alone.len(), "{} > {}", batches.len(), alone.len());
+            }
         }
 
         #[test]

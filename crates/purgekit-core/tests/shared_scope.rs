@@ -38,6 +38,8 @@ impl Provider for GroupCdn {
             shared_scope: Some(SharedScope {
                 parent: PARENT.into(),
                 wildcard_alone_in_scope: true,
+                request_overhead: 0,
+                scope_overhead: 0,
             }),
             max_in_flight: 4,
             ..Limits::default()

@@ -222,6 +222,9 @@ impl Provider for Level3 {
                 // Example 4 sends one wildcard path in each of two properties: the rule holds
                 // per property.
                 wildcard_alone_in_scope: true,
+                // Network identifiers need no XML escaping: a property is this plus the NI.
+                request_overhead: wire::PROPERTIES_EXTRA,
+                scope_overhead: wire::PROPERTY_OVERHEAD,
             }),
             rate: self.config.rate_limit.unwrap_or(RateLimit {
                 requests: Some(Budget::per_minute(REQUESTS_PER_MINUTE)),

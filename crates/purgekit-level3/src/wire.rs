@@ -24,6 +24,13 @@ pub fn paths_body<'a>(paths: impl IntoIterator<Item = &'a str>) -> String {
     body
 }
 
+/// What `<properties></properties>` adds over `<paths></paths>`: an access-group request's
+/// envelope beyond [`PATHS_OVERHEAD`].
+pub const PROPERTIES_EXTRA: usize = "<properties></properties>".len() - PATHS_OVERHEAD;
+
+/// One `<property>` of an access-group request besides its paths and its name's bytes.
+pub const PROPERTY_OVERHEAD: usize = "<property><name></name><paths></paths></property>".len();
+
 /// The body of an access-group-scope request (the Lumen document's Examples 3 and 4):
 /// `<properties><property><name>NI</name><paths><path>/a.jpg</path>…</paths></property>…
 /// </properties>`, one property per network identifier, in the order given, no white space.

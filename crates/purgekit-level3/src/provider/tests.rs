@@ -332,6 +332,8 @@ fn several_hosts_share_one_access_group_request() {
     assert_eq!(plan.batches[0].scope, "access-group:12345");
     let batch = plan.batch(0, &l3, &request).unwrap();
     let http = l3.encode(&batch, request.options(), vector_now()).unwrap();
+    // The planned size is the body's, envelope and properties included.
+    assert_eq!(plan.batches[0].bytes, http.body().len());
     // The signed path is the access-group path.
     assert_eq!(http.uri().path(), "/invalidations/v1.0/12345");
     let to_sign = sign::string_to_sign(
