@@ -302,15 +302,29 @@ impl<I: Iterator<Item = Report>> Serialize for StreamedRows<'_, I> {
 /// 1h 23m`.
 fn least_time(provider: &ProviderPlan, limits: &[ProviderInfo]) -> Option<(String, Duration)> {
     let info = limits.iter().find(|p| p.name == provider.provider)?;
-    let sizes: Vec<usize> = provider.batches.iter().map(|b| b.len()).collect();
-    let rate = info.limits.rate;
-    let least = rate.least_time(&sizes);
+    let batches: Vec<(&str, usize)> = provider
+        .batches
+        .iter()
+        .map(|b| (b.scope.as_str(), b.len()))
+        .collect();
+    let limits = &info.limits;
+    let rate = limits.rate;
+    let least = limits.least_time(&batches);
     let items = provider.items();
-    let text = if rate.requests.is_none() && rate.items.is_none() {
+    let sizes = &batches;
+    let shown_rate = match (
+        rate.requests.is_some() || rate.items.is_some(),
+        limits.buckets.len(),
+    ) {
+        (true, 0) => rate.to_string(),
+        (true, n) => format!("{rate} and {n} token {}", plural(n, "bucket", "buckets")),
+        (false, n) => format!("{n} token {}", plural(n, "bucket", "buckets")),
+    };
+    let text = if rate.requests.is_none() && rate.items.is_none() && limits.buckets.is_empty() {
         "no published rate limit".to_owned()
     } else {
         format!(
-            "{} {}, {} {} at {rate}: at least {}",
+            "{} {}, {} {} at {shown_rate}: at least {}",
             thousands(sizes.len()),
             plural(sizes.len(), "request", "requests"),
             thousands(items),
@@ -1002,6 +1016,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 max_body_bytes: Some(32768),
                 wildcard_alone: false,
                 group_by_scope: false,
+                shared_scope: None,
                 rate: purgekit::RateLimit {
                     requests: None,
                     items: Some(Budget::per_minute(60)),
@@ -1009,6 +1024,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 max_queued_items: Some(1000),
                 max_in_flight: 1,
                 max_response_bytes: purgekit::DEFAULT_MAX_RESPONSE_BYTES,
+                ..Limits::default()
             },
             capabilities: Capabilities {
                 targets: vec![TargetKind::Url, TargetKind::Pattern, TargetKind::Tag],

@@ -34,13 +34,16 @@ pub use engine::{
     SafetyMargin, Transport, parse_retry_after, response_retry_after,
 };
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
-pub use limits::{Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit};
+pub use limits::{
+    BucketUnit, Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit, SharedScope,
+    TokenBucket,
+};
 pub use plan::{
     BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
 };
 pub use provider::{
-    Accepted, Batch, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress, Provider, REDACTED,
-    Secret, Status,
+    Accepted, Batch, CompletionModel, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress,
+    Provider, REDACTED, Secret, Status,
 };
 pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
 pub use report::{Outcome, Report, Reports, Row, State, Summary, Unfinished, thousands};

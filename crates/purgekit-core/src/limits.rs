@@ -77,6 +77,33 @@ impl RateLimit {
     }
 }
 
+/// What a [`TokenBucket`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketUnit {
+    /// Each request takes one token.
+    Requests,
+    /// Each request takes one token per item it carries.
+    Items,
+}
+
+/// A token bucket (Akamai's limits): it holds at most `burst` tokens and starts full, and gains
+/// `refill.amount` tokens every `refill.per`, continuously. A request takes its cost (one
+/// token, or one per item, by `unit`) and waits until the bucket holds that much. A bucket with
+/// a `scope` only concerns batches of that scope ([`crate::Batch::scope`]); status polls carry
+/// no items and no scope, so they take only from unscoped request buckets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenBucket {
+    /// What it counts.
+    pub unit: BucketUnit,
+    /// The batch scope it applies to; `None` for every request.
+    pub scope: Option<String>,
+    /// The most tokens it holds (also the largest cost it can ever grant).
+    pub burst: u32,
+    /// The refill rate.
+    pub refill: Budget,
+}
+
 /// Everything the planner and the engine need to schedule a provider's requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {
@@ -86,10 +113,17 @@ pub struct Limits {
     pub max_body_bytes: Option<usize>,
     /// A wildcard item must be the only item of its request.
     pub wildcard_alone: bool,
-    /// Items of different scopes never share a request (Level 3: one per network identifier).
+    /// Items of different scopes never share a request (Level 3: one per network identifier),
+    /// unless [`Limits::shared_scope`] lets them share one at a parent scope.
     pub group_by_scope: bool,
+    /// Scopes that may share one request at a parent scope (Level 3: the network identifiers
+    /// of the access group, in one access-group-scope request); `None`: scopes never share.
+    /// Used with [`Limits::group_by_scope`].
+    pub shared_scope: Option<SharedScope>,
     /// Rate limits per account.
     pub rate: RateLimit,
+    /// Token buckets per account, on top of [`Limits::rate`] (each must allow a request).
+    pub buckets: Vec<TokenBucket>,
     /// Most items the provider keeps queued per account (Limelight: 1000).
     pub max_queued_items: Option<usize>,
     /// Most requests in flight at once per account.
@@ -100,9 +134,85 @@ pub struct Limits {
     pub max_response_bytes: usize,
 }
 
+/// Scopes that may share one request under a parent scope: the planner puts items of several
+/// scopes in one batch when they fit together, and that batch's [`crate::Batch::scope`] is
+/// `parent`; a batch whose items all have one scope keeps that scope, as without sharing.
+///
+/// [`Limits::max_items`] counts every scope's items; each scope of a shared batch gets its own
+/// handle ([`crate::Provider::decode_shared`]), and each is polled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SharedScope {
+    /// The scope of a request whose items span several scopes (never an item's own scope).
+    pub parent: String,
+    /// With [`Limits::wildcard_alone`]: a wildcard must be the only item of its scope within a
+    /// shared request, and may share the request with other scopes (Level 3: the Lumen
+    /// document's Example 4, one wildcard path per property). `false`: a wildcard stays alone
+    /// in its request.
+    pub wildcard_alone_in_scope: bool,
+    /// Body bytes a shared request's envelope adds to [`crate::Provider::body_overhead`]
+    /// (Level 3: `<properties></properties>` instead of `<paths></paths>`, 10).
+    pub request_overhead: usize,
+    /// Body bytes each scope of a shared request adds besides its items and its scope's own
+    /// length in bytes (Level 3: `<property><name></name><paths></paths></property>`, 49,
+    /// plus the network identifier). Batch sizes, and [`Limits::max_body_bytes`], count these.
+    pub scope_overhead: usize,
+}
+
+impl SharedScope {
+    /// Body bytes scope `scope` adds to a shared request besides its items.
+    pub fn scope_bytes(&self, scope: &str) -> usize {
+        self.scope_overhead + scope.len()
+    }
+}
+
 /// The response body cap of [`Limits::default`]: 1 MiB, far above any documented answer of the
 /// supported providers (a few kilobytes).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+impl Limits {
+    /// The least time requests of these `(scope, items)` (in sending order) take under the
+    /// rate limit ([`RateLimit::least_time`]) and every token bucket (it starts full with
+    /// `burst` tokens; what the requests of its scope cost beyond that comes at its refill
+    /// rate): the largest of them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use purgekit_core::{Budget, BucketUnit, Limits, TokenBucket};
+    /// let limits = Limits {
+    ///     buckets: vec![TokenBucket {
+    ///         unit: BucketUnit::Items,
+    ///         scope: None,
+    ///         burst: 100,
+    ///         refill: Budget::new(10, Duration::from_secs(1)),
+    ///     }],
+    ///     ..Limits::default()
+    /// };
+    /// assert_eq!(limits.least_time(&[("", 100), ("", 50)]), Duration::from_secs(5));
+    /// ```
+    pub fn least_time(&self, batches: &[(&str, usize)]) -> Duration {
+        let sizes: Vec<usize> = batches.iter().map(|&(_, items)| items).collect();
+        let mut least = self.rate.least_time(&sizes);
+        for bucket in &self.buckets {
+            let cost: u64 = batches
+                .iter()
+                .filter(|(scope, _)| bucket.scope.as_deref().is_none_or(|s| s == *scope))
+                .map(|&(_, items)| match bucket.unit {
+                    BucketUnit::Requests => 1,
+                    BucketUnit::Items => items as u64,
+                })
+                .sum();
+            let short = cost.saturating_sub(u64::from(bucket.burst));
+            if short > 0 && bucket.refill.amount > 0 {
+                let refill = bucket
+                    .refill
+                    .per
+                    .mul_f64(short as f64 / f64::from(bucket.refill.amount));
+                least = least.max(refill);
+            }
+        }
+        least
+    }
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -111,7 +221,9 @@ impl Default for Limits {
             max_body_bytes: None,
             wildcard_alone: false,
             group_by_scope: false,
+            shared_scope: None,
             rate: RateLimit::default(),
+            buckets: Vec::new(),
             max_queued_items: None,
             max_in_flight: 1,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,

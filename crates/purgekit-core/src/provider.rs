@@ -102,6 +102,18 @@ pub struct Status {
     pub poll_after: Option<Duration>,
 }
 
+/// How a provider learns that an accepted purge is complete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionModel {
+    /// A status call ([`Provider::encode_status`]) tells; the engine polls it.
+    #[default]
+    Polled,
+    /// The API has no status call: a purge counts as complete once [`Accepted::poll_after`]
+    /// (the provider's own estimate) has passed. The provider's accepted warnings must say so.
+    Estimated,
+}
+
 /// Items that go out in one request, as [`Provider::encode`] takes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Batch {
@@ -133,6 +145,12 @@ pub trait Provider: Send + Sync + 'static {
     /// Target kinds and options the provider supports natively.
     fn capabilities(&self) -> Capabilities;
 
+    /// How completion is known: polled by default; [`CompletionModel::Estimated`] for an API
+    /// with no status call (the engine then waits out the estimate instead of polling).
+    fn completion(&self) -> CompletionModel {
+        CompletionModel::Polled
+    }
+
     /// Checks provider-specific rules on the options (e.g. Level 3's 250-character
     /// notification list). Called once per request before any target is mapped.
     fn check_options(&self, options: &Options) -> Result<()> {
@@ -155,6 +173,23 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Decodes the response to [`Provider::encode`]'s request, classifying any error.
     fn decode(&self, batch: &Batch, response: HttpResponse) -> Result<Accepted>;
+
+    /// Decodes the response to a batch at a shared parent scope (see
+    /// [`crate::SharedScope`]): the [`Accepted`] of each scope, keyed by scope, so that every
+    /// row gets its own scope's handle. The engine checks that every scope of the batch has
+    /// one. The default refuses: a provider declaring [`Limits::shared_scope`] implements it.
+    fn decode_shared(
+        &self,
+        batch: &Batch,
+        response: HttpResponse,
+    ) -> Result<Vec<(String, Accepted)>> {
+        let _ = response;
+        Err(crate::Error::protocol(format!(
+            "{} cannot decode a request at the shared scope `{}`",
+            self.kind(),
+            batch.scope
+        )))
+    }
 
     /// Encodes and signs a status query for `handle`, at time `now`.
     fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest>;

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::clock::{self, human};
 use super::policy::EngineConfig;
-use super::rate::{AccountLimiter, Paced};
+use super::rate::{AccountLimiter, Cost, Paced};
 use super::transport::Transport;
 use crate::error::{Error, Result, snippet};
 use crate::provider::{HttpRequest, HttpResponse};
@@ -70,7 +70,7 @@ impl Sender {
     /// Cancellation gives [`Error::Cancelled`].
     pub(crate) async fn exchange<T>(
         &self,
-        items: usize,
+        cost: Cost<'_>,
         batch: Option<BatchRef>,
         retries: Retries,
         encode: impl Fn(SystemTime) -> Result<HttpRequest>,
@@ -87,7 +87,7 @@ impl Sender {
         let mut last: Option<Error> = None;
         loop {
             let paced = match self.limiter.in_flight(cancel, self.deadline).await {
-                Ok(place) => match self.limiter.pace(items, cancel, self.deadline).await {
+                Ok(place) => match self.limiter.pace(cost, cancel, self.deadline).await {
                     Ok(()) => Ok(place),
                     Err(stop) => Err(stop),
                 },
@@ -121,6 +121,7 @@ impl Sender {
                 });
             }
             let answer = self.send_once(request).await;
+            self.limiter.answered(cost).await;
             drop(place);
             let error = match answer.and_then(&decode) {
                 Ok(value) => {

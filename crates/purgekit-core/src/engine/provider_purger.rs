@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::ReqwestTransport;
 use super::clock;
 use super::exchange::{Retries, Sender};
+use super::rate::Cost;
 use super::rows::{planned_request, rows};
 use super::schedule::BatchOutcome;
 use super::{EngineConfig, RateRegistry, Transport};
@@ -106,6 +107,7 @@ impl<P: Provider> ProviderPurger<P> {
             self.provider.kind(),
             &self.provider.account(),
             self.config.rate.unwrap_or(limits.rate),
+            &limits.buckets,
             limits.max_in_flight,
             self.config.margin,
         );
@@ -200,7 +202,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         let sender = self.sender(&PurgeContext::default(), self.deadline());
         sender
             .exchange(
-                0,
+                Cost::NONE,
                 None,
                 Retries::Policy,
                 |now| self.provider.encode_status(handle, now),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::schedule::BatchOutcome;
+use super::schedule::{BatchOutcome, SentPart};
 use super::wait::Completion;
 use crate::plan::{Disposition, PlannedRequest, ProviderPlan};
 use crate::provider::HttpRequest;
@@ -24,25 +24,35 @@ pub(super) fn rows(
     let provider: Arc<str> = Arc::from(plan.provider.as_str());
     let plan_warnings: Vec<Arc<str>> = plan.warnings.iter().map(|w| Arc::from(&**w)).collect();
     let no_warnings: Arc<[Arc<str>]> = Arc::default();
-    let batches: Vec<Row> = outcomes
+    // Per batch, one row template per part (a part per handle: one, or one per scope of a
+    // request at a shared parent scope).
+    let batches: Vec<Vec<Row>> = outcomes
         .iter()
         .map(|outcome| {
-            let mut row = Row {
-                target: Arc::from(""),
-                provider: provider.clone(),
-                state: State::Unsupported,
-                handle: None,
-                attempts: 0,
-                error: None,
-                unfinished: None,
-                warnings: no_warnings.clone(),
+            let parts = match outcome {
+                BatchOutcome::Sent { parts, .. } => parts.len().max(1),
+                _ => 1,
             };
-            let mut warnings = plan_warnings.clone();
-            fill(&mut row, &mut warnings, outcome, dry_run);
-            if !warnings.is_empty() {
-                row.warnings = warnings.into();
-            }
-            row
+            (0..parts)
+                .map(|part| {
+                    let mut row = Row {
+                        target: Arc::from(""),
+                        provider: provider.clone(),
+                        state: State::Unsupported,
+                        handle: None,
+                        attempts: 0,
+                        error: None,
+                        unfinished: None,
+                        warnings: no_warnings.clone(),
+                    };
+                    let mut warnings = plan_warnings.clone();
+                    fill(&mut row, &mut warnings, outcome, part, dry_run);
+                    if !warnings.is_empty() {
+                        row.warnings = warnings.into();
+                    }
+                    row
+                })
+                .collect()
         })
         .collect();
     plan.targets
@@ -60,11 +70,19 @@ pub(super) fn rows(
                 warnings: no_warnings.clone(),
             },
             Disposition::Planned {
-                batch, merged_with, ..
+                batch,
+                slot,
+                merged_with,
             } => {
+                let part = match &outcomes[*batch as usize] {
+                    BatchOutcome::Sent { slots, .. } => {
+                        slots.get(*slot as usize).map_or(0, |&p| p as usize)
+                    }
+                    _ => 0,
+                };
                 let mut row = Row {
                     target: target.shared_text(),
-                    ..batches[*batch as usize].clone()
+                    ..batches[*batch as usize][part].clone()
                 };
                 if let Some(first) = merged_with {
                     let first = &targets[*first as usize];
@@ -82,15 +100,26 @@ pub(super) fn rows(
         .collect()
 }
 
-/// Writes a batch's outcome into the row template of its targets (and its warnings into
-/// `warnings`).
-fn fill(row: &mut Row, warnings: &mut Vec<Arc<str>>, outcome: &BatchOutcome, dry_run: bool) {
+/// Writes part `part` of a batch's outcome into the row template of its targets (and its
+/// warnings into `warnings`).
+fn fill(
+    row: &mut Row,
+    warnings: &mut Vec<Arc<str>>,
+    outcome: &BatchOutcome,
+    part: usize,
+    dry_run: bool,
+) {
     match outcome {
         BatchOutcome::Sent {
-            accepted,
-            attempts,
-            completion,
+            parts, attempts, ..
         } => {
+            let Some(SentPart {
+                accepted,
+                completion,
+            }) = parts.get(part)
+            else {
+                return;
+            };
             row.handle = Some(Arc::from(accepted.handle.as_str()));
             row.attempts = *attempts;
             warnings.extend(accepted.warnings.iter().map(|w| Arc::from(w.as_str())));

@@ -7,8 +7,9 @@ use tokio::time::Instant;
 
 use super::clock::{self, human};
 use super::exchange::{BatchRef, Retries, Sender};
+use super::rate::Cost;
 use crate::error::Error;
-use crate::provider::{Accepted, Handle, Progress, Provider};
+use crate::provider::{Accepted, CompletionModel, Handle, Progress, Provider};
 use crate::purger::Event;
 use crate::report::Unfinished;
 
@@ -41,6 +42,9 @@ pub(crate) async fn wait_for_completion<P: Provider>(
     accepted: &Accepted,
     timeout: Duration,
 ) -> Completion {
+    if provider.completion() == CompletionModel::Estimated {
+        return wait_out_estimate(sender, batch, accepted, timeout).await;
+    }
     let handle = &accepted.handle;
     let cancel = &sender.context.cancel;
     let poll = &sender.config.poll;
@@ -75,7 +79,7 @@ pub(crate) async fn wait_for_completion<P: Provider>(
         polls += 1;
         let answer = sender
             .exchange(
-                0,
+                Cost::NONE,
                 None,
                 Retries::None,
                 |now| provider.encode_status(handle, now),
@@ -141,6 +145,43 @@ fn timed_out(started: Instant, last: &str) -> Completion {
             started.elapsed().as_secs_f64()
         ),
     )
+}
+
+/// For a provider with no status call: the purge counts as complete once the provider's
+/// estimate ([`Accepted::poll_after`]) has passed, if that is within `timeout` and the run's
+/// deadline. Nothing is sent;
+/// the provider's accepted warning says the completion is its estimate.
+async fn wait_out_estimate(
+    sender: &Sender,
+    batch: BatchRef,
+    accepted: &Accepted,
+    timeout: Duration,
+) -> Completion {
+    let estimate = accepted.poll_after.unwrap_or(Duration::ZERO);
+    let now = Instant::now();
+    if clock::after(now, estimate) > clock::after(now, timeout).min(sender.deadline) {
+        // The wait ends before the provider's estimate: it timed out, though nothing was asked.
+        return Completion::Unfinished(
+            Unfinished::TimedOut,
+            format!(
+                "the provider estimates completion in {}, past the wait's end ({} or the run's \
+             deadline); it has no status call",
+                human(estimate),
+                human(timeout)
+            ),
+        );
+    }
+    tokio::select! {
+        biased;
+        _ = sender.context.cancel.cancelled() => return cancelled("the provider's estimate had not passed"),
+        _ = tokio::time::sleep(estimate) => {}
+    }
+    sender.context.emit(Event::Completed {
+        provider: sender.name.clone(),
+        batch: batch.index,
+        items: batch.items,
+    });
+    Completion::Completed
 }
 
 fn cancelled(last: &str) -> Completion {
