@@ -750,6 +750,10 @@ fn signals_stop_the_run_print_the_report_and_exit_128_plus_the_signal() {
             "{stderr}"
         );
         assert!(out.starts_with("TARGET"), "{out}");
+        // A wait stopped by the signal is said to be cancelled, not timed out.
+        assert!(out.contains("not confirmed (cancelled): "), "{out}");
+        assert!(out.contains("cancelled while waiting"), "{out}");
+        assert!(!out.contains("timed out"), "{out}");
         // Every handle logged on stderr is in the report.
         let logged: Vec<&str> = stderr
             .lines()
