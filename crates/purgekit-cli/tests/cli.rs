@@ -403,7 +403,10 @@ fn wide_targets_plan_on_every_provider_and_everything_needs_yes() {
         "{text}"
     );
     assert!(text.contains("Fast Purge has no wildcards"), "{text}");
-    assert!(text.contains("/ccu/v3/invalidate/cpcode/production"), "{text}");
+    assert!(
+        text.contains("/ccu/v3/invalidate/cpcode/production"),
+        "{text}"
+    );
 
     let o = run(&["purge", "--sandbox", "--everything"]);
     assert_eq!(code(&o), 2);
