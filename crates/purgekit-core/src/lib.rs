@@ -35,7 +35,8 @@ pub use engine::{
 };
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
 pub use limits::{
-    BucketUnit, Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit, TokenBucket,
+    BucketUnit, Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit, SharedScope,
+    TokenBucket,
 };
 pub use plan::{
     BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
