@@ -531,11 +531,26 @@ impl AkamaiEmulator {
     }
 }
 
-/// `{ burst, refill, per }` of a bucket: `burst` tokens refilled in `per` (rounded up to the
-/// nanosecond, so the client never expects a token before the emulator has it).
+/// The four buckets by the names the provider's `buckets` table uses.
+fn buckets_of(e: &AkamaiEmulatorConfig) -> [(&'static str, BucketSpec); 4] {
+    [
+        ("requests", e.requests),
+        ("url", e.urls),
+        ("tag", e.tags),
+        ("cpcode", e.cpcodes),
+    ]
+}
+
+/// The time a bucket takes to refill whole, rounded up to the nanosecond (so the client never
+/// expects a token before the emulator has it).
+fn refill_time(spec: BucketSpec) -> Duration {
+    Duration::from_nanos((spec.size / spec.refill_per_second * 1e9).ceil() as u64)
+}
+
+/// `{ burst, refill, per }` of a bucket: `burst` tokens refilled in [`refill_time`].
 fn bucket_table(spec: BucketSpec) -> toml::Value {
     let burst = spec.size.floor() as i64;
-    let per = Duration::from_nanos((spec.size / spec.refill_per_second * 1e9).ceil() as u64);
+    let per = refill_time(spec);
     let mut table = toml::Table::new();
     table.insert("burst".to_owned(), toml::Value::Integer(burst));
     table.insert("refill".to_owned(), toml::Value::Integer(burst));
@@ -584,12 +599,7 @@ impl crate::Emulated for AkamaiEmulator {
             table.insert("cpcodes".to_owned(), toml::Value::Array(codes));
         }
         let mut buckets = toml::Table::new();
-        for (key, spec) in [
-            ("requests", e.requests),
-            ("url", e.urls),
-            ("tag", e.tags),
-            ("cpcode", e.cpcodes),
-        ] {
+        for (key, spec) in buckets_of(e) {
             if spec.refill_per_second > 0.0 && spec.size >= 1.0 {
                 buckets.insert(key.to_owned(), bucket_table(spec));
             }
@@ -600,6 +610,60 @@ impl crate::Emulated for AkamaiEmulator {
 
     fn requests(&self) -> Vec<SeenRequest> {
         AkamaiEmulator::requests(self)
+    }
+
+    /// Each bucket's size (`url_burst = 10000`) and the time it takes to refill whole
+    /// (`url_refill = "50s"`), and `estimated_seconds`.
+    fn limits(&self) -> toml::Table {
+        let e = self.config();
+        let mut t = toml::Table::new();
+        for (name, spec) in buckets_of(e) {
+            t.insert(
+                format!("{name}_burst"),
+                toml::Value::Integer(spec.size as i64),
+            );
+            t.insert(
+                format!("{name}_refill"),
+                crate::duration_value(refill_time(spec)),
+            );
+        }
+        t.insert(
+            "estimated_seconds".into(),
+            toml::Value::Integer(i64::try_from(e.estimated_seconds).unwrap_or(i64::MAX)),
+        );
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("akamai", speed, overrides)?;
+        let e = self.config();
+        let mut specs = Vec::with_capacity(4);
+        for (name, spec) in buckets_of(e) {
+            let size = adjust.count(&format!("{name}_burst"), spec.size as usize, 1)? as f64;
+            let refill = adjust.time(&format!("{name}_refill"), refill_time(spec))?;
+            if refill.is_zero() {
+                return Err(format!("akamai.{name}_refill: must be longer than zero"));
+            }
+            specs.push(BucketSpec {
+                size,
+                refill_per_second: size / refill.as_secs_f64(),
+            });
+        }
+        let estimated = u32::try_from(e.estimated_seconds).unwrap_or(u32::MAX);
+        let config = AkamaiEmulatorConfig {
+            requests: specs[0],
+            urls: specs[1],
+            tags: specs[2],
+            cpcodes: specs[3],
+            estimated_seconds: adjust.seconds("estimated_seconds", estimated)?.into(),
+            ..e.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(AkamaiEmulator::new(config)))
     }
 
     /// `host path` per URL, `tag NAME` per tag, `cpcode N` per CP code.
@@ -614,5 +678,38 @@ impl crate::Emulated for AkamaiEmulator {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Emulated;
+
+    #[test]
+    fn the_sandbox_table_declares_the_buckets_it_runs() {
+        let emu = AkamaiEmulator::sandbox();
+        let table = Emulated::config(&emu, "http://127.0.0.1:1");
+        let url = &table["buckets"]["url"];
+        // 10,000 tokens refilled 200 × 100 a second: whole again in 500 ms.
+        assert_eq!(url["burst"].as_integer(), Some(10_000));
+        assert_eq!(url["refill"].as_integer(), Some(10_000));
+        assert_eq!(url["per"].as_str(), Some("500ms"));
+        assert_eq!(table["cpcodes"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn adjusted_speeds_up_the_buckets_and_refuses_unknown_limits() {
+        let emu = AkamaiEmulator::new(AkamaiEmulatorConfig::demo());
+        let mut overrides = toml::Table::new();
+        overrides.insert("tag_burst".into(), toml::Value::Integer(50));
+        let fast = emu.adjusted(10.0, &overrides).unwrap();
+        let limits = fast.limits();
+        assert_eq!(limits["url_refill"].as_str(), Some("5s"));
+        assert_eq!(limits["tag_burst"].as_integer(), Some(50));
+        assert_eq!(limits["estimated_seconds"].as_integer(), Some(1));
+        overrides.insert("wildcards".into(), toml::Value::Integer(1));
+        let err = emu.adjusted(1.0, &overrides).err().unwrap();
+        assert!(err.contains("akamai.wildcards"), "{err}");
     }
 }
