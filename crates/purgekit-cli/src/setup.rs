@@ -230,11 +230,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sandbox_session_serves_three_providers_on_loopback() {
+    async fn sandbox_session_serves_every_provider_on_loopback() {
         let session = open(None, true, &[]).await.unwrap();
         let providers = session.purger.providers();
         let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["dynamic-media", "level3", "limelight"]);
+        assert_eq!(names, ["akamai", "dynamic-media", "level3", "limelight"]);
         for p in &providers {
             assert!(p.endpoint.starts_with("http://127.0.0.1:"), "{p:?}");
         }
@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(providers[0].kind, "limelight");
         assert!(matches!(
             open(None, true, &["fastly".to_owned()]).await,
-            Err(Failure::Usage(m)) if m.contains("configured: dynamic-media, level3, limelight")
+            Err(Failure::Usage(m)) if m.contains("configured: akamai, dynamic-media, level3, limelight")
         ));
     }
 
@@ -302,7 +302,7 @@ mod tests {
             ),
             (
                 "fastly.rate=1",
-                "no emulator `fastly` (there are: dynamic-media, level3, limelight)",
+                "no emulator `fastly` (there are: akamai, dynamic-media, level3, limelight)",
             ),
             ("level3", "expected KIND.NAME=VALUE"),
             (

@@ -189,7 +189,7 @@ fn help_lists_every_command() {
 }
 
 #[test]
-fn sandbox_purges_the_example_list_cleanly_on_all_three() {
+fn sandbox_purges_the_example_list_cleanly_on_every_provider() {
     let urls = urls_txt();
     let o = run(&[
         "purge",
@@ -205,8 +205,9 @@ fn sandbox_purges_the_example_list_cleanly_on_all_three() {
     let report = json(&o);
     let targets = urls_txt_targets();
     let rows = report["results"].as_array().unwrap();
-    assert_eq!(rows.len(), targets.len() * 3);
-    for provider in ["dynamic-media", "level3", "limelight"] {
+    let providers = ["akamai", "dynamic-media", "level3", "limelight"];
+    assert_eq!(rows.len(), targets.len() * providers.len());
+    for provider in providers {
         let mine: Vec<&Value> = rows.iter().filter(|r| r["provider"] == provider).collect();
         assert_eq!(mine.len(), targets.len(), "{provider}");
         for (row, target) in mine.iter().zip(&targets) {
@@ -311,7 +312,8 @@ fn targets_from_stdin() {
 
 #[test]
 fn exit_1_when_a_row_is_not_purged() {
-    // Adobe takes exact URLs only: the pattern is unsupported there, purged elsewhere.
+    // Adobe takes exact URLs only and Akamai has no wildcards: the pattern is unsupported
+    // there, purged elsewhere.
     let o = run(&[
         "purge",
         "--sandbox",
@@ -322,9 +324,10 @@ fn exit_1_when_a_row_is_not_purged() {
     let report = json(&o);
     let rows = report["results"].as_array().unwrap();
     let state = |p: &str| rows.iter().find(|r| r["provider"] == p).unwrap()["state"].clone();
+    assert_eq!(state("akamai"), "unsupported");
     assert_eq!(state("dynamic-media"), "unsupported");
     assert_eq!(state("limelight"), "accepted");
-    assert_eq!(report["summary"]["unsupported"], 1);
+    assert_eq!(report["summary"]["unsupported"], 2);
 }
 
 #[test]
@@ -370,7 +373,7 @@ fn exit_2_on_bad_input_before_sending() {
     ]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("configured: dynamic-media, level3, limelight"),
+        stderr(&o).contains("configured: akamai, dynamic-media, level3, limelight"),
         "{}",
         stderr(&o)
     );
@@ -388,7 +391,8 @@ fn wide_targets_plan_on_every_provider_and_everything_needs_yes() {
         "images.example.com",
         "everything",
     ]);
-    // Unsupported rows (Adobe: exact URLs only; nobody here has a purge-all) make it exit 1.
+    // Unsupported rows (Adobe: exact URLs only; Akamai: no wildcards; Akamai alone has a
+    // purge-all, its CP codes) make it exit 1.
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let text = stdout(&o);
     // Level 3 and Limelight purge prefix and host as exact wildcards; `plan` shows them.
@@ -396,6 +400,11 @@ fn wide_targets_plan_on_every_provider_and_everything_needs_yes() {
     assert!(text.contains("http*://images.example.com/*"), "{text}");
     assert!(
         text.contains("level3 does not support everything targets"),
+        "{text}"
+    );
+    assert!(text.contains("Fast Purge has no wildcards"), "{text}");
+    assert!(
+        text.contains("/ccu/v3/invalidate/cpcode/production"),
         "{text}"
     );
 
@@ -506,6 +515,7 @@ fn providers_status_and_emulate() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     for kind in [
+        "kind:      akamai",
         "kind:      level3",
         "kind:      limelight",
         "kind:      dynamic-media",
@@ -514,7 +524,7 @@ fn providers_status_and_emulate() {
     }
     let o = run(&["--config", path, "providers", "--json"]);
     let providers = json(&o)["providers"].as_array().unwrap().clone();
-    assert_eq!(providers.len(), 3);
+    assert_eq!(providers.len(), 4);
     for p in &providers {
         assert!(
             p["endpoint"]
@@ -617,6 +627,7 @@ fn providers_status_and_emulate() {
 fn plan_shows_requests_and_no_secret() {
     let emulate = Emulate::start();
     let secrets = [
+        emulate.value("akamai", "client_secret"),
         emulate.value("level3", "secret"),
         emulate.value("limelight", "shared_key"),
         emulate.value("dynamic-media", "password"),
@@ -654,6 +665,7 @@ fn plan_shows_requests_and_no_secret() {
 fn a_verbose_purge_with_failures_shows_no_secret() {
     let emulate = Emulate::start();
     let secrets = [
+        emulate.value("akamai", "client_secret"),
         emulate.value("level3", "secret"),
         emulate.value("limelight", "shared_key"),
         emulate.value("dynamic-media", "password"),
