@@ -70,8 +70,23 @@ pub fn load(config: Option<&Path>) -> Result<Config, Failure> {
     Ok(Config::load(path)?)
 }
 
-/// Keys whose values are secrets: `config init` writes them as `${VAR}`.
-const SECRET_KEYS: [&str; 3] = ["secret", "shared_key", "password"];
+/// Keys whose values are secrets or credentials: `config init` writes them as `${VAR}`.
+const SECRET_KEYS: [&str; 6] = [
+    "secret",
+    "shared_key",
+    "password",
+    "client_secret",
+    "client_token",
+    "access_token",
+];
+
+/// Keys a kind needs where its emulator's table has only the emulator's endpoint (Akamai's API
+/// host is per account: there is no vendor default), with the placeholder its page shows.
+const PLACEHOLDERS: [(&str, &str, &str); 1] = [(
+    "akamai",
+    "host",
+    "akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net",
+)];
 
 /// `config init`: a commented template for each kind in `kinds` (every kind built in when
 /// empty), from its emulator's demo account: the endpoint left to the vendor's default, each
@@ -100,6 +115,10 @@ pub fn config_template(kinds: &[String]) -> Result<String, Failure> {
         // The vendor's endpoint and documented rate limits, not the emulator's.
         table.remove("endpoint");
         table.remove("rate_limit");
+        table.remove("buckets");
+        for (_, key, value) in PLACEHOLDERS.iter().filter(|(k, _, _)| *k == kind) {
+            table.insert((*key).to_owned(), toml::Value::String((*value).to_owned()));
+        }
         for key in SECRET_KEYS {
             if table.contains_key(key) {
                 let var = format!(
@@ -118,7 +137,7 @@ pub fn config_template(kinds: &[String]) -> Result<String, Failure> {
             .map_err(|e| Failure::Failed(format!("cannot write the template: {e}")))?;
         out.push_str(&format!(
             "\n# {} ({kind}): every key and rule in docs/providers/{kind}.md; `endpoint` \
-             and `rate_limit` default to the vendor's.\n{text}",
+             and the rate limits default to the vendor's.\n{text}",
             emulator.title()
         ));
     }

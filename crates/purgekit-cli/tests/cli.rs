@@ -1380,7 +1380,7 @@ fn completions_version_durations_and_option_names() {
     assert_eq!(
         stdout(&o),
         format!(
-            "purgekit {} (providers: dynamic-media, level3, limelight)\n",
+            "purgekit {} (providers: akamai, dynamic-media, level3, limelight)\n",
             env!("CARGO_PKG_VERSION")
         )
     );
@@ -1535,7 +1535,7 @@ fn first_run_config_init_and_check() {
     let o = run(&["--config", path, "config", "check"]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("PURGEKIT_DYNAMIC_MEDIA_PASSWORD"),
+        stderr(&o).contains("environment variable `PURGEKIT_"),
         "{}",
         stderr(&o)
     );
@@ -1543,15 +1543,19 @@ fn first_run_config_init_and_check() {
         ("PURGEKIT_LEVEL3_SECRET", "s"),
         ("PURGEKIT_LIMELIGHT_SHARED_KEY", "00ff"),
         ("PURGEKIT_DYNAMIC_MEDIA_PASSWORD", "p"),
+        ("PURGEKIT_AKAMAI_CLIENT_SECRET", "c2VjcmV0"),
+        ("PURGEKIT_AKAMAI_CLIENT_TOKEN", "akab-t"),
+        ("PURGEKIT_AKAMAI_ACCESS_TOKEN", "akab-a"),
     ];
     let o = purgekit(&["--config", path, "config", "check"], &env, "");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
-        "ok: dynamic-media (dynamic-media) at https://s7sps1apissl.scene7.com\n\
+        "ok: akamai (akamai) at https://akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net\n\
+         ok: dynamic-media (dynamic-media) at https://s7sps1apissl.scene7.com\n\
          ok: level3 (level3) at https://ws.lumen.com\n\
          ok: limelight (limelight) at https://apis.llnw.com\n\
-         3 providers checked offline; nothing was sent (credentials are not verified)\n"
+         4 providers checked offline; nothing was sent (credentials are not verified)\n"
     );
     // One kind only; an unknown kind is refused.
     let o = run(&["config", "init", "--kind", "level3"]);
@@ -1559,7 +1563,7 @@ fn first_run_config_init_and_check() {
     let o = run(&["config", "init", "--kind", "fastly"]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("kinds: dynamic-media, level3, limelight"),
+        stderr(&o).contains("kinds: akamai, dynamic-media, level3, limelight"),
         "{}",
         stderr(&o)
     );
