@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use purgekit::{
-    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest,
+    Billable, Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest,
     Report, State, Status, Target, TargetKind,
 };
 use serde::Serialize;
@@ -115,6 +115,13 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest) -> String {
             provider.batches.len(),
             plural(provider.batches.len(), "request", "requests"),
         );
+        if let Some(billable) = &provider.billable {
+            let _ = writeln!(
+                out,
+                "  billable: {} {} ({})",
+                billable.units, billable.unit, billable.terms
+            );
+        }
         for warning in &provider.warnings {
             let _ = writeln!(out, "  warning: {warning}");
         }
@@ -216,6 +223,7 @@ pub fn plan_json(plan: &Plan, request: &PurgeRequest) -> String {
             warnings: &p.warnings,
             requests: &p.requests,
             client_side_dry_run: p.client_side_dry_run,
+            billable: p.billable.as_ref(),
         })
         .collect();
     to_json(&PlanJson { providers })
@@ -243,6 +251,8 @@ struct ProviderJson<'a> {
     warnings: &'a [String],
     requests: &'a [PlannedRequest],
     client_side_dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billable: Option<&'a Billable>,
 }
 
 #[derive(Serialize)]
@@ -520,6 +530,7 @@ https://a.example/b.css  ll        failed       -       3
                     scope: "ni.example".into(),
                     targets: vec![0],
                     bytes: 37,
+                    wildcards: 0,
                 }],
                 targets: vec![
                     Disposition::Planned {
@@ -547,6 +558,7 @@ https://a.example/b.css  ll        failed       -       3
                     body: "<paths><path>/a.js</path></paths>".into(),
                 }],
                 client_side_dry_run: false,
+                billable: None,
             }],
         }
     }

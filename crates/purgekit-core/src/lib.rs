@@ -31,9 +31,9 @@ pub use engine::{
     Transport, parse_retry_after, response_retry_after,
 };
 pub use error::{Error, Result, SNIPPET_CHARS, snippet};
-pub use limits::{Budget, Capabilities, Limits, RateLimit};
+pub use limits::{Billing, Budget, Capabilities, InFlightCapacity, Limits, RateLimit};
 pub use plan::{
-    BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
+    BatchPlan, Billable, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
 };
 pub use provider::{
     Accepted, Batch, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress, Provider, REDACTED,

@@ -54,6 +54,34 @@ pub struct Limits {
     pub max_queued_items: Option<usize>,
     /// Most requests in flight at once per account.
     pub max_in_flight: usize,
+    /// Capacity the provider holds for accepted purges until they complete (CloudFront: 3,000
+    /// paths and 15 wildcard paths in progress per distribution). The engine admits a batch only
+    /// when its items fit, polls completion to free the capacity, and never sends past it.
+    pub in_flight_capacity: Option<InFlightCapacity>,
+    /// What the provider bills for, when it bills per purged item (CloudFront: paths, a
+    /// wildcard counting as one). `plan` shows the units a purge would cost.
+    pub billing: Option<Billing>,
+}
+
+/// Items a provider keeps in progress at once, released only when their purge completes.
+///
+/// Wildcard and other items are counted apart (each with its own allowance), and the planner
+/// never mixes them in one batch, so each kind is admitted as soon as its own allowance frees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InFlightCapacity {
+    /// Most non-wildcard items in progress at once.
+    pub items: usize,
+    /// Most wildcard items in progress at once.
+    pub wildcards: usize,
+}
+
+/// A provider's billing unit: every planned item (after duplicates merge) costs one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Billing {
+    /// The unit, plural (`paths`).
+    pub unit: &'static str,
+    /// The provider's terms, for humans (free allowance, price).
+    pub terms: &'static str,
 }
 
 impl Default for Limits {
@@ -66,6 +94,8 @@ impl Default for Limits {
             rate: RateLimit::default(),
             max_queued_items: None,
             max_in_flight: 1,
+            in_flight_capacity: None,
+            billing: None,
         }
     }
 }

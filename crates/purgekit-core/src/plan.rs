@@ -31,6 +31,9 @@ pub struct BatchPlan {
     pub targets: Vec<u32>,
     /// Body bytes, overhead included.
     pub bytes: usize,
+    /// How many of its items are wildcards (counted against
+    /// [`crate::InFlightCapacity::wildcards`]).
+    pub wildcards: usize,
 }
 
 impl BatchPlan {
@@ -111,6 +114,9 @@ struct Packer {
     max_items: usize,
     max_bytes: usize,
     wildcard_alone: bool,
+    /// With an in-flight capacity: wildcards pack apart from other items, at most this many
+    /// per batch, so each kind is admitted against its own allowance.
+    max_wildcards: Option<usize>,
     group_by_scope: bool,
     overhead: usize,
     batches: Vec<BatchPlan>,
@@ -120,6 +126,8 @@ struct Packer {
     last_scope: Option<(String, usize)>,
     /// Per scope: the batch still open for non-wildcard items.
     open: Vec<Option<u32>>,
+    /// Per scope: the batch still open for wildcards, when they pack apart.
+    open_wildcards: Vec<Option<u32>>,
     seen: Seen,
 }
 
@@ -132,8 +140,11 @@ impl Packer {
                 format!("one purge plans at most {} targets", u32::MAX - 1),
             ));
         }
+        let in_flight = limits.in_flight_capacity;
+        let max_items = in_flight.map_or(limits.max_items, |c| limits.max_items.min(c.items));
         Ok(Packer {
-            max_items: limits.max_items.max(1),
+            max_items: max_items.max(1),
+            max_wildcards: in_flight.map(|c| c.wildcards.min(max_items).max(1)),
             max_bytes: limits.max_body_bytes.unwrap_or(usize::MAX),
             wildcard_alone: limits.wildcard_alone,
             group_by_scope: limits.group_by_scope,
@@ -142,6 +153,7 @@ impl Packer {
             scopes: HashMap::new(),
             last_scope: None,
             open: vec![None],
+            open_wildcards: vec![None],
             seen: Seen::with_capacity(capacity),
         })
     }
@@ -178,6 +190,7 @@ impl Packer {
                 Some(&id) => id,
                 None => {
                     self.open.push(None);
+                    self.open_wildcards.push(None);
                     let id = self.open.len() - 1;
                     self.scopes.insert(item.scope.clone(), id);
                     id
@@ -186,13 +199,23 @@ impl Packer {
             self.last_scope = Some((item.scope.clone(), id));
             id
         };
+        let apart = item.wildcard && self.max_wildcards.is_some();
+        let max_items = match self.max_wildcards {
+            Some(max) if apart => max,
+            _ => self.max_items,
+        };
         let fits = |b: &BatchPlan| {
-            b.len() < self.max_items && b.bytes.saturating_add(item.bytes) <= self.max_bytes
+            b.len() < max_items && b.bytes.saturating_add(item.bytes) <= self.max_bytes
+        };
+        let lane = if apart {
+            &mut self.open_wildcards
+        } else {
+            &mut self.open
         };
         let open = if alone {
             None
         } else {
-            self.open[scope].filter(|&b| fits(&self.batches[b as usize]))
+            lane[scope].filter(|&b| fits(&self.batches[b as usize]))
         };
         let batch = match open {
             Some(b) => b,
@@ -203,18 +226,20 @@ impl Packer {
                     } else {
                         String::new()
                     },
-                    targets: Vec::with_capacity(if alone { 1 } else { self.max_items.min(1024) }),
+                    targets: Vec::with_capacity(if alone { 1 } else { max_items.min(1024) }),
                     bytes: self.overhead,
+                    wildcards: 0,
                 });
                 let b = (self.batches.len() - 1) as u32;
                 if !alone {
-                    self.open[scope] = Some(b);
+                    lane[scope] = Some(b);
                 }
                 b
             }
         };
         let plan = &mut self.batches[batch as usize];
         plan.bytes += item.bytes;
+        plan.wildcards += usize::from(item.wildcard);
         plan.targets.push(index);
         Ok(Packed::New {
             batch,
@@ -349,6 +374,20 @@ pub struct ProviderPlan {
     pub requests: Vec<PlannedRequest>,
     /// The dry run is done here, not by the provider: nothing will be sent.
     pub client_side_dry_run: bool,
+    /// What the purge would be billed, when the provider bills per item
+    /// ([`crate::Limits::billing`]).
+    pub billable: Option<Billable>,
+}
+
+/// The billable units of a planned purge: one per planned item, duplicates merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Billable {
+    /// How many units.
+    pub units: usize,
+    /// The unit, plural (`paths`).
+    pub unit: String,
+    /// The provider's terms (free allowance, price).
+    pub terms: String,
 }
 
 impl ProviderPlan {
@@ -466,8 +505,9 @@ pub fn plan_provider<P: Provider + ?Sized>(
     }
 
     let targets = request.targets();
+    let limits = provider.limits();
     let mut packer = Packer::new(
-        &provider.limits(),
+        &limits,
         provider.body_overhead(options),
         targets.len(),
     )?;
@@ -515,10 +555,17 @@ pub fn plan_provider<P: Provider + ?Sized>(
         dispositions.push(disposition);
     }
 
+    let batches = packer.finish();
+    let billable = limits.billing.map(|billing| Billable {
+        units: batches.iter().map(BatchPlan::len).sum(),
+        unit: billing.unit.to_owned(),
+        terms: billing.terms.to_owned(),
+    });
     Ok(ProviderPlan {
         provider: name.to_owned(),
         kind: kind.to_owned(),
-        batches: packer.finish(),
+        batches,
+        billable,
         targets: dispositions,
         warnings,
         requests: Vec::new(),

@@ -3,7 +3,8 @@
 //! - [`ProviderPurger`] drives one provider account: batches go out in order, at most
 //!   [`crate::Limits::max_in_flight`] at once, paced by the account's shared limiter
 //!   ([`rate`]), retried under [`RetryPolicy`] ([`exchange`]), and optionally waited on until
-//!   complete ([`wait`]).
+//!   complete ([`wait`]); a provider's in-flight capacity is held from admission until the
+//!   batch is seen complete ([`in_flight`]).
 //! - [`FanOut`] drives several purgers at once ([`fanout`]).
 //!
 //! Files: `provider_purger` is the front ([`ProviderPurger`], the [`crate::Purger`] impl);
@@ -15,6 +16,7 @@
 mod clock;
 mod exchange;
 mod fanout;
+mod in_flight;
 mod policy;
 mod provider_purger;
 mod rate;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 #[cfg(feature = "reqwest")]
 use super::ReqwestTransport;
 use super::exchange::{Retries, Sender};
+use super::in_flight::InFlight;
 use super::rows::{planned_request, rows};
 use super::schedule::BatchOutcome;
 use super::{EngineConfig, RateRegistry, Transport};
@@ -37,6 +38,8 @@ pub struct ProviderPurger<P: Provider> {
     transport: Arc<dyn Transport>,
     config: Arc<EngineConfig>,
     registry: Arc<RateRegistry>,
+    /// The provider's in-flight capacity, shared by every purge through this purger.
+    pub(super) in_flight: Option<Arc<InFlight>>,
 }
 
 impl<P: Provider> ProviderPurger<P> {
@@ -55,8 +58,13 @@ impl<P: Provider> ProviderPurger<P> {
         provider: P,
         transport: Arc<dyn Transport>,
     ) -> Self {
+        let in_flight = provider
+            .limits()
+            .in_flight_capacity
+            .map(|capacity| Arc::new(InFlight::new(capacity)));
         ProviderPurger {
             name: name.into(),
+            in_flight,
             provider: Arc::new(provider),
             transport,
             config: Arc::new(EngineConfig::default()),

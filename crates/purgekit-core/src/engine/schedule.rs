@@ -1,14 +1,16 @@
-//! Batch scheduling: a plan's batches sent in order, at most `max_in_flight` at once, each
-//! optionally waited on until complete.
+//! Batch scheduling: a plan's batches sent in order, at most `max_in_flight` at once and within
+//! the provider's in-flight capacity, each optionally waited on until complete.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use super::ProviderPurger;
 use super::exchange::{BatchRef, Retries, Sender};
+use super::in_flight::Held;
 use super::wait::{self, Completion};
 use crate::error::Error;
 use crate::plan::ProviderPlan;
@@ -36,6 +38,13 @@ impl<P: Provider> ProviderPurger<P> {
     /// purge's batches are being sent (or backing off between attempts) at once, so batches
     /// start in plan order. A batch's items are mapped again only once it has its place, and
     /// dropped when it is done, so at most `max_in_flight` batches' items exist at once.
+    ///
+    /// With an in-flight capacity ([`crate::Limits::in_flight_capacity`]) a batch is first
+    /// admitted against it, and its task watches the purge complete to free its share, even
+    /// without `wait`: then only until every batch of the purge has been admitted. Wildcard
+    /// batches and the others are admitted in two lanes, each in plan order, so neither kind
+    /// waits for the other's allowance.
+    ///
     /// Returns one outcome per batch; after cancellation, unsent batches fail with
     /// [`Error::Cancelled`].
     pub(super) async fn send_all(
@@ -45,52 +54,39 @@ impl<P: Provider> ProviderPurger<P> {
         wait: Option<Duration>,
         context: &PurgeContext,
     ) -> Vec<BatchOutcome> {
-        let sender = self.sender(context);
-        let sending = Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1)));
-        let count = plan.batches.len();
-        let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; count];
-        let mut tasks = JoinSet::new();
-        let options = Arc::new(request.options().clone());
-        for (index, planned) in plan.batches.iter().enumerate() {
-            let place = if context.cancel.is_cancelled() {
-                None
-            } else {
-                tokio::select! {
-                    biased;
-                    _ = context.cancel.cancelled() => None,
-                    place = sending.clone().acquire_owned() => place.ok(),
-                }
-            };
-            let Some(place) = place else {
-                outcomes[index] = Some(cancelled(&sender, index, planned.len()));
-                continue;
-            };
-            let batch = match plan.batch(index, &*self.provider, request) {
-                Ok(batch) => batch,
-                Err(error) => {
-                    outcomes[index] = Some(unsendable(&sender, index, planned.len(), error));
-                    continue;
-                }
-            };
-            let job = BatchJob {
-                sender: sender.clone(),
-                provider: self.provider.clone(),
-                options: options.clone(),
-                index,
-                batch,
-                wait,
-            };
-            tasks.spawn(async move { (index, job.run(place).await) });
+        let admission = Admission {
+            sender: self.sender(context),
+            sending: Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1))),
+            options: Arc::new(request.options().clone()),
+            wait,
+            watching: context.cancel.child_token(),
+        };
+        let (plain, wildcard): (Vec<usize>, Vec<usize>) = (0..plan.batches.len())
+            .partition(|&i| self.in_flight.is_none() || plan.batches[i].wildcards == 0);
+        let ((mut outcomes, mut tasks), (more, other_tasks)) = tokio::join!(
+            self.admit_lane(&plain, plan, request, &admission),
+            self.admit_lane(&wildcard, plan, request, &admission),
+        );
+        outcomes.extend(more);
+        if wait.is_none() {
+            // Every batch is admitted: no later batch needs the capacity still held.
+            admission.watching.cancel();
         }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((index, outcome)) => outcomes[index] = Some(outcome),
-                Err(e) => {
-                    tracing::error!(provider = %self.name, "a batch task ended abnormally: {e}")
+        let mut slots: Vec<Option<BatchOutcome>> = vec![None; plan.batches.len()];
+        for (index, outcome) in outcomes {
+            slots[index] = Some(outcome);
+        }
+        for set in [&mut tasks, &mut { other_tasks }] {
+            while let Some(joined) = set.join_next().await {
+                match joined {
+                    Ok((index, outcome)) => slots[index] = Some(outcome),
+                    Err(e) => {
+                        tracing::error!(provider = %self.name, "a batch task ended abnormally: {e}")
+                    }
                 }
             }
         }
-        outcomes
+        slots
             .into_iter()
             .map(|o| {
                 o.unwrap_or_else(|| BatchOutcome::Failed {
@@ -100,6 +96,83 @@ impl<P: Provider> ProviderPurger<P> {
             })
             .collect()
     }
+
+    /// Admits the batches of one lane in order (capacity, then a sending place) and spawns
+    /// each batch's task. Returns the tasks and the outcomes of batches never spawned.
+    async fn admit_lane(
+        &self,
+        lane: &[usize],
+        plan: &ProviderPlan,
+        request: &PurgeRequest,
+        admission: &Admission,
+    ) -> (Vec<(usize, BatchOutcome)>, JoinSet<(usize, BatchOutcome)>) {
+        let sender = &admission.sender;
+        let cancel = &sender.context.cancel;
+        let mut outcomes = Vec::new();
+        let mut tasks = JoinSet::new();
+        for &index in lane {
+            let planned = &plan.batches[index];
+            let held = match &self.in_flight {
+                Some(in_flight) => {
+                    let wildcards = planned.wildcards;
+                    match in_flight
+                        .admit(planned.len() - wildcards, wildcards, cancel)
+                        .await
+                    {
+                        Some(held) => Some(held),
+                        None => {
+                            outcomes.push((index, cancelled(sender, index, planned.len())));
+                            continue;
+                        }
+                    }
+                }
+                None => None,
+            };
+            let place = if cancel.is_cancelled() {
+                None
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => None,
+                    place = admission.sending.clone().acquire_owned() => place.ok(),
+                }
+            };
+            let Some(place) = place else {
+                outcomes.push((index, cancelled(sender, index, planned.len())));
+                continue;
+            };
+            let batch = match plan.batch(index, &*self.provider, request) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    outcomes.push((index, unsendable(sender, index, planned.len(), error)));
+                    continue;
+                }
+            };
+            let job = BatchJob {
+                sender: sender.clone(),
+                provider: self.provider.clone(),
+                options: admission.options.clone(),
+                index,
+                batch,
+                wait: admission.wait,
+                held,
+                watching: admission.watching.clone(),
+            };
+            tasks.spawn(async move { (index, job.run(place).await) });
+        }
+        (outcomes, tasks)
+    }
+}
+
+/// What every batch of one purge shares while being admitted.
+struct Admission {
+    sender: Sender,
+    /// This purge's sending places (`max_in_flight`).
+    sending: Arc<Semaphore>,
+    options: Arc<Options>,
+    wait: Option<Duration>,
+    /// Cancelled once watching completion only to free capacity is no longer needed.
+    watching: CancellationToken,
 }
 
 /// Everything one batch's task owns.
@@ -110,6 +183,10 @@ struct BatchJob<P: Provider> {
     index: usize,
     batch: Batch,
     wait: Option<Duration>,
+    /// The batch's share of the in-flight capacity, freed once it is seen complete.
+    held: Option<Held>,
+    /// See [`Admission::watching`].
+    watching: CancellationToken,
 }
 
 impl<P: Provider> BatchJob<P> {
@@ -151,18 +228,39 @@ impl<P: Provider> BatchJob<P> {
             batch: self.index,
             items: reference.items,
         });
-        let completion = match self.wait {
-            Some(timeout) => Some(
-                wait::wait_for_completion(
+        let completion = match (self.wait, self.held) {
+            (Some(timeout), held) => {
+                let completion = wait::wait_for_completion(
                     &self.sender,
                     &*self.provider,
                     reference,
                     &accepted,
                     timeout,
                 )
-                .await,
-            ),
-            None => None,
+                .await;
+                drop(held);
+                Some(completion)
+            }
+            (None, Some(held)) => {
+                // Not asked to wait: watch completion only to free the capacity, while later
+                // batches still need it, and within the retry deadline.
+                let mut watcher = self.sender.clone();
+                watcher.context.cancel = self.watching;
+                let completion = wait::wait_for_completion(
+                    &watcher,
+                    &*self.provider,
+                    reference,
+                    &accepted,
+                    self.sender.config.retry.deadline,
+                )
+                .await;
+                drop(held);
+                match completion {
+                    Completion::Unfinished(_) => None,
+                    seen => Some(seen),
+                }
+            }
+            (None, None) => None,
         };
         BatchOutcome::Sent {
             accepted,
