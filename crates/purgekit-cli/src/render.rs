@@ -629,6 +629,8 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 },
                 max_queued_items: Some(1000),
                 max_in_flight: 1,
+                in_flight_capacity: None,
+                billing: None,
             },
             capabilities: Capabilities {
                 targets: vec![TargetKind::Url, TargetKind::Pattern, TargetKind::Tag],
