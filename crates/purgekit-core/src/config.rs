@@ -31,8 +31,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::limits::{Budget, RateLimit};
 use crate::provider::Secret;
@@ -207,7 +207,9 @@ impl<'de> Deserialize<'de> for RateLimit {
         let t = Table::deserialize(d)?;
         let per = t.per.unwrap_or(DEFAULT_RATE_WINDOW);
         if per.is_zero() {
-            return Err(de::Error::custom("the window `per` must be longer than zero"));
+            return Err(de::Error::custom(
+                "the window `per` must be longer than zero",
+            ));
         }
         if t.requests.is_none() && t.items.is_none() {
             return Err(de::Error::custom(
@@ -249,7 +251,11 @@ impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         if let Some(b) = self.requests {
-            parts.push(format!("{} requests per {}", b.amount, format_duration(b.per)));
+            parts.push(format!(
+                "{} requests per {}",
+                b.amount,
+                format_duration(b.per)
+            ));
         }
         if let Some(b) = self.items {
             parts.push(format!("{} items per {}", b.amount, format_duration(b.per)));
@@ -275,7 +281,10 @@ mod tests {
         let r = rate(r#"{"requests": 10, "items": 600, "per": "1m"}"#).unwrap();
         assert_eq!(r.requests, Some(Budget::per_minute(10)));
         assert_eq!(r.items, Some(Budget::per_minute(600)));
-        assert_eq!(rate(r#"{"items": 3}"#).unwrap().items, Some(Budget::per_minute(3)));
+        assert_eq!(
+            rate(r#"{"items": 3}"#).unwrap().items,
+            Some(Budget::per_minute(3))
+        );
         for (bad, needle) in [
             (r#"{"per": "60s"}"#, "needs `requests`, `items` or both"),
             (r#"{"requests": 0}"#, "positive whole number, found 0"),
@@ -283,7 +292,10 @@ mod tests {
             (r#"{"requests": "ten"}"#, "a positive whole number"),
             (r#"{"requests": 1, "per": "0s"}"#, "longer than zero"),
             (r#"{"requests": 1, "per": "a minute"}"#, "not a duration"),
-            (r#"{"requests": 1, "window": "1s"}"#, "unknown field `window`"),
+            (
+                r#"{"requests": 1, "window": "1s"}"#,
+                "unknown field `window`",
+            ),
             ("5", "invalid type"),
         ] {
             let err = rate(bad).unwrap_err();
@@ -322,7 +334,10 @@ mod tests {
             ("[\"pw-in-array\"]", "pw-in-array"),
             ("{\"a\":\"pw-in-table\"}", "pw-in-table"),
         ] {
-            let err = serde_json::from_str::<Secret>(bad).err().unwrap().to_string();
+            let err = serde_json::from_str::<Secret>(bad)
+                .err()
+                .unwrap()
+                .to_string();
             assert!(err.contains("value is not shown"), "{bad}: {err}");
             assert!(!err.contains(value), "{bad}: {err}");
         }

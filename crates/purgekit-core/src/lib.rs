@@ -33,7 +33,8 @@ pub use engine::{
 pub use error::{Error, Result, SNIPPET_CHARS, snippet};
 pub use limits::{Billing, Budget, Capabilities, InFlightCapacity, Limits, RateLimit};
 pub use plan::{
-    BatchPlan, Billable, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
+    BatchPlan, Billable, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack,
+    plan_provider,
 };
 pub use provider::{
     Accepted, Batch, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress, Provider, REDACTED,

@@ -506,11 +506,7 @@ pub fn plan_provider<P: Provider + ?Sized>(
 
     let targets = request.targets();
     let limits = provider.limits();
-    let mut packer = Packer::new(
-        &limits,
-        provider.body_overhead(options),
-        targets.len(),
-    )?;
+    let mut packer = Packer::new(&limits, provider.body_overhead(options), targets.len())?;
     let mut earlier = |t: u32| remap(provider, &targets[t as usize], options);
     let mut reasons: HashMap<String, Arc<str>> = HashMap::new();
     let mut shared = |reason: String| {

@@ -136,9 +136,9 @@ impl Target {
                 "a prefix must not have a query string: it names a directory",
             ));
         }
-        let path = value.split_once("://").map_or("", |(_, rest)| {
-            rest.find('/').map_or("", |i| &rest[i..])
-        });
+        let path = value
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
         if !path.ends_with('/') {
             return Err(Error::invalid(
                 &value,
@@ -889,7 +889,12 @@ mod tests {
         assert_eq!(p.kind(), TargetKind::Prefix);
         assert_eq!(p.host(), Some("cdn.example.com"));
         assert_eq!(p.path_and_query(), Some("/img/"));
-        assert_eq!(Target::prefix("https://cdn.example.com/").unwrap().path_and_query(), Some("/"));
+        assert_eq!(
+            Target::prefix("https://cdn.example.com/")
+                .unwrap()
+                .path_and_query(),
+            Some("/")
+        );
         assert!(rule_of(Target::prefix("https://cdn.example.com/img")).contains("end with `/`"));
         assert!(rule_of(Target::prefix("https://cdn.example.com")).contains("end with `/`"));
         assert!(rule_of(Target::prefix("https://a.example/i/*/")).contains("`*`"));
@@ -911,12 +916,18 @@ mod tests {
             "a b",
             "user@cdn.example.com",
         ] {
-            assert!(rule_of(Target::hostname(bad)).contains("bare host name"), "{bad}");
+            assert!(
+                rule_of(Target::hostname(bad)).contains("bare host name"),
+                "{bad}"
+            );
         }
         assert!(rule_of(Target::hostname("a\nb")).contains("control"));
 
         let e = Target::parse("everything").unwrap();
-        assert_eq!((e.kind(), e.host(), e.path_and_query()), (TargetKind::Everything, None, None));
+        assert_eq!(
+            (e.kind(), e.host(), e.path_and_query()),
+            (TargetKind::Everything, None, None)
+        );
         assert_eq!(e.to_string(), "everything");
         assert!(e.is_wide() && h.is_wide() && p.is_wide());
         assert!(!Target::parse("tag:x").unwrap().is_wide());
@@ -929,7 +940,10 @@ mod tests {
             .build()
             .unwrap();
         let kinds: Vec<_> = r.targets().iter().map(Target::kind).collect();
-        assert_eq!(kinds, [TargetKind::Prefix, TargetKind::Host, TargetKind::Everything]);
+        assert_eq!(
+            kinds,
+            [TargetKind::Prefix, TargetKind::Host, TargetKind::Everything]
+        );
     }
 
     proptest::proptest! {

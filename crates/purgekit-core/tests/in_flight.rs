@@ -76,7 +76,11 @@ impl Provider for Slots {
         }
     }
     fn encode_status(&self, handle: &Handle, _: SystemTime) -> Result<HttpRequest> {
-        Ok(http_request(Method::GET, &format!("/status/{handle}"), String::new()))
+        Ok(http_request(
+            Method::GET,
+            &format!("/status/{handle}"),
+            String::new(),
+        ))
     }
     fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {
         let done = response.body() == b"done";
@@ -146,8 +150,7 @@ impl Transport for Server {
                     .map(|&(_, i, wi)| if w { wi } else { i })
                     .sum::<usize>()
             };
-            if busy(false) + items > CAPACITY.items || busy(true) + wildcards > CAPACITY.wildcards
-            {
+            if busy(false) + items > CAPACITY.items || busy(true) + wildcards > CAPACITY.wildcards {
                 s.refused += 1;
                 (StatusCode::TOO_MANY_REQUESTS, String::new())
             } else {
@@ -155,7 +158,14 @@ impl Transport for Server {
                 (StatusCode::CREATED, (s.accepted.len() - 1).to_string())
             }
         } else {
-            let id: usize = request.uri().path().rsplit('/').next().unwrap().parse().unwrap();
+            let id: usize = request
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             let done = now >= s.accepted[id].0 + COMPLETES_IN;
             (StatusCode::OK, if done { "done" } else { "pending" }.into())
         };
@@ -223,7 +233,10 @@ async fn with_wait_every_batch_is_seen_complete() {
     let server = Arc::new(Server::default());
     let p = purger(server.clone());
     let t0 = Instant::now();
-    let report = p.purge(&request(Some(Duration::from_secs(300)))).await.unwrap();
+    let report = p
+        .purge(&request(Some(Duration::from_secs(300))))
+        .await
+        .unwrap();
     assert_eq!(
         server.schedule(),
         [(0, 10, 0), (0, 0, 2), (10, 10, 0), (10, 0, 1), (20, 5, 0)]

@@ -97,14 +97,20 @@ mod tests {
         let c = cancel.clone();
         let waiting = tokio::spawn(async move { g.admit(3, 0, &c).await.is_some() });
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert!(!waiting.is_finished(), "3 more items do not fit beside 8 of 10");
+        assert!(
+            !waiting.is_finished(),
+            "3 more items do not fit beside 8 of 10"
+        );
         drop(a);
         assert!(waiting.await.unwrap());
         drop(w);
         // Too large for the whole allowance: takes all of it instead of waiting forever.
         let all = f.admit(50, 9, &cancel).await.unwrap();
         cancel.cancel();
-        assert!(f.admit(1, 0, &cancel).await.is_none(), "cancelled while full");
+        assert!(
+            f.admit(1, 0, &cancel).await.is_none(),
+            "cancelled while full"
+        );
         drop(all);
     }
 }
