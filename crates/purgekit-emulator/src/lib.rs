@@ -11,6 +11,7 @@ mod emulated;
 mod faults;
 mod server;
 
+pub mod cloudfront;
 pub mod dynamicmedia;
 pub mod level3;
 pub mod limelight;
