@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The same TOML a purgekit.toml holds (`purgekit emulate` prints it): three providers.
     let toml = sandbox.config_toml();
     println!("{toml}");
-    let purger = Config::parse(&toml)?.build()?; // several providers: a fan-out
+    let purger = Config::parse(toml)?.build()?; // several providers: a fan-out
 
     let request = PurgeRequest::builder()
         .url("https://images.example.com/is/image/PurgekitDemo/hero.jpg")

@@ -335,13 +335,13 @@ fn in_table(error: Error, path: &str, kind: &str) -> Error {
         .to_owned();
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let (key, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
-        let expected = expected
-            .trim_start_matches("one of ")
-            .replace('`', "");
+        let expected = expected.trim_start_matches("one of ").replace('`', "");
         // The path already ends with the unknown key: the table is its parent.
         return Error::config(
             field,
-            format!("unknown key {key} in table [{table}] (kind `{kind}`); expected one of: {expected}"),
+            format!(
+                "unknown key {key} in table [{table}] (kind `{kind}`); expected one of: {expected}"
+            ),
         );
     }
     if let Some(key) = message.strip_prefix("missing field ") {
@@ -349,10 +349,10 @@ fn in_table(error: Error, path: &str, kind: &str) -> Error {
         let table = field.rsplit_once('.').map_or(path, |(table, _)| table);
         return Error::config(&field, format!("missing key {key} in table [{table}]"));
     }
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return Error::config(field, format!("expected {expected}, found {found}"));
-        }
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return Error::config(field, format!("expected {expected}, found {found}"));
     }
     Error::config(field, message)
 }
@@ -572,7 +572,10 @@ mod tests {
 
     fn level3(config: &Config, name: &str) -> crate::level3::Level3Config {
         let p = config.provider(name).unwrap();
-        p.provider::<crate::level3::Level3>().unwrap().config().clone()
+        p.provider::<crate::level3::Level3>()
+            .unwrap()
+            .config()
+            .clone()
     }
 
     const FULL: &str = r#"
@@ -623,7 +626,10 @@ mod tests {
             l3.network_identifiers["cdn.example.com"],
             "cdn.exampleni.com"
         );
-        assert_eq!((l3.key_id.as_str(), l3.scid.as_str()), ("10042", "BBBN56789"));
+        assert_eq!(
+            (l3.key_id.as_str(), l3.scid.as_str()),
+            ("10042", "BBBN56789")
+        );
 
         let ll = config.provider("ll").unwrap();
         assert_eq!(ll.kind(), "limelight");
@@ -643,7 +649,11 @@ mod tests {
         let defaults = crate::dynamicmedia::DynamicMediaConfig::new("u", "p", "c", "r");
         assert_eq!(
             (&dm.app_name, &dm.app_version, &dm.api_version),
-            (&defaults.app_name, &defaults.app_version, &defaults.api_version)
+            (
+                &defaults.app_name,
+                &defaults.app_version,
+                &defaults.api_version
+            )
         );
     }
 
@@ -845,7 +855,11 @@ mod tests {
                 "[providers.a]\nkind = \"limelight\"\nendpoint = \"{endpoint}\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"{LL_KEY}\""
             ))
         };
-        let endpoint = |e: &str| with(e).unwrap().build().unwrap().providers()[0].endpoint.clone();
+        let endpoint = |e: &str| {
+            with(e).unwrap().build().unwrap().providers()[0]
+                .endpoint
+                .clone()
+        };
         assert_eq!(
             endpoint("https://APIS.llnw.com:443/"),
             "https://apis.llnw.com"
@@ -996,7 +1010,10 @@ mod tests {
         let err = Config::parse_with(&registry, "[providers.a]\nkind = \"level3\"\n", env)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown kind `level3`; this purgekit knows: limelight"), "{err}");
+        assert!(
+            err.contains("unknown kind `level3`; this purgekit knows: limelight"),
+            "{err}"
+        );
     }
 
     // Issue #10, item 5: config errors never echo secrets. Each case failed before: the TOML
@@ -1006,7 +1023,8 @@ mod tests {
 
     /// Loads `text` from a file, as the CLI does, and returns the message.
     fn load_error(tag: &str, text: &str) -> (String, String) {
-        let dir = std::env::temp_dir().join(format!("purgekit-config-{}-{tag}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("purgekit-config-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("purgekit.toml");
         std::fs::write(&path, text).unwrap();
@@ -1035,7 +1053,10 @@ mod tests {
             assert!(err.contains(&file), "{case}: {err}");
             assert!(err.contains("not valid TOML at line "), "{case}: {err}");
             assert!(err.contains("column "), "{case}: {err}");
-            assert!(err.contains("key `password` in [providers.adobe]"), "{case}: {err}");
+            assert!(
+                err.contains("key `password` in [providers.adobe]"),
+                "{case}: {err}"
+            );
         }
         let (err, _) = load_error("line", &format!("{HEAD}password = \"{SECRET}\\q\"\n"));
         assert!(err.contains("at line 6, column "), "{err}");

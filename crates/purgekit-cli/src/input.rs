@@ -181,7 +181,14 @@ mod tests {
         );
         let m = usage(confirm_destructive(&a, &request).map(|()| request.clone()));
         assert!(m.contains("--yes"), "{m}");
-        confirm_destructive(&PurgeArgs { yes: true, ..a.clone() }, &request).unwrap();
+        confirm_destructive(
+            &PurgeArgs {
+                yes: true,
+                ..a.clone()
+            },
+            &request,
+        )
+        .unwrap();
         let m = usage(build_request(
             &PurgeArgs {
                 prefix: vec!["https://a.example/img".into()],

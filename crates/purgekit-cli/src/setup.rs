@@ -68,7 +68,10 @@ pub async fn emulate(listen: SocketAddr, out: &mut dyn Write) -> Result<u8, Fail
         .max()
         .unwrap_or(0);
     for (emulator, endpoint) in sandbox.emulators().iter().zip(sandbox.endpoints()) {
-        text.push_str(&format!("# {:<width$}  {endpoint}\n", format!("{}:", emulator.title())));
+        text.push_str(&format!(
+            "# {:<width$}  {endpoint}\n",
+            format!("{}:", emulator.title())
+        ));
     }
     text.push_str("# Save what follows as purgekit.toml (or pass it with --config).\n\n");
     text.push_str(sandbox.config_toml());

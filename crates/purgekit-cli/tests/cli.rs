@@ -390,7 +390,10 @@ fn wide_targets_plan_on_every_provider_and_everything_needs_yes() {
     // Level 3 and Limelight purge prefix and host as exact wildcards; `plan` shows them.
     assert!(text.contains("/is/image/PurgekitDemo/*"), "{text}");
     assert!(text.contains("http*://images.example.com/*"), "{text}");
-    assert!(text.contains("level3 does not support everything targets"), "{text}");
+    assert!(
+        text.contains("level3 does not support everything targets"),
+        "{text}"
+    );
 
     let o = run(&["purge", "--sandbox", "--everything"]);
     assert_eq!(code(&o), 2);

@@ -52,7 +52,7 @@ pub(crate) fn path(target: &Target, hosts: &[String]) -> Result<Path> {
         _ => {}
     }
     let host = target.host().unwrap_or_default().to_ascii_lowercase();
-    if !hosts.iter().any(|h| *h == host) {
+    if !hosts.contains(&host) {
         return Ok(Path::Unsupported(format!(
             "`{host}` is not served by this distribution (hosts: {})",
             hosts.join(", ")

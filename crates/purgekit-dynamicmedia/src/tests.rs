@@ -228,7 +228,10 @@ fn unsupported_kinds_and_options_read_well() {
     else {
         panic!("Adobe has no purge-all");
     };
-    assert!(reason.contains("exact URLs only, not everything targets"), "{reason}");
+    assert!(
+        reason.contains("exact URLs only, not everything targets"),
+        "{reason}"
+    );
     assert_eq!(plan.warnings.len(), 1);
     assert!(plan.warnings[0].contains("`notify`"), "{:?}", plan.warnings);
 

@@ -215,7 +215,7 @@ impl CloudFrontEmulator {
         headers: &HeaderMap,
         body: &[u8],
         distribution: &str,
-    ) -> Result<(), Response> {
+    ) -> Result<(), auth::Refusal> {
         *self.shared.seen.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let c = &self.shared.config;
         let keys = auth::Keys {
@@ -224,13 +224,13 @@ impl CloudFrontEmulator {
             session_token: c.session_token.as_deref(),
             max_skew: c.max_skew,
         };
-        auth::verify(method, uri, headers, body, &keys, SystemTime::now()).map_err(refuse)?;
+        auth::verify(method, uri, headers, body, &keys, SystemTime::now())?;
         if distribution != c.distribution_id {
-            return Err(refuse((
+            return Err((
                 404,
                 "NoSuchDistribution",
                 format!("The specified distribution does not exist: {distribution}"),
-            )));
+            ));
         }
         Ok(())
     }
@@ -244,8 +244,8 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = e.admit(&method, &uri, &headers, &body, &distribution) {
-        return r;
+    if let Err(refusal) = e.admit(&method, &uri, &headers, &body, &distribution) {
+        return refuse(refusal);
     }
     let c = &e.shared.config;
     let batch = match wire::parse_batch(&body, c.max_path_chars, c.max_paths_per_request) {
@@ -312,8 +312,8 @@ async fn get_invalidation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = e.admit(&method, &uri, &headers, &body, &distribution) {
-        return r;
+    if let Err(refusal) = e.admit(&method, &uri, &headers, &body, &distribution) {
+        return refuse(refusal);
     }
     let ledger = e.ledger();
     match ledger.records.iter().find(|r| r.id == id) {

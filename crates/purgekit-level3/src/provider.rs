@@ -453,10 +453,18 @@ mod tests {
         let p = item("prefix:https://www.example.com/img/a%20b/");
         assert_eq!(
             (p.scope.as_str(), p.value.as_str(), p.kind, p.wildcard),
-            ("cdn.exampleni.com", "/img/a%20b/*", TargetKind::Pattern, true)
+            (
+                "cdn.exampleni.com",
+                "/img/a%20b/*",
+                TargetKind::Pattern,
+                true
+            )
         );
         let root = item("prefix:https://other.example.org/");
-        assert_eq!((root.scope.as_str(), root.value.as_str()), ("other.example.org", "/*"));
+        assert_eq!(
+            (root.scope.as_str(), root.value.as_str()),
+            ("other.example.org", "/*")
+        );
         let h = item("host:www.example.com");
         assert_eq!(
             (h.scope.as_str(), h.value.as_str(), h.wildcard),
@@ -465,7 +473,10 @@ mod tests {
         // The same purge written two ways is one path on the wire.
         assert_eq!(item("prefix:https://www.example.com/"), h);
         let reason = unsupported("everything");
-        assert!(reason.contains("no purge-all") && reason.contains("host:NAME"), "{reason}");
+        assert!(
+            reason.contains("no purge-all") && reason.contains("host:NAME"),
+            "{reason}"
+        );
         let caps = level3().capabilities();
         assert!(caps.supports_target(TargetKind::Prefix) && caps.supports_target(TargetKind::Host));
     }

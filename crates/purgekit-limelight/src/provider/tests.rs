@@ -168,7 +168,13 @@ fn exact_urls_keep_the_public_host_and_patterns_move_to_the_origin() {
 #[test]
 fn prefix_and_host_become_origin_patterns_and_everything_is_unsupported() {
     let p = provider();
-    let map = |text: &str| p.map(&purgekit_core::Target::parse(text).unwrap(), &Options::default()).unwrap();
+    let map = |text: &str| {
+        p.map(
+            &purgekit_core::Target::parse(text).unwrap(),
+            &Options::default(),
+        )
+        .unwrap()
+    };
     let item = |text: &str| match map(text) {
         Mapped::Item(item) => item,
         Mapped::Unsupported(reason) => panic!("{text}: {reason}"),
@@ -176,17 +182,30 @@ fn prefix_and_host_become_origin_patterns_and_everything_is_unsupported() {
     let prefix = item("prefix:https://cdn.example.com/img/");
     assert_eq!(
         (prefix.value.as_str(), prefix.kind, prefix.wildcard),
-        ("https://origin.example.com/img/*", TargetKind::Pattern, true)
+        (
+            "https://origin.example.com/img/*",
+            TargetKind::Pattern,
+            true
+        )
     );
     // Both schemes: `*` matches any characters, so `http*://` is exactly http and https.
-    assert_eq!(item("host:unmapped.example.com").value, "http*://unmapped.example.com/*");
-    assert_eq!(item("host:cdn.example.com").value, "http*://origin.example.com/*");
+    assert_eq!(
+        item("host:unmapped.example.com").value,
+        "http*://unmapped.example.com/*"
+    );
+    assert_eq!(
+        item("host:cdn.example.com").value,
+        "http*://origin.example.com/*"
+    );
     assert_eq!(
         item("host:static.example.com").value,
         "http://files.example.net:8080/*"
     );
     // A prefix and the pattern it stands for are one entry on the wire.
-    assert_eq!(item("prefix:https://cdn.example.com/img/"), item("https://cdn.example.com/img/*"));
+    assert_eq!(
+        item("prefix:https://cdn.example.com/img/"),
+        item("https://cdn.example.com/img/*")
+    );
     let Mapped::Unsupported(reason) = map("everything") else {
         panic!("everything has no SmartPurge form");
     };
