@@ -98,11 +98,7 @@ async fn fanout() -> Measured {
     let (l3e, lle) = (l3.emulator.clone(), ll.emulator.clone());
     let all = FanOut::new(
         "all",
-        vec![
-            l3.purger.clone(),
-            ll.purger.clone(),
-            dm.purger.clone(),
-        ],
+        vec![l3.purger.clone(), ll.purger.clone(), dm.purger.clone()],
     )
     .unwrap();
     let seconds = timed(&all, &urls(450)).await;

@@ -17,7 +17,9 @@ use purgekit::{Handle, ProviderPurger, PurgeRequest, Purger};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::start().await?;
-    let demo = sandbox.account("limelight").expect("the sandbox runs Limelight");
+    let demo = sandbox
+        .account("limelight")
+        .expect("the sandbox runs Limelight");
     let text = |key: &str| demo[key].as_str().unwrap_or_default().to_owned();
 
     // In production: the default endpoint (https://apis.llnw.com) and a key from the environment,

@@ -25,7 +25,9 @@ async fn release(purger: &dyn Purger, changed: &[&str]) -> purgekit::Result<Repo
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::start().await?;
-    let ll = sandbox.account("limelight").expect("the sandbox runs Limelight");
+    let ll = sandbox
+        .account("limelight")
+        .expect("the sandbox runs Limelight");
     let l3 = sandbox.account("level3").expect("the sandbox runs Level 3");
     let (ll, l3) = (
         |key: &str| ll[key].as_str().unwrap_or_default().to_owned(),

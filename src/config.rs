@@ -10,7 +10,7 @@
 //! ```
 //!
 //! This module knows no provider's keys: `kind` picks the provider from the
-//! [`Registry`](crate::registry::Registry), whose crate deserializes the rest of the table
+//! [`Registry`], whose crate deserializes the rest of the table
 //! (refusing unknown keys) and checks it. Before that, one pass replaces every `${VAR}` in the
 //! table's strings. Everything happens before anything is sent, and every error names the key
 //! with its table (`providers.cdn-eu.shared_key`) and, from [`Config::load`], the file.
@@ -349,8 +349,9 @@ fn in_table(error: Error, path: &str, kind: &str) -> Error {
         let table = field.rsplit_once('.').map_or(path, |(table, _)| table);
         return Error::config(&field, format!("missing key {key} in table [{table}]"));
     }
-    if let Some(rest) = message.strip_prefix("invalid type: ")
-        && let Some((found, expected)) = rest.split_once(", expected ")
+    if let Some((found, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
     {
         return Error::config(field, format!("expected {expected}, found {found}"));
     }

@@ -3,8 +3,9 @@
 //! The model, the [`Purger`] trait, the provider SPI, the planner and the engine come from
 //! `purgekit-core` and are re-exported here; each provider is a cargo feature (all on by default):
 //! `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge), `dynamicmedia`
-//! (Adobe Dynamic Media), and `sandbox` (the three emulators on loopback with demo accounts,
-//! see [`sandbox`]).
+//! (Adobe Dynamic Media), and `sandbox` (every emulator on loopback with its demo account, see
+//! [`sandbox`]). A config table's `kind` picks its provider from the [`Registry`] (the providers
+//! compiled in, plus any a library registers); the provider's crate reads the rest of the table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! The provider registry: `kind = "…"` in a config table → the provider that reads the table.
 //!
 //! Each provider crate owns its configuration (a `serde::Deserialize` struct that refuses
-//! unknown keys), its checks (`Provider::new(config)`, the same as `TryFrom<Config>`) and its
+//! unknown keys), its checks (`Provider::new(config) -> Result<Provider>`, one shape for all) and its
 //! `KIND`. The registry only maps the kind to them; [`Registry::builtin`] holds the providers
 //! compiled in (one cargo feature each), and a library user registers their own:
 //!
@@ -54,7 +54,9 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::{EngineConfig, Error, Provider, ProviderPurger, Purger, RateRegistry, Result};
+use crate::{
+    EngineConfig, Error, Provider, ProviderPurger, Purger, RateRegistry, Result, Transport,
+};
 
 /// One provider account, read from its table and checked by its provider: ready to drive.
 pub trait Account: fmt::Debug + Send + Sync {
@@ -77,7 +79,12 @@ impl<P: Provider + Clone + fmt::Debug> Account for P {
     }
 
     fn purger(&self, name: &str, drive: &Drive) -> Arc<dyn Purger> {
-        let mut purger = ProviderPurger::new(name, self.clone());
+        let mut purger = match &drive.transport {
+            Some(transport) => {
+                ProviderPurger::with_transport_of(name, self.clone(), transport.clone())
+            }
+            None => ProviderPurger::new(name, self.clone()),
+        };
         if let Some(rates) = &drive.rates {
             purger = purger.with_rate_registry(rates.clone());
         }
@@ -98,13 +105,16 @@ impl<P: Provider + Clone + fmt::Debug> Account for P {
 
 /// How the engine drives the purgers a config builds; the defaults suit a process with one
 /// config.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Drive {
     /// The rate limiters to share (the process-wide registry when `None`): a sandbox's accounts
     /// live on its own emulators, so it keeps its own.
     pub rates: Option<Arc<RateRegistry>>,
-    /// Retries, polling and deadline ([`EngineConfig::default`] when `None`).
+    /// Retries, polling and the run's deadline ([`EngineConfig::default`] when `None`).
     pub engine: Option<EngineConfig>,
+    /// One transport shared by every provider, e.g. a [`crate::ReqwestTransport`] with a
+    /// [`crate::ProxyPolicy`] (each purger's own default when `None`).
+    pub transport: Option<Arc<dyn Transport>>,
 }
 
 /// Reads a provider's table (without `kind`, `${VAR}`s already interpolated) into its account.
@@ -150,7 +160,10 @@ impl Registry {
         let factory = move |table: toml::Value| -> Result<Arc<dyn Account>> {
             let config: C = serde_path_to_error::deserialize(table).map_err(|e| {
                 let field = e.path().to_string();
-                Error::config(if field == "." { String::new() } else { field }, e.into_inner().message())
+                Error::config(
+                    if field == "." { String::new() } else { field },
+                    e.into_inner().message(),
+                )
             })?;
             Ok(Arc::new(build(config)?))
         };
@@ -176,6 +189,16 @@ impl Registry {
                 ),
             )),
         }
+    }
+}
+
+impl fmt::Debug for Drive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drive")
+            .field("rates", &self.rates.is_some())
+            .field("engine", &self.engine)
+            .field("transport", &self.transport.is_some())
+            .finish()
     }
 }
 

@@ -80,6 +80,7 @@ impl Sandbox {
         let drive = Drive {
             rates: Some(Arc::new(RateRegistry::new())),
             engine: None,
+            transport: None,
         };
         let purgers = config.build_each(&drive);
         Ok(Sandbox {

@@ -34,7 +34,7 @@ async fn level3_twenty_five_requests_in_the_minimum_schedule_with_no_503() {
 
     assert_eq!(report.summary.accepted, 5_000);
     assert_eq!(l3.emulator.rejections(), 0);
-    assert_eq!(l3.emulator.requests_seen(), 25);
+    assert_eq!(l3.emulator.requests().len(), 25);
     assert!(report.results.iter().all(|r| r.attempts == 1));
     near_minimum(elapsed, min_requests_schedule(25, 10, WINDOW));
 }
@@ -132,11 +132,7 @@ async fn a_three_way_fan_out_with_one_provider_failing_every_request() {
     let (l3e, dme, llf) = (l3.emulator.clone(), dm.emulator.clone(), ll.faults.clone());
     let all = FanOut::new(
         "all",
-        vec![
-            l3.purger.clone(),
-            ll.purger.clone(),
-            dm.purger.clone(),
-        ],
+        vec![l3.purger.clone(), ll.purger.clone(), dm.purger.clone()],
     )
     .unwrap();
     let request = urls(250);

@@ -4,6 +4,9 @@
 //! `benches/efficiency.rs`.
 #![allow(dead_code)]
 
+pub mod decoders;
+pub mod hostile;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,11 +55,17 @@ pub async fn emulated<E: purgekit_emulator::Emulated>(
         .await
         .unwrap();
     let url = running.url();
-    let toml = config_toml([(name, &emulator as &dyn purgekit_emulator::Emulated, url.as_str())]).unwrap();
+    let toml = config_toml([(
+        name,
+        &emulator as &dyn purgekit_emulator::Emulated,
+        url.as_str(),
+    )])
+    .unwrap();
     let config = Config::parse_with_env(&toml, |_| None).unwrap();
     let drive = Drive {
         rates: Some(registry.clone()),
         engine: Some(engine),
+        transport: None,
     };
     let purger = config.build_with(&drive).unwrap();
     let faults = emulator.faults();

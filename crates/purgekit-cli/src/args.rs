@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-/// How long `--wait` waits for completion without `--timeout`.
+/// How long a purge may take, waiting included, without `--timeout`.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long `status` may take without `--timeout`.
+pub const DEFAULT_STATUS_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Purge CDN caches through one interface, on one CDN or several at once (`purgekit providers`
 /// lists the configured ones, `purgekit emulate` runs every emulator)
@@ -25,6 +28,16 @@ pub struct Cli {
     /// Only errors on stderr, and no progress bar
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// The HTTP proxy: an http:// or https:// URL, `none`, or `env` (HTTPS_PROXY, HTTP_PROXY,
+    /// ALL_PROXY and NO_PROXY, as curl reads them); loopback is never proxied [default: env]
+    #[arg(
+        long,
+        global = true,
+        env = "PURGEKIT_PROXY",
+        value_name = "URL|none|env"
+    )]
+    pub proxy: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
@@ -116,8 +129,9 @@ pub struct PurgeArgs {
     #[arg(long)]
     pub wait: bool,
 
-    /// How long --wait waits (e.g. 90s, 5m) [default: 10m]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait")]
+    /// The longest the whole purge may take, sending, retries and --wait included (e.g. 90s,
+    /// 5m); a wait that would end past it is not started [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
     /// Validate and plan; purge nothing (natively where the provider supports it)
@@ -136,8 +150,12 @@ pub struct PurgeArgs {
 impl PurgeArgs {
     /// The wait for completion the request carries.
     pub fn wait_timeout(&self) -> Option<Duration> {
-        self.wait
-            .then(|| self.timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT))
+        self.wait.then(|| self.deadline())
+    }
+
+    /// The run's deadline: `--timeout`, or [`DEFAULT_WAIT_TIMEOUT`].
+    pub fn deadline(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT)
     }
 }
 
@@ -152,9 +170,20 @@ pub struct StatusArgs {
     #[arg(value_name = "HANDLE", required = true)]
     pub handles: Vec<String>,
 
+    /// The longest the queries may take, all handles together (e.g. 30s) [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
     /// Print JSON on stdout instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+impl StatusArgs {
+    /// `--timeout`, or [`DEFAULT_STATUS_TIMEOUT`].
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_STATUS_TIMEOUT)
+    }
 }
 
 /// `providers` arguments.
@@ -186,7 +215,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use clap::error::ErrorKind;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("purgekit").chain(args.iter().copied()))
@@ -273,8 +301,15 @@ mod tests {
             panic!()
         };
         assert_eq!(a.wait_timeout(), None);
-        let e = parse(&["purge", "--timeout", "5m"]).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(a.deadline(), DEFAULT_WAIT_TIMEOUT);
+        // --timeout bounds the whole purge, with or without --wait.
+        let Command::Purge(a) = parse(&["purge", "--timeout", "5m"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(
+            (a.wait_timeout(), a.deadline()),
+            (None, Duration::from_secs(300))
+        );
         let e = parse(&["purge", "--wait", "--timeout", "soon"]).unwrap_err();
         assert!(e.to_string().contains("not a duration"), "{e}");
         assert!(parse(&["purge", "--wait", "--timeout", "0s"]).is_err());
@@ -291,6 +326,14 @@ mod tests {
             panic!()
         };
         assert_eq!(s.handles, ["h1", "h2"]);
+        assert_eq!(s.timeout(), DEFAULT_STATUS_TIMEOUT);
+        let Command::Status(s) = parse(&["status", "--provider", "eu", "--timeout", "5s", "h1"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(s.timeout(), Duration::from_secs(5));
     }
 
     #[test]

@@ -91,29 +91,58 @@ pub fn confirm_destructive(args: &PurgeArgs, request: &PurgeRequest) -> Result<(
     Ok(())
 }
 
+/// Longest line read from a target file: the longest target core accepts, its `tag:` prefix and
+/// some surrounding white space. Reading stops at this many bytes of one line, so a huge line
+/// costs no more memory than this.
+const MAX_LINE_BYTES: usize = purgekit::MAX_TARGET_LEN + 1024;
+
 /// Appends the targets in `reader`, one per line; blank lines and `#` comments are skipped.
+/// Errors name `name:line`: a line that is not UTF-8, longer than [`MAX_LINE_BYTES`], or not a
+/// valid target.
 fn read_targets(
-    reader: impl BufRead,
+    mut reader: impl BufRead,
     name: &str,
     targets: &mut Vec<Target>,
 ) -> Result<(), Failure> {
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| Failure::Usage(format!("cannot read {name}: {e}")))?;
-        let text = line.trim();
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    loop {
+        number += 1;
+        line.clear();
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Failure::Usage(format!("cannot read {name}:{number}: {e}")))?;
+        if read == 0 {
+            return Ok(());
+        }
+        if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+            return Err(Failure::Usage(format!(
+                "{name}:{number}: the line is longer than {MAX_LINE_BYTES} bytes (a target is \
+                 at most {} bytes); nothing was sent",
+                purgekit::MAX_TARGET_LEN
+            )));
+        }
+        let text = std::str::from_utf8(&line).map_err(|e| {
+            Failure::Usage(format!(
+                "{name}:{number}: not UTF-8 (invalid byte at column {}); nothing was sent",
+                e.valid_up_to() + 1
+            ))
+        })?;
+        let text = text.trim();
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let target = Target::parse(text)
-            .map_err(|e| Failure::Usage(format!("{name}:{}: {e}", index + 1)))?;
+        let target =
+            Target::parse(text).map_err(|e| Failure::Usage(format!("{name}:{number}: {e}")))?;
         targets.push(target);
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use purgekit::OptionKind;
+    use purgekit::{MAX_TARGET_LEN, OptionKind, TargetKind};
     use std::time::Duration;
 
     fn args() -> PurgeArgs {
@@ -240,6 +269,47 @@ mod tests {
             "\nftp://x.example/a\n".as_bytes(),
         ));
         assert!(m.starts_with("<stdin>:2: "), "{m}");
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let a = PurgeArgs {
+            file: vec!["-".into()],
+            ..args()
+        };
+        let m = usage(build_request(
+            &a,
+            &b"https://a.example/ok\n\nhttps://a.example/\xff\xfe\n"[..],
+        ));
+        assert!(m.starts_with("<stdin>:3: not UTF-8"), "{m}");
+        // A final line without a line break is read too.
+        let r = build_request(&a, &b"https://a.example/x\r\nhttps://a.example/y"[..]).unwrap();
+        assert_eq!(r.targets().len(), 2);
+    }
+
+    #[test]
+    fn a_huge_line_is_refused_without_reading_it_all() {
+        /// An endless line: reading it all would never end.
+        struct Endless(usize);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                assert!(self.0 < 1 << 20, "read {} bytes of one line", self.0);
+                buf.fill(b'x');
+                Ok(buf.len())
+            }
+        }
+        let a = PurgeArgs {
+            file: vec!["-".into()],
+            ..args()
+        };
+        let stdin = std::io::Read::chain(&b"https://a.example/1\n"[..], Endless(0));
+        let m = usage(build_request(&a, stdin));
+        assert!(m.starts_with("<stdin>:2: the line is longer than"), "{m}");
+        // The longest target itself still fits on a line.
+        let longest = format!("https://a.example/{}", "x".repeat(MAX_TARGET_LEN - 18));
+        assert_eq!(longest.len(), MAX_TARGET_LEN);
+        assert!(build_request(&a, format!("  {longest}  \n").as_bytes()).is_ok());
     }
 
     #[test]

@@ -8,17 +8,20 @@ mod progress;
 mod render;
 mod run;
 mod setup;
+mod signals;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use purgekit::PurgeContext;
+use purgekit::{EngineConfig, ProxyPolicy, PurgeContext, ReqwestTransport, Transport};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{Cli, Command};
 use crate::progress::ProgressDisplay;
 use crate::run::{EXIT_FAILED, EXIT_USAGE};
+use crate::signals::Interrupts;
 
 /// Why a command could not run to its report.
 #[derive(Debug)]
@@ -69,18 +72,34 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let mut stdout = std::io::stdout().lock();
     let config = cli.config.as_deref();
+    let proxy = match &cli.proxy {
+        Some(text) => ProxyPolicy::parse("--proxy", text)?,
+        None => ProxyPolicy::Environment,
+    };
+    let transport = || -> Result<Arc<dyn Transport>, Failure> {
+        Ok(Arc::new(ReqwestTransport::with_proxy(&proxy)?))
+    };
     match cli.command {
         Command::Purge(args) => {
             let request = input::build_request(&args, std::io::stdin().lock())?;
             input::confirm_destructive(&args, &request)?;
-            let session = setup::Session::open(config, args.sandbox, &args.provider).await?;
+            let engine = EngineConfig {
+                deadline: args.deadline(),
+                ..EngineConfig::default()
+            };
+            let session =
+                setup::Session::open(config, args.sandbox, &args.provider, &engine, &transport()?)
+                    .await?;
             let display = ProgressDisplay::new(ProgressDisplay::wanted(cli.quiet));
+            // Without a terminal on stdout (CI), each handle is logged as it comes, so even a
+            // killed run leaves them in the log.
+            let log_handles = !cli.quiet && !std::io::stdout().is_terminal();
             let context = PurgeContext {
-                progress: Some(display.callback(request.wait().is_some())),
+                progress: Some(display.callback(request.wait().is_some(), log_handles)),
                 cancel: CancellationToken::new(),
             };
-            let interrupt = tokio::spawn(stop_on_ctrl_c(context.cancel.clone()));
-            let result = run::purge(
+            let interrupts = Interrupts::listen(context.cancel.clone());
+            let code = run::purge(
                 &*session.purger,
                 &request,
                 &context,
@@ -88,48 +107,46 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 || display.finish(),
                 &mut stdout,
             )
-            .await;
-            interrupt.abort();
-            result
+            .await?;
+            Ok(interrupts.exit_code(code))
         }
         Command::Plan(args) => {
             let request = input::build_request(&args, std::io::stdin().lock())?;
-            let session = setup::Session::open(config, args.sandbox, &args.provider).await?;
+            let session = setup::Session::open(
+                config,
+                args.sandbox,
+                &args.provider,
+                &EngineConfig::default(),
+                &transport()?,
+            )
+            .await?;
             run::plan(&*session.purger, &request, args.json, &mut stdout)
         }
         Command::Status(args) => {
             let only = [args.provider.clone()];
-            let session = setup::Session::open(config, false, &only).await?;
+            let engine = EngineConfig {
+                deadline: args.timeout(),
+                ..EngineConfig::default()
+            };
+            let session =
+                setup::Session::open(config, false, &only, &engine, &transport()?).await?;
             run::status(
                 &*session.purger,
                 &args.provider,
                 &args.handles,
+                args.timeout(),
                 args.json,
                 &mut stdout,
             )
             .await
         }
         Command::Providers(args) => {
-            let session = setup::Session::open(config, false, &[]).await?;
+            let session =
+                setup::Session::open(config, false, &[], &EngineConfig::default(), &transport()?)
+                    .await?;
             run::providers(&*session.purger, args.json, &mut stdout)
         }
         Command::Emulate(args) => setup::emulate(args.listen, &mut stdout).await,
-    }
-}
-
-/// First Ctrl-C: stop sending (in-flight requests finish, the report is printed, exit 1).
-/// Second Ctrl-C: exit 1 at once.
-async fn stop_on_ctrl_c(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    eprintln!(
-        "purgekit: interrupted: stopping after the requests in flight (Ctrl-C again to quit now)"
-    );
-    cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!("purgekit: interrupted again: quitting without a report");
-        std::process::exit(i32::from(EXIT_FAILED));
     }
 }
 

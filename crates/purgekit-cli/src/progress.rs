@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use purgekit::{Event, ProgressFn};
+use purgekit::{Event, ProgressFn, escape_controls};
 
 use crate::render::duration_text;
 
@@ -37,10 +37,16 @@ impl ProgressDisplay {
     }
 
     /// The callback to put in a [`purgekit::PurgeContext`]. With `waiting`, items count as done
-    /// when completed rather than accepted.
-    pub fn callback(&self, waiting: bool) -> ProgressFn {
+    /// when completed rather than accepted. With `log_handles`, each accepted batch's handle is
+    /// also written to stderr as it comes ([`accepted_line`]).
+    pub fn callback(&self, waiting: bool, log_handles: bool) -> ProgressFn {
         let bar = self.bar.clone();
-        Arc::new(move |event: &Event| apply(&bar, event, waiting))
+        Arc::new(move |event: &Event| {
+            apply(&bar, event, waiting);
+            if log_handles && let Some(line) = accepted_line(event) {
+                bar.suspend(|| eprintln!("{line}"));
+            }
+        })
     }
 
     /// Removes the bar before the report is printed.
@@ -51,6 +57,25 @@ impl ProgressDisplay {
     #[cfg(test)]
     fn counts(&self) -> (u64, u64) {
         (self.bar.position(), self.bar.length().unwrap_or(0))
+    }
+}
+
+/// The stderr line for an accepted batch: provider, request number, items and the handle
+/// (control characters escaped), one line.
+pub fn accepted_line(event: &Event) -> Option<String> {
+    match event {
+        Event::Accepted {
+            provider,
+            batch,
+            items,
+            handle,
+        } => Some(format!(
+            "purgekit: accepted: {provider} request {} ({items} {}): handle {}",
+            batch + 1,
+            if *items == 1 { "item" } else { "items" },
+            escape_controls(handle.as_str())
+        )),
+        _ => None,
     }
 }
 
@@ -81,6 +106,7 @@ fn apply(bar: &ProgressBar, event: &Event, waiting: bool) {
             provider,
             batch,
             items: n,
+            ..
         } => {
             if !waiting {
                 bar.inc(items(*n));
@@ -128,7 +154,7 @@ mod tests {
 
     fn feed(waiting: bool) -> (u64, u64) {
         let display = ProgressDisplay::new(false);
-        let progress = display.callback(waiting);
+        let progress = display.callback(waiting, false);
         let p = || "eu".to_owned();
         for event in [
             Event::Planned {
@@ -145,6 +171,7 @@ mod tests {
                 provider: p(),
                 batch: 0,
                 items: 3,
+                handle: purgekit::Handle("h1".into()),
             },
             Event::Retrying {
                 provider: p(),
@@ -170,6 +197,28 @@ mod tests {
     }
 
     #[test]
+    fn an_accepted_handle_is_one_escaped_line() {
+        let event = Event::Accepted {
+            provider: "l3".into(),
+            batch: 2,
+            items: 1,
+            handle: purgekit::Handle("job\n\x1b[2J7".into()),
+        };
+        assert_eq!(
+            accepted_line(&event).unwrap(),
+            "purgekit: accepted: l3 request 3 (1 item): handle job\\n\\u{1b}[2J7"
+        );
+        assert_eq!(
+            accepted_line(&Event::Planned {
+                provider: "l3".into(),
+                batches: 1,
+                items: 1
+            }),
+            None
+        );
+    }
+
+    #[test]
     fn counts_items_done() {
         // Accepted 3 + failed 2; completion does not count twice.
         assert_eq!(feed(false), (5, 5));
@@ -180,7 +229,7 @@ mod tests {
     #[test]
     fn partial_progress_when_waiting() {
         let display = ProgressDisplay::new(false);
-        let progress = display.callback(true);
+        let progress = display.callback(true, false);
         progress(&Event::Planned {
             provider: "a".into(),
             batches: 1,
@@ -190,6 +239,7 @@ mod tests {
             provider: "a".into(),
             batch: 0,
             items: 4,
+            handle: purgekit::Handle("h1".into()),
         });
         assert_eq!(display.counts(), (0, 4));
     }

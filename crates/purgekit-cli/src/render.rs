@@ -1,67 +1,78 @@
 //! What the commands print on stdout: human tables, or one JSON document.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
 
 use purgekit::{
     Billable, Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, PurgeRequest,
-    Report, State, Status, Target, TargetKind,
+    Report, State, Status, Target, TargetKind, escape_controls,
 };
 use serde::Serialize;
 use serde_json::json;
 
-/// The report as a table, with errors and warnings under their rows, then the summary.
-pub fn report_table(report: &Report) -> String {
-    let headers = ["TARGET", "PROVIDER", "STATE", "HANDLE", "ATTEMPTS"];
-    let rows: Vec<[String; 5]> = report
-        .results
-        .iter()
-        .map(|r| {
-            [
-                r.target.clone(),
-                r.provider.clone(),
-                r.state.to_string(),
-                r.handle.clone().unwrap_or_else(|| "-".to_owned()),
-                r.attempts.to_string(),
-            ]
-        })
-        .collect();
-    let mut widths = headers.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+/// Writes the report as a table, with errors and warnings under their rows, then the summary.
+///
+/// Streams: the column widths come from one pass over the rows, then each line is written as
+/// it is formed, so a million-row report costs no copy of its rows. Provider-supplied text
+/// (handles, errors, warnings) is shown with control characters escaped.
+pub fn write_report_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    const HEADERS: [&str; 5] = ["TARGET", "PROVIDER", "STATE", "HANDLE", "ATTEMPTS"];
+    let mut widths = HEADERS.map(str::len);
+    for r in &report.results {
+        let cells = [
+            shown_len(&r.target),
+            shown_len(&r.provider),
+            r.state.name().len(),
+            r.handle.as_deref().map_or(1, shown_len),
+        ];
+        for (w, len) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(len);
         }
     }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &[&str]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let _ = write!(text, "{cell:<w$}  ");
-            }
+    let line = |out: &mut dyn Write, cells: [&str; 4], last: &dyn fmt::Display| {
+        for (cell, w) in cells.into_iter().zip(widths) {
+            write!(out, "{cell:<w$}  ")?;
         }
-        out.push_str(text.trim_end());
-        out.push('\n');
+        writeln!(out, "{last}")
     };
-    line(&mut out, &headers);
-    for (row, r) in rows.iter().zip(&report.results) {
-        line(&mut out, &row.each_ref().map(String::as_str));
+    line(
+        out,
+        [HEADERS[0], HEADERS[1], HEADERS[2], HEADERS[3]],
+        &HEADERS[4],
+    )?;
+    for r in &report.results {
+        let handle = r
+            .handle
+            .as_deref()
+            .map_or_else(|| "-".to_owned(), escape_controls);
+        line(
+            out,
+            [
+                &escape_controls(&r.target),
+                &escape_controls(&r.provider),
+                r.state.name(),
+                &handle,
+            ],
+            &r.attempts,
+        )?;
         if let Some(error) = &r.error {
             let label = if r.state == State::Unsupported {
                 "unsupported"
             } else {
                 "error"
             };
-            let _ = writeln!(out, "  {label}: {error}");
+            writeln!(out, "  {label}: {}", escape_controls(error))?;
         }
         for warning in &r.warnings {
-            let _ = writeln!(out, "  warning: {warning}");
+            writeln!(out, "  warning: {}", escape_controls(warning))?;
         }
     }
-    out.push_str(&summary_line(report));
-    out.push('\n');
-    out
+    writeln!(out, "{}", summary_line(report))
+}
+
+/// How many characters `text` takes once its control characters are escaped.
+fn shown_len(text: &str) -> usize {
+    escape_controls(text).chars().count()
 }
 
 /// `7 rows: 5 accepted, 1 failed, 1 unsupported` (zero counts left out).
@@ -88,9 +99,11 @@ pub fn summary_line(report: &Report) -> String {
     }
 }
 
-/// The report as the documented JSON document.
-pub fn report_json(report: &Report) -> String {
-    to_json(report)
+/// Writes the report as the documented JSON document (provider text kept exactly, in JSON's
+/// own escapes), streamed rather than built in memory.
+pub fn write_report_json(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)
 }
 
 /// The plan of `request`: per provider, each target's fate, then each batch and the exact
@@ -123,7 +136,7 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest) -> String {
             );
         }
         for warning in &provider.warnings {
-            let _ = writeln!(out, "  warning: {warning}");
+            let _ = writeln!(out, "  warning: {}", escape_controls(warning));
         }
         for (target, disposition) in targets.iter().zip(&provider.targets) {
             let fate = match disposition {
@@ -139,7 +152,9 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest) -> String {
                 Disposition::Planned { batch, slot, .. } => {
                     format!("request {}, item {}", batch + 1, slot + 1)
                 }
-                Disposition::Unsupported { reason } => format!("unsupported: {reason}"),
+                Disposition::Unsupported { reason } => {
+                    format!("unsupported: {}", escape_controls(reason))
+                }
             };
             let _ = writeln!(out, "  {target}  ->  {fate}");
         }
@@ -348,13 +363,19 @@ pub fn status_text(provider: &str, answers: &[StatusLine]) -> String {
             Ok(status) => {
                 let _ = writeln!(
                     out,
-                    "{provider}  {handle}  {}  {}",
+                    "{provider}  {}  {}  {}",
+                    escape_controls(handle),
                     progress_name(status.progress),
-                    status.detail
+                    escape_controls(&status.detail)
                 );
             }
             Err(error) => {
-                let _ = writeln!(out, "{provider}  {handle}  error  {error}");
+                let _ = writeln!(
+                    out,
+                    "{provider}  {}  error  {}",
+                    escape_controls(handle),
+                    escape_controls(error)
+                );
             }
         }
     }
@@ -464,7 +485,7 @@ mod tests {
 
     #[test]
     fn table_has_a_row_per_result_and_the_summary() {
-        let text = report_table(&sample_report());
+        let text = table(&sample_report());
         let expected = "\
 TARGET                   PROVIDER  STATE        HANDLE  ATTEMPTS
 https://a.example/a.js   l3        accepted     h-1     1
@@ -478,6 +499,71 @@ https://a.example/b.css  ll        failed       -       3
         assert_eq!(text, expected);
     }
 
+    fn table(report: &Report) -> String {
+        let mut out = Vec::new();
+        write_report_table(report, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn json_text(report: &Report) -> String {
+        let mut out = Vec::new();
+        write_report_json(report, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A hostile server's handle, error text and warning, with ESC sequences and line breaks.
+    fn hostile_report() -> Report {
+        let mut row = row("https://a.example/a.js", "l3", State::Accepted);
+        row.handle = Some("ni/\u{1b}[2J\u{1b}]0;pwned\u{7}\nFAKE  row".into());
+        row.warnings = vec!["Level 3 said \r\u{1b}[31mok".into()];
+        let mut failed = row.clone();
+        failed.state = State::Failed;
+        failed.handle = None;
+        failed.error = Some("HTTP 200: got <\u{1b}x\n>".into());
+        Report::new(vec![row, failed])
+    }
+
+    #[test]
+    fn provider_text_is_escaped_in_tables_and_exact_in_json() {
+        let text = table(&hostile_report());
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert_eq!(text.lines().count(), 7, "{text}");
+        assert!(
+            text.contains("ni/\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\nFAKE  row  1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  warning: Level 3 said \\r\\u{1b}[31mok\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  error: HTTP 200: got <\\u{1b}x\\n>\n"),
+            "{text}"
+        );
+        // JSON stays JSON: the exact text, in JSON's escapes.
+        let json = json_text(&hostile_report());
+        assert!(
+            json.contains(r"\u001b[2J") && !json.contains('\u{1b}'),
+            "{json}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            value["results"][0]["handle"],
+            "ni/\u{1b}[2J\u{1b}]0;pwned\u{7}\nFAKE  row"
+        );
+        let answers: Vec<StatusLine> = vec![(
+            "h\u{1b}".into(),
+            Ok(Status {
+                handle: Handle("h\u{1b}".into()),
+                progress: Progress::Completed,
+                detail: "Done\n\u{1b}[2J".into(),
+                poll_after: None,
+            }),
+        )];
+        let text = status_text("eu", &answers);
+        assert_eq!(text, "eu  h\\u{1b}  completed  Done\\n\\u{1b}[2J\n");
+    }
+
     #[test]
     fn summary_line_counts() {
         let r = Report::new(vec![row("https://a.example/", "p", State::DryRun)]);
@@ -487,8 +573,7 @@ https://a.example/b.css  ll        failed       -       3
 
     #[test]
     fn json_has_the_documented_shape() {
-        let value: serde_json::Value =
-            serde_json::from_str(&report_json(&sample_report())).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json_text(&sample_report())).unwrap();
         let keys: Vec<&str> = value
             .as_object()
             .unwrap()
@@ -629,8 +714,8 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 },
                 max_queued_items: Some(1000),
                 max_in_flight: 1,
-                in_flight_capacity: None,
-                billing: None,
+                max_response_bytes: purgekit::DEFAULT_MAX_RESPONSE_BYTES,
+                ..Limits::default()
             },
             capabilities: Capabilities {
                 targets: vec![TargetKind::Url, TargetKind::Pattern, TargetKind::Tag],

@@ -1,6 +1,7 @@
 //! The commands, over any [`Purger`]: what they print and the exit code they end with.
 
 use std::io::Write;
+use std::time::Duration;
 
 use purgekit::{Disposition, Handle, Progress, PurgeContext, PurgeRequest, Purger, Report, State};
 
@@ -9,7 +10,8 @@ use crate::render;
 
 /// Exit code: every row accepted (completed, with `--wait`) or dry-run.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: some row failed, is unsupported or timed out waiting; or the run was interrupted.
+/// Exit code: some row failed, is unsupported or timed out waiting. (A run stopped by a signal
+/// exits with 128 + its number instead: 130, 143, 129; see `signals`.)
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: usage, config or input error; nothing was sent.
 pub const EXIT_USAGE: u8 = 2;
@@ -59,12 +61,13 @@ pub async fn purge(
             report.results.len()
         );
     }
-    let text = if json {
-        render::report_json(&report)
+    let mut buffered = std::io::BufWriter::new(out);
+    let written = if json {
+        render::write_report_json(&report, &mut buffered)
     } else {
-        render::report_table(&report)
+        render::write_report_table(&report, &mut buffered)
     };
-    write_out(out, &text)?;
+    finish_out(written.and_then(|()| buffered.flush()))?;
     Ok(purge_exit_code(
         &report,
         request.wait().is_some() && !request.options().dry_run,
@@ -96,11 +99,13 @@ pub fn plan(
     Ok(if unsupported { EXIT_FAILED } else { EXIT_OK })
 }
 
-/// `status`: asks `provider` about each handle; exit 1 when a query fails or a purge failed.
+/// `status`: asks `provider` about each handle, all within `timeout`; exit 1 when a query fails
+/// (or was not answered in time) or a purge failed.
 pub async fn status(
     purger: &dyn Purger,
     provider: &str,
     handles: &[String],
+    timeout: Duration,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
@@ -111,12 +116,19 @@ pub async fn status(
             names.join(", ")
         )));
     }
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut answers = Vec::with_capacity(handles.len());
     for handle in handles {
-        let answer = match purger.status(provider, &Handle(handle.clone())).await {
-            Ok(status) => Ok(status),
-            Err(e) if e.is_usage() => return Err(Failure::Usage(e.to_string())),
-            Err(e) => Err(e.to_string()),
+        let asked_for = Handle(handle.clone());
+        let asked = tokio::time::timeout_at(deadline, purger.status(provider, &asked_for));
+        let answer = match asked.await {
+            Ok(Ok(status)) => Ok(status),
+            Ok(Err(e)) if e.is_usage() => return Err(Failure::Usage(e.to_string())),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within the {} timeout",
+                render::duration_text(timeout)
+            )),
         };
         answers.push((handle.clone(), answer));
     }
@@ -146,7 +158,12 @@ pub fn providers(purger: &dyn Purger, json: bool, out: &mut dyn Write) -> Result
 
 /// Writes to stdout; a closed pipe (`purgekit … | head`) is not an error worth a panic.
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    finish_out(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// The outcome of writing to stdout: a closed pipe is not a failure.
+fn finish_out(written: std::io::Result<()>) -> Result<(), Failure> {
+    match written {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Failure::Failed(format!("cannot write the output: {e}"))),
@@ -161,7 +178,6 @@ mod tests {
         Capabilities, Error, Event, Limits, Plan, ProviderInfo, ProviderPlan, Result, Row, Status,
     };
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     /// A purger whose outcome per target is written in the target: `…/fail…` fails,
     /// `tag:…` is unsupported, `…/slow…` stays accepted when waiting (timed out), the rest
@@ -425,13 +441,15 @@ mod tests {
         ));
     }
 
+    const T: Duration = Duration::from_secs(60);
+
     #[tokio::test]
     async fn status_exit_codes() {
         let p = Scripted::new();
         let mut out = Vec::new();
         let handles = |h: &[&str]| h.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
-            status(&p, "scripted", &handles(&["done"]), false, &mut out)
+            status(&p, "scripted", &handles(&["done"]), T, false, &mut out)
                 .await
                 .unwrap(),
             EXIT_OK
@@ -441,6 +459,7 @@ mod tests {
                 &p,
                 "scripted",
                 &handles(&["done", "broken"]),
+                T,
                 false,
                 &mut out
             )
@@ -449,17 +468,17 @@ mod tests {
             EXIT_FAILED
         );
         assert_eq!(
-            status(&p, "scripted", &handles(&["unknown"]), true, &mut out)
+            status(&p, "scripted", &handles(&["unknown"]), T, true, &mut out)
                 .await
                 .unwrap(),
             EXIT_FAILED
         );
         assert!(matches!(
-            status(&p, "scripted", &handles(&["bad"]), false, &mut out).await,
+            status(&p, "scripted", &handles(&["bad"]), T, false, &mut out).await,
             Err(Failure::Usage(_))
         ));
         assert!(matches!(
-            status(&p, "nope", &handles(&["done"]), false, &mut out).await,
+            status(&p, "nope", &handles(&["done"]), T, false, &mut out).await,
             Err(Failure::Usage(m)) if m.contains("configured: scripted")
         ));
     }

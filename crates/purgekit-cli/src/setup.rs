@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use purgekit::registry::Drive;
 use purgekit::sandbox::Sandbox;
-use purgekit::{Config, Purger};
+use purgekit::{Config, EngineConfig, Purger, Transport};
 
 use crate::Failure;
 
@@ -22,11 +23,14 @@ impl Session {
     /// Loads the config (`--config`, `$PURGEKIT_CONFIG`, `./purgekit.toml`) and keeps the
     /// providers named in `only` (all when empty). With `sandbox`, ignores the config and
     /// starts every emulator on loopback with its demo account instead; their config goes
-    /// through the same loader as a file would.
+    /// through the same loader as a file would. The purgers run with `engine` and send through
+    /// `transport`.
     pub async fn open(
         config: Option<&Path>,
         sandbox: bool,
         only: &[String],
+        engine: &EngineConfig,
+        transport: &Arc<dyn Transport>,
     ) -> Result<Session, Failure> {
         let (config, sandbox) = if sandbox {
             let sandbox = Sandbox::start()
@@ -37,7 +41,12 @@ impl Session {
         } else {
             (Config::load(Config::locate(config))?, None)
         };
-        let purger = config.select(only)?.build()?;
+        let drive = Drive {
+            rates: None,
+            engine: Some(engine.clone()),
+            transport: Some(transport.clone()),
+        };
+        let purger = config.select(only)?.build_with(&drive)?;
         Ok(Session {
             purger,
             _sandbox: sandbox,
@@ -91,23 +100,30 @@ pub async fn emulate(listen: SocketAddr, out: &mut dyn Write) -> Result<u8, Fail
 mod tests {
     use super::*;
 
+    async fn open(
+        config: Option<&Path>,
+        sandbox: bool,
+        only: &[String],
+    ) -> Result<Session, Failure> {
+        let transport: Arc<dyn Transport> = Arc::new(purgekit::ReqwestTransport::default());
+        Session::open(config, sandbox, only, &EngineConfig::default(), &transport).await
+    }
+
     #[tokio::test]
     async fn sandbox_session_serves_three_providers_on_loopback() {
-        let session = Session::open(None, true, &[]).await.unwrap();
+        let session = open(None, true, &[]).await.unwrap();
         let providers = session.purger.providers();
         let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["dynamic-media", "level3", "limelight"]);
         for p in &providers {
             assert!(p.endpoint.starts_with("http://127.0.0.1:"), "{p:?}");
         }
-        let only = Session::open(None, true, &["limelight".to_owned()])
-            .await
-            .unwrap();
+        let only = open(None, true, &["limelight".to_owned()]).await.unwrap();
         let providers = only.purger.providers();
         assert_eq!(providers.len(), 1);
         assert_eq!(providers[0].kind, "limelight");
         assert!(matches!(
-            Session::open(None, true, &["fastly".to_owned()]).await,
+            open(None, true, &["fastly".to_owned()]).await,
             Err(Failure::Usage(m)) if m.contains("configured: dynamic-media, level3, limelight")
         ));
     }
@@ -116,7 +132,7 @@ mod tests {
     async fn a_missing_config_file_is_a_usage_error_naming_it() {
         let missing = Path::new("/nonexistent/purgekit-test.toml");
         assert!(matches!(
-            Session::open(Some(missing), false, &[]).await,
+            open(Some(missing), false, &[]).await,
             Err(Failure::Usage(m)) if m.contains("/nonexistent/purgekit-test.toml")
         ));
     }

@@ -148,8 +148,12 @@ impl Drop for Emulate {
 }
 
 fn sigint(pid: u32) {
+    kill("INT", pid);
+}
+
+fn kill(signal: &str, pid: u32) {
     let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([&format!("-{signal}"), &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -667,23 +671,63 @@ fn sandbox_plan_sends_nothing_and_lists_requests() {
     }
 }
 
-#[test]
-fn ctrl_c_prints_what_was_done_and_exits_1() {
+/// A sandbox purge of the example list waiting for completion, stopped with `signal` once the
+/// first batch is accepted: returns its output, with stderr as read.
+fn purge_stopped_by(signal: &str) -> (Output, String) {
     let urls = urls_txt();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["purge", "--sandbox", "--wait", "--timeout", "60s", "--file"])
         .arg(&urls)
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Dynamic Media's demo purges take 5 s to complete: interrupt while waiting.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    sigint(child.id());
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
-    assert!(stdout(&o).starts_with("TARGET"), "{}", stdout(&o));
+    // stdout is not a terminal: each accepted handle is logged on stderr as it comes. Dynamic
+    // Media's demo purges take 5 s to complete, so the run is still waiting then.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut stderr = String::new();
+    while !stderr.contains("purgekit: accepted: ") {
+        let mut line = String::new();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "no handle logged: {stderr}"
+        );
+        stderr.push_str(&line);
+    }
+    kill(signal, child.id());
+    std::io::Read::read_to_string(&mut err, &mut stderr).unwrap();
+    (child.wait_with_output().unwrap(), stderr)
+}
+
+#[test]
+fn signals_stop_the_run_print_the_report_and_exit_128_plus_the_signal() {
+    for (signal, name, exit) in [
+        ("INT", "SIGINT", 130),
+        ("TERM", "SIGTERM", 143),
+        ("HUP", "SIGHUP", 129),
+    ] {
+        let (o, stderr) = purge_stopped_by(signal);
+        let out = stdout(&o);
+        assert_eq!(code(&o), exit, "{signal}\n{out}\n{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "purgekit: {name}: stopping after the requests in flight"
+            )),
+            "{stderr}"
+        );
+        assert!(out.starts_with("TARGET"), "{out}");
+        // Every handle logged on stderr is in the report.
+        let logged: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("purgekit: accepted: "))
+            .map(|l| l.rsplit_once("handle ").unwrap().1)
+            .collect();
+        assert!(!logged.is_empty(), "{stderr}");
+        for handle in logged {
+            assert!(out.contains(handle), "{handle} not in the report:\n{out}");
+        }
+    }
 }
 
 #[test]
@@ -707,4 +751,94 @@ fn verbose_logs_go_to_stderr_and_quiet_silences_them() {
     let o = run(&quiet);
     assert_eq!(code(&o), 0);
     assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn environment_proxies_are_logged_without_credentials_and_never_see_loopback() {
+    // A "proxy" that never answers: a request sent to it would hang the run.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = proxy.local_addr().unwrap();
+    let url = format!("http://deploy:hunter2@{addr}");
+    let o = purgekit(
+        &[
+            "-v",
+            "purge",
+            "--sandbox",
+            "--provider",
+            "limelight",
+            "--timeout",
+            "20s",
+            "https://images.example.com/is/image/PurgekitDemo/hero.jpg",
+        ],
+        &[
+            ("https_proxy", &url),
+            ("http_proxy", &url),
+            ("ALL_PROXY", &url),
+        ],
+        "",
+    );
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{}\n{err}", stdout(&o));
+    assert!(
+        err.contains(&format!(
+            "proxy: https via http://***@{addr} (https_proxy); http via http://***@{addr} (http_proxy); always direct: "
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    proxy.set_nonblocking(true).unwrap();
+    assert_eq!(
+        proxy.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the proxy was contacted"
+    );
+    // --proxy none, and a bad --proxy is a usage error that does not echo credentials.
+    let o = run(&[
+        "--proxy",
+        "ftp://deploy:hunter2@proxy.example",
+        "status",
+        "--provider",
+        "x",
+        "h",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--proxy"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
+}
+
+#[test]
+fn status_against_a_server_that_never_answers_ends_at_its_timeout() {
+    const H1: &str = "0123456789abcdef0123456789abcdef";
+    const H2: &str = "fedcba9876543210fedcba9876543210";
+    // Accepts connections and reads, never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let config = write_config(&format!(
+        "[providers.ll]\nkind = \"limelight\"\nendpoint = \"http://{addr}\"\nshortname = \"s\"\n\
+         username = \"u\"\nshared_key = \"00112233445566778899aabbccddeeff\"\n"
+    ));
+    let started = std::time::Instant::now();
+    let o = run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "status",
+        "--provider",
+        "ll",
+        "--timeout",
+        "2s",
+        H1,
+        H2,
+    ]);
+    let took = started.elapsed();
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(took < std::time::Duration::from_secs(6), "{took:?}");
+    let out = stdout(&o);
+    assert!(out.contains(H1) && out.contains(H2), "{out}");
+    assert!(out.contains("deadline") || out.contains("timeout"), "{out}");
 }

@@ -8,12 +8,14 @@ use std::time::Duration;
 /// Everything that can go wrong while validating, planning, sending or decoding a purge.
 ///
 /// No variant ever carries a secret: providers build messages from response bodies and
-/// non-secret inputs only.
+/// non-secret inputs only. Messages keep the provider's text as it came; `Display` shows its
+/// control characters escaped (`\u{1b}`, `\n`), so a hostile server's ESC or newline can
+/// neither drive a terminal nor forge a log line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The caller's input breaks a rule; nothing was sent.
-    #[error("invalid input `{input}`: {rule}")]
+    #[error("invalid input `{input}`: {}", Escaped(.rule))]
     InvalidInput {
         /// The offending input, as given (control characters escaped).
         input: String,
@@ -21,7 +23,7 @@ pub enum Error {
         rule: String,
     },
     /// A configuration value is missing or wrong.
-    #[error("invalid configuration `{field}`: {message}")]
+    #[error("invalid configuration `{}`: {}", Escaped(.field), Escaped(.message))]
     Config {
         /// The field, e.g. `providers.eu.shared_key`.
         field: String,
@@ -29,19 +31,19 @@ pub enum Error {
         message: String,
     },
     /// The provider cannot do what was asked (a target kind or a semantic option it lacks).
-    #[error("unsupported: {reason}")]
+    #[error("unsupported: {}", Escaped(.reason))]
     Unsupported {
         /// Why, in the provider's terms.
         reason: String,
     },
     /// Credentials were refused (bad key, bad signature, bad password, clock skew).
-    #[error("authentication failed: {message}")]
+    #[error("authentication failed: {}", Escaped(.message))]
     Auth {
         /// The provider's explanation.
         message: String,
     },
     /// The provider refuses for rate; try again after `retry_after` if known.
-    #[error("rate limited by the provider{}: {message}", fmt_after(*.retry_after))]
+    #[error("rate limited by the provider{}: {}", fmt_after(*.retry_after), Escaped(.message))]
     RateLimited {
         /// How long the provider asks us to wait, when it says.
         retry_after: Option<Duration>,
@@ -49,7 +51,7 @@ pub enum Error {
         message: String,
     },
     /// A failure that may pass: 5xx, connection reset, timeout.
-    #[error("transient failure{}: {message}", fmt_after(*.retry_after))]
+    #[error("transient failure{}: {}", fmt_after(*.retry_after), Escaped(.message))]
     Transient {
         /// How long the provider asks us to wait, when it says (`Retry-After` on a 503).
         retry_after: Option<Duration>,
@@ -57,7 +59,7 @@ pub enum Error {
         message: String,
     },
     /// The provider understood the request and refused it.
-    #[error("rejected by the provider (code {code}): {message}")]
+    #[error("rejected by the provider (code {}): {}", Escaped(.code), Escaped(.message))]
     Rejected {
         /// The provider's error code (e.g. `21732`, `1041`, `30001`), or the HTTP status.
         code: String,
@@ -65,9 +67,16 @@ pub enum Error {
         message: String,
     },
     /// The response could not be understood.
-    #[error("protocol error: {message}")]
+    #[error("protocol error: {}", Escaped(.message))]
     Protocol {
         /// What was wrong with the response.
+        message: String,
+    },
+    /// The run's deadline ([`crate::EngineConfig::deadline`]) came, or a wait it needed would
+    /// have ended past it: nothing more was attempted. The message says what was waited for.
+    #[error("{}", Escaped(.message))]
+    Deadline {
+        /// What would have passed the deadline, with the last error if there was one.
         message: String,
     },
     /// The purge was cancelled before this batch was sent.
@@ -122,6 +131,13 @@ impl Error {
         }
     }
 
+    /// An [`Error::Deadline`].
+    pub fn deadline(message: impl Into<String>) -> Self {
+        Error::Deadline {
+            message: message.into(),
+        }
+    }
+
     /// An [`Error::Auth`].
     pub fn auth(message: impl Into<String>) -> Self {
         Error::Auth {
@@ -155,6 +171,7 @@ impl Error {
             Error::Transient { .. } => "transient",
             Error::Rejected { .. } => "rejected",
             Error::Protocol { .. } => "protocol",
+            Error::Deadline { .. } => "deadline",
             Error::Cancelled => "cancelled",
         }
     }
@@ -165,20 +182,30 @@ impl Error {
     }
 }
 
-/// Escapes control characters so an error message shows exactly where they are.
-pub(crate) fn escape_controls(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_owned();
-    }
-    s.chars()
-        .flat_map(|c| {
+/// Shows a string with its control characters escaped, without allocating when it has none.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
             if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
+                write!(f, "{}", c.escape_default())?;
             } else {
-                vec![c]
+                std::fmt::Write::write_char(f, c)?;
             }
-        })
-        .collect()
+        }
+        Ok(())
+    }
+}
+
+/// Escapes control characters (as `\\n`, `\\u{1b}`, …) so provider-supplied text shows exactly
+/// where they are and cannot forge lines or drive a terminal.
+///
+/// ```
+/// assert_eq!(purgekit_core::escape_controls("a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
+/// ```
+pub fn escape_controls(s: &str) -> String {
+    Escaped(s).to_string()
 }
 
 /// The start of a response body for an error message, as providers' decoders quote it: trimmed,
@@ -231,6 +258,31 @@ mod tests {
     fn invalid_input_escapes_control_characters() {
         let e = Error::invalid("/a\r\nb", "no CR or LF");
         assert_eq!(e.to_string(), "invalid input `/a\\r\\nb`: no CR or LF");
+    }
+
+    #[test]
+    fn provider_text_is_shown_escaped_and_kept_raw() {
+        let e = Error::protocol("got <\u{1b}[31mevil\nINFO forged>");
+        assert_eq!(
+            e.to_string(),
+            "protocol error: got <\\u{1b}[31mevil\\nINFO forged>"
+        );
+        assert!(matches!(&e, Error::Protocol { message } if message.contains('\u{1b}')));
+        for e in [
+            Error::auth("\r"),
+            Error::rejected("c\n", "m\u{7}"),
+            Error::transient("\u{1b}"),
+            Error::RateLimited {
+                retry_after: None,
+                message: "\n".into(),
+            },
+            Error::Unsupported {
+                reason: "\t".into(),
+            },
+            Error::config("f\n", "m\n"),
+        ] {
+            assert!(!e.to_string().chars().any(char::is_control), "{e:?}");
+        }
     }
 
     #[test]

@@ -12,10 +12,12 @@
 #![warn(missing_docs)]
 
 mod config;
+mod depth;
 mod endpoint;
 mod engine;
 mod error;
 mod limits;
+mod normalize;
 mod plan;
 mod provider;
 mod purger;
@@ -23,22 +25,26 @@ mod report;
 mod request;
 
 pub use config::{DEFAULT_RATE_WINDOW, duration, format_duration, parse_duration};
+pub use depth::{MAX_NESTING_DEPTH, check_json_depth, too_deep};
 pub use endpoint::normalize_endpoint;
 #[cfg(feature = "reqwest")]
 pub use engine::ReqwestTransport;
 pub use engine::{
-    EngineConfig, FanOut, PollPolicy, ProviderPurger, RateRegistry, RetryPolicy, SafetyMargin,
-    Transport, parse_retry_after, response_retry_after,
+    EngineConfig, FanOut, PollPolicy, ProviderPurger, ProxyPolicy, RateRegistry, RetryPolicy,
+    SafetyMargin, Transport, parse_retry_after, response_retry_after,
 };
-pub use error::{Error, Result, SNIPPET_CHARS, snippet};
-pub use limits::{Billing, Budget, Capabilities, InFlightCapacity, Limits, RateLimit};
+pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
+pub use limits::{
+    Billing, BucketUnit, Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, InFlightCapacity,
+    Limits, RateLimit, TokenBucket,
+};
 pub use plan::{
     BatchPlan, Billable, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack,
     plan_provider,
 };
 pub use provider::{
-    Accepted, Batch, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress, Provider, REDACTED,
-    Secret, Status,
+    Accepted, Batch, CompletionModel, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress,
+    Provider, REDACTED, Secret, Status,
 };
 pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
 pub use report::{Outcome, Report, Row, State, Summary};

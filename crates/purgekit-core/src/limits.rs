@@ -37,6 +37,33 @@ pub struct RateLimit {
     pub items: Option<Budget>,
 }
 
+/// What a [`TokenBucket`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketUnit {
+    /// Each request takes one token.
+    Requests,
+    /// Each request takes one token per item it carries.
+    Items,
+}
+
+/// A token bucket (Akamai's limits): it holds at most `burst` tokens and starts full, and gains
+/// `refill.amount` tokens every `refill.per`, continuously. A request takes its cost (one
+/// token, or one per item, by `unit`) and waits until the bucket holds that much. A bucket with
+/// a `scope` only concerns batches of that scope ([`crate::Batch::scope`]); status polls carry
+/// no items and no scope, so they take only from unscoped request buckets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenBucket {
+    /// What it counts.
+    pub unit: BucketUnit,
+    /// The batch scope it applies to; `None` for every request.
+    pub scope: Option<String>,
+    /// The most tokens it holds (also the largest cost it can ever grant).
+    pub burst: u32,
+    /// The refill rate.
+    pub refill: Budget,
+}
+
 /// Everything the planner and the engine need to schedule a provider's requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {
@@ -50,13 +77,21 @@ pub struct Limits {
     pub group_by_scope: bool,
     /// Rate limits per account.
     pub rate: RateLimit,
+    /// Token buckets per account, on top of [`Limits::rate`] (each must allow a request).
+    pub buckets: Vec<TokenBucket>,
     /// Most items the provider keeps queued per account (Limelight: 1000).
     pub max_queued_items: Option<usize>,
     /// Most requests in flight at once per account.
     pub max_in_flight: usize,
+    /// Most bytes of a response body the engine reads ([`DEFAULT_MAX_RESPONSE_BYTES`] unless the
+    /// provider documents larger answers); past it the attempt fails, unretried, with
+    /// "response larger than N bytes".
+    pub max_response_bytes: usize,
     /// Capacity the provider holds for accepted purges until they complete (CloudFront: 3,000
     /// paths and 15 wildcard paths in progress per distribution). The engine admits a batch only
-    /// when its items fit, polls completion to free the capacity, and never sends past it.
+    /// when its items fit, polls completion to free the capacity, and never sends past it; a wait
+    /// for capacity ends at the run's deadline. Only for providers with a status call
+    /// ([`crate::CompletionModel::Polled`]): [`crate::ProviderPurger`] refuses the others.
     pub in_flight_capacity: Option<InFlightCapacity>,
     /// What the provider bills for, when it bills per purged item (CloudFront: paths, a
     /// wildcard counting as one). `plan` shows the units a purge would cost.
@@ -84,6 +119,10 @@ pub struct Billing {
     pub terms: &'static str,
 }
 
+/// The response body cap of [`Limits::default`]: 1 MiB, far above any documented answer of the
+/// supported providers (a few kilobytes).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -92,8 +131,10 @@ impl Default for Limits {
             wildcard_alone: false,
             group_by_scope: false,
             rate: RateLimit::default(),
+            buckets: Vec::new(),
             max_queued_items: None,
             max_in_flight: 1,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             in_flight_capacity: None,
             billing: None,
         }

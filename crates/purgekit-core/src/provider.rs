@@ -102,6 +102,18 @@ pub struct Status {
     pub poll_after: Option<Duration>,
 }
 
+/// How a provider learns that an accepted purge is complete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionModel {
+    /// A status call ([`Provider::encode_status`]) tells; the engine polls it.
+    #[default]
+    Polled,
+    /// The API has no status call: a purge counts as complete once [`Accepted::poll_after`]
+    /// (the provider's own estimate) has passed. The provider's accepted warnings must say so.
+    Estimated,
+}
+
 /// Items that go out in one request, as [`Provider::encode`] takes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Batch {
@@ -132,6 +144,12 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Target kinds and options the provider supports natively.
     fn capabilities(&self) -> Capabilities;
+
+    /// How completion is known: polled by default; [`CompletionModel::Estimated`] for an API
+    /// with no status call (the engine then waits out the estimate instead of polling).
+    fn completion(&self) -> CompletionModel {
+        CompletionModel::Polled
+    }
 
     /// Checks provider-specific rules on the options (e.g. Level 3's 250-character
     /// notification list). Called once per request before any target is mapped.

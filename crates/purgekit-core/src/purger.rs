@@ -101,6 +101,9 @@ pub enum Event {
         batch: usize,
         /// Items in it.
         items: usize,
+        /// The provider's handle for it (what `status` takes), as given: escape it before
+        /// printing it.
+        handle: Handle,
     },
     /// A batch failed an attempt and will be sent again after `delay`.
     Retrying {
@@ -143,7 +146,7 @@ pub type ProgressFn = Arc<dyn Fn(&Event) + Send + Sync>;
 pub struct PurgeContext {
     /// Called for every event.
     pub progress: Option<ProgressFn>,
-    /// Cancelling stops sending new batches; the report still covers every target.
+    /// Cancelling stops sending new batches and waiting; the report still covers every target.
     pub cancel: CancellationToken,
 }
 

@@ -63,10 +63,13 @@ pub struct Target {
 }
 
 impl Target {
-    /// An exact, absolute http(s) URL. It must not contain `*` (use [`Target::pattern`]).
+    /// An exact, absolute http(s) URL. It must not contain `*` (use [`Target::pattern`]) nor
+    /// credentials; it is kept normalised (see [`Target::value`]).
     pub fn url(value: impl Into<String>) -> Result<Self> {
         let value = value.into();
+        crate::normalize::refuse_credentials(&value)?;
         check_http_url(&value, MAX_TARGET_LEN)?;
+        let value = crate::normalize::normalize(&value)?.unwrap_or(value);
         if value.contains('*') {
             return Err(Error::invalid(
                 &value,
@@ -79,9 +82,10 @@ impl Target {
         })
     }
 
-    /// An absolute http(s) URL with at least one `*` wildcard.
+    /// An absolute http(s) URL with at least one `*` wildcard, kept normalised like a URL.
     pub fn pattern(value: impl Into<String>) -> Result<Self> {
         let value = value.into();
+        crate::normalize::refuse_credentials(&value)?;
         if !value.contains('*') {
             return Err(Error::invalid(&value, "a pattern must contain `*`"));
         }
@@ -89,6 +93,7 @@ impl Target {
         // check the URL with the wildcards replaced by a neutral character.
         check_controls(&value)?;
         check_http_url_with(&value, &value.replace('*', "x"), MAX_TARGET_LEN)?;
+        let value = crate::normalize::normalize(&value)?.unwrap_or(value);
         Ok(Target {
             kind: TargetKind::Pattern,
             value: value.into_boxed_str(),
@@ -120,10 +125,15 @@ impl Target {
     /// let t = Target::prefix("https://cdn.example.com/img/").unwrap();
     /// assert_eq!(t.to_string(), "prefix:https://cdn.example.com/img/");
     /// assert!(Target::prefix("https://cdn.example.com/img").is_err());
+    /// // Normalised like a URL.
+    /// let t = Target::prefix("https://CDN.example.com/caf%c3%a9/").unwrap();
+    /// assert_eq!(t.value(), "https://cdn.example.com/caf%C3%A9/");
     /// ```
     pub fn prefix(value: impl Into<String>) -> Result<Self> {
         let value = value.into();
+        crate::normalize::refuse_credentials(&value)?;
         check_http_url(&value, MAX_TARGET_LEN)?;
+        let value = crate::normalize::normalize(&value)?.unwrap_or(value);
         if value.contains('*') {
             return Err(Error::invalid(
                 &value,
@@ -151,32 +161,37 @@ impl Target {
         })
     }
 
-    /// Everything on the host name `name` (a DNS name or IP address, no scheme, port or path).
+    /// Everything on the host name `name` (a DNS name or IP address, no scheme, port or path),
+    /// kept as a URL's host is (lower-case, Unicode in punycode).
     ///
     /// ```
     /// use purgekit_core::{Target, TargetKind};
     /// let t = Target::hostname("cdn.example.com").unwrap();
     /// assert_eq!((t.kind(), t.host()), (TargetKind::Host, Some("cdn.example.com")));
     /// assert!(Target::hostname("https://cdn.example.com/").is_err());
+    /// // Spelled as a URL's host is: lower-case, Unicode in punycode.
+    /// let t = Target::hostname("B\u{fc}cher.Example").unwrap();
+    /// assert_eq!(t.host(), Some("xn--bcher-kva.example"));
     /// ```
     pub fn hostname(name: impl Into<String>) -> Result<Self> {
         let value = name.into();
         check_controls(&value)?;
         check_len(&value, 253, "a host name")?;
-        if value.is_empty()
-            || value.contains(['/', ':', '@', '*', '?', '#', '[', ']'])
-            || value.chars().any(char::is_whitespace)
-            || url::Host::parse(&value).is_err()
-        {
+        let parsed = (!value.is_empty()
+            && !value.contains(['/', ':', '@', '*', '?', '#', '[', ']'])
+            && !value.chars().any(char::is_whitespace))
+        .then(|| url::Host::parse(&value).ok())
+        .flatten();
+        let Some(host) = parsed else {
             return Err(Error::invalid(
                 &value,
                 "a host target is a bare host name (cdn.example.com): no scheme, port, path or \
                  wildcard",
             ));
-        }
+        };
         Ok(Target {
             kind: TargetKind::Host,
-            value: value.into_boxed_str(),
+            value: host.to_string().into_boxed_str(),
         })
     }
 
@@ -222,7 +237,11 @@ impl Target {
         self.kind
     }
 
-    /// The URL, pattern, prefix, tag or host name, exactly as given (empty for everything).
+    /// The tag name exactly as given, the URL, pattern or prefix under core's one
+    /// normalisation rule (scheme and host lower-case, Unicode hosts in punycode,
+    /// percent-encodings upper-case, non-ASCII characters percent-encoded, nothing decoded),
+    /// which every provider maps from, the host name (lower-case, punycode), or empty for
+    /// everything.
     pub fn value(&self) -> &str {
         &self.value
     }
@@ -233,7 +252,7 @@ impl Target {
         !matches!(self.kind, TargetKind::Url | TargetKind::Tag)
     }
 
-    /// The host of a URL, pattern or prefix (as written, so a pattern's may hold `*`), the name
+    /// The host of a URL, pattern or prefix (normalised, so a pattern's may hold `*`), the name
     /// of a host target; `None` for a tag or everything.
     pub fn host(&self) -> Option<&str> {
         match self.kind {
@@ -871,9 +890,38 @@ mod tests {
     }
 
     #[test]
-    fn host_and_path_are_taken_as_written() {
-        let t = Target::url("https://user@Cdn.Example.com:8443/a/b.jpg?x=1").unwrap();
-        assert_eq!(t.host(), Some("Cdn.Example.com"));
+    fn equivalent_spellings_are_one_target() {
+        let a = Target::url("https://Bücher.example/caf%c3%a9.jpg?v=%7e").unwrap();
+        let b = Target::url("https://xn--bcher-kva.example/café.jpg?v=%7E").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            a.value(),
+            "https://xn--bcher-kva.example/caf%C3%A9.jpg?v=%7E"
+        );
+        assert_eq!(a.host(), Some("xn--bcher-kva.example"));
+        let p = Target::pattern("https://Bücher.example/é/*").unwrap();
+        assert_eq!(p.value(), "https://xn--bcher-kva.example/%C3%A9/*");
+    }
+
+    #[test]
+    fn credentials_are_refused_and_never_shown() {
+        for text in [
+            "https://deploy:hunter2@cdn.example.com/app.js",
+            "https://deploy:hunter2@cdn.example.com/*.js",
+            "https://deploy:hunter2@cdn.example.com/a b.js\n",
+        ] {
+            let msg = rule_of(Target::parse(text));
+            assert!(!msg.contains("hunter2"), "{msg}");
+            assert!(msg.contains("credentials"), "{msg}");
+        }
+        let long = format!("https://u:hunter2@a.example/{}", "x".repeat(MAX_TARGET_LEN));
+        assert!(!rule_of(Target::url(long)).contains("hunter2"));
+    }
+
+    #[test]
+    fn host_and_path_are_taken_normalised() {
+        let t = Target::url("https://Cdn.Example.com:8443/a/b.jpg?x=1").unwrap();
+        assert_eq!(t.host(), Some("cdn.example.com"));
         assert_eq!(t.path_and_query(), Some("/a/b.jpg?x=1"));
         let t = Target::url("https://a.example?x=1").unwrap();
         assert_eq!(t.path_and_query(), Some("/"));

@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use purgekit_core::http::{Method, StatusCode};
 use purgekit_core::{
-    Accepted, Batch, Capabilities, EngineConfig, Error, Handle, HttpRequest, HttpResponse,
-    InFlightCapacity, Item, Limits, Mapped, Options, PollPolicy, Progress, Provider,
-    ProviderPurger, PurgeRequest, Purger, RateRegistry, Result, State, Status, Target, TargetKind,
-    Transport,
+    Accepted, Batch, Capabilities, CompletionModel, EngineConfig, Error, Handle, HttpRequest,
+    HttpResponse, InFlightCapacity, Item, Limits, Mapped, Options, PollPolicy, Progress, Provider,
+    ProviderPurger, PurgeContext, PurgeRequest, Purger, RateRegistry, Result, State, Status,
+    Target, TargetKind, Transport,
 };
 use tokio::time::Instant;
 
@@ -135,7 +135,7 @@ impl Server {
 
 #[async_trait]
 impl Transport for Server {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
+    async fn send(&self, request: HttpRequest, _max_response_bytes: usize) -> Result<HttpResponse> {
         let now = Instant::now();
         let mut s = self.state.lock().unwrap();
         s.t0.get_or_insert(now);
@@ -177,6 +177,11 @@ impl Transport for Server {
 }
 
 fn purger(server: Arc<Server>) -> ProviderPurger<Slots> {
+    purger_until(server, EngineConfig::default().deadline)
+}
+
+/// A purger whose runs end at `deadline`.
+fn purger_until(server: Arc<Server>, deadline: Duration) -> ProviderPurger<Slots> {
     ProviderPurger::with_transport_of("slots", Slots, server)
         .with_rate_registry(Arc::new(RateRegistry::new()))
         .with_config(EngineConfig {
@@ -184,6 +189,7 @@ fn purger(server: Arc<Server>) -> ProviderPurger<Slots> {
                 initial: Duration::from_secs(1),
                 max: Duration::from_secs(1),
             },
+            deadline,
             ..EngineConfig::default()
         })
 }
@@ -255,4 +261,111 @@ async fn plan_packs_wildcards_apart_within_the_capacity() {
         .map(|b| (b.len(), b.wildcards))
         .collect();
     assert_eq!(batches, [(10, 0), (10, 0), (5, 0), (2, 2), (1, 1)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_wait_for_capacity_goes_past_the_run_deadline() {
+    let server = Arc::new(Server::default());
+    let p = purger_until(server.clone(), Duration::from_secs(15));
+    let t0 = Instant::now();
+    let report = p.purge(&request(None)).await.unwrap();
+    // The third path batch's capacity frees at 20 s, past the 15 s deadline: it is not sent.
+    assert_eq!(
+        server.schedule(),
+        [(0, 10, 0), (0, 0, 2), (10, 10, 0), (10, 0, 1)]
+    );
+    assert_eq!(Instant::now() - t0, Duration::from_secs(15));
+    for row in &report.results[20..25] {
+        assert_eq!(row.state, State::Failed);
+        let error = row.error.as_deref().unwrap();
+        assert!(
+            error.starts_with("not sent: waiting for in-flight capacity")
+                && error.contains("past the run's deadline"),
+            "{error}"
+        );
+    }
+    assert!(
+        report.results[..20]
+            .iter()
+            .all(|r| r.state != State::Failed)
+    );
+    assert!(
+        report.results[25..]
+            .iter()
+            .all(|r| r.state != State::Failed)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_stops_a_wait_for_capacity() {
+    let server = Arc::new(Server::default());
+    let p = purger(server.clone());
+    let context = PurgeContext::default();
+    let cancel = context.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        cancel.cancel();
+    });
+    let t0 = Instant::now();
+    let report = p
+        .purge_with(&request(Some(Duration::from_secs(300))), &context)
+        .await
+        .unwrap();
+    assert_eq!(server.schedule(), [(0, 10, 0), (0, 0, 2)]);
+    assert_eq!(Instant::now() - t0, Duration::from_secs(5));
+    let states: Vec<State> = report.results.iter().map(|r| r.state).collect();
+    assert!(states[..10].iter().all(|s| *s == State::Accepted));
+    assert!(states[10..25].iter().all(|s| *s == State::Failed));
+    assert!(states[25..27].iter().all(|s| *s == State::Accepted));
+    assert_eq!(states[27], State::Failed);
+    assert_eq!(
+        report.results[10].error.as_deref(),
+        Some("cancelled before sending")
+    );
+}
+
+/// A provider with no status call cannot free capacity: declaring both is refused.
+struct Estimated;
+
+impl Provider for Estimated {
+    fn kind(&self) -> &'static str {
+        "estimated"
+    }
+    fn account(&self) -> String {
+        Slots.account()
+    }
+    fn endpoint(&self) -> String {
+        Slots.endpoint()
+    }
+    fn limits(&self) -> Limits {
+        Slots.limits()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Slots.capabilities()
+    }
+    fn completion(&self) -> CompletionModel {
+        CompletionModel::Estimated
+    }
+    fn map(&self, target: &Target, options: &Options) -> Result<Mapped> {
+        Slots.map(target, options)
+    }
+    fn encode(&self, batch: &Batch, options: &Options, now: SystemTime) -> Result<HttpRequest> {
+        Slots.encode(batch, options, now)
+    }
+    fn decode(&self, batch: &Batch, response: HttpResponse) -> Result<Accepted> {
+        Slots.decode(batch, response)
+    }
+    fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest> {
+        Slots.encode_status(handle, now)
+    }
+    fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {
+        Slots.decode_status(handle, response)
+    }
+    fn redact(&self, _: &mut HttpRequest) {}
+}
+
+#[test]
+#[should_panic(expected = "declares an in-flight capacity but no status call")]
+fn in_flight_capacity_needs_a_status_call() {
+    let _ = ProviderPurger::with_transport_of("e", Estimated, Arc::new(Server::default()));
 }

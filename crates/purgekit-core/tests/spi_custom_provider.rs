@@ -119,7 +119,7 @@ struct ToyServer {
 
 #[async_trait]
 impl Transport for ToyServer {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
+    async fn send(&self, request: HttpRequest, _max_response_bytes: usize) -> Result<HttpResponse> {
         let uri = request.uri().to_string();
         let body = String::from_utf8(request.body().clone()).unwrap();
         let mut seen = self.seen.lock().unwrap();

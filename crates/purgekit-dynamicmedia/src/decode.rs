@@ -1,13 +1,15 @@
 //! Reading IPS answers: the two return shapes, the status return, and every fault classified
 //! into a core [`Error`] kind.
 
+mod xml;
+
 use std::time::Duration;
 
 use purgekit_core::http::{HeaderMap, StatusCode};
 use purgekit_core::{Accepted, Error, Handle, HttpResponse, Progress, Result, Status};
 
-use crate::soap::SOAP_ENV_NS;
-use crate::xml::{self, Element};
+use crate::wire::SOAP_ENV_NS;
+use xml::Element;
 
 /// The prefix of the handles made for the 2012-02-14 answer, which carries counts, not a handle.
 pub const COUNTS_HANDLE_PREFIX: &str = "counts:";
@@ -27,7 +29,14 @@ pub(crate) fn soap_return(response: &HttpResponse, operation: &str) -> Result<El
                 response.body(),
             ));
         }
-        Err(why) => return Err(not_soap(status, response.headers(), &why, response.body())),
+        Err(xml::ParseError::TooDeep) => {
+            return Err(purgekit_core::too_deep(&format!(
+                "the HTTP {status} answer"
+            )));
+        }
+        Err(xml::ParseError::Malformed(why)) => {
+            return Err(not_soap(status, response.headers(), &why, response.body()));
+        }
     };
     let body = root
         .children

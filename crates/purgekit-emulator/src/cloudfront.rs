@@ -40,7 +40,7 @@ use tokio::time::Instant;
 
 pub use wire::{InvalidationBatch, NAMESPACE};
 
-use crate::Faults;
+use crate::{Faults, Seen, SeenRequest};
 use state::{Created, Ledger, Refused};
 
 /// The sandbox distribution.
@@ -110,7 +110,7 @@ struct Shared {
     config: CloudFrontEmulatorConfig,
     faults: Faults,
     ledger: Mutex<Ledger>,
-    seen: Mutex<usize>,
+    seen: Seen,
 }
 
 fn xml(status: u16, body: String) -> Response {
@@ -144,7 +144,7 @@ impl CloudFrontEmulator {
                 config,
                 faults: Faults::default(),
                 ledger: Mutex::new(Ledger::default()),
-                seen: Mutex::new(0),
+                seen: Seen::default(),
             }),
         }
     }
@@ -205,6 +205,15 @@ impl CloudFrontEmulator {
             )
             .with_state(self.clone())
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
+            .layer(from_fn_with_state(
+                self.shared.seen.clone(),
+                Seen::middleware,
+            ))
+    }
+
+    /// Every request received, in order, faulted ones included, with the status answered.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.shared.seen.requests()
     }
 
     /// Verifies the signature and the distribution.
@@ -216,7 +225,6 @@ impl CloudFrontEmulator {
         body: &[u8],
         distribution: &str,
     ) -> Result<(), auth::Refusal> {
-        *self.shared.seen.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let c = &self.shared.config;
         let keys = auth::Keys {
             access_key_id: &c.access_key_id,
@@ -371,8 +379,8 @@ impl crate::Emulated for CloudFrontEmulator {
         table
     }
 
-    fn requests_seen(&self) -> usize {
-        *self.shared.seen.lock().unwrap_or_else(|e| e.into_inner())
+    fn requests(&self) -> Vec<SeenRequest> {
+        CloudFrontEmulator::requests(self)
     }
 
     /// Paths, without a host (CloudFront paths are per distribution).

@@ -23,7 +23,13 @@
 //! `pingAfterSeconds`) until [`DynamicMediaEmulatorConfig::completion_after`] has passed on
 //! tokio's clock since the purge, then `Done` with `completionTime`.
 
-mod xml;
+mod auth;
+mod state;
+mod wire;
+
+use self::state::{Invalidation, Recorded};
+
+use self::auth::check_auth;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -32,15 +38,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::time::Instant;
 
-use self::xml::{Node, escape};
-use crate::{Faults, Running, serve};
+use self::wire::{Node, escape};
+use crate::{Faults, Running, Seen, SeenRequest, serve};
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -163,24 +169,8 @@ pub struct DynamicMediaEmulator {
 struct Inner {
     config: DynamicMediaEmulatorConfig,
     faults: Faults,
+    seen: Seen,
     state: Mutex<Recorded>,
-}
-
-#[derive(Debug, Default)]
-struct Recorded {
-    requests: usize,
-    invalidation_calls: usize,
-    status_calls: usize,
-    purged: Vec<String>,
-    invalidations: HashMap<String, Invalidation>,
-    next_id: u64,
-    soap_faults: VecDeque<SoapFault>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Invalidation {
-    accepted_at: Instant,
-    accepted_wall: SystemTime,
 }
 
 impl DynamicMediaEmulator {
@@ -190,6 +180,7 @@ impl DynamicMediaEmulator {
             inner: Arc::new(Inner {
                 config,
                 faults: Faults::default(),
+                seen: Seen::default(),
                 state: Mutex::new(Recorded::default()),
             }),
         }
@@ -209,7 +200,10 @@ impl DynamicMediaEmulator {
                 self.inner.faults.clone(),
                 Faults::middleware,
             ))
-            .layer(middleware::from_fn_with_state(self.clone(), count))
+            .layer(middleware::from_fn_with_state(
+                self.inner.seen.clone(),
+                Seen::middleware,
+            ))
     }
 
     /// The generic fault queue (latency, bare statuses, dropped connections, garbage).
@@ -227,9 +221,9 @@ impl DynamicMediaEmulator {
         serve(self.router(), SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    /// Every HTTP request received, on any path, faulted or not.
-    pub fn requests(&self) -> usize {
-        self.lock().requests
+    /// Every HTTP request received, on any path, faulted or not, with the status answered.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.inner.seen.requests()
     }
 
     /// Accepted `cdnCacheInvalidation` calls.
@@ -250,15 +244,6 @@ impl DynamicMediaEmulator {
     fn lock(&self) -> MutexGuard<'_, Recorded> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-async fn count(
-    State(emulator): State<DynamicMediaEmulator>,
-    request: Request,
-    next: Next,
-) -> Response {
-    emulator.lock().requests += 1;
-    next.run(request).await
 }
 
 /// A failed check: an IPS fault, or a bare SOAP fault with no IPS detail.
@@ -284,7 +269,7 @@ async fn handle(
         return fault_response(status, Failure::Ips(fault));
     }
     // Read faultHttpStatusCode first, so every later fault honours it.
-    let envelope = xml::parse(&body);
+    let envelope = wire::parse(&body);
     let fault_status = envelope
         .as_ref()
         .ok()
@@ -500,64 +485,6 @@ impl DynamicMediaEmulator {
     }
 }
 
-/// Checks the auth header: namespace, schema order, credentials.
-fn check_auth(config: &DynamicMediaEmulatorConfig, envelope: &Node) -> Result<(), Failure> {
-    let no_credentials = |why: &str| ips(FaultKind::Authentication, 10000, why.to_owned());
-    let auth = envelope
-        .children
-        .iter()
-        .find(|c| c.is(SOAP_ENV_NS, "Header"))
-        .and_then(|h| h.child("authHeader"))
-        .ok_or_else(|| no_credentials("no authHeader in the SOAP header"))?;
-    if auth.ns != IPS_NS {
-        return Err(no_credentials(&format!(
-            "authHeader must be in namespace {IPS_NS}, not `{}`",
-            auth.ns
-        )));
-    }
-    const ORDER: [&str; 6] = [
-        "user",
-        "password",
-        "locale",
-        "appName",
-        "appVersion",
-        "faultHttpStatusCode",
-    ];
-    let mut last = 0;
-    for child in &auth.children {
-        let position = ORDER.iter().position(|n| *n == child.name).ok_or_else(|| {
-            ips(
-                FaultKind::IpsApi,
-                30003,
-                format!("unexpected `{}` in authHeader", child.name),
-            )
-        })?;
-        if position < last || child.ns != IPS_NS {
-            return Err(ips(
-                FaultKind::IpsApi,
-                30003,
-                format!(
-                    "authHeader children must be {} in that order, in {IPS_NS}; got {}",
-                    ORDER.join(", "),
-                    auth.child_names().join(", ")
-                ),
-            ));
-        }
-        last = position + 1;
-    }
-    let (Some(user), Some(password)) = (auth.child("user"), auth.child("password")) else {
-        return Err(no_credentials("authHeader needs user and password"));
-    };
-    if user.text != config.user || password.text != config.password {
-        return Err(ips(
-            FaultKind::Authentication,
-            10001,
-            "Invalid username/password",
-        ));
-    }
-    Ok(())
-}
-
 /// The parameter's children must be exactly `names`, in order.
 fn expect_children(param: &Node, names: &[&str]) -> Result<(), Failure> {
     if param.child_names() != names {
@@ -688,36 +615,6 @@ fn xsd_date_time(time: SystemTime) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_are_xsd() {
-        assert_eq!(xsd_date_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_709_251_199); // 2024-02-29T23:59:59Z
-        assert_eq!(xsd_date_time(t), "2024-02-29T23:59:59Z");
-    }
-
-    #[test]
-    fn root_must_be_a_path_segment() {
-        let root = "JJEsquire";
-        assert!(under_root(
-            "http://s7d7.scene7.com/is/image/JJEsquire/1?$a$",
-            root
-        ));
-        assert!(under_root("https://x.example/is/content/JJEsquire", root));
-        assert!(!under_root(
-            "http://s7d7.scene7.com/is/image/JJEsquireX/1",
-            root
-        ));
-        assert!(!under_root("http://JJEsquire/x", root));
-        assert!(!under_root("http://x/a?JJEsquire", root));
-        assert!(!under_root("ftp://x/JJEsquire/a", root));
-        assert!(!under_root("JJEsquire", root));
-    }
-}
-
 /// The schema version the sandbox's Dynamic Media account speaks: the first that answers with
 /// an `invalidationHandle`, so `--wait` can poll it (the 2012-02-14 default answers counts).
 pub const SANDBOX_API_VERSION: &str = "2014-04-03";
@@ -768,8 +665,8 @@ impl crate::Emulated for DynamicMediaEmulator {
         )
     }
 
-    fn requests_seen(&self) -> usize {
-        self.requests()
+    fn requests(&self) -> Vec<SeenRequest> {
+        DynamicMediaEmulator::requests(self)
     }
 
     fn purged(&self) -> Vec<String> {
@@ -777,5 +674,35 @@ impl crate::Emulated for DynamicMediaEmulator {
             .iter()
             .map(|u| crate::host_and_path(u))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_xsd() {
+        assert_eq!(xsd_date_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_251_199); // 2024-02-29T23:59:59Z
+        assert_eq!(xsd_date_time(t), "2024-02-29T23:59:59Z");
+    }
+
+    #[test]
+    fn root_must_be_a_path_segment() {
+        let root = "JJEsquire";
+        assert!(under_root(
+            "http://s7d7.scene7.com/is/image/JJEsquire/1?$a$",
+            root
+        ));
+        assert!(under_root("https://x.example/is/content/JJEsquire", root));
+        assert!(!under_root(
+            "http://s7d7.scene7.com/is/image/JJEsquireX/1",
+            root
+        ));
+        assert!(!under_root("http://JJEsquire/x", root));
+        assert!(!under_root("http://x/a?JJEsquire", root));
+        assert!(!under_root("ftp://x/JJEsquire/a", root));
+        assert!(!under_root("JJEsquire", root));
     }
 }

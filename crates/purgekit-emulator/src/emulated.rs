@@ -29,8 +29,8 @@ pub trait Emulated: Send + Sync {
     /// them). Durations are written as the config reads them.
     fn config(&self, endpoint: &str) -> toml::Table;
 
-    /// How many HTTP requests reached it.
-    fn requests_seen(&self) -> usize;
+    /// Every HTTP request it received, faulted ones included, with the status answered.
+    fn requests(&self) -> Vec<crate::SeenRequest>;
 
     /// What it purged, one entry per item received, in a form every provider shares:
     /// `host path` for a URL, path or pattern (Level 3: network identifier and path), `tag NAME`

@@ -20,7 +20,10 @@
 //! Errors carry the appendix's `<error><errorCode/><message/><httpStatus/><apiCorrelationId/>`.
 
 mod auth;
-mod window;
+mod state;
+mod wire;
+
+use self::wire::{access_group, error, parse_paths, unix_ms};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -37,9 +40,9 @@ use quick_xml::escape::escape;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::{Faults, Running};
+use crate::{Faults, Running, Seen, SeenRequest};
 use auth::AuthFailure;
-use window::FixedWindow;
+use state::FixedWindow;
 
 /// Most paths in one request.
 pub const MAX_PATHS: usize = 200;
@@ -114,17 +117,6 @@ pub struct AcceptedInvalidation {
     pub notification: Option<String>,
 }
 
-/// One request as the emulator saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenRequest {
-    /// `POST`, `GET`…
-    pub method: String,
-    /// Path and query as received.
-    pub uri: String,
-    /// The status answered.
-    pub status: u16,
-}
-
 /// The Level 3 emulator: cheap to clone, every clone shares one state. See the module docs.
 ///
 /// ```
@@ -134,7 +126,7 @@ pub struct SeenRequest {
 /// let emulator = Level3Emulator::new(Level3EmulatorConfig::demo());
 /// let running = emulator.start().await?;
 /// println!("Level 3 emulator on {}", running.url()); // the provider's `endpoint`
-/// assert_eq!(emulator.requests_seen(), 0);
+/// assert!(emulator.requests().is_empty());
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -146,6 +138,7 @@ pub struct Level3Emulator {
 struct Inner {
     config: Level3EmulatorConfig,
     faults: Faults,
+    seen: Seen,
     state: Mutex<EmulatorState>,
 }
 
@@ -153,7 +146,6 @@ struct Inner {
 struct EmulatorState {
     window: FixedWindow,
     rejections: usize,
-    requests: Vec<SeenRequest>,
     invalidations: Vec<(AcceptedInvalidation, Instant)>,
     sequence: u64,
 }
@@ -173,10 +165,10 @@ impl Level3Emulator {
             inner: Arc::new(Inner {
                 config,
                 faults: Faults::default(),
+                seen: Seen::default(),
                 state: Mutex::new(EmulatorState {
                     window,
                     rejections: 0,
-                    requests: Vec::new(),
                     invalidations: Vec::new(),
                     sequence: 0,
                 }),
@@ -198,6 +190,10 @@ impl Level3Emulator {
                 self.inner.faults.clone(),
                 Faults::middleware,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.inner.seen.clone(),
+                Seen::middleware,
+            ))
     }
 
     /// The fault queue applied to the next requests.
@@ -210,14 +206,9 @@ impl Level3Emulator {
         crate::serve(self.router(), SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    /// Every request that reached the emulator (not those a fault answered), in order.
+    /// Every request received, in order, faulted ones included, with the status answered.
     pub fn requests(&self) -> Vec<SeenRequest> {
-        self.lock().requests.clone()
-    }
-
-    /// How many requests reached the emulator.
-    pub fn requests_seen(&self) -> usize {
-        self.lock().requests.len()
+        self.inner.seen.requests()
     }
 
     /// Every accepted invalidation request, in order.
@@ -494,14 +485,6 @@ async fn handle(State(emulator): State<Level3Emulator>, request: Request) -> Res
         Ok(body) => emulator.answer(&parts, &body),
         Err(_) => error(400, 21734, "Invalidation Path XML is not valid."),
     };
-    emulator.lock().requests.push(SeenRequest {
-        method: parts.method.to_string(),
-        uri: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.to_string()),
-        status: status.as_u16(),
-    });
     match body {
         Some(xml) => (status, [(header::CONTENT_TYPE, "text/xml")], xml).into_response(),
         None => Response::builder()
@@ -517,113 +500,6 @@ fn percent_complete(elapsed: Duration, total: Duration) -> u32 {
         return 100;
     }
     (elapsed.as_nanos() * 100 / total.as_nanos()) as u32
-}
-
-#[derive(Deserialize)]
-struct PathsBody {
-    #[serde(default)]
-    path: Vec<String>,
-}
-
-/// The paths of a `<paths>` body, or `None` if it is not one (or is empty).
-fn parse_paths(body: &[u8]) -> Option<Vec<String>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut reader = quick_xml::Reader::from_str(text);
-    let root = loop {
-        match reader.read_event().ok()? {
-            quick_xml::events::Event::Start(e) => break e.name().as_ref().to_vec(),
-            quick_xml::events::Event::Eof | quick_xml::events::Event::Empty(_) => return None,
-            _ => {}
-        }
-    };
-    if root != b"paths" {
-        return None;
-    }
-    let parsed: PathsBody = quick_xml::de::from_str(text).ok()?;
-    (!parsed.path.is_empty()).then_some(parsed.path)
-}
-
-/// The documented `<accessGroup>` answer with one service and the given `(ni, invalidations)`.
-fn access_group(
-    config: &Level3EmulatorConfig,
-    schema: &str,
-    sequence: u64,
-    nis: &[(String, String)],
-) -> String {
-    let ag = escape(config.access_group.as_str());
-    let scid = escape(config.scid.as_str());
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<accessGroup id=\"{ag}\" \
-         name=\"purgekit emulator\" xsi:noNamespaceSchemaLocation=\
-         \"https://ws.lumen.com/schema/{schema}/v1.0\" \
-         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\
-         <apiCorrelationId>{}</apiCorrelationId><serviceResource>/{ag}</serviceResource>\
-         <services><service id=\"{scid}\"><serviceResource>/{ag}/{scid}</serviceResource>\
-         <product>CACHING</product><networkIdentifiers>",
-        correlation_id(sequence)
-    );
-    for (ni, invalidations) in nis {
-        let ni = escape(ni.as_str());
-        xml.push_str(&format!(
-            "<ni id=\"{ni}\"><serviceResource>/{ag}/{scid}/{ni}</serviceResource>\
-             <product>CACHING</product><invalidations>{invalidations}</invalidations></ni>"
-        ));
-    }
-    xml.push_str("</networkIdentifiers></service></services></accessGroup>");
-    xml
-}
-
-/// An appendix `<error>` answer.
-fn error(status: u16, code: u32, message: &str) -> Answer {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<error><errorCode>{code}</errorCode>\
-         <message>{}</message><httpStatus>{status}</httpStatus>\
-         <apiCorrelationId>{}</apiCorrelationId></error>",
-        escape(message),
-        correlation_id(u64::from(code))
-    );
-    let status = StatusCode::from_u16(status).expect("appendix statuses are valid");
-    (status, Some(body))
-}
-
-fn correlation_id(n: u64) -> String {
-    format!("CDNPortal-{}-{n:04}", unix_ms())
-}
-
-fn unix_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_rises_linearly_to_100() {
-        let total = Duration::from_secs(10);
-        assert_eq!(percent_complete(Duration::ZERO, total), 0);
-        assert_eq!(percent_complete(Duration::from_millis(5_500), total), 55);
-        assert_eq!(percent_complete(total, total), 100);
-        assert_eq!(percent_complete(Duration::from_secs(99), total), 100);
-        assert_eq!(percent_complete(Duration::ZERO, Duration::ZERO), 100);
-    }
-
-    #[test]
-    fn reads_paths_bodies() {
-        assert_eq!(
-            parse_paths(b"<paths>\n<path>/a&amp;b</path><path>/c</path></paths>"),
-            Some(vec!["/a&b".to_owned(), "/c".to_owned()])
-        );
-        assert_eq!(parse_paths(b"<paths></paths>"), None);
-        assert_eq!(
-            parse_paths(b"<properties><path>/a</path></properties>"),
-            None
-        );
-        assert_eq!(parse_paths(b"<paths><path>/a</path>"), None);
-        assert_eq!(parse_paths(b"not xml"), None);
-    }
 }
 
 impl Level3Emulator {
@@ -671,8 +547,8 @@ impl crate::Emulated for Level3Emulator {
         table
     }
 
-    fn requests_seen(&self) -> usize {
-        Level3Emulator::requests_seen(self)
+    fn requests(&self) -> Vec<SeenRequest> {
+        Level3Emulator::requests(self)
     }
 
     fn purged(&self) -> Vec<String> {
@@ -680,5 +556,39 @@ impl crate::Emulated for Level3Emulator {
             .into_iter()
             .map(|(ni, path)| format!("{ni} {path}"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_rises_linearly_to_100() {
+        let total = Duration::from_secs(10);
+        assert_eq!(percent_complete(Duration::ZERO, total), 0);
+        assert_eq!(percent_complete(Duration::from_millis(5_500), total), 55);
+        assert_eq!(percent_complete(total, total), 100);
+        assert_eq!(percent_complete(Duration::from_secs(99), total), 100);
+        assert_eq!(percent_complete(Duration::ZERO, Duration::ZERO), 100);
+    }
+
+    #[test]
+    fn reads_paths_bodies() {
+        assert_eq!(
+            parse_paths(b"<paths>\n<path>/a&amp;b</path><path>/c</path></paths>"),
+            Some(vec!["/a&b".to_owned(), "/c".to_owned()])
+        );
+        assert_eq!(parse_paths(b"<paths></paths>"), None);
+        assert_eq!(
+            parse_paths(b"<properties><path>/a</path></properties>"),
+            None
+        );
+        assert_eq!(parse_paths(b"<paths><path>/a</path>"), None);
+        assert_eq!(parse_paths(b"not xml"), None);
+        let deep = format!("<paths>{}", "<path>".repeat(100_000));
+        assert_eq!(parse_paths(deep.as_bytes()), None);
+        let deep = format!("<paths>{}", "<path>".repeat(100_000));
+        assert_eq!(parse_paths(deep.as_bytes()), None);
     }
 }

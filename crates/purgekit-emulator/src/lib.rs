@@ -4,13 +4,21 @@
 //!
 //! Every emulator is an axum [`Router`](axum::Router) plus shared state; [`serve`] binds one to a
 //! loopback address. All of them record what they purged and can inject [`Fault`]s on demand.
+//!
+//! One module per provider, named like the provider's crate (`dynamicmedia`), each the same
+//! way: `<kind>.rs` (the emulator, its config, its routes and its [`Emulated`] impl) and
+//! `<kind>/auth.rs` (credential and signature checks, its own implementation of the vendor's
+//! scheme), `<kind>/state.rs` (what it records, its clocks and limits), `<kind>/wire.rs` (the
+//! request bodies it reads and the answers it writes). [`sandbox`] lists them all.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod emulated;
 mod faults;
+mod seen;
 mod server;
 
+pub mod akamai;
 pub mod cloudfront;
 pub mod dynamicmedia;
 pub mod level3;
@@ -18,6 +26,12 @@ pub mod limelight;
 
 pub use emulated::{Emulated, host_and_path, rate_limit, table};
 pub use faults::{Fault, Faults};
+pub use seen::{Seen, SeenRequest};
+
+/// The deepest element nesting the emulators' XML readers accept in a request body (real
+/// requests nest at most 5 levels); deeper bodies are refused as invalid XML, without
+/// recursion. JSON bodies are bounded by `serde_json`'s own recursion limit (128).
+pub const MAX_NESTING_DEPTH: usize = 64;
 pub use server::{Running, serve};
 
 use std::sync::Arc;

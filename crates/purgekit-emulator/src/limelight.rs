@@ -24,8 +24,8 @@
 //! there is no cache behind the emulator.
 
 mod auth;
-mod ledger;
-mod schema;
+mod state;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,9 +34,9 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -44,10 +44,10 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 pub use auth::sign;
-pub use schema::{PatternEntry, TagEntry};
+pub use wire::{PatternEntry, TagEntry};
 
-use crate::{Faults, Running};
-use ledger::{Debt, Lifecycle};
+use crate::{Faults, Running, Seen, SeenRequest};
+use state::{Debt, Lifecycle};
 
 /// The sandbox account's shortname.
 pub const DEMO_SHORTNAME: &str = "demo";
@@ -159,19 +159,6 @@ pub enum PurgedItem {
     Tag(TagEntry),
 }
 
-/// One HTTP request that reached the emulator, faults included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenRequest {
-    /// The method.
-    pub method: String,
-    /// Path and query as received.
-    pub path_and_query: String,
-    /// The `Content-Length` header, if sent.
-    pub content_length: Option<u64>,
-    /// The status answered.
-    pub status: u16,
-}
-
 /// The Limelight SmartPurge emulator: cheap to clone, all clones share one state.
 #[derive(Clone)]
 pub struct LimelightEmulator {
@@ -182,6 +169,7 @@ struct Shared {
     config: LimelightEmulatorConfig,
     key: Vec<u8>,
     faults: Faults,
+    seen: Seen,
     /// The instant the emulator started and the wall clock then (Unix ms), to report `ts`.
     epoch: (Instant, u64),
     id_seed: u64,
@@ -192,7 +180,6 @@ struct Shared {
 struct Ledger {
     debt: Debt,
     submissions: Vec<Submission>,
-    seen: Vec<SeenRequest>,
     rejections: usize,
     next_id: u64,
 }
@@ -246,6 +233,7 @@ impl LimelightEmulator {
                 config,
                 key,
                 faults: Faults::default(),
+                seen: Seen::default(),
                 epoch: (Instant::now(), wall.as_millis() as u64),
                 id_seed: u64::from(wall.subsec_nanos()) ^ (wall.as_secs() << 20),
                 ledger: Mutex::new(Ledger::default()),
@@ -267,7 +255,10 @@ impl LimelightEmulator {
             .route(&format!("{account}/translate"), get(translate))
             .with_state(self.clone())
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
-            .layer(from_fn_with_state(self.clone(), record))
+            .layer(from_fn_with_state(
+                self.shared.seen.clone(),
+                Seen::middleware,
+            ))
     }
 
     /// The fault queue applied to incoming requests.
@@ -282,7 +273,7 @@ impl LimelightEmulator {
 
     /// Every request received, in order, faulted ones included.
     pub fn requests(&self) -> Vec<SeenRequest> {
-        self.ledger().seen.clone()
+        self.shared.seen.requests()
     }
 
     /// Every accepted purge request, in order.
@@ -423,26 +414,6 @@ fn geo(stats: &[Value]) -> Value {
     json!({ "dal": split(true), "lon": split(false) })
 }
 
-async fn record(State(emu): State<LimelightEmulator>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let path_and_query = request.uri().path_and_query().map_or_else(
-        || request.uri().path().to_owned(),
-        |p| p.as_str().to_owned(),
-    );
-    let content_length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    let response = next.run(request).await;
-    emu.ledger().seen.push(SeenRequest {
-        method,
-        path_and_query,
-        content_length,
-        status: response.status().as_u16(),
-    });
-    response
-}
-
 async fn submit(
     State(emu): State<LimelightEmulator>,
     Path(shortname): Path<String>,
@@ -458,9 +429,9 @@ async fn submit(
     if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
         return error(status, refusal);
     }
-    let purge = match schema::check(
+    let purge = match wire::check(
         &body,
-        &schema::Bounds {
+        &wire::Bounds {
             max_items: c.max_items,
         },
     ) {
@@ -805,32 +776,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_terms_are_split_and_decoded() {
-        assert_eq!(
-            query_terms(Some("url=http://a.example/x%3Fy%3D1%26z&geostats&k=a+b")),
-            [
-                ("url".to_owned(), "http://a.example/x?y=1&z".to_owned()),
-                ("geostats".to_owned(), String::new()),
-                ("k".to_owned(), "a+b".to_owned()),
-            ]
-        );
-        assert_eq!(percent_decode("%C3%A9%zz"), "é%zz");
-    }
-
-    #[test]
-    fn demo_key_is_hex_and_ids_are_32_hex() {
-        let emu = LimelightEmulator::new(LimelightEmulatorConfig::demo());
-        assert_eq!(emu.shared.key.len(), 32);
-        let id = format!("{:016x}{:016x}", emu.shared.id_seed, 1u64);
-        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
-    }
-}
-
 impl LimelightEmulator {
     /// The demo account with purges that complete in two seconds (the sandbox's).
     pub fn sandbox() -> Self {
@@ -878,8 +823,8 @@ impl crate::Emulated for LimelightEmulator {
         table
     }
 
-    fn requests_seen(&self) -> usize {
-        self.requests().len()
+    fn requests(&self) -> Vec<SeenRequest> {
+        LimelightEmulator::requests(self)
     }
 
     fn purged(&self) -> Vec<String> {
@@ -890,5 +835,31 @@ impl crate::Emulated for LimelightEmulator {
                 PurgedItem::Tag(t) => format!("tag {}", t.tag),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_terms_are_split_and_decoded() {
+        assert_eq!(
+            query_terms(Some("url=http://a.example/x%3Fy%3D1%26z&geostats&k=a+b")),
+            [
+                ("url".to_owned(), "http://a.example/x?y=1&z".to_owned()),
+                ("geostats".to_owned(), String::new()),
+                ("k".to_owned(), "a+b".to_owned()),
+            ]
+        );
+        assert_eq!(percent_decode("%C3%A9%zz"), "é%zz");
+    }
+
+    #[test]
+    fn demo_key_is_hex_and_ids_are_32_hex() {
+        let emu = LimelightEmulator::new(LimelightEmulatorConfig::demo());
+        assert_eq!(emu.shared.key.len(), 32);
+        let id = format!("{:016x}{:016x}", emu.shared.id_seed, 1u64);
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }

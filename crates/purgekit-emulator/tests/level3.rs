@@ -349,8 +349,11 @@ async fn faults_are_injected_on_demand() {
     assert!(!answer.body.contains("accessGroup"));
     assert_eq!(client.post("", &["/a"]).await.status, 200);
     assert_eq!(emulator.faults().injected(), 2);
+    // Every request is recorded, with the status it got; faulted ones never reach the handler.
+    let statuses: Vec<u16> = emulator.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [502, 200, 200]);
     assert_eq!(
-        emulator.requests_seen(),
+        emulator.invalidations().len(),
         1,
         "faulted requests never reach the handler"
     );

@@ -3,7 +3,7 @@
 
 use purgekit_core::{Error, HttpResponse, http};
 
-use crate::xml::parse_error;
+use crate::wire::parse_error;
 
 /// The bare bodies of the "API Request Acceptance" table, and the appendix code each stands for.
 const MPE_TOKENS: [(&str, &str); 4] = [
@@ -24,6 +24,9 @@ pub fn classify(response: &HttpResponse) -> Error {
     let text = String::from_utf8_lossy(response.body());
     let text = text.trim();
     let retry_after = purgekit_core::response_retry_after(response.headers());
+    if let Err(too_deep) = crate::wire::check_depth(text) {
+        return too_deep;
+    }
 
     let (code, message) = match parse_error(text) {
         Some(e) => {
@@ -201,6 +204,16 @@ mod tests {
         assert_eq!(e.kind(), "transient");
         let e = classify(&response(500, &[], &error_body("21745", "Not set up", 500)));
         assert_eq!(e.kind(), "rejected");
+    }
+
+    #[test]
+    fn deep_nesting_is_a_protocol_error_whatever_the_status() {
+        let body = "<error>".repeat(100_000);
+        for status in [400, 429, 503] {
+            let e = classify(&response(status, &[], &body));
+            assert_eq!(e.kind(), "protocol", "{status}: {e}");
+            assert!(e.to_string().contains("64 levels"), "{e}");
+        }
     }
 
     #[test]

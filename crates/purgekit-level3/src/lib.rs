@@ -31,7 +31,7 @@ mod config;
 mod decode;
 mod provider;
 pub mod sign;
-mod xml;
+mod wire;
 
 pub use config::{DEFAULT_ENDPOINT, KIND, Level3Config};
 pub use provider::{

@@ -178,6 +178,7 @@ pub(crate) fn success<T: serde::de::DeserializeOwned>(
     if !expected.contains(&status) {
         return Err(classify(response));
     }
+    purgekit_core::check_json_depth(response.body())?;
     serde_json::from_slice(response.body()).map_err(|e| {
         Error::protocol(format!(
             "{what}: HTTP {status} with an unreadable body ({e}): {}",
@@ -197,6 +198,9 @@ pub(crate) fn success<T: serde::de::DeserializeOwned>(
 /// | any other code, other 4xx | `Rejected` with the code (or HTTP status) and message |
 pub(crate) fn classify(response: &HttpResponse) -> Error {
     let status = response.status();
+    if let Err(too_deep) = purgekit_core::check_json_depth(response.body()) {
+        return too_deep;
+    }
     let retry_after = purgekit_core::response_retry_after(response.headers());
     let errors = serde_json::from_slice::<ErrorBody>(response.body())
         .map(|b| b.errors)
@@ -343,6 +347,20 @@ mod tests {
             classify(&response(400, &[], &errors(1036, "try later"))).kind(),
             "transient"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_a_protocol_error_naming_the_limit() {
+        let deep = format!(r#"{{"errors":[{{"code":{}}}]}}"#, "[".repeat(100_000));
+        for status in [400, 429, 503] {
+            let e = classify(&response(status, &[], &deep));
+            assert_eq!(e.kind(), "protocol", "{status}: {e}");
+            assert!(e.to_string().contains("64 levels"), "{e}");
+        }
+        let deep = format!(r#"{{"id":"x","stats":{}}}"#, "[".repeat(100));
+        let e = success::<PurgeRecord>(&response(200, &[], &deep), &[StatusCode::OK], "status")
+            .unwrap_err();
+        assert!(e.to_string().contains("64 levels"), "{e}");
     }
 
     #[test]

@@ -28,15 +28,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod body;
 mod config;
 mod decode;
 mod provider;
 mod sign;
+mod wire;
 
-pub use body::{
-    MAX_CALLBACK_CHARS, MAX_EMAIL_TO_CHARS, MAX_NOTES_CHARS, MAX_PATTERN_CHARS, MAX_TAG_CHARS,
-};
 pub use config::{DEFAULT_ENDPOINT, KIND, LimelightConfig};
 pub use decode::{PatternEntry, PurgeList, PurgeRecord, Stat, StateChange, TagEntry};
 pub use provider::{
@@ -44,3 +41,6 @@ pub use provider::{
     MAX_QUEUED_ITEMS, Order,
 };
 pub use sign::{PRINCIPAL_HEADER, TIMESTAMP_HEADER, TOKEN_HEADER, string_to_sign, token};
+pub use wire::{
+    MAX_CALLBACK_CHARS, MAX_EMAIL_TO_CHARS, MAX_NOTES_CHARS, MAX_PATTERN_CHARS, MAX_TAG_CHARS,
+};

@@ -14,10 +14,10 @@ use purgekit_core::{
 };
 use serde::Deserialize;
 
-use crate::body;
 use crate::config::{Account, LimelightConfig};
 use crate::decode::{self, PurgeList, PurgeRecord};
 use crate::sign::{PRINCIPAL_HEADER, TIMESTAMP_HEADER, TOKEN_HEADER, request_token};
+use crate::wire;
 
 /// Most patterns + tags in one request (code 1041 beyond).
 pub const MAX_ITEMS_PER_REQUEST: usize = 100;
@@ -151,15 +151,6 @@ struct Translated {
     translated: String,
 }
 
-impl TryFrom<LimelightConfig> for Limelight {
-    type Error = Error;
-
-    /// [`Limelight::new`]: how the registry builds the provider from its config table.
-    fn try_from(config: LimelightConfig) -> Result<Self> {
-        Limelight::new(config)
-    }
-}
-
 impl Limelight {
     /// Checks `config` (endpoint, shortname, user, hex key, origin map) and builds the provider.
     /// Every problem is an [`Error::Config`] naming the field; the key is never echoed.
@@ -258,7 +249,7 @@ impl Limelight {
     /// The pattern as sent: its public host rewritten to the configured origin, if any (an
     /// `exact: false` pattern is matched against the ORIGIN URL), spaces percent-encoded.
     pub fn wire_pattern(&self, pattern: &str) -> String {
-        body::wire_pattern(&self.origin_pattern(pattern))
+        wire::wire_pattern(&self.origin_pattern(pattern))
     }
 
     /// The pattern with its public host rewritten to the configured origin; borrowed when no
@@ -341,14 +332,14 @@ impl Provider for Limelight {
     }
 
     fn check_options(&self, options: &Options) -> Result<()> {
-        body::check_options(options)
+        wire::check_options(options)
     }
 
     fn map(&self, target: &Target, options: &Options) -> Result<Mapped> {
         // A prefix is its directory's pattern; a host is the pattern of its every URL, either
         // scheme (`*` matches any characters, so `http*://` is exactly http and https).
         let (kind, value) = match target.kind() {
-            TargetKind::Url => (TargetKind::Url, body::wire_pattern(target.value())),
+            TargetKind::Url => (TargetKind::Url, wire::wire_pattern(target.value())),
             TargetKind::Pattern => (TargetKind::Pattern, self.wire_pattern(target.value())),
             TargetKind::Tag => (TargetKind::Tag, target.value().to_owned()),
             TargetKind::Prefix => (
@@ -365,8 +356,8 @@ impl Provider for Limelight {
                 ));
             }
         };
-        body::check_value(kind, target.value(), &value)?;
-        let bytes = body::item_bytes(kind, &value, options);
+        wire::check_value(kind, target.value(), &value)?;
+        let bytes = wire::item_bytes(kind, &value, options);
         Ok(Mapped::Item(Item {
             kind,
             value,
@@ -377,11 +368,11 @@ impl Provider for Limelight {
     }
 
     fn body_overhead(&self, options: &Options) -> usize {
-        body::overhead(options)
+        wire::overhead(options)
     }
 
     fn encode(&self, batch: &Batch, options: &Options, now: SystemTime) -> Result<HttpRequest> {
-        let body = body::encode(&batch.items, options);
+        let body = wire::encode(&batch.items, options);
         let url = format!("{}/requests", self.account.account_url());
         self.signed(Method::POST, url, body.into_bytes(), now)
     }

@@ -408,7 +408,10 @@ async fn list_and_translate_round_trip() {
         ..ListQuery::default()
     };
     let response = transport
-        .send(provider.encode_list(&query, SystemTime::now()).unwrap())
+        .send(
+            provider.encode_list(&query, SystemTime::now()).unwrap(),
+            purgekit_core::DEFAULT_MAX_RESPONSE_BYTES,
+        )
         .await
         .unwrap();
     let list = provider.decode_list(response).unwrap();
@@ -428,6 +431,7 @@ async fn list_and_translate_round_trip() {
                     SystemTime::now(),
                 )
                 .unwrap(),
+            purgekit_core::DEFAULT_MAX_RESPONSE_BYTES,
         )
         .await
         .unwrap();
@@ -440,6 +444,7 @@ async fn list_and_translate_round_trip() {
             provider
                 .encode_translate("http://elsewhere.example/x", SystemTime::now())
                 .unwrap(),
+            purgekit_core::DEFAULT_MAX_RESPONSE_BYTES,
         )
         .await
         .unwrap();

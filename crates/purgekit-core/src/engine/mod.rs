@@ -3,8 +3,9 @@
 //! - [`ProviderPurger`] drives one provider account: batches go out in order, at most
 //!   [`crate::Limits::max_in_flight`] at once, paced by the account's shared limiter
 //!   ([`rate`]), retried under [`RetryPolicy`] ([`exchange`]), and optionally waited on until
-//!   complete ([`wait`]); a provider's in-flight capacity is held from admission until the
-//!   batch is seen complete ([`in_flight`]).
+//!   complete ([`wait`]), all under one deadline per run ([`EngineConfig::deadline`]): no wait
+//!   is started that would end past it. A provider's in-flight capacity is held from admission
+//!   until the batch is seen complete ([`in_flight`]).
 //! - [`FanOut`] drives several purgers at once ([`fanout`]).
 //!
 //! Files: `provider_purger` is the front ([`ProviderPurger`], the [`crate::Purger`] impl);
@@ -33,4 +34,4 @@ pub use rate::RateRegistry;
 pub use retry_after::{parse_retry_after, response_retry_after};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;
-pub use transport::Transport;
+pub use transport::{ProxyPolicy, Transport};

@@ -1,4 +1,5 @@
-//! The engine's knobs: retries, polling, rate-limit safety margin, per-attempt timeout.
+//! The engine's knobs: the run's deadline, retries, polling, rate-limit safety margin,
+//! per-attempt timeout.
 
 use std::time::Duration;
 
@@ -7,6 +8,11 @@ use crate::limits::RateLimit;
 /// How the engine sends, retries and waits. [`EngineConfig::default`] suits the real CDNs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
+    /// The longest one run may take, from its start: a purge with its retries, rate-limit waits
+    /// and waiting for completion, or one [`crate::Purger::status`] query. Every wait is bounded
+    /// by it, and a wait that would end past it is not started: the batch fails ("not sent …
+    /// past the deadline") or, when already accepted, stays accepted with the reason.
+    pub deadline: Duration,
     /// Retries of a batch (and of status polls).
     pub retry: RetryPolicy,
     /// Status polling while waiting for completion.
@@ -23,6 +29,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
+            deadline: EngineConfig::DEFAULT_DEADLINE,
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
             margin: SafetyMargin::default(),
@@ -32,10 +39,18 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// [`EngineConfig::deadline`] by default: 15 minutes (a 10-minute wait for completion and
+    /// the sending before it).
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(15 * 60);
+}
+
 /// Retries with capped exponential backoff and jitter, for retryable errors only
 /// ([`crate::Error::is_retryable`]). A provider's `Retry-After` ([`crate::Error::retry_after`])
-/// replaces the backoff and is honoured in full, unless it ends past the deadline, in which
-/// case the batch fails at once with that error.
+/// replaces the backoff and is honoured in full by the batch that got it, unless it ends past
+/// [`RetryPolicy::deadline`] or the run's [`EngineConfig::deadline`], in which case the batch
+/// fails at once with that error and the reason. The account's other requests wait behind a
+/// rate-limit rejection for at most the provider's declared rate window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Most attempts per batch, the first included (1 disables retries).

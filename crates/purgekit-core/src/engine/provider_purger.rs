@@ -4,17 +4,20 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use tokio::time::Instant;
 
 #[cfg(feature = "reqwest")]
 use super::ReqwestTransport;
+use super::clock;
 use super::exchange::{Retries, Sender};
 use super::in_flight::InFlight;
+use super::rate::Cost;
 use super::rows::{planned_request, rows};
 use super::schedule::BatchOutcome;
 use super::{EngineConfig, RateRegistry, Transport};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, plan_provider};
-use crate::provider::{Handle, Provider, Status};
+use crate::provider::{CompletionModel, Handle, Provider, Status};
 use crate::purger::{Event, ProviderInfo, PurgeContext, Purger};
 use crate::report::Report;
 use crate::request::PurgeRequest;
@@ -53,15 +56,26 @@ impl<P: Provider> ProviderPurger<P> {
     /// Drives `provider` under the name `name`, sending through `transport`, with the default
     /// [`EngineConfig`] and the process-wide [`RateRegistry`] (the constructor that needs no
     /// `reqwest` feature).
+    ///
+    /// # Panics
+    ///
+    /// If the provider declares an in-flight capacity ([`crate::Limits::in_flight_capacity`])
+    /// but no status call ([`CompletionModel::Estimated`]): capacity is freed only when a status
+    /// poll shows a purge complete, so that provider is a programming error.
     pub fn with_transport_of(
         name: impl Into<String>,
         provider: P,
         transport: Arc<dyn Transport>,
     ) -> Self {
-        let in_flight = provider
-            .limits()
-            .in_flight_capacity
-            .map(|capacity| Arc::new(InFlight::new(capacity)));
+        let in_flight = provider.limits().in_flight_capacity.map(|capacity| {
+            assert!(
+                provider.completion() == CompletionModel::Polled,
+                "provider `{}` declares an in-flight capacity but no status call: capacity is \
+                 freed only when a status poll shows a purge complete",
+                provider.kind()
+            );
+            Arc::new(InFlight::new(capacity))
+        });
         ProviderPurger {
             name: name.into(),
             in_flight,
@@ -78,7 +92,7 @@ impl<P: Provider> ProviderPurger<P> {
         self
     }
 
-    /// Uses `config` for retries, polling, rate margins and timeouts.
+    /// Uses `config` for the deadline, retries, polling, rate margins and timeouts.
     pub fn with_config(mut self, config: EngineConfig) -> Self {
         self.config = Arc::new(config);
         self
@@ -88,6 +102,11 @@ impl<P: Provider> ProviderPurger<P> {
     pub fn with_rate_registry(mut self, registry: Arc<RateRegistry>) -> Self {
         self.registry = registry;
         self
+    }
+
+    /// The deadline of a run starting now.
+    fn deadline(&self) -> Instant {
+        clock::after(Instant::now(), self.config.deadline)
     }
 
     /// The provider.
@@ -100,12 +119,14 @@ impl<P: Provider> ProviderPurger<P> {
         &self.config
     }
 
-    pub(super) fn sender(&self, context: &PurgeContext) -> Sender {
+    /// The sending path for one run, which ends at `deadline`.
+    pub(super) fn sender(&self, context: &PurgeContext, deadline: Instant) -> Sender {
         let limits = self.provider.limits();
         let limiter = self.registry.limiter(
             self.provider.kind(),
             &self.provider.account(),
             self.config.rate.unwrap_or(limits.rate),
+            &limits.buckets,
             limits.max_in_flight,
             self.config.margin,
         );
@@ -115,6 +136,8 @@ impl<P: Provider> ProviderPurger<P> {
             limiter,
             config: self.config.clone(),
             context: context.clone(),
+            deadline,
+            max_response_bytes: limits.max_response_bytes,
         }
     }
 }
@@ -154,6 +177,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
     }
 
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
+        let deadline = self.deadline();
         let plan = plan_provider(&self.name, &*self.provider, request)?;
         context.emit(Event::Planned {
             provider: self.name.clone(),
@@ -166,7 +190,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         } else {
             // A provider-side dry run is not waited for.
             let wait = request.wait().filter(|_| !dry_run);
-            self.send_all(&plan, request, wait, context).await
+            self.send_all(&plan, request, wait, context, deadline).await
         };
         Ok(Report::new(rows(&plan, request, &outcomes, dry_run)))
     }
@@ -181,10 +205,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
                 ),
             ));
         }
-        let sender = self.sender(&PurgeContext::default());
+        let sender = self.sender(&PurgeContext::default(), self.deadline());
         sender
             .exchange(
-                0,
+                Cost::NONE,
                 None,
                 Retries::Policy,
                 |now| self.provider.encode_status(handle, now),

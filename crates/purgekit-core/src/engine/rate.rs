@@ -7,12 +7,27 @@
 //!   are aligned, never sees too many;
 //! - items, as **debt**: a request of `k` items costs `k × per / amount`, and the next request
 //!   carrying items starts only once that debt is paid (a 100-item request at 60 per minute
-//!   makes the next one wait 100 s). Requests without items (status polls) do not pay it.
+//!   makes the next one wait 100 s). Requests without items (status polls) do not pay it;
+//! - [`TokenBucket`]s (from [`crate::Limits::buckets`]), each kept as a **GCRA** (the virtual
+//!   scheduling form of a token bucket): a bucket of `burst` tokens refilled at `amount` per
+//!   `per` has one token's time `T = per / amount`; it keeps the instant `tat` at which it would
+//!   be full again, and a request of cost `c` may start at `max(tat, now) + c·T − burst·T`, then
+//!   moves `tat` to `max(tat, now) + c·T`. Kept in integer nanoseconds, so schedules are exact.
+//!   A bucket with a scope is taken from only by batches of that scope. The server charges a
+//!   request somewhere between its start and its answer, so once answered
+//!   ([`AccountLimiter::answered`]) a bucket's `tat` is at least `answered + c·T`: a full
+//!   bucket's refill starts no earlier than the server's (a slow first request would otherwise
+//!   leave the server a few tokens short of what the client counts).
 //!
 //! Requests pass one FIFO gate per account, so they start in arrival order and the instant
 //! recorded for each is the instant it really started. A rate-limit rejection
-//! ([`AccountLimiter::penalize`]) closes the gate for everyone until the provider's wait is over.
-//! All waiting is `tokio::time`, so the paused test clock drives it.
+//! ([`AccountLimiter::penalize`]) closes the gate for everyone until the provider's wait is over,
+//! but for no longer than the longest declared rate window ([`AccountLimiter::penalty_cap`]): a
+//! `Retry-After: 99999999` binds the batch that got it, not the whole account.
+//!
+//! No wait passes the caller's deadline: a request that could not start before it is not
+//! started ([`Paced::Deadline`]). All waiting is `tokio::time`, so the paused test clock drives
+//! it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock;
 use super::policy::SafetyMargin;
-use crate::limits::{Budget, RateLimit};
+use crate::limits::{BucketUnit, Budget, RateLimit, TokenBucket};
 
 /// The rate limiters of a process, one per account (provider kind + account identity).
 ///
@@ -54,39 +69,95 @@ impl RateRegistry {
         kind: &str,
         account: &str,
         rate: RateLimit,
+        buckets: &[TokenBucket],
         max_in_flight: usize,
         margin: SafetyMargin,
     ) -> Arc<AccountLimiter> {
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         accounts
             .entry((kind.to_owned(), account.to_owned()))
-            .or_insert_with(|| Arc::new(AccountLimiter::new(rate, max_in_flight, margin)))
+            .or_insert_with(|| {
+                Arc::new(AccountLimiter::new(rate, max_in_flight, margin).with_buckets(buckets))
+            })
             .clone()
     }
+}
+
+/// How long a rate-limit rejection closes an account whose provider declares no rate window.
+pub(crate) const DEFAULT_PENALTY_CAP: Duration = Duration::from_secs(60);
+
+/// Why a wait for the account ended without a go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paced {
+    /// The purge was cancelled.
+    Cancelled,
+    /// The request could not start before the deadline; it could at `ready` (if known).
+    Deadline {
+        /// When the account would let it start.
+        ready: Option<Instant>,
+    },
 }
 
 /// One account's budgets, concurrency limit and back-off state.
 #[derive(Debug)]
 pub(crate) struct AccountLimiter {
     rate: RateLimit,
+    buckets: Vec<TokenBucket>,
     margin: SafetyMargin,
     in_flight: Arc<Semaphore>,
     gate: AsyncMutex<Schedule>,
     blocked_until: Mutex<Option<Instant>>,
 }
 
-/// What has been sent: start instants of the last `amount` requests, and when the item debt
-/// is paid.
+/// What has been sent: start instants of the last `amount` requests, when the item debt
+/// is paid, and each token bucket's `tat` (when it is full again; `None`: full).
 #[derive(Debug, Default)]
 struct Schedule {
     started: VecDeque<Instant>,
     debt_paid_at: Option<Instant>,
+    full_at: Vec<Option<Instant>>,
+}
+
+/// What one request asks of the limiter: its items and its batch's scope (`None` for a status
+/// poll, which carries neither).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Cost<'a> {
+    pub(crate) items: usize,
+    pub(crate) scope: Option<&'a str>,
+}
+
+impl Cost<'_> {
+    /// A request with no items and no scope (a status poll).
+    pub(crate) const NONE: Cost<'static> = Cost {
+        items: 0,
+        scope: None,
+    };
+
+    /// The tokens it takes from `bucket` (0 when the bucket is for another scope).
+    fn tokens(&self, bucket: &TokenBucket) -> u64 {
+        if bucket.scope.is_some() && bucket.scope.as_deref() != self.scope {
+            return 0;
+        }
+        match bucket.unit {
+            BucketUnit::Requests => 1,
+            BucketUnit::Items => self.items as u64,
+        }
+    }
+}
+
+/// The refill time of `tokens` tokens of `bucket` (`tokens × per / amount`), in whole
+/// nanoseconds rounded up, so a schedule never runs ahead of the bucket.
+fn refill_time(bucket: &TokenBucket, tokens: u64) -> Duration {
+    let amount = u128::from(bucket.refill.amount.max(1));
+    let nanos = (bucket.refill.per.as_nanos() * u128::from(tokens)).div_ceil(amount);
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 impl AccountLimiter {
     pub(crate) fn new(rate: RateLimit, max_in_flight: usize, margin: SafetyMargin) -> Self {
         AccountLimiter {
             rate,
+            buckets: Vec::new(),
             margin,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
             gate: AsyncMutex::new(Schedule::default()),
@@ -94,47 +165,102 @@ impl AccountLimiter {
         }
     }
 
-    /// A place among the account's requests in flight; `None` if cancelled first.
+    /// The same limiter, also keeping `buckets`.
+    pub(crate) fn with_buckets(mut self, buckets: &[TokenBucket]) -> Self {
+        self.buckets = buckets.to_vec();
+        self
+    }
+
+    /// A place among the account's requests in flight, waiting at most until `deadline`.
     pub(crate) async fn in_flight(
         &self,
         cancel: &CancellationToken,
-    ) -> Option<OwnedSemaphorePermit> {
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, Paced> {
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => None,
-            permit = self.in_flight.clone().acquire_owned() => permit.ok(),
+            _ = cancel.cancelled() => Err(Paced::Cancelled),
+            permit = self.in_flight.clone().acquire_owned() => permit.map_err(|_| Paced::Cancelled),
+            _ = tokio::time::sleep_until(deadline) => Err(Paced::Deadline { ready: None }),
         }
     }
 
-    /// Waits until a request carrying `items` items may start under the budgets, and records
-    /// it as started now. `false` if cancelled first (nothing recorded).
-    pub(crate) async fn pace(&self, items: usize, cancel: &CancellationToken) -> bool {
+    /// Waits until a request of `cost` may start under the budgets and buckets, and records
+    /// it as started now. Nothing is recorded when cancelled first, or when the request could
+    /// not start by `deadline` (then it does not wait at all, and says when it could start).
+    pub(crate) async fn pace(
+        &self,
+        cost: Cost<'_>,
+        cancel: &CancellationToken,
+        deadline: Instant,
+    ) -> Result<(), Paced> {
+        let items = cost.items;
         let mut schedule = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return false,
+            _ = cancel.cancelled() => return Err(Paced::Cancelled),
             schedule = self.gate.lock() => schedule,
+            _ = tokio::time::sleep_until(deadline) => return Err(Paced::Deadline { ready: None }),
         };
         loop {
             let now = Instant::now();
             let ready = self.ready_at(&schedule, items);
-            if ready.is_none_or(|at| at <= now) {
+            let ready = match (ready, self.bucket_ready_at(&schedule, cost, now)) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            let Some(at) = ready.filter(|at| *at > now) else {
                 self.record(&mut schedule, now, items);
-                return true;
+                self.take_tokens(&mut schedule, cost, now);
+                return Ok(());
+            };
+            if at > deadline {
+                return Err(Paced::Deadline { ready: Some(at) });
             }
-            let at = ready.expect("checked above");
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return false,
+                _ = cancel.cancelled() => return Err(Paced::Cancelled),
                 _ = tokio::time::sleep_until(at) => {}
             }
         }
     }
 
-    /// The provider refused for rate: nobody on this account starts a request for `wait`.
+    /// The request of `cost` has been answered now: the server charged it no later than this,
+    /// so each of its buckets is full again no earlier than `now + c·T` (see the module docs).
+    pub(crate) async fn answered(&self, cost: Cost<'_>) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let mut schedule = self.gate.lock().await;
+        let now = Instant::now();
+        schedule.full_at.resize(self.buckets.len(), None);
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            let tokens = cost.tokens(bucket);
+            if tokens > 0 {
+                let latest = clock::after(now, refill_time(bucket, tokens));
+                schedule.full_at[i] = Some(schedule.full_at[i].map_or(latest, |t| t.max(latest)));
+            }
+        }
+    }
+
+    /// The provider refused for rate: nobody on this account starts a request for `wait`, or
+    /// for [`AccountLimiter::penalty_cap`] if that is shorter.
     pub(crate) fn penalize(&self, wait: Duration) {
-        let until = clock::after(Instant::now(), wait);
+        let until = clock::after(Instant::now(), wait.min(self.penalty_cap()));
         let mut blocked = self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
         *blocked = Some(blocked.map_or(until, |b| b.max(until)));
+    }
+
+    /// The longest an account stays closed after one rejection: the longest declared window
+    /// (a rejection means the window is full; it is empty again after one window), else
+    /// [`DEFAULT_PENALTY_CAP`]. The batch that was refused still waits the provider's full
+    /// `Retry-After` (under its deadline).
+    pub(crate) fn penalty_cap(&self) -> Duration {
+        [self.rate.requests, self.rate.items]
+            .into_iter()
+            .flatten()
+            .map(|b| b.per.saturating_add(self.margin.for_span(b.per)))
+            .max()
+            .unwrap_or(DEFAULT_PENALTY_CAP)
     }
 
     /// The window to wait out after a rate-limit rejection that gave no `Retry-After`.
@@ -142,7 +268,8 @@ impl AccountLimiter {
         match (self.rate.requests, self.rate.items) {
             (Some(requests), _) => Some(requests.per),
             (None, Some(items)) => Some(debt(items, 1)),
-            (None, None) => None,
+            // A bucket refills a token in `per / amount`: wait the slowest bucket's token.
+            (None, None) => self.buckets.iter().map(|b| refill_time(b, 1)).max(),
         }
     }
 
@@ -166,6 +293,50 @@ impl AccountLimiter {
             ready = Some(ready.map_or(at, |r| r.max(at)));
         }
         ready
+    }
+
+    /// When every bucket holds `cost`'s tokens (plus the margin on the wait), if any must be
+    /// waited for.
+    fn bucket_ready_at(
+        &self,
+        schedule: &Schedule,
+        cost: Cost<'_>,
+        now: Instant,
+    ) -> Option<Instant> {
+        let mut ready: Option<Instant> = None;
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            let tokens = cost.tokens(bucket);
+            if tokens == 0 {
+                continue;
+            }
+            let base = schedule
+                .full_at
+                .get(i)
+                .copied()
+                .flatten()
+                .map_or(now, |t| t.max(now));
+            let at = clock::after(base, refill_time(bucket, tokens))
+                .checked_sub(refill_time(bucket, u64::from(bucket.burst)))
+                .unwrap_or(now);
+            if at > now {
+                let wait = at - now;
+                let at = clock::after(at, self.margin.for_span(wait));
+                ready = Some(ready.map_or(at, |r| r.max(at)));
+            }
+        }
+        ready
+    }
+
+    fn take_tokens(&self, schedule: &mut Schedule, cost: Cost<'_>, now: Instant) {
+        schedule.full_at.resize(self.buckets.len(), None);
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            let tokens = cost.tokens(bucket);
+            if tokens == 0 {
+                continue;
+            }
+            let base = schedule.full_at[i].map_or(now, |t| t.max(now));
+            schedule.full_at[i] = Some(clock::after(base, refill_time(bucket, tokens)));
+        }
     }
 
     fn record(&self, schedule: &mut Schedule, now: Instant, items: usize) {
@@ -202,12 +373,20 @@ mod tests {
         AccountLimiter::new(rate, 1, SafetyMargin::NONE)
     }
 
+    fn never() -> Instant {
+        clock::after(Instant::now(), Duration::MAX)
+    }
+
     async fn starts(l: &AccountLimiter, items: &[usize]) -> Vec<f64> {
         let t0 = Instant::now();
         let cancel = CancellationToken::new();
         let mut out = Vec::new();
         for &k in items {
-            assert!(l.pace(k, &cancel).await);
+            let cost = Cost {
+                items: k,
+                scope: None,
+            };
+            assert_eq!(l.pace(cost, &cancel, never()).await, Ok(()));
             out.push((Instant::now() - t0).as_secs_f64());
         }
         out
@@ -256,17 +435,256 @@ mod tests {
         l.penalize(Duration::from_secs(30));
         let cancel = CancellationToken::new();
         cancel.cancel();
-        assert!(!l.pace(1, &cancel).await);
-        assert!(l.in_flight(&cancel).await.is_none());
+        assert_eq!(
+            l.pace(Cost::NONE, &cancel, never()).await,
+            Err(Paced::Cancelled)
+        );
+        assert!(l.in_flight(&cancel, never()).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_retry_after_closes_the_account_for_one_window_at_most() {
+        let l = limiter(RateLimit {
+            requests: Some(Budget::new(10, Duration::from_secs(60))),
+            items: None,
+        });
+        l.penalize(Duration::from_secs(99_999_999));
+        assert_eq!(starts(&l, &[1]).await, [60.0]);
+        // No declared window: the default cap.
+        let l = limiter(RateLimit::default());
+        l.penalize(Duration::from_secs(99_999_999));
+        assert_eq!(starts(&l, &[1]).await, [DEFAULT_PENALTY_CAP.as_secs_f64()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_the_deadline_is_not_started() {
+        const ONE: Cost<'static> = Cost {
+            items: 1,
+            scope: None,
+        };
+        let l = limiter(RateLimit {
+            requests: Some(Budget::new(1, Duration::from_secs(60))),
+            items: None,
+        });
+        let cancel = CancellationToken::new();
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(30);
+        assert_eq!(l.pace(ONE, &cancel, deadline).await, Ok(()));
+        assert_eq!(
+            l.pace(ONE, &cancel, deadline).await,
+            Err(Paced::Deadline {
+                ready: Some(t0 + Duration::from_secs(60))
+            })
+        );
+        assert_eq!(t0.elapsed(), Duration::ZERO, "it did not wait");
+        // Within the deadline it waits.
+        let later = t0 + Duration::from_secs(61);
+        assert_eq!(l.pace(ONE, &cancel, later).await, Ok(()));
+        assert_eq!(t0.elapsed(), Duration::from_secs(60));
+        // A place in flight is waited for until the deadline only.
+        let held = l.in_flight(&cancel, never()).await.unwrap();
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert!(matches!(
+            l.in_flight(&cancel, soon).await,
+            Err(Paced::Deadline { ready: None })
+        ));
+        assert_eq!(t0.elapsed(), Duration::from_secs(65));
+        drop(held);
     }
 
     #[test]
     fn the_registry_shares_one_limiter_per_account() {
         let r = RateRegistry::new();
-        let a = r.limiter("x", "acct", RateLimit::default(), 1, SafetyMargin::NONE);
-        let b = r.limiter("x", "acct", RateLimit::default(), 4, SafetyMargin::NONE);
-        let c = r.limiter("y", "acct", RateLimit::default(), 1, SafetyMargin::NONE);
+        let a = r.limiter(
+            "x",
+            "acct",
+            RateLimit::default(),
+            &[],
+            1,
+            SafetyMargin::NONE,
+        );
+        let b = r.limiter(
+            "x",
+            "acct",
+            RateLimit::default(),
+            &[],
+            4,
+            SafetyMargin::NONE,
+        );
+        let c = r.limiter(
+            "y",
+            "acct",
+            RateLimit::default(),
+            &[],
+            1,
+            SafetyMargin::NONE,
+        );
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    fn bucket(unit: BucketUnit, scope: Option<&str>, burst: u32, refill: Budget) -> TokenBucket {
+        TokenBucket {
+            unit,
+            scope: scope.map(str::to_owned),
+            burst,
+            refill,
+        }
+    }
+
+    /// Start offsets (s) of requests of the given (items, scope), paced one after another.
+    async fn scoped_starts(l: &AccountLimiter, costs: &[(usize, Option<&str>)]) -> Vec<f64> {
+        let t0 = Instant::now();
+        let cancel = CancellationToken::new();
+        let mut out = Vec::new();
+        for &(items, scope) in costs {
+            assert_eq!(
+                l.pace(Cost { items, scope }, &cancel, never()).await,
+                Ok(())
+            );
+            out.push((Instant::now() - t0).as_secs_f64());
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_bucket_allows_its_burst_then_its_refill_rate() {
+        // 3 tokens, 1 per 2 s: three at once, then one every 2 s.
+        let l = limiter(RateLimit::default()).with_buckets(&[bucket(
+            BucketUnit::Requests,
+            None,
+            3,
+            Budget::new(1, Duration::from_secs(2)),
+        )]);
+        assert_eq!(
+            scoped_starts(&l, &[(0, None); 6]).await,
+            [0.0, 0.0, 0.0, 2.0, 4.0, 6.0]
+        );
+        // Idle time refills, but never past the burst.
+        tokio::time::advance(Duration::from_secs(100)).await;
+        assert_eq!(
+            scoped_starts(&l, &[(0, None); 4]).await,
+            [0.0, 0.0, 0.0, 2.0]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_bucket_charges_per_item_and_only_its_scope() {
+        // Akamai's URL bucket: 10,000 burst, 200 a second; a tag bucket beside it.
+        let l = limiter(RateLimit::default()).with_buckets(&[
+            bucket(
+                BucketUnit::Items,
+                Some("url"),
+                10_000,
+                Budget::new(200, Duration::from_secs(1)),
+            ),
+            bucket(
+                BucketUnit::Items,
+                Some("tag"),
+                5_000,
+                Budget::per_minute(500),
+            ),
+        ]);
+        assert_eq!(
+            scoped_starts(
+                &l,
+                &[
+                    (6_000, Some("url")),
+                    (4_000, Some("url")),  // the bucket is empty now
+                    (1_000, Some("url")),  // 1,000 URLs refill in 5 s
+                    (5_000, Some("tag")),  // another bucket: no wait
+                    (500, Some("tag")),    // 500 tags refill in 60 s
+                    (0, None),             // a poll takes from neither
+                    (10_000, Some("url")), // full again since 55 s: no wait
+                    (1, Some("url")),      // one URL: 5 ms
+                ]
+            )
+            .await,
+            [0.0, 0.0, 5.0, 5.0, 65.0, 65.0, 65.0, 65.005]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_bucket_must_allow_the_request() {
+        // Requests: 2 burst, 1 a second; URLs: 100 burst, 10 a second.
+        let l = limiter(RateLimit::default()).with_buckets(&[
+            bucket(
+                BucketUnit::Requests,
+                None,
+                2,
+                Budget::new(1, Duration::from_secs(1)),
+            ),
+            bucket(
+                BucketUnit::Items,
+                Some("url"),
+                100,
+                Budget::new(10, Duration::from_secs(1)),
+            ),
+        ]);
+        assert_eq!(
+            scoped_starts(
+                &l,
+                &[
+                    (1, Some("url")),
+                    (1, Some("url")),
+                    (50, Some("url")),
+                    (100, Some("url"))
+                ]
+            )
+            .await,
+            // The third waits a request token (1 s); the fourth the 50 URLs the third took.
+            [0.0, 0.0, 1.0, 6.0]
+        );
+        assert_eq!(l.rejection_wait(), Some(Duration::from_secs(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_moves_a_full_buckets_refill_to_the_answer() {
+        // 10 tokens, 1 per second. A 10-token request paced at 0 and answered at 3 s may have
+        // been charged at 3 s: the bucket is full again at 13 s, not 10 s.
+        let l = limiter(RateLimit::default()).with_buckets(&[bucket(
+            BucketUnit::Items,
+            None,
+            10,
+            Budget::new(1, Duration::from_secs(1)),
+        )]);
+        let cancel = CancellationToken::new();
+        let t0 = Instant::now();
+        let cost = Cost {
+            items: 10,
+            scope: None,
+        };
+        assert_eq!(l.pace(cost, &cancel, never()).await, Ok(()));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        l.answered(cost).await;
+        assert_eq!(l.pace(cost, &cancel, never()).await, Ok(()));
+        assert_eq!((Instant::now() - t0).as_secs_f64(), 13.0);
+        // A draining bucket is not moved: its own schedule is later already.
+        l.answered(Cost {
+            items: 1,
+            scope: None,
+        })
+        .await;
+        let one = Cost {
+            items: 1,
+            scope: None,
+        };
+        assert_eq!(l.pace(one, &cancel, never()).await, Ok(()));
+        assert_eq!((Instant::now() - t0).as_secs_f64(), 14.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_margin_is_added_to_bucket_waits_only() {
+        let l =
+            AccountLimiter::new(RateLimit::default(), 1, SafetyMargin::default()).with_buckets(&[
+                bucket(
+                    BucketUnit::Requests,
+                    None,
+                    1,
+                    Budget::new(1, Duration::from_secs(10)),
+                ),
+            ]);
+        // 2 % of the 10 s wait, capped at 250 ms.
+        assert_eq!(scoped_starts(&l, &[(0, None); 3]).await, [0.0, 10.2, 20.4]);
     }
 }

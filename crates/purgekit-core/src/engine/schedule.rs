@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ProviderPurger;
 use super::exchange::{BatchRef, Retries, Sender};
 use super::in_flight::Held;
+use super::rate::Cost;
 use super::wait::{self, Completion};
 use crate::error::Error;
 use crate::plan::ProviderPlan;
@@ -46,16 +48,18 @@ impl<P: Provider> ProviderPurger<P> {
     /// waits for the other's allowance.
     ///
     /// Returns one outcome per batch; after cancellation, unsent batches fail with
-    /// [`Error::Cancelled`].
+    /// [`Error::Cancelled`]. Nothing waits past `deadline`: a batch that cannot get its place
+    /// before it fails with [`Error::Deadline`].
     pub(super) async fn send_all(
         &self,
         plan: &ProviderPlan,
         request: &PurgeRequest,
         wait: Option<Duration>,
         context: &PurgeContext,
+        deadline: Instant,
     ) -> Vec<BatchOutcome> {
         let admission = Admission {
-            sender: self.sender(context),
+            sender: self.sender(context, deadline),
             sending: Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1))),
             options: Arc::new(request.options().clone()),
             wait,
@@ -79,7 +83,9 @@ impl<P: Provider> ProviderPurger<P> {
         for set in [&mut tasks, &mut { other_tasks }] {
             while let Some(joined) = set.join_next().await {
                 match joined {
-                    Ok((index, outcome)) => slots[index] = Some(outcome),
+                    // A share still held (purge not seen complete) is freed only here, once
+                    // no batch of this run can be admitted any more.
+                    Ok((index, (outcome, _still_held))) => slots[index] = Some(outcome),
                     Err(e) => {
                         tracing::error!(provider = %self.name, "a batch task ended abnormally: {e}")
                     }
@@ -105,7 +111,7 @@ impl<P: Provider> ProviderPurger<P> {
         plan: &ProviderPlan,
         request: &PurgeRequest,
         admission: &Admission,
-    ) -> (Vec<(usize, BatchOutcome)>, JoinSet<(usize, BatchOutcome)>) {
+    ) -> (Vec<(usize, BatchOutcome)>, JoinSet<(usize, Finished)>) {
         let sender = &admission.sender;
         let cancel = &sender.context.cancel;
         let mut outcomes = Vec::new();
@@ -115,13 +121,18 @@ impl<P: Provider> ProviderPurger<P> {
             let held = match &self.in_flight {
                 Some(in_flight) => {
                     let wildcards = planned.wildcards;
-                    match in_flight
-                        .admit(planned.len() - wildcards, wildcards, cancel)
-                        .await
-                    {
-                        Some(held) => Some(held),
-                        None => {
-                            outcomes.push((index, cancelled(sender, index, planned.len())));
+                    let admitted = in_flight
+                        .admit(
+                            planned.len() - wildcards,
+                            wildcards,
+                            cancel,
+                            sender.deadline,
+                        )
+                        .await;
+                    match admitted {
+                        Ok(held) => Some(held),
+                        Err(error) => {
+                            outcomes.push((index, unsendable(sender, index, planned.len(), error)));
                             continue;
                         }
                     }
@@ -129,17 +140,23 @@ impl<P: Provider> ProviderPurger<P> {
                 None => None,
             };
             let place = if cancel.is_cancelled() {
-                None
+                Err(Error::Cancelled)
             } else {
                 tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => None,
-                    place = admission.sending.clone().acquire_owned() => place.ok(),
+                    _ = cancel.cancelled() => Err(Error::Cancelled),
+                    place = admission.sending.clone().acquire_owned() => place.map_err(|_| Error::Cancelled),
+                    _ = tokio::time::sleep_until(sender.deadline) => Err(Error::deadline(
+                        "not sent: the run's deadline came before this batch's turn",
+                    )),
                 }
             };
-            let Some(place) = place else {
-                outcomes.push((index, cancelled(sender, index, planned.len())));
-                continue;
+            let place = match place {
+                Ok(place) => place,
+                Err(error) => {
+                    outcomes.push((index, unsendable(sender, index, planned.len(), error)));
+                    continue;
+                }
             };
             let batch = match plan.batch(index, &*self.provider, request) {
                 Ok(batch) => batch,
@@ -163,6 +180,9 @@ impl<P: Provider> ProviderPurger<P> {
         (outcomes, tasks)
     }
 }
+
+/// A batch task's end: its outcome, and its in-flight share if still held.
+type Finished = (BatchOutcome, Option<Held>);
 
 /// What every batch of one purge shares while being admitted.
 struct Admission {
@@ -191,8 +211,10 @@ struct BatchJob<P: Provider> {
 
 impl<P: Provider> BatchJob<P> {
     /// Sends the batch (holding this purge's sending `place` until it is accepted or failed),
-    /// then waits for completion if asked.
-    async fn run(self, place: OwnedSemaphorePermit) -> BatchOutcome {
+    /// then waits for completion if asked. Returns the batch's in-flight share if its purge was
+    /// not seen to end (the provider still counts it): the caller keeps it until no batch of
+    /// the run can be admitted.
+    async fn run(self, place: OwnedSemaphorePermit) -> Finished {
         let reference = BatchRef {
             index: self.index,
             items: self.batch.items.len(),
@@ -200,7 +222,10 @@ impl<P: Provider> BatchJob<P> {
         let sent = self
             .sender
             .exchange(
-                self.batch.items.len(),
+                Cost {
+                    items: self.batch.items.len(),
+                    scope: Some(&self.batch.scope),
+                },
                 Some(reference),
                 Retries::Policy,
                 |now| self.provider.encode(&self.batch, &self.options, now),
@@ -217,62 +242,65 @@ impl<P: Provider> BatchJob<P> {
                     items: reference.items,
                     error: error.to_string(),
                 });
-                return BatchOutcome::Failed {
+                // Refused: the provider holds nothing for it.
+                let failed = BatchOutcome::Failed {
                     error,
                     attempts: sent.attempts,
                 };
+                return (failed, None);
             }
         };
         self.sender.context.emit(Event::Accepted {
             provider: self.sender.name.clone(),
             batch: self.index,
             items: reference.items,
+            handle: accepted.handle.clone(),
         });
-        let completion = match (self.wait, self.held) {
-            (Some(timeout), held) => {
-                let completion = wait::wait_for_completion(
+        let completion = match (self.wait, &self.held) {
+            (Some(timeout), _) => Some(
+                wait::wait_for_completion(
                     &self.sender,
                     &*self.provider,
                     reference,
                     &accepted,
                     timeout,
                 )
-                .await;
-                drop(held);
-                Some(completion)
-            }
-            (None, Some(held)) => {
+                .await,
+            ),
+            (None, Some(_)) => {
                 // Not asked to wait: watch completion only to free the capacity, while later
-                // batches still need it, and within the retry deadline.
+                // batches still need it, within the retry deadline and the run's.
                 let mut watcher = self.sender.clone();
                 watcher.context.cancel = self.watching;
-                let completion = wait::wait_for_completion(
-                    &watcher,
-                    &*self.provider,
-                    reference,
-                    &accepted,
-                    self.sender.config.retry.deadline,
+                Some(
+                    wait::wait_for_completion(
+                        &watcher,
+                        &*self.provider,
+                        reference,
+                        &accepted,
+                        self.sender.config.retry.deadline,
+                    )
+                    .await,
                 )
-                .await;
-                drop(held);
-                match completion {
-                    Completion::Unfinished(_) => None,
-                    seen => Some(seen),
-                }
             }
             (None, None) => None,
         };
-        BatchOutcome::Sent {
+        let still_held = match &completion {
+            Some(Completion::Completed | Completion::Failed(_)) => None,
+            _ => self.held,
+        };
+        let completion = match (self.wait, completion) {
+            // Watched only for the capacity: an unfinished watch is no report of completion.
+            (None, Some(Completion::Unfinished(_))) => None,
+            (_, completion) => completion,
+        };
+        let sent = BatchOutcome::Sent {
             accepted,
             attempts: sent.attempts,
             completion,
-        }
+        };
+        (sent, still_held)
     }
-}
-
-/// The outcome of a batch never sent because the purge was cancelled.
-fn cancelled(sender: &Sender, index: usize, items: usize) -> BatchOutcome {
-    unsendable(sender, index, items, Error::Cancelled)
 }
 
 /// The outcome of a batch never sent, for `error`.

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::clock;
+use super::clock::{self, human};
 use super::exchange::{BatchRef, Retries, Sender};
+use super::rate::Cost;
 use crate::error::Error;
-use crate::provider::{Accepted, Handle, Progress, Provider};
+use crate::provider::{Accepted, CompletionModel, Handle, Progress, Provider};
 use crate::purger::Event;
 
 /// How waiting for one batch ended.
@@ -22,13 +23,17 @@ pub(crate) enum Completion {
     Unfinished(String),
 }
 
-/// Polls `accepted.handle` until it completes or fails, for at most `timeout` from now.
+/// Polls `accepted.handle` until it completes or fails, for at most `timeout` from now, and
+/// never past the run's deadline ([`Sender::deadline`]).
 ///
 /// The first poll comes after the provider's hint ([`Accepted::poll_after`], e.g. Adobe's
 /// `estimatedSeconds`) or [`super::PollPolicy::delay`]`(1)`; later ones after
-/// [`crate::Status::poll_after`] or the capped exponential delay. A last poll is made at the
-/// deadline. Status polls share the account's rate limits and concurrency with purges;
-/// a status poll is one attempt: retryable errors are tried again at the next poll.
+/// [`crate::Status::poll_after`] or the capped exponential delay. A last poll is made when
+/// `timeout` ends, if the run's deadline allows; a poll that would come after the run's
+/// deadline is not waited for. A `Retry-After` on a poll is honoured, unless it ends past the
+/// deadline: then waiting stops at once, saying so. Status polls share the account's rate limits
+/// and concurrency with purges; a status poll is one attempt: retryable errors are tried again
+/// at the next poll.
 pub(crate) async fn wait_for_completion<P: Provider>(
     sender: &Sender,
     provider: &P,
@@ -36,15 +41,32 @@ pub(crate) async fn wait_for_completion<P: Provider>(
     accepted: &Accepted,
     timeout: Duration,
 ) -> Completion {
+    if provider.completion() == CompletionModel::Estimated {
+        return wait_out_estimate(sender, batch, accepted, timeout).await;
+    }
     let handle = &accepted.handle;
     let cancel = &sender.context.cancel;
     let poll = &sender.config.poll;
-    let deadline = clock::after(Instant::now(), timeout);
+    let started = Instant::now();
+    let wait_deadline = clock::after(started, timeout);
+    let deadline = wait_deadline.min(sender.deadline);
     let mut delay = accepted.poll_after.unwrap_or_else(|| poll.delay(1));
+    let mut asked: Option<Duration> = None;
     let mut polls = 0u32;
     let mut last = String::from("no status received");
     loop {
-        let at = clock::after(Instant::now(), delay).min(deadline);
+        let wanted = clock::after(Instant::now(), delay);
+        if let Some(after) = asked.filter(|_| wanted > deadline) {
+            return Completion::Unfinished(format!(
+                "not waited for: the provider asked to wait {} before the next status check, \
+                 past the deadline ({last})",
+                human(after)
+            ));
+        }
+        let at = wanted.min(wait_deadline);
+        if at >= sender.deadline {
+            return timed_out(started, &last);
+        }
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return cancelled(&last),
@@ -53,7 +75,7 @@ pub(crate) async fn wait_for_completion<P: Provider>(
         polls += 1;
         let answer = sender
             .exchange(
-                0,
+                Cost::NONE,
                 None,
                 Retries::None,
                 |now| provider.encode_status(handle, now),
@@ -62,6 +84,7 @@ pub(crate) async fn wait_for_completion<P: Provider>(
             .await
             .result;
         delay = poll.delay(polls + 1);
+        asked = None;
         match answer {
             Ok(status) => match status.progress {
                 Progress::Completed => {
@@ -91,19 +114,62 @@ pub(crate) async fn wait_for_completion<P: Provider>(
                 }
             },
             Err(Error::Cancelled) => return cancelled(&last),
+            Err(Error::Deadline { message }) => {
+                return Completion::Unfinished(format!(
+                    "waiting for completion stopped at the deadline: {message} ({last})"
+                ));
+            }
             Err(e) if e.is_retryable() => {
                 last = format!("last status check failed: {e}");
-                delay = e.retry_after().unwrap_or(delay);
+                asked = e.retry_after();
+                delay = asked.unwrap_or(delay);
             }
             Err(e) => return unavailable(handle, &e),
         }
         if Instant::now() >= deadline {
-            return Completion::Unfinished(format!(
-                "waiting for completion timed out after {:.3}s ({last})",
-                timeout.as_secs_f64()
-            ));
+            return timed_out(started, &last);
         }
     }
+}
+
+fn timed_out(started: Instant, last: &str) -> Completion {
+    Completion::Unfinished(format!(
+        "waiting for completion timed out after {:.3}s ({last})",
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// For a provider with no status call: the purge counts as complete once the provider's
+/// estimate ([`Accepted::poll_after`]) has passed, if that is within `timeout` and the run's
+/// deadline. Nothing is sent;
+/// the provider's accepted warning says the completion is its estimate.
+async fn wait_out_estimate(
+    sender: &Sender,
+    batch: BatchRef,
+    accepted: &Accepted,
+    timeout: Duration,
+) -> Completion {
+    let estimate = accepted.poll_after.unwrap_or(Duration::ZERO);
+    let now = Instant::now();
+    if clock::after(now, estimate) > clock::after(now, timeout).min(sender.deadline) {
+        return Completion::Unfinished(format!(
+            "the provider estimates completion in {}, past the wait's end ({} or the run's \
+             deadline); it has no status call",
+            human(estimate),
+            human(timeout)
+        ));
+    }
+    tokio::select! {
+        biased;
+        _ = sender.context.cancel.cancelled() => return cancelled("the provider's estimate had not passed"),
+        _ = tokio::time::sleep(estimate) => {}
+    }
+    sender.context.emit(Event::Completed {
+        provider: sender.name.clone(),
+        batch: batch.index,
+        items: batch.items,
+    });
+    Completion::Completed
 }
 
 fn cancelled(last: &str) -> Completion {

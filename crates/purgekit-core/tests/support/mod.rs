@@ -170,6 +170,10 @@ impl Toy {
     fn decode_error(&self, response: HttpResponse) -> Error {
         match response.status().as_u16() {
             401 => Error::auth(text(&response)),
+            429 => Error::RateLimited {
+                retry_after: parse_retry_after(response.headers(), SystemTime::now()),
+                message: text(&response),
+            },
             code @ 500..=599 => Error::transient(format!("HTTP {code}")),
             code => Error::rejected(code.to_string(), text(&response)),
         }
@@ -225,6 +229,8 @@ struct ServerState {
     rejections: usize,
     script: VecDeque<Scripted>,
     always: Option<Scripted>,
+    raw: VecDeque<HttpResponse>,
+    status_script: VecDeque<Scripted>,
     polls: HashMap<String, u32>,
     status_requests: Vec<f64>,
     in_flight: usize,
@@ -253,6 +259,8 @@ impl ToyServer {
                 rejections: 0,
                 script: VecDeque::new(),
                 always: None,
+                raw: VecDeque::new(),
+                status_script: VecDeque::new(),
                 polls: HashMap::new(),
                 status_requests: vec![],
                 in_flight: 0,
@@ -268,6 +276,16 @@ impl ToyServer {
     /// Answers the next purge requests with these, in order.
     pub fn script(&self, answers: impl IntoIterator<Item = Scripted>) {
         self.lock().script.extend(answers);
+    }
+
+    /// Answers the next purge requests with these responses, as they are.
+    pub fn script_responses(&self, answers: impl IntoIterator<Item = HttpResponse>) {
+        self.lock().raw.extend(answers);
+    }
+
+    /// Answers the next status requests with these.
+    pub fn script_status(&self, answers: impl IntoIterator<Item = Scripted>) {
+        self.lock().status_script.extend(answers);
     }
 
     /// Answers every purge request with this.
@@ -327,6 +345,12 @@ impl ToyServer {
         let path = request.uri().path().to_owned();
         if let Some(id) = path.strip_prefix("/status/") {
             s.status_requests.push(at);
+            if let Some(Scripted(status, retry_after)) = s.status_script.pop_front() {
+                let headers: Vec<(&str, String)> = retry_after
+                    .map(|r| vec![("retry-after", r.to_owned())])
+                    .unwrap_or_default();
+                return respond(status, &headers, "scripted status failure");
+            }
             let polls = s.polls.entry(id.to_owned()).or_insert(0);
             *polls += 1;
             let body = if *polls > self.config.pending_polls {
@@ -337,6 +361,9 @@ impl ToyServer {
             return respond(200, &self.poll_after_header(), body);
         }
         s.arrivals.push(at);
+        if let Some(raw) = s.raw.pop_front() {
+            return raw;
+        }
         if let Some(Scripted(status, retry_after)) = s.script.pop_front().or(s.always.clone()) {
             let headers: Vec<(&str, String)> = retry_after
                 .map(|r| vec![("retry-after", r.to_owned())])
@@ -387,7 +414,7 @@ fn respond(status: u16, headers: &[(&str, String)], body: &str) -> HttpResponse 
 
 #[async_trait]
 impl Transport for ToyServer {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
+    async fn send(&self, request: HttpRequest, _max_response_bytes: usize) -> Result<HttpResponse> {
         Ok(self.handle(request).await)
     }
 }

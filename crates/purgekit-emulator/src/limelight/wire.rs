@@ -434,6 +434,25 @@ mod tests {
     }
 
     #[test]
+    fn a_glob_may_cover_both_schemes_but_not_others() {
+        // `*` is a wildcard wherever it stands in a partial pattern: `http*://` is http and https.
+        let body = ok(
+            r#"{"patterns":[{"pattern":"http*://cdn.example.com/*","evict":false,"exact":false,"incqs":false}]}"#,
+        );
+        assert_eq!(body.patterns[0].pattern, "http*://cdn.example.com/*");
+        for bad in [
+            "ftp://cdn.example.com/*",
+            "*://cdn.example.com/*",
+            "http*:///x",
+        ] {
+            let body = format!(
+                r#"{{"patterns":[{{"pattern":"{bad}","evict":false,"exact":false,"incqs":false}}]}}"#
+            );
+            assert!(!codes(&body).is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
     fn every_documented_error_is_found() {
         assert_eq!(codes("{"), [(1009, "request body".into())]);
         assert_eq!(codes("{}"), [(1042, "patterns and tags".into())]);

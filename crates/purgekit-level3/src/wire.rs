@@ -1,6 +1,7 @@
 //! The XML the invalidation API speaks: the `<paths>` body we send, and the `<accessGroup>` and
 //! `<error>` documents it answers with (parsed with quick-xml).
 
+use purgekit_core::{MAX_NESTING_DEPTH, Result};
 use quick_xml::events::Event;
 use serde::Deserialize;
 
@@ -33,6 +34,27 @@ pub fn root_name(body: &str) -> Option<String> {
             }
             Event::Eof => return None,
             _ => {}
+        }
+    }
+}
+
+/// Checks, before any deserializer sees it, that the document nests elements at most
+/// [`MAX_NESTING_DEPTH`] deep (scanning events, without recursion). Malformed XML passes here
+/// and is refused by the parser.
+pub fn check_depth(body: &str) -> Result<()> {
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(_)) => {
+                depth += 1;
+                if depth > MAX_NESTING_DEPTH {
+                    return Err(purgekit_core::too_deep("the XML answer"));
+                }
+            }
+            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Event::Eof) | Err(_) => return Ok(()),
+            Ok(_) => {}
         }
     }
 }
@@ -127,7 +149,11 @@ struct RawInvalidation {
 
 /// Every invalidation of an `<accessGroup>` answer, in document order, whether the network
 /// identifiers sit under `<services><service>` or directly under the access group.
-pub fn parse_access_group(body: &str) -> Result<Vec<Invalidation>, String> {
+pub fn parse_access_group(body: &str) -> std::result::Result<Vec<Invalidation>, String> {
+    check_depth(body).map_err(|e| match e {
+        purgekit_core::Error::Protocol { message } => message,
+        other => other.to_string(),
+    })?;
     match root_name(body) {
         Some(name) if name == "accessGroup" => {}
         Some(name) => return Err(format!("expected an <accessGroup> document, got <{name}>")),
@@ -212,6 +238,24 @@ mod tests {
         );
         assert!(parse_access_group("not xml at all").is_err());
         assert!(parse_access_group("<accessGroup><services>").is_err());
+    }
+
+    #[test]
+    fn refuses_nesting_past_the_limit() {
+        let nested = |depth: usize, name: &str| {
+            format!(
+                "<accessGroup>{}{}</accessGroup>",
+                format!("<{name}>").repeat(depth),
+                format!("</{name}>").repeat(depth)
+            )
+        };
+        assert!(check_depth(&nested(MAX_NESTING_DEPTH - 1, "x")).is_ok());
+        for name in ["x", "services", "networkIdentifiers"] {
+            let e = parse_access_group(&nested(100_000, name)).unwrap_err();
+            assert!(e.contains("deeper than 64 levels"), "{e}");
+        }
+        let e = check_depth(&"<error>".repeat(100_000)).unwrap_err();
+        assert_eq!(e.kind(), "protocol");
     }
 
     #[test]

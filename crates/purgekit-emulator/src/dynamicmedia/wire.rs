@@ -56,6 +56,12 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Node, String> {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 return Err("more than one root element".into());
             }
+            Event::Start(_) if open.len() >= crate::MAX_NESTING_DEPTH => {
+                return Err(format!(
+                    "elements nested deeper than {} levels",
+                    crate::MAX_NESTING_DEPTH
+                ));
+            }
             Event::Start(e) => {
                 open.push(Node {
                     ns,
@@ -114,4 +120,16 @@ fn attach(open: &mut [Node], root: &mut Option<Node>, node: Node) {
 /// `text` escaped for element content.
 pub(super) fn escape(text: &str) -> String {
     quick_xml::escape::partial_escape(text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn refuses_deep_nesting_without_recursing() {
+        let depth = crate::MAX_NESTING_DEPTH;
+        let nested = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        assert!(super::parse(nested(depth).as_bytes()).is_ok());
+        let e = super::parse(nested(100_000).as_bytes()).unwrap_err();
+        assert!(e.contains("deeper than 64 levels"), "{e}");
+    }
 }

@@ -1,10 +1,14 @@
 //! Just enough XML for SOAP answers: a namespace-aware element tree, with entity references
-//! resolved and every tag checked to close.
+//! resolved, every tag checked to close, and nesting bounded by
+//! [`purgekit_core::MAX_NESTING_DEPTH`] (the tree is built without recursion, and no deeper
+//! tree exists for `Drop` or `Clone` to recurse through).
 
 use quick_xml::NsReader;
 use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
+
+use purgekit_core::MAX_NESTING_DEPTH;
 
 /// One element: its namespace, local name, direct text and child elements.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -36,8 +40,29 @@ impl Element {
     }
 }
 
+/// Why a document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ParseError {
+    /// Elements nest deeper than [`MAX_NESTING_DEPTH`]: refused whatever the HTTP status.
+    TooDeep,
+    /// Not well-formed XML; says what is wrong.
+    Malformed(String),
+}
+
+impl From<String> for ParseError {
+    fn from(why: String) -> Self {
+        ParseError::Malformed(why)
+    }
+}
+
+impl From<&str> for ParseError {
+    fn from(why: &str) -> Self {
+        ParseError::Malformed(why.to_owned())
+    }
+}
+
 /// Parses a whole document into its root element; the error says what is wrong.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Element, String> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Element, ParseError> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut reader = NsReader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
@@ -46,25 +71,28 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Element, String> {
         let (resolved, event) = match reader.read_resolved_event() {
             Ok(next) => next,
             Err(e) => {
-                return Err(format!(
+                return Err(ParseError::Malformed(format!(
                     "malformed XML at byte {}: {e}",
                     reader.error_position()
-                ));
+                )));
             }
         };
         let ns = match resolved {
             ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.as_ref()).into_owned(),
             ResolveResult::Unbound => String::new(),
             ResolveResult::Unknown(prefix) => {
-                return Err(format!(
+                return Err(ParseError::Malformed(format!(
                     "undeclared namespace prefix `{}`",
                     String::from_utf8_lossy(&prefix)
-                ));
+                )));
             }
         };
         match event {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
-                return Err("content after the root element".to_owned());
+                return Err("content after the root element".into());
+            }
+            Event::Start(_) if stack.len() >= MAX_NESTING_DEPTH => {
+                return Err(ParseError::TooDeep);
             }
             Event::Start(start) => stack.push(Element {
                 ns,
@@ -108,12 +136,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Element, String> {
         }
     }
     if !stack.is_empty() {
-        return Err(format!(
+        return Err(ParseError::Malformed(format!(
             "truncated: `<{}>` is never closed",
             stack[stack.len() - 1].name
-        ));
+        )));
     }
-    root.ok_or_else(|| "no root element".to_owned())
+    root.ok_or_else(|| "no root element".into())
 }
 
 fn close(stack: &mut [Element], root: &mut Option<Element>, element: Element) {
@@ -163,5 +191,21 @@ mod tests {
         ] {
             assert!(parse(doc.as_bytes()).is_err(), "{doc:?} parsed");
         }
+    }
+
+    #[test]
+    fn refuses_nesting_past_the_limit_without_recursing() {
+        let nested = |depth: usize| format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        assert!(parse(nested(MAX_NESTING_DEPTH).as_bytes()).is_ok());
+        assert_eq!(
+            parse(nested(MAX_NESTING_DEPTH + 1).as_bytes()),
+            Err(ParseError::TooDeep)
+        );
+        // 100,000 levels: a tree this deep would overflow the stack when dropped.
+        assert_eq!(parse(nested(100_000).as_bytes()), Err(ParseError::TooDeep));
+        assert_eq!(
+            parse("<a>".repeat(100_000).as_bytes()),
+            Err(ParseError::TooDeep)
+        );
     }
 }

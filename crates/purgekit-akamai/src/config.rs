@@ -1,0 +1,299 @@
+//! The account configuration (the `[providers.NAME]` table with `kind = "akamai"`), the
+//! `.edgerc` file it may point to, and their validation into what the codec signs with.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use purgekit_core::{Error, Result, Secret};
+use serde::{Deserialize, Deserializer};
+
+use crate::sign::DEFAULT_MAX_BODY;
+use crate::wire::Network;
+
+/// The section of `.edgerc` read when none is named.
+pub const DEFAULT_SECTION: &str = "default";
+
+/// Most CP codes one request may carry: the CP code bucket holds 300 tokens, so a request with
+/// more could never be accepted.
+pub const MAX_CPCODES: usize = 300;
+
+/// One Fast Purge API client: credentials given directly, or read from an `.edgerc` section
+/// (keys given here override the file's).
+///
+/// ```
+/// let config: purgekit_akamai::AkamaiConfig = toml::from_str(r#"
+///     host = "akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net"
+///     client_token = "akab-client"
+///     client_secret = "c2VjcmV0"
+///     access_token = "akab-access"
+///     network = "staging"
+///     cpcodes = [12345]
+/// "#).unwrap();
+/// let provider = purgekit_akamai::Akamai::new(config).unwrap();
+/// # let _ = provider;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AkamaiConfig {
+    /// The API client's host name (`akab-….purge.akamaiapis.net`), without scheme.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// `client_token`.
+    #[serde(default)]
+    pub client_token: Option<String>,
+    /// `client_secret`, as written in `.edgerc` (never Base64-decoded).
+    #[serde(default, deserialize_with = "secret")]
+    pub client_secret: Option<Secret>,
+    /// `access_token`.
+    #[serde(default)]
+    pub access_token: Option<String>,
+    /// `production` (default) or `staging`.
+    #[serde(default)]
+    pub network: Network,
+    /// The CP codes an `everything` target purges.
+    #[serde(default)]
+    pub cpcodes: Vec<u32>,
+    /// An `.edgerc` file to read `host`, the tokens, the secret and `max-body` from
+    /// (`~/` is the home directory).
+    #[serde(default)]
+    pub edgerc: Option<PathBuf>,
+    /// The `.edgerc` section ([`DEFAULT_SECTION`] when not given).
+    #[serde(default)]
+    pub section: Option<String>,
+    /// Most body bytes hashed in the signature (`max_body`, [`DEFAULT_MAX_BODY`] by default).
+    #[serde(default)]
+    pub max_body: Option<usize>,
+    /// `scheme://host[:port]` to send to instead of `https://{host}` (an emulator, a proxy).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+fn secret<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Secret>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(Secret::new))
+}
+
+impl AkamaiConfig {
+    /// Credentials given directly, for `host`.
+    pub fn new(
+        host: impl Into<String>,
+        client_token: impl Into<String>,
+        client_secret: impl Into<Secret>,
+        access_token: impl Into<String>,
+    ) -> Self {
+        AkamaiConfig {
+            host: Some(host.into()),
+            client_token: Some(client_token.into()),
+            client_secret: Some(client_secret.into()),
+            access_token: Some(access_token.into()),
+            ..AkamaiConfig::default()
+        }
+    }
+
+    /// The same configuration sending to `endpoint` (an emulator, a proxy).
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+}
+
+/// A checked configuration.
+#[derive(Clone)]
+pub(crate) struct Account {
+    /// `scheme://host[:port]` requests go to.
+    pub endpoint: String,
+    /// The signed scheme and `Host` (from the endpoint).
+    pub scheme: String,
+    pub host: String,
+    pub client_token: String,
+    pub client_secret: Secret,
+    pub access_token: String,
+    pub max_body: usize,
+    pub network: Network,
+    pub cpcodes: Vec<u32>,
+}
+
+impl Account {
+    pub fn new(config: AkamaiConfig) -> Result<Self> {
+        let file = match (&config.edgerc, &config.section) {
+            (None, None) => BTreeMap::new(),
+            (path, section) => {
+                let path = path.clone().unwrap_or_else(|| PathBuf::from("~/.edgerc"));
+                let section = section.as_deref().unwrap_or(DEFAULT_SECTION);
+                read_edgerc(&path, section)?
+            }
+        };
+        let pick = |key: &str, given: &Option<String>| -> Option<String> {
+            given
+                .clone()
+                .or_else(|| file.get(key).cloned())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |key: &str, given: &Option<String>| {
+            pick(key, given).ok_or_else(|| {
+                Error::config(
+                    key,
+                    "missing: set it in the table or in the `.edgerc` section named by `edgerc`/`section`",
+                )
+            })
+        };
+        let client_token = required("client_token", &config.client_token)?;
+        let access_token = required("access_token", &config.access_token)?;
+        let secret_text = config.client_secret.as_ref().map(|s| s.expose().to_owned());
+        let client_secret = Secret::new(required("client_secret", &secret_text)?);
+        for (key, value) in [
+            ("client_token", &client_token),
+            ("access_token", &access_token),
+        ] {
+            if value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == ';')
+            {
+                return Err(Error::config(
+                    key,
+                    "must not contain white space, control characters or `;`",
+                ));
+            }
+        }
+        let max_body = match (config.max_body, file.get("max_body")) {
+            (Some(n), _) => n,
+            (None, Some(text)) => text.trim().parse().map_err(|_| {
+                Error::config(
+                    "max_body",
+                    format!("`{text}` in the .edgerc file is not a byte count"),
+                )
+            })?,
+            (None, None) => DEFAULT_MAX_BODY,
+        };
+        if max_body == 0 {
+            return Err(Error::config("max_body", "must be at least 1"));
+        }
+        let endpoint = match (&config.endpoint, pick("host", &config.host)) {
+            (Some(endpoint), _) => purgekit_core::normalize_endpoint("endpoint", endpoint)?,
+            (None, Some(host)) => {
+                // Akamai's sample .edgerc writes the host with a trailing `/`.
+                let host = host.trim_end_matches('/');
+                if host.contains("://") || host.contains(['/', '@', '?', '#']) || host.is_empty() {
+                    return Err(Error::config(
+                        "host",
+                        format!(
+                            "`{host}` must be the API client's host name alone (no scheme or path)"
+                        ),
+                    ));
+                }
+                purgekit_core::normalize_endpoint("host", &format!("https://{host}"))?
+            }
+            (None, None) => {
+                return Err(Error::config(
+                    "host",
+                    "missing: set `host` (or `edgerc`), or `endpoint`",
+                ));
+            }
+        };
+        let (scheme, host) = endpoint
+            .split_once("://")
+            .expect("normalized endpoints have a scheme");
+        if config.cpcodes.len() > MAX_CPCODES {
+            return Err(Error::config(
+                "cpcodes",
+                format!(
+                    "{} CP codes: one request carries at most {MAX_CPCODES} (the CP code rate bucket's size)",
+                    config.cpcodes.len()
+                ),
+            ));
+        }
+        if config.cpcodes.contains(&0) {
+            return Err(Error::config("cpcodes", "a CP code is a positive integer"));
+        }
+        let mut cpcodes = config.cpcodes.clone();
+        cpcodes.sort_unstable();
+        cpcodes.dedup();
+        Ok(Account {
+            scheme: scheme.to_owned(),
+            host: host.to_owned(),
+            endpoint: endpoint.clone(),
+            client_token,
+            client_secret,
+            access_token,
+            max_body,
+            network: config.network,
+            cpcodes,
+        })
+    }
+}
+
+/// Reads `section` of the `.edgerc` at `path` (`~/` expanded from `HOME`). A missing file or
+/// section is a configuration error naming both.
+pub(crate) fn read_edgerc(path: &Path, section: &str) -> Result<BTreeMap<String, String>> {
+    let shown = path.display().to_string();
+    let expanded = match path.strip_prefix("~") {
+        Ok(rest) => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(rest),
+            None => {
+                return Err(Error::config(
+                    "edgerc",
+                    format!("`{shown}` (section `{section}`): HOME is not set to expand `~`"),
+                ));
+            }
+        },
+        Err(_) => path.to_owned(),
+    };
+    let text = std::fs::read_to_string(&expanded).map_err(|e| {
+        Error::config(
+            "edgerc",
+            format!("cannot read `{shown}` for section `[{section}]`: {e}"),
+        )
+    })?;
+    parse_edgerc(&text, section).ok_or_else(|| {
+        Error::config(
+            "section",
+            format!("no section `[{section}]` in the .edgerc file `{shown}`"),
+        )
+    })
+}
+
+/// The keys of `section` in an `.edgerc` text (INI), or `None` when the section is absent.
+/// Key names are lower-cased with `-` read as `_` (`max-body` = `max_body`), as Akamai's
+/// Python reader does; `#` and `;` start comments, whole-line or after a value.
+pub(crate) fn parse_edgerc(text: &str, section: &str) -> Option<BTreeMap<String, String>> {
+    let mut current: Option<&str> = None;
+    let mut found = false;
+    let mut keys = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(['#', ';']) {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = Some(name.trim());
+            found |= name.trim() == section;
+            continue;
+        }
+        if current != Some(section) {
+            continue;
+        }
+        let Some((key, value)) = line.split_once(['=', ':']) else {
+            continue;
+        };
+        let value = strip_inline_comment(value);
+        keys.insert(
+            key.trim().to_ascii_lowercase().replace('-', "_"),
+            value.trim().to_owned(),
+        );
+    }
+    found.then_some(keys)
+}
+
+/// `value` up to an inline comment: a `#` or `;` preceded by white space.
+fn strip_inline_comment(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    for i in 1..bytes.len() {
+        if matches!(bytes[i], b'#' | b';') && bytes[i - 1].is_ascii_whitespace() {
+            return &value[..i];
+        }
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests;

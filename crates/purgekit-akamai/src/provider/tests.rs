@@ -1,0 +1,233 @@
+use std::time::UNIX_EPOCH;
+
+use purgekit_core::{PurgeRequest, plan_provider};
+
+use super::*;
+
+const API_HOST: &str = "akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net";
+
+fn akamai(network: crate::Network) -> Akamai {
+    let mut config = AkamaiConfig::new(
+        API_HOST,
+        "akab-client-token-xxx-xxxxxxxxxxxxxxxx",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=",
+        "akab-access-token-xxx-xxxxxxxxxxxxxxxx",
+    );
+    config.network = network;
+    config.cpcodes = vec![12345];
+    Akamai::new(config).unwrap()
+}
+
+/// The batches of `request` as (path, body) pairs, encoded at the vectors' time.
+fn wire(provider: &Akamai, request: &PurgeRequest) -> Vec<(String, String)> {
+    let plan = plan_provider("akamai", provider, request).unwrap();
+    (0..plan.batches.len())
+        .map(|i| {
+            let batch = plan.batch(i, provider, request).unwrap();
+            let http = provider
+                .encode(
+                    &batch,
+                    request.options(),
+                    UNIX_EPOCH + Duration::from_secs(1_395_430_461),
+                )
+                .unwrap();
+            assert_eq!(
+                http.body().len(),
+                batch.bytes,
+                "counted bytes are the bytes sent"
+            );
+            (
+                http.uri().path().to_owned(),
+                String::from_utf8(http.body().clone()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn url_and_tag_bodies_one_type_per_request() {
+    let request = PurgeRequest::builder()
+        .url("https://www.example.com/index.html")
+        .tag("product-123")
+        .url("https://www.example.com/css/site.css")
+        .tag("category-7")
+        .url("https://www.example.com/caf\u{e9}/men\u{fc}.html")
+        .build()
+        .unwrap();
+    insta::assert_json_snapshot!(wire(&akamai(crate::Network::Production), &request));
+}
+
+#[test]
+fn delete_on_staging() {
+    let request = PurgeRequest::builder()
+        .tag("product-123")
+        .tag("category-7")
+        .delete()
+        .build()
+        .unwrap();
+    insta::assert_json_snapshot!(wire(&akamai(crate::Network::Staging), &request));
+}
+
+#[test]
+fn the_url_vector_request_is_signed_as_published() {
+    let provider = akamai(crate::Network::Production);
+    let body = br#"{"objects":["https://www.example.com/index.html","https://www.example.com/css/site.css"]}"#;
+    let http = provider
+        .signed_post(
+            "/ccu/v3/invalidate/url/production",
+            body.to_vec(),
+            UNIX_EPOCH + Duration::from_secs(1_395_430_461),
+            "nonce-xx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+        )
+        .unwrap();
+    let auth = http.headers()[AUTHORIZATION].to_str().unwrap();
+    assert!(
+        auth.ends_with(";signature=Ky4IKl8xUUTdTzzpovZXZaY8Rs//BISihdk11+7oxSs="),
+        "{auth}"
+    );
+    assert_eq!(
+        http.uri().to_string(),
+        format!("https://{API_HOST}/ccu/v3/invalidate/url/production")
+    );
+    assert_eq!(http.headers()[HOST].to_str().unwrap(), API_HOST);
+    assert_eq!(http.headers()[CONTENT_TYPE], "application/json");
+    let mut redacted = http.clone();
+    provider.redact(&mut redacted);
+    assert_eq!(redacted.headers()[AUTHORIZATION], REDACTED);
+}
+
+#[test]
+fn each_request_has_a_fresh_nonce() {
+    let provider = akamai(crate::Network::Production);
+    let request = PurgeRequest::builder().tag("t").build().unwrap();
+    let plan = plan_provider("akamai", &provider, &request).unwrap();
+    let batch = plan.batch(0, &provider, &request).unwrap();
+    let now = SystemTime::now();
+    let a = provider.encode(&batch, request.options(), now).unwrap();
+    let b = provider.encode(&batch, request.options(), now).unwrap();
+    assert_ne!(a.headers()[AUTHORIZATION], b.headers()[AUTHORIZATION]);
+}
+
+#[test]
+fn patterns_are_unsupported_with_the_reason() {
+    let provider = akamai(crate::Network::Production);
+    let request = PurgeRequest::builder()
+        .pattern("https://www.example.com/img/*")
+        .url("https://www.example.com/a.js")
+        .build()
+        .unwrap();
+    let plan = plan_provider("akamai", &provider, &request).unwrap();
+    match &plan.targets[0] {
+        purgekit_core::Disposition::Unsupported { reason } => {
+            assert!(reason.contains("wildcard pattern"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plan.batches.len(), 1);
+    let pattern = Target::pattern("https://www.example.com/img/*").unwrap();
+    assert_eq!(
+        provider.map(&pattern, &Options::default()).unwrap(),
+        Mapped::Unsupported(NO_WILDCARDS.to_owned())
+    );
+}
+
+#[test]
+fn batches_fill_to_exactly_50000_bytes_and_never_beyond() {
+    let provider = akamai(crate::Network::Production);
+    let mut builder = PurgeRequest::builder();
+    for i in 0..5_000 {
+        builder = builder.url(format!("https://www.example.com/assets/{i:05}/app.js"));
+    }
+    let request = builder.build().unwrap();
+    let plan = plan_provider("akamai", &provider, &request).unwrap();
+    // Each URL is 43 characters: 46 bytes with quotes and comma; 1086 fit under 50,000.
+    let per = (MAX_BODY_BYTES - wire::ENVELOPE_BYTES) / 46;
+    assert_eq!(per, 1086);
+    assert_eq!(plan.batches[0].targets.len(), per);
+    for b in &plan.batches {
+        assert!(b.bytes <= MAX_BODY_BYTES);
+    }
+    let total: usize = plan.batches.iter().map(|b| b.targets.len()).sum();
+    assert_eq!(total, 5_000);
+}
+
+#[test]
+fn accepted_carries_the_estimate_and_says_it_is_one() {
+    let provider = akamai(crate::Network::Production);
+    let batch = Batch {
+        scope: "url".into(),
+        items: Vec::new(),
+        bytes: 0,
+    };
+    let response = purgekit_core::http::Response::builder()
+        .status(201)
+        .body(
+            br#"{"httpStatus":201,"estimatedSeconds":5,"purgeId":"edcp-1","supportId":"edcp-1"}"#
+                .to_vec(),
+        )
+        .unwrap();
+    let accepted = provider.decode(&batch, response).unwrap();
+    assert_eq!(accepted.handle, Handle("edcp-1".into()));
+    assert_eq!(accepted.poll_after, Some(Duration::from_secs(5)));
+    assert!(accepted.warnings[0].contains("estimate"));
+    assert_eq!(provider.completion(), CompletionModel::Estimated);
+    let status = provider.encode_status(&Handle("edcp-1".into()), SystemTime::now());
+    assert!(status.unwrap_err().to_string().contains("no status call"));
+}
+
+#[test]
+fn limits_and_buckets_are_the_documented_ones() {
+    let limits = akamai(crate::Network::Production).limits();
+    assert_eq!(limits.max_body_bytes, Some(50_000));
+    assert!(limits.group_by_scope);
+    let b = &limits.buckets;
+    assert_eq!(
+        (b[0].unit, b[0].scope.as_deref(), b[0].burst),
+        (BucketUnit::Requests, None, 100)
+    );
+    assert_eq!(b[0].refill, Budget::new(50, Duration::from_secs(1)));
+    assert_eq!((b[1].scope.as_deref(), b[1].burst), (Some("url"), 10_000));
+    assert_eq!((b[2].scope.as_deref(), b[2].burst), (Some("tag"), 5_000));
+    assert_eq!(b[2].refill, Budget::per_minute(500));
+    assert_eq!((b[3].scope.as_deref(), b[3].burst), (Some("cpcode"), 300));
+    assert_eq!(b[3].refill, Budget::per_minute(30));
+}
+
+#[test]
+fn debug_hides_the_secret() {
+    let text = format!("{:?}", akamai(crate::Network::Production));
+    assert!(
+        !text.contains("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx="),
+        "{text}"
+    );
+}
+
+#[test]
+fn cpcode_body_sends_integers() {
+    // No target kind maps to CP codes before `everything` exists: the batch is built by hand.
+    let provider = akamai(crate::Network::Production);
+    let items: Vec<Item> = ["12345", "98765"]
+        .iter()
+        .map(|c| Item {
+            kind: TargetKind::Url,
+            value: (*c).to_owned(),
+            scope: "cpcode".into(),
+            wildcard: false,
+            bytes: wire::object_bytes(ObjectType::Cpcode, c),
+        })
+        .collect();
+    let bytes = wire::ENVELOPE_BYTES + items.iter().map(|i| i.bytes).sum::<usize>();
+    let batch = Batch {
+        scope: "cpcode".into(),
+        items,
+        bytes,
+    };
+    let http = provider
+        .encode(&batch, &Options::default(), SystemTime::now())
+        .unwrap();
+    assert_eq!(http.body().len(), bytes);
+    insta::assert_json_snapshot!((
+        http.uri().path(),
+        String::from_utf8(http.body().clone()).unwrap()
+    ));
+}

@@ -1,0 +1,542 @@
+//! A faithful stand-in for Akamai Fast Purge v3, `POST /ccu/v3/{invalidate|delete}/{url|tag|cpcode}[/{network}]`.
+//!
+//! It checks what the vendor documents, the way the vendor documents it:
+//! - EdgeGrid `EG1-HMAC-SHA256`, verified with its own implementation of the spec: the tokens,
+//!   the signature (recomputed over `METHOD\thttp\tHost\tpath?query\t\tcontent-hash\tprefix`
+//!   with the stored secret), the timestamp within [`AkamaiEmulatorConfig::max_clock_skew`] of
+//!   the server clock, and a nonce never seen before within that window (401 otherwise);
+//! - `Content-Type: application/json` (415), at most 50,000 body bytes (413);
+//! - the schema: one object type per request (strings for URLs/ARLs and tags, integers for CP
+//!   codes), the `hostname` form for URLs, no other key, no empty `objects` (400 with the
+//!   documented titles: `bad URL`, `bad URL hostname`…); CP codes outside the configured
+//!   contract are refused whole (403), as one bad object fails the whole request;
+//! - the account's token buckets — requests 100 (50/s), URLs 10,000 (200/s), tags 5,000
+//!   (500/min), CP codes 300 (30/min): a request needs one request token and one object token
+//!   per object; a refused request (429, with `rateLimit`, `rateLimitCurrentRequestSize` and
+//!   `rateLimitRemaining`) takes none; every 201 and 429 carries the `X-RateLimit-*` headers;
+//! - 201 with `purgeId`, `supportId` and `estimatedSeconds`; `rate-limit-status` answers 201
+//!   with the headers.
+//!
+//! Buckets run on `tokio::time::Instant`; the wall clock is read only to check timestamps.
+//! Akamai documents no figure for the allowed clock skew; the emulator uses 30 s (configurable).
+
+mod auth;
+mod state;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+use tokio::time::Instant;
+
+pub use auth::sign;
+pub use state::BucketSpec;
+
+use crate::{Faults, Running};
+use state::{Bucket, Nonces};
+use wire::Problem;
+
+/// The sandbox API client's `client_token`.
+pub const DEMO_CLIENT_TOKEN: &str = "akab-demo-client-token-xxxxxxxxxxxx";
+/// The sandbox API client's `client_secret`. Not a secret: it only opens the emulator.
+pub const DEMO_CLIENT_SECRET: &str = "ZGVtby1jbGllbnQtc2VjcmV0LW9ubHktb3BlbnMtdGhlLWVtdWxhdG9y";
+/// The sandbox API client's `access_token`.
+pub const DEMO_ACCESS_TOKEN: &str = "akab-demo-access-token-xxxxxxxxxxxx";
+
+/// How the emulator behaves; [`Default`] is the vendor's documented behaviour with the demo
+/// credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AkamaiEmulatorConfig {
+    /// The API client's `client_token`.
+    pub client_token: String,
+    /// Its `client_secret`.
+    pub client_secret: String,
+    /// Its `access_token`.
+    pub access_token: String,
+    /// Body bytes hashed in signatures: 131,072 (EdgeGrid's default).
+    pub max_body: usize,
+    /// Furthest a signed timestamp may be from the server clock: 30 s.
+    pub max_clock_skew: Duration,
+    /// Body bytes per request: 50,000.
+    pub max_body_bytes: usize,
+    /// The request bucket: 100, refilled 50 a second.
+    pub requests: BucketSpec,
+    /// The URL/ARL bucket: 10,000, refilled 200 a second.
+    pub urls: BucketSpec,
+    /// The cache tag bucket: 5,000, refilled 500 a minute.
+    pub tags: BucketSpec,
+    /// The CP code bucket: 300, refilled 30 a minute.
+    pub cpcodes: BucketSpec,
+    /// `estimatedSeconds` answered: 5.
+    pub estimated_seconds: u64,
+    /// The CP codes the client may purge; `None`: any.
+    pub contract_cpcodes: Option<Vec<u64>>,
+    /// Send `Retry-After` with 429s. Akamai documents none, so off by default.
+    pub retry_after_header: bool,
+}
+
+impl AkamaiEmulatorConfig {
+    /// The sandbox: demo credentials and the documented limits.
+    pub fn demo() -> Self {
+        let bucket = |size: f64, refill_per_second: f64| BucketSpec {
+            size,
+            refill_per_second,
+        };
+        AkamaiEmulatorConfig {
+            client_token: DEMO_CLIENT_TOKEN.to_owned(),
+            client_secret: DEMO_CLIENT_SECRET.to_owned(),
+            access_token: DEMO_ACCESS_TOKEN.to_owned(),
+            max_body: 131_072,
+            max_clock_skew: Duration::from_secs(30),
+            max_body_bytes: 50_000,
+            requests: bucket(100.0, 50.0),
+            urls: bucket(10_000.0, 200.0),
+            tags: bucket(5_000.0, 500.0 / 60.0),
+            cpcodes: bucket(300.0, 30.0 / 60.0),
+            estimated_seconds: 5,
+            contract_cpcodes: None,
+            retry_after_header: false,
+        }
+    }
+
+    /// The same buckets refilled `factor` times faster (tests and benchmarks compress time).
+    pub fn refill_faster(mut self, factor: f64) -> Self {
+        for b in [
+            &mut self.requests,
+            &mut self.urls,
+            &mut self.tags,
+            &mut self.cpcodes,
+        ] {
+            b.refill_per_second *= factor;
+        }
+        self
+    }
+}
+
+impl Default for AkamaiEmulatorConfig {
+    fn default() -> Self {
+        Self::demo()
+    }
+}
+
+/// One accepted purge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purge {
+    /// The `purgeId` answered.
+    pub purge_id: String,
+    /// `invalidate` or `delete`.
+    pub action: String,
+    /// `url`, `tag` or `cpcode`.
+    pub object_type: String,
+    /// `production` or `staging`.
+    pub network: String,
+    /// The objects, as sent (CP codes in decimal; `hostname` + path for that form).
+    pub objects: Vec<String>,
+    /// The body's length in bytes.
+    pub body_bytes: usize,
+}
+
+/// One HTTP request that reached the emulator, faults included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// The method.
+    pub method: String,
+    /// Path and query as received.
+    pub path_and_query: String,
+    /// The `Content-Length` header, if sent.
+    pub content_length: Option<u64>,
+    /// The status answered.
+    pub status: u16,
+}
+
+/// The Akamai Fast Purge emulator: cheap to clone, all clones share one state.
+#[derive(Clone)]
+pub struct AkamaiEmulator {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: AkamaiEmulatorConfig,
+    faults: Faults,
+    ledger: Mutex<Ledger>,
+}
+
+struct Ledger {
+    requests: Bucket,
+    /// URL, tag and CP code buckets, in that order.
+    objects: [Bucket; 3],
+    nonces: Nonces,
+    purges: Vec<Purge>,
+    seen: Vec<SeenRequest>,
+    rejections: usize,
+    next_id: u64,
+}
+
+const TYPES: [&str; 3] = ["url", "tag", "cpcode"];
+
+impl AkamaiEmulator {
+    /// An emulator with `config`.
+    pub fn new(config: AkamaiEmulatorConfig) -> Self {
+        let ledger = Ledger {
+            requests: Bucket::new(config.requests),
+            objects: [
+                Bucket::new(config.urls),
+                Bucket::new(config.tags),
+                Bucket::new(config.cpcodes),
+            ],
+            nonces: Nonces::default(),
+            purges: Vec::new(),
+            seen: Vec::new(),
+            rejections: 0,
+            next_id: 0,
+        };
+        AkamaiEmulator {
+            shared: Arc::new(Shared {
+                config,
+                faults: Faults::default(),
+                ledger: Mutex::new(ledger),
+            }),
+        }
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &AkamaiEmulatorConfig {
+        &self.shared.config
+    }
+
+    /// The API as an axum router, with the fault middleware and request recording applied.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/ccu/v3/{action}/{kind}", post(purge_default_network))
+            .route("/ccu/v3/{action}/{kind}/{network}", post(purge))
+            .with_state(self.clone())
+            .layer(from_fn_with_state(self.faults(), Faults::middleware))
+            .layer(from_fn_with_state(self.clone(), record))
+    }
+
+    /// The fault queue applied to incoming requests.
+    pub fn faults(&self) -> Faults {
+        self.shared.faults.clone()
+    }
+
+    /// Serves on `127.0.0.1` at a free port.
+    pub async fn start(&self) -> std::io::Result<Running> {
+        crate::serve(self.router(), SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Every request received, in order, faulted ones included.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.ledger().seen.clone()
+    }
+
+    /// Every accepted purge, in order.
+    pub fn purges(&self) -> Vec<Purge> {
+        self.ledger().purges.clone()
+    }
+
+    /// Requests refused for rate (429).
+    pub fn rejections(&self) -> usize {
+        self.ledger().rejections
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.shared.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn support_id(ledger: &mut Ledger, prefix: &str) -> String {
+        ledger.next_id += 1;
+        format!("{prefix}-{:012x}", ledger.next_id)
+    }
+}
+
+fn problem(ledger: &mut Ledger, p: &Problem) -> Response {
+    let id = AkamaiEmulator::support_id(ledger, "edup");
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, axum::Json(p.body(&id))).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+/// The `X-RateLimit-*` headers for the request bucket and `objects` at `now`.
+fn rate_headers(
+    headers: &mut HeaderMap,
+    requests: &mut Bucket,
+    objects: &mut Bucket,
+    now: Instant,
+) {
+    let mut set = |name: &'static str, value: String| {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(&value).expect("digits"),
+        );
+    };
+    let (rs, os) = (requests.spec, objects.spec);
+    set("x-ratelimit-limit", format!("{}", rs.size));
+    set(
+        "x-ratelimit-remaining",
+        format!("{}", requests.level(now).floor()),
+    );
+    set(
+        "x-ratelimit-limit-per-second",
+        format!("{:.2}", rs.refill_per_second),
+    );
+    set("x-ratelimit-limit-objects", format!("{}", os.size));
+    set(
+        "x-ratelimit-remaining-objects",
+        format!("{}", objects.level(now).floor()),
+    );
+    set(
+        "x-ratelimit-limit-per-second-objects",
+        format!("{:.2}", os.refill_per_second),
+    );
+    set(
+        "x-ratelimit-seconds-to-refresh-limit",
+        format!("{:.2}", requests.seconds_to(rs.size, now)),
+    );
+    set(
+        "x-ratelimit-seconds-to-refresh-limit-objects",
+        format!("{:.2}", objects.seconds_to(os.size, now)),
+    );
+}
+
+async fn record(State(emu): State<AkamaiEmulator>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path_and_query = request.uri().path_and_query().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let content_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let response = next.run(request).await;
+    emu.ledger().seen.push(SeenRequest {
+        method,
+        path_and_query,
+        content_length,
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+async fn purge_default_network(
+    State(emu): State<AkamaiEmulator>,
+    Path((action, kind)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(
+        &emu,
+        &action,
+        &kind,
+        "production",
+        &method,
+        &uri,
+        &headers,
+        &body,
+    )
+}
+
+async fn purge(
+    State(emu): State<AkamaiEmulator>,
+    Path((action, kind, network)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(
+        &emu, &action, &kind, &network, &method, &uri, &headers, &body,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    emu: &AkamaiEmulator,
+    action: &str,
+    kind: &str,
+    network: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let c = &emu.shared.config;
+    let verifier = auth::Verifier {
+        client_token: &c.client_token,
+        client_secret: &c.client_secret,
+        access_token: &c.access_token,
+        max_body: c.max_body,
+        max_skew: c.max_clock_skew,
+    };
+    let verified = verifier.verify(method, uri, headers, body, SystemTime::now());
+    let now = Instant::now();
+    let mut ledger = emu.ledger();
+    let auth = match verified {
+        Ok(auth) => auth,
+        Err(why) => return problem(&mut ledger, &Problem::new(401, "Not authorized", why)),
+    };
+    if !ledger.nonces.fresh(&auth.nonce, now, c.max_clock_skew * 2) {
+        let p = Problem::new(
+            401,
+            "Not authorized",
+            "Replayed request: the nonce was used before",
+        );
+        return problem(&mut ledger, &p);
+    }
+    if action == "rate-limit-status" {
+        let Some(index) = TYPES.iter().position(|t| *t == kind) else {
+            return problem(
+                &mut ledger,
+                &Problem::new(404, "Not Found", format!("No resource at {}", uri.path())),
+            );
+        };
+        let Ledger {
+            requests, objects, ..
+        } = &mut *ledger;
+        let mut rate = HeaderMap::new();
+        rate_headers(&mut rate, requests, &mut objects[index], now);
+        let id = AkamaiEmulator::support_id(&mut ledger, "edrs");
+        let answer = json!({"httpStatus": 201, "supportId": id, "detail": "Request accepted"});
+        return (StatusCode::CREATED, rate, axum::Json(answer)).into_response();
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        let p = Problem::new(
+            415,
+            "Unsupported Media Type",
+            "Content-Type must be application/json",
+        );
+        return problem(&mut ledger, &p);
+    }
+    if body.len() > c.max_body_bytes {
+        let p = Problem::new(
+            413,
+            "Request Entity Too Large",
+            format!(
+                "The request body is {} bytes; at most {} are allowed",
+                body.len(),
+                c.max_body_bytes
+            ),
+        );
+        return problem(&mut ledger, &p);
+    }
+    let kind_index = TYPES.iter().position(|t| *t == kind);
+    let (Some(kind_index), true, true) = (
+        kind_index,
+        matches!(action, "invalidate" | "delete"),
+        matches!(network, "production" | "staging"),
+    ) else {
+        return problem(
+            &mut ledger,
+            &Problem::new(404, "Not Found", format!("No resource at {}", uri.path())),
+        );
+    };
+    let objects = match wire::objects(kind, body) {
+        Ok(objects) => objects,
+        Err(p) => return problem(&mut ledger, &p),
+    };
+    if kind == "cpcode"
+        && let Some(allowed) = &c.contract_cpcodes
+        && let Some(bad) = objects
+            .iter()
+            .find(|o| !allowed.iter().any(|a| a.to_string() == **o))
+    {
+        let p = Problem::new(403, "unauthorized cpcode", bad.clone());
+        return problem(&mut ledger, &p);
+    }
+    let count = objects.len() as f64;
+    let Ledger {
+        requests,
+        objects: buckets,
+        ..
+    } = &mut *ledger;
+    let bucket = &mut buckets[kind_index];
+    let refused = if !requests.allows(1.0, now) {
+        Some((
+            "Rate Limit exceeded".to_owned(),
+            requests.spec.size,
+            1.0,
+            requests.level(now),
+            requests.seconds_to(1.0, now),
+        ))
+    } else if !bucket.allows(count, now) {
+        Some((
+            format!("{} Rate Limit exceeded", kind.to_ascii_uppercase()),
+            bucket.spec.size,
+            count,
+            bucket.level(now),
+            bucket.seconds_to(count, now),
+        ))
+    } else {
+        None
+    };
+    if let Some((title, size, needed, remaining, wait)) = refused {
+        let mut headers = HeaderMap::new();
+        rate_headers(&mut headers, requests, bucket, now);
+        ledger.rejections += 1;
+        let id = AkamaiEmulator::support_id(&mut ledger, "edrl");
+        let body = json!({
+            "supportId": id,
+            "httpStatus": 429,
+            "title": title,
+            "detail": "Retry when enough tokens have been refilled",
+            "describedBy": "https://developer.akamai.com/api/core_features/fast_purge/v3.html#429",
+            "rateLimit": size,
+            "rateLimitCurrentRequestSize": needed,
+            "rateLimitRemaining": remaining.floor(),
+        });
+        let mut response =
+            (StatusCode::TOO_MANY_REQUESTS, headers, axum::Json(body)).into_response();
+        if c.retry_after_header {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.ceil() as u64));
+        }
+        return response;
+    }
+    requests.take(1.0, now);
+    bucket.take(count, now);
+    let mut rate = HeaderMap::new();
+    rate_headers(&mut rate, requests, bucket, now);
+    let prefix = match kind {
+        "url" => "edup",
+        "tag" => "edtp",
+        _ => "edcp",
+    };
+    let purge_id = AkamaiEmulator::support_id(&mut ledger, prefix);
+    ledger.purges.push(Purge {
+        purge_id: purge_id.clone(),
+        action: action.to_owned(),
+        object_type: kind.to_owned(),
+        network: network.to_owned(),
+        objects,
+        body_bytes: body.len(),
+    });
+    let answer = json!({
+        "httpStatus": 201,
+        "estimatedSeconds": c.estimated_seconds,
+        "purgeId": purge_id,
+        "supportId": purge_id,
+        "detail": "Request accepted",
+    });
+    (StatusCode::CREATED, rate, axum::Json(answer)).into_response()
+}
