@@ -175,7 +175,7 @@ impl Provider for CloudFront {
 
     fn encode(&self, batch: &Batch, _options: &Options, now: SystemTime) -> Result<HttpRequest> {
         let paths = batch.items.iter().map(|i| i.value.as_str());
-        let body = wire::encode(paths, batch.items.len());
+        let body = wire::encode(batch.id, paths, batch.items.len());
         self.signed(
             Method::POST,
             self.account.invalidations_url(),

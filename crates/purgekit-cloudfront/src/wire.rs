@@ -4,8 +4,7 @@
 //! [`encode`] writes exactly those bytes, so the planner's byte count and the body sent agree.
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use purgekit_core::{Error, Result, Target, TargetKind};
-use sha2::{Digest, Sha256};
+use purgekit_core::{BatchId, Error, Result, Target, TargetKind};
 
 /// The XML namespace of the 2020-05-31 API.
 pub const NAMESPACE: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
@@ -156,15 +155,19 @@ pub(crate) fn path_element_bytes(path: &str) -> usize {
 
 /// The envelope's bytes for a batch of `quantity` paths.
 pub(crate) fn overhead(quantity: usize) -> usize {
-    envelope(quantity, "").len() + caller_reference(std::iter::empty::<&str>()).len() + CLOSE.len()
+    envelope(quantity, "").len() + caller_reference(BatchId::default()).len() + CLOSE.len()
 }
 
 /// What follows the caller reference.
 const CLOSE: &str = "</CallerReference></InvalidationBatch>";
 
-/// The body of a batch, botocore's element order, no XML declaration.
-pub(crate) fn encode<'a>(paths: impl Iterator<Item = &'a str> + Clone, quantity: usize) -> String {
-    let reference = caller_reference(paths.clone());
+/// The body of batch `id`, botocore's element order, no XML declaration.
+pub(crate) fn encode<'a>(
+    id: BatchId,
+    paths: impl Iterator<Item = &'a str>,
+    quantity: usize,
+) -> String {
+    let reference = caller_reference(id);
     let mut items = String::new();
     for p in paths {
         push_path_element(&mut items, p);
@@ -181,20 +184,20 @@ fn envelope(quantity: usize, items: &str) -> String {
     )
 }
 
-/// `purgekit-` and 32 hex digits of the SHA-256 of the batch's paths: a retried request carries
-/// the same reference, so CloudFront answers with the invalidation it already made.
-pub(crate) fn caller_reference<'a>(paths: impl Iterator<Item = &'a str>) -> String {
-    let mut hash = Sha256::new();
-    for p in paths {
-        hash.update(p.as_bytes());
-        hash.update(b"\n");
-    }
-    format!("purgekit-{}", &hex::encode(hash.finalize())[..32])
+/// `purgekit-`, the run (32 hex digits), `-`, the batch index (8 hex digits): the batch's
+/// [`BatchId`], one length for every batch (the planner counts the body's bytes exactly).
+///
+/// Every attempt of one batch carries the same reference, so a retry after a lost answer gets
+/// the invalidation CloudFront already made; a later run purging the same paths has another
+/// run id, so CloudFront makes a new invalidation.
+pub(crate) fn caller_reference(id: BatchId) -> String {
+    format!("purgekit-{}-{:08x}", id.run, id.index)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use purgekit_core::RunId;
 
     fn hosts() -> Vec<String> {
         vec!["www.example.com".into(), "d111abc.cloudfront.net".into()]
@@ -293,7 +296,11 @@ mod tests {
     #[test]
     fn byte_counts_match_the_body() {
         let paths = ["/a&b", "/<x>", "/plain"];
-        let body = encode(paths.iter().copied(), 3);
+        let id = BatchId {
+            run: RunId(u128::MAX),
+            index: 0xffff_ffff,
+        };
+        let body = encode(id, paths.iter().copied(), 3);
         let counted: usize =
             paths.iter().map(|p| path_element_bytes(p)).sum::<usize>() + overhead(3);
         assert_eq!(body.len(), counted);
@@ -301,10 +308,19 @@ mod tests {
     }
 
     #[test]
-    fn the_caller_reference_depends_only_on_the_paths() {
-        let a = caller_reference(["/a", "/b"].into_iter());
-        assert_eq!(a, caller_reference(["/a", "/b"].into_iter()));
-        assert_ne!(a, caller_reference(["/a", "/c"].into_iter()));
-        assert_eq!(a.len(), "purgekit-".len() + 32);
+    fn the_caller_reference_is_the_batch_id_at_one_length() {
+        let run = RunId(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+        let a = caller_reference(BatchId { run, index: 7 });
+        assert_eq!(a, "purgekit-0123456789abcdef0011223344556677-00000007");
+        assert_ne!(a, caller_reference(BatchId { run, index: 8 }));
+        let other_run = RunId(run.0 + 1);
+        assert_ne!(
+            a,
+            caller_reference(BatchId {
+                run: other_run,
+                index: 7
+            })
+        );
+        assert_eq!(a.len(), caller_reference(BatchId::default()).len());
     }
 }

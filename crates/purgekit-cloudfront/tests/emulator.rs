@@ -108,6 +108,29 @@ async fn a_retry_after_a_dropped_response_makes_one_invalidation() {
 }
 
 #[tokio::test]
+async fn purging_the_same_paths_again_is_a_new_invalidation() {
+    let (e, running) = start(CloudFrontEmulatorConfig::demo()).await;
+    let p = purger(&e, &running, Duration::from_millis(20));
+    let request = PurgeRequest::builder()
+        .url("https://www.example.com/index.html")
+        .url("https://www.example.com/app.js")
+        .build()
+        .unwrap();
+    // A second deploy purges the same paths: each run has its own CallerReference, so
+    // CloudFront invalidates again instead of answering with the first invalidation.
+    let first = p.purge(&request).await.unwrap();
+    let second = p.purge(&request).await.unwrap();
+    assert_eq!(e.invalidations(), 2);
+    let handle = |r: &purgekit_core::Report| r.results[0].handle.clone().unwrap();
+    assert_ne!(handle(&first), handle(&second));
+    assert!(
+        [&first, &second]
+            .iter()
+            .all(|r| r.results.iter().all(|row| row.attempts == 1))
+    );
+}
+
+#[tokio::test]
 async fn bad_input_is_reported_before_sending() {
     let (e, running) = start(CloudFrontEmulatorConfig::demo()).await;
     let p = purger(&e, &running, Duration::from_millis(20));

@@ -43,8 +43,8 @@ pub use plan::{
     plan_provider,
 };
 pub use provider::{
-    Accepted, Batch, CompletionModel, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress,
-    Provider, REDACTED, Secret, Status,
+    Accepted, Batch, BatchId, CompletionModel, Handle, HttpRequest, HttpResponse, Item, Mapped,
+    Progress, Provider, REDACTED, RunId, Secret, Status,
 };
 pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
 pub use report::{Outcome, Report, Row, State, Summary};

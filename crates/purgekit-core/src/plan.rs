@@ -18,7 +18,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::provider::{Batch, Item, Mapped, Provider};
+use crate::provider::{Batch, BatchId, Item, Mapped, Provider, RunId};
 use crate::request::{OptionKind, Options, PurgeRequest, Target};
 
 /// One planned batch: which targets it carries, not their items (see [`ProviderPlan::batch`]).
@@ -402,8 +402,22 @@ impl ProviderPlan {
     /// Mapping is a pure function: an item that no longer maps, or maps to a different size or
     /// scope, is an [`Error::Protocol`] (the provider's mapping is not deterministic), as is an
     /// index or target out of range (the plan is not this request's).
+    ///
+    /// The batch belongs to no run ([`RunId::default`]): for previews and tests. The engine
+    /// uses [`ProviderPlan::batch_of`] with the purge's run.
     pub fn batch<P: Provider + ?Sized>(
         &self,
+        index: usize,
+        provider: &P,
+        request: &PurgeRequest,
+    ) -> Result<Batch> {
+        self.batch_of(RunId::default(), index, provider, request)
+    }
+
+    /// [`ProviderPlan::batch`] as batch `index` of run `run` (its [`Batch::id`]).
+    pub fn batch_of<P: Provider + ?Sized>(
+        &self,
+        run: RunId,
         index: usize,
         provider: &P,
         request: &PurgeRequest,
@@ -440,6 +454,7 @@ impl ProviderPlan {
             ));
         }
         Ok(Batch {
+            id: BatchId { run, index },
             scope: plan.scope.clone(),
             items,
             bytes,

@@ -1,6 +1,6 @@
 use std::time::{Duration, SystemTime};
 
-use purgekit_core::{Options, Plan, ProviderPurger, PurgeRequest, Purger};
+use purgekit_core::{BatchId, Options, Plan, ProviderPurger, PurgeRequest, Purger};
 
 use super::*;
 
@@ -28,6 +28,7 @@ fn batch(p: &CloudFront, targets: &[Target]) -> Batch {
         .collect();
     let bytes = p.body_overhead(&Options::default()) + items.iter().map(|i| i.bytes).sum::<usize>();
     Batch {
+        id: BatchId::default(),
         scope: String::new(),
         items,
         bytes,
@@ -70,6 +71,11 @@ fn the_reference_is_the_same_on_every_attempt() {
         first.headers()["authorization"],
         later.headers()["authorization"]
     );
+    // The same paths in another run: another reference, so a new invalidation.
+    let mut again = b.clone();
+    again.id.run = purgekit_core::RunId(1);
+    let next_run = p.encode(&again, &Options::default(), now()).unwrap();
+    assert_ne!(first.body(), next_run.body());
 }
 
 #[test]

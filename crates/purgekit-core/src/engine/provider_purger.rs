@@ -13,11 +13,11 @@ use super::exchange::{Retries, Sender};
 use super::in_flight::InFlight;
 use super::rate::Cost;
 use super::rows::{planned_request, rows};
-use super::schedule::BatchOutcome;
+use super::schedule::{BatchOutcome, Run};
 use super::{EngineConfig, RateRegistry, Transport};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, plan_provider};
-use crate::provider::{CompletionModel, Handle, Provider, Status};
+use crate::provider::{CompletionModel, Handle, Provider, RunId, Status};
 use crate::purger::{Event, ProviderInfo, PurgeContext, Purger};
 use crate::report::Report;
 use crate::request::PurgeRequest;
@@ -190,7 +190,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         } else {
             // A provider-side dry run is not waited for.
             let wait = request.wait().filter(|_| !dry_run);
-            self.send_all(&plan, request, wait, context, deadline).await
+            // One random run id per purge: each batch's idempotency key ([`crate::BatchId`]).
+            let run = RunId::random();
+            self.send_all(&plan, request, wait, context, Run { id: run, deadline })
+                .await
         };
         Ok(Report::new(rows(&plan, request, &outcomes, dry_run)))
     }

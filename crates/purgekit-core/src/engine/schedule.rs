@@ -16,7 +16,7 @@ use super::rate::Cost;
 use super::wait::{self, Completion};
 use crate::error::Error;
 use crate::plan::ProviderPlan;
-use crate::provider::{Accepted, Batch, Provider};
+use crate::provider::{Accepted, Batch, Provider, RunId};
 use crate::purger::{Event, PurgeContext};
 use crate::request::{Options, PurgeRequest};
 
@@ -48,7 +48,7 @@ impl<P: Provider> ProviderPurger<P> {
     /// waits for the other's allowance.
     ///
     /// Returns one outcome per batch; after cancellation, unsent batches fail with
-    /// [`Error::Cancelled`]. Nothing waits past `deadline`: a batch that cannot get its place
+    /// [`Error::Cancelled`]. Nothing waits past `run.deadline`: a batch that cannot get its place
     /// before it fails with [`Error::Deadline`].
     pub(super) async fn send_all(
         &self,
@@ -56,10 +56,11 @@ impl<P: Provider> ProviderPurger<P> {
         request: &PurgeRequest,
         wait: Option<Duration>,
         context: &PurgeContext,
-        deadline: Instant,
+        run: Run,
     ) -> Vec<BatchOutcome> {
         let admission = Admission {
-            sender: self.sender(context, deadline),
+            run: run.id,
+            sender: self.sender(context, run.deadline),
             sending: Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1))),
             options: Arc::new(request.options().clone()),
             wait,
@@ -158,7 +159,7 @@ impl<P: Provider> ProviderPurger<P> {
                     continue;
                 }
             };
-            let batch = match plan.batch(index, &*self.provider, request) {
+            let batch = match plan.batch_of(admission.run, index, &*self.provider, request) {
                 Ok(batch) => batch,
                 Err(error) => {
                     outcomes.push((index, unsendable(sender, index, planned.len(), error)));
@@ -184,8 +185,18 @@ impl<P: Provider> ProviderPurger<P> {
 /// A batch task's end: its outcome, and its in-flight share if still held.
 type Finished = (BatchOutcome, Option<Held>);
 
+/// One purge run as the scheduler sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Run {
+    /// Its id, part of every batch's [`crate::BatchId`].
+    pub(super) id: RunId,
+    /// Nothing waits past it ([`Sender::deadline`]).
+    pub(super) deadline: Instant,
+}
+
 /// What every batch of one purge shares while being admitted.
 struct Admission {
+    run: RunId,
     sender: Sender,
     /// This purge's sending places (`max_in_flight`).
     sending: Arc<Semaphore>,

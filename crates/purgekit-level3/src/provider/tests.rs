@@ -38,6 +38,7 @@ fn unsupported(target: &str) -> String {
 
 fn batch(items: Vec<Item>) -> Batch {
     Batch {
+        id: Default::default(),
         scope: items[0].scope.clone(),
         bytes: wire::PATHS_OVERHEAD + items.iter().map(|i| i.bytes).sum::<usize>(),
         items,
