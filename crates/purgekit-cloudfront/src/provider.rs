@@ -143,7 +143,6 @@ impl Provider for CloudFront {
             targets: vec![
                 TargetKind::Url,
                 TargetKind::Pattern,
-                TargetKind::Tag,
                 TargetKind::Prefix,
                 TargetKind::Host,
                 TargetKind::Everything,

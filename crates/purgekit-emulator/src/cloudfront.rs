@@ -100,6 +100,16 @@ impl Default for CloudFrontEmulatorConfig {
     }
 }
 
+/// The hosts the sandbox's demo distribution serves (its alternate domain names, as
+/// CloudFront calls them): those of `examples/urls.txt` and of the conformance suite.
+pub const SANDBOX_HOSTS: [&str; 5] = [
+    "cdn.example.com",
+    "images.example.com",
+    "s7d9.scene7.com",
+    "static.example.com",
+    "www.example.com",
+];
+
 /// The CloudFront emulator: cheap to clone, all clones share one state.
 #[derive(Clone)]
 pub struct CloudFrontEmulator {
@@ -357,7 +367,8 @@ impl crate::Emulated for CloudFrontEmulator {
         CloudFrontEmulator::faults(self)
     }
 
-    /// The demo distribution; it serves `cdn.example.com` and `www.example.com`.
+    /// The demo distribution. Its alternate domain names ([`SANDBOX_HOSTS`]) are every host the
+    /// sandbox is purged on: `examples/urls.txt` and the conformance suite.
     fn config(&self, endpoint: &str) -> toml::Table {
         let c = self.config();
         let mut table = crate::table(
@@ -371,10 +382,12 @@ impl crate::Emulated for CloudFrontEmulator {
         );
         table.insert(
             "hosts".to_owned(),
-            toml::Value::Array(vec![
-                toml::Value::String("cdn.example.com".into()),
-                toml::Value::String("www.example.com".into()),
-            ]),
+            toml::Value::Array(
+                SANDBOX_HOSTS
+                    .iter()
+                    .map(|h| toml::Value::String((*h).to_owned()))
+                    .collect(),
+            ),
         );
         table
     }
@@ -383,7 +396,7 @@ impl crate::Emulated for CloudFrontEmulator {
         CloudFrontEmulator::requests(self)
     }
 
-    /// Paths, without a host (CloudFront paths are per distribution).
+    /// Paths alone: a CloudFront path is invalidated on every host of the distribution.
     fn purged(&self) -> Vec<String> {
         self.paths()
     }
