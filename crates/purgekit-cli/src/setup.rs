@@ -110,11 +110,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sandbox_session_serves_three_providers_on_loopback() {
+    async fn sandbox_session_serves_every_emulator_on_loopback() {
         let session = open(None, true, &[]).await.unwrap();
         let providers = session.purger.providers();
-        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["dynamic-media", "level3", "limelight"]);
+        let kinds: Vec<&str> = providers.iter().map(|p| p.kind.as_str()).collect();
+        let emulated: Vec<&str> = purgekit::emulator::sandbox()
+            .iter()
+            .map(|e| e.kind())
+            .collect();
+        assert_eq!(kinds, emulated);
         for p in &providers {
             assert!(p.endpoint.starts_with("http://127.0.0.1:"), "{p:?}");
         }
@@ -124,7 +128,7 @@ mod tests {
         assert_eq!(providers[0].kind, "limelight");
         assert!(matches!(
             open(None, true, &["fastly".to_owned()]).await,
-            Err(Failure::Usage(m)) if m.contains("configured: dynamic-media, level3, limelight")
+            Err(Failure::Usage(m)) if m.contains("configured: cloudfront, dynamic-media, level3, limelight")
         ));
     }
 

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
+/// The sandbox's providers, by name, in the order the CLI lists them.
+const SANDBOX: [&str; 4] = ["cloudfront", "dynamic-media", "level3", "limelight"];
 
 fn urls_txt() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/urls.txt")
@@ -189,7 +191,7 @@ fn help_lists_every_command() {
 }
 
 #[test]
-fn sandbox_purges_the_example_list_cleanly_on_all_three() {
+fn sandbox_purges_the_example_list_cleanly_on_every_provider() {
     let urls = urls_txt();
     let o = run(&[
         "purge",
@@ -205,8 +207,8 @@ fn sandbox_purges_the_example_list_cleanly_on_all_three() {
     let report = json(&o);
     let targets = urls_txt_targets();
     let rows = report["results"].as_array().unwrap();
-    assert_eq!(rows.len(), targets.len() * 3);
-    for provider in ["dynamic-media", "level3", "limelight"] {
+    assert_eq!(rows.len(), targets.len() * SANDBOX.len());
+    for provider in SANDBOX {
         let mine: Vec<&Value> = rows.iter().filter(|r| r["provider"] == provider).collect();
         assert_eq!(mine.len(), targets.len(), "{provider}");
         for (row, target) in mine.iter().zip(&targets) {
@@ -370,7 +372,7 @@ fn exit_2_on_bad_input_before_sending() {
     ]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("configured: dynamic-media, level3, limelight"),
+        stderr(&o).contains(&format!("configured: {}", SANDBOX.join(", "))),
         "{}",
         stderr(&o)
     );
@@ -505,16 +507,12 @@ fn providers_status_and_emulate() {
     let o = run(&["--config", path, "providers"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
-    for kind in [
-        "kind:      level3",
-        "kind:      limelight",
-        "kind:      dynamic-media",
-    ] {
-        assert!(out.contains(kind), "{out}");
+    for name in SANDBOX {
+        assert!(out.contains(&format!("kind:      {name}")), "{out}");
     }
     let o = run(&["--config", path, "providers", "--json"]);
     let providers = json(&o)["providers"].as_array().unwrap().clone();
-    assert_eq!(providers.len(), 3);
+    assert_eq!(providers.len(), SANDBOX.len());
     for p in &providers {
         assert!(
             p["endpoint"]
