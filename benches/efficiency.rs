@@ -4,7 +4,8 @@
 //! Prints one JSON line per case:
 //! `{"case":…,"items":…,"seconds":…,"min_seconds":…,"efficiency":…,"rejections":…}` where
 //! `min_seconds` is the least time the limit allows (the last request may start no earlier),
-//! `efficiency` = `min_seconds / seconds`, and `rejections` counts the emulators' rate-limit
+//! `efficiency` = `min_seconds / seconds` (`null` when the limit allows every request at once),
+//! and `rejections` counts the emulators' rate-limit
 //! refusals. The fan-out case also gives `slowest_alone_seconds` (the slowest single-provider
 //! case) and `vs_slowest` (its wall time over that).
 //!
@@ -12,6 +13,9 @@
 //! - limelight: 450 items = 5 requests under 60 items per window as debt (10 ms per item).
 //! - dynamicmedia: Adobe publishes no limit; 25,000 URLs = 25 requests under a client-side
 //!   10 per window (`EngineConfig::rate`), which the emulator does not enforce.
+//! - level3-multi-host: a release of 50 hosts × 4 paths, once at access-group scope (the
+//!   planner packs every host into one request) and once with `access_group_scope = false`
+//!   (one request per network identifier: 50 requests, 5 windows), also printing `requests`.
 //! - fanout: the limelight case's 450 URLs through one `FanOut` over all three; Limelight's debt
 //!   is the slowest member, so `vs_slowest` compares with the limelight case.
 //! - cloudfront: not a rate but an in-flight capacity. 10,000 paths + 40 wildcards = path
@@ -70,6 +74,48 @@ async fn level3() -> Measured {
         min_seconds: min_requests_schedule(25, 10, WINDOW).as_secs_f64(),
         rejections: l3.emulator.rejections(),
     }
+}
+
+/// 50 hosts × 4 paths, path by path as a deploy tool lists them.
+fn release() -> PurgeRequest {
+    let mut builder = PurgeRequest::builder();
+    for path in ["/index.html", "/app.js", "/app.css", "/logo.svg"] {
+        for h in 0..50 {
+            builder = builder.url(format!("https://www{h}.example.com{path}"));
+        }
+    }
+    builder.build().unwrap()
+}
+
+/// The release through Level 3, at access-group scope or (`shared == false`) one request per
+/// network identifier; returns the measure and the requests sent.
+async fn level3_multi_host(shared: bool) -> (Measured, usize) {
+    let l3 = common::level3("l3", &Arc::new(RateRegistry::new()), engine(3)).await;
+    let mut config = purgekit::level3::Level3Config::new(
+        l3.emulator.config().key_id.clone(),
+        l3.emulator.config().secret.clone(),
+        l3.emulator.config().access_group.clone(),
+        l3.emulator.config().scid.clone(),
+    );
+    config.endpoint = l3.running.url();
+    config.rate_limit = Some(RateLimit {
+        requests: Some(Budget::new(10, WINDOW)),
+        items: None,
+    });
+    config.access_group_scope = shared;
+    let purger =
+        purgekit::ProviderPurger::new("l3", purgekit::level3::Level3::new(config).unwrap())
+            .with_rate_registry(Arc::new(RateRegistry::new()))
+            .with_config(engine(3));
+    let seconds = timed(&purger, &release()).await;
+    let requests = l3.emulator.requests().len();
+    let measured = Measured {
+        items: 200,
+        seconds,
+        min_seconds: min_requests_schedule(requests, 10, WINDOW).as_secs_f64(),
+        rejections: l3.emulator.rejections(),
+    };
+    (measured, requests)
 }
 
 async fn limelight() -> Measured {
@@ -156,13 +202,18 @@ async fn cloudfront() -> Measured {
 }
 
 fn print(case: &str, m: &Measured, extra: &str) {
+    // One request needs no wait: the limit allows it at once, and the ratio says nothing.
+    let efficiency = if m.min_seconds == 0.0 {
+        "null".to_owned()
+    } else {
+        round(m.min_seconds / m.seconds).to_string()
+    };
     println!(
         "{{\"case\":\"{case}\",\"items\":{},\"seconds\":{},\"min_seconds\":{},\
-         \"efficiency\":{},\"rejections\":{}{extra}}}",
+         \"efficiency\":{efficiency},\"rejections\":{}{extra}}}",
         m.items,
         round(m.seconds),
         round(m.min_seconds),
-        round(m.min_seconds / m.seconds),
         m.rejections,
     );
 }
@@ -179,6 +230,13 @@ fn main() {
     runtime.block_on(async {
         let l3 = level3().await;
         print("level3", &l3, "");
+        for (case, shared) in [
+            ("level3-multi-host-ni-scope", false),
+            ("level3-multi-host", true),
+        ] {
+            let (m, requests) = level3_multi_host(shared).await;
+            print(case, &m, &format!(",\"requests\":{requests}"));
+        }
         let ll = limelight().await;
         print("limelight", &ll, "");
         let dm = dynamicmedia().await;

@@ -201,6 +201,23 @@ pub struct EmulateArgs {
     /// PORT+1, … (port 0: free ports)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+
+    /// Run N times faster: every rate window and completion time N times shorter (the printed
+    /// config declares the shortened limits)
+    #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+
+    /// Change one emulator's limit or time, e.g. `level3.requests_per_window=20` or
+    /// `limelight.item_interval=500ms` (repeatable; the header lists each emulator's)
+    #[arg(long = "limit", value_name = "KIND.NAME=VALUE")]
+    pub limits: Vec<String>,
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("`{text}` is not a number above 0")),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -350,5 +367,21 @@ mod tests {
         };
         assert_eq!(e.listen.port(), 7000);
         assert!(parse(&["emulate", "--listen", "nowhere"]).is_err());
+        let Command::Emulate(e) = parse(&[
+            "emulate",
+            "--speed",
+            "10",
+            "--limit",
+            "level3.requests_per_window=20",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!((e.speed, e.limits.len()), (10.0, 1));
+        for bad in ["0", "-2", "fast", "inf"] {
+            assert!(parse(&["emulate", "--speed", bad]).is_err(), "{bad}");
+        }
     }
 }

@@ -146,7 +146,22 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     .await?;
             run::providers(&*session.purger, args.json, &mut stdout)
         }
-        Command::Emulate(args) => setup::emulate(args.listen, &mut stdout).await,
+        Command::Emulate(args) => {
+            // `emulate` reads no config (it prints one) and sends nothing through a proxy.
+            if let Some(path) = config {
+                return Err(Failure::Usage(format!(
+                    "--config {}: `emulate` reads no config, it prints one (save its output \
+                     and pass that to the other commands)",
+                    path.display()
+                )));
+            }
+            if cli.proxy.is_some() && std::env::var("PURGEKIT_PROXY").ok() != cli.proxy {
+                return Err(Failure::Usage(
+                    "--proxy: `emulate` sends no request, so it takes no proxy".to_owned(),
+                ));
+            }
+            setup::emulate(&args, &mut stdout).await
+        }
     }
 }
 

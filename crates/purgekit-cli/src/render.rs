@@ -708,6 +708,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
                 max_body_bytes: Some(32768),
                 wildcard_alone: false,
                 group_by_scope: false,
+                shared_scope: None,
                 rate: purgekit::RateLimit {
                     requests: None,
                     items: Some(Budget::per_minute(60)),

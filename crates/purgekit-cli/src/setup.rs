@@ -1,15 +1,16 @@
 //! Where the purger comes from: the config file, or the sandbox of in-process emulators.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use purgekit::registry::Drive;
+use purgekit::emulator;
+use purgekit::registry::{Drive, Registry};
 use purgekit::sandbox::Sandbox;
 use purgekit::{Config, EngineConfig, Purger, Transport};
 
 use crate::Failure;
+use crate::args::EmulateArgs;
 
 /// The purger a command runs against, and whatever must stay alive while it runs.
 pub struct Session {
@@ -57,10 +58,27 @@ impl Session {
 /// The line `emulate` ends its printed config with (a script reading the config stops there).
 pub const END_OF_CONFIG: &str = "# end of config\n";
 
-/// `emulate`: runs every emulator until Ctrl-C, printing their endpoints and a config for
-/// their demo accounts.
-pub async fn emulate(listen: SocketAddr, out: &mut dyn Write) -> Result<u8, Failure> {
-    let sandbox = Sandbox::start_at(listen.ip(), listen.port())
+/// `emulate`: runs every emulator until Ctrl-C, printing their endpoints, their effective
+/// limits and a config for their demo accounts.
+pub async fn emulate(args: &EmulateArgs, out: &mut dyn Write) -> Result<u8, Failure> {
+    let sandbox = start_emulators(args).await?;
+    out.write_all(emulate_header(&sandbox, args.speed).as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Failed(format!("cannot write the output: {e}")))?;
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
+    tracing::info!("stopping the emulators");
+    sandbox.stop().await;
+    Ok(crate::run::EXIT_OK)
+}
+
+/// Every emulator, adjusted by `--speed` and `--limit`, serving at `--listen`.
+async fn start_emulators(args: &EmulateArgs) -> Result<Sandbox, Failure> {
+    let listen = args.listen;
+    let emulators = emulator::adjust_all(emulator::sandbox(), args.speed, &args.limits)
+        .map_err(Failure::Usage)?;
+    let sandbox = Sandbox::start_with(emulators, listen.ip(), listen.port(), &Registry::builtin())
         .await
         .map_err(|e| Failure::Failed(format!("cannot listen on {listen}: {e}")))?;
     if !listen.ip().is_loopback() {
@@ -69,7 +87,17 @@ pub async fn emulate(listen: SocketAddr, out: &mut dyn Write) -> Result<u8, Fail
             listen.ip()
         );
     }
+    Ok(sandbox)
+}
+
+/// What `emulate` prints: each emulator's endpoint and effective limits, then the config.
+fn emulate_header(sandbox: &Sandbox, speed: f64) -> String {
     let mut text = "# purgekit emulators, with demo accounts; Ctrl-C stops them.\n".to_owned();
+    if speed != 1.0 {
+        text.push_str(&format!(
+            "# --speed {speed}: every rate window and completion time {speed}× shorter.\n"
+        ));
+    }
     let width = sandbox
         .emulators()
         .iter()
@@ -81,19 +109,20 @@ pub async fn emulate(listen: SocketAddr, out: &mut dyn Write) -> Result<u8, Fail
             "# {:<width$}  {endpoint}\n",
             format!("{}:", emulator.title())
         ));
+        let limits = emulator::limits_line(&**emulator);
+        if !limits.is_empty() {
+            text.push_str(&format!(
+                "#   limits ({}.NAME=VALUE): {limits}\n",
+                emulator.kind()
+            ));
+        } else if speed != 1.0 {
+            text.push_str("#   no adjustable limits or times: --speed does not apply\n");
+        }
     }
     text.push_str("# Save what follows as purgekit.toml (or pass it with --config).\n\n");
     text.push_str(sandbox.config_toml());
     text.push_str(END_OF_CONFIG);
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::Failed(format!("cannot write the output: {e}")))?;
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| Failure::Failed(format!("cannot wait for Ctrl-C: {e}")))?;
-    tracing::info!("stopping the emulators");
-    sandbox.stop().await;
-    Ok(crate::run::EXIT_OK)
+    text
 }
 
 #[cfg(test)]
@@ -130,6 +159,80 @@ mod tests {
             open(None, true, &["fastly".to_owned()]).await,
             Err(Failure::Usage(m)) if m.contains("configured: cloudfront, dynamic-media, level3, limelight")
         ));
+    }
+
+    fn emulate_args(speed: f64, limits: &[&str]) -> EmulateArgs {
+        EmulateArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            speed,
+            limits: limits.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn emulate_prints_the_effective_limits_and_declares_them() {
+        let sandbox = start_emulators(&emulate_args(1.0, &[])).await.unwrap();
+        let plain = emulate_header(&sandbox, 1.0);
+        assert!(
+            plain.contains(
+                "#   limits (level3.NAME=VALUE): completion_time = \"2s\", rate_window = \"1m\", \
+                 requests_per_window = 10\n"
+            ),
+            "{plain}"
+        );
+        sandbox.stop().await;
+        let args = emulate_args(
+            10.0,
+            &[
+                "level3.requests_per_window=20",
+                "limelight.item_interval=500ms",
+            ],
+        );
+        let sandbox = start_emulators(&args).await.unwrap();
+        let fast = emulate_header(&sandbox, 10.0);
+        for line in [
+            "# --speed 10: every rate window and completion time 10× shorter.",
+            "#   limits (level3.NAME=VALUE): completion_time = \"200ms\", rate_window = \"6s\", \
+             requests_per_window = 20",
+            "item_interval = \"50ms\"",
+            "completion_after = \"200ms\", estimated_seconds = 0, ping_after_seconds = 0",
+        ] {
+            assert!(fast.contains(line), "{line}\n{fast}");
+        }
+        // The printed config declares the shortened limits, so clients pace to them.
+        let config = sandbox.config_toml();
+        assert!(config.contains("per = \"6s\"\nrequests = 20"), "{config}");
+        assert!(config.contains("items = 1\nper = \"50ms\""), "{config}");
+        sandbox.stop().await;
+    }
+
+    #[tokio::test]
+    async fn emulate_refuses_a_limit_it_does_not_have() {
+        for (limit, says) in [
+            (
+                "level3.max_paths=5",
+                "level3.max_paths: the level3 emulator has no such limit (it has: completion_time, rate_window, requests_per_window)",
+            ),
+            (
+                "fastly.rate=1",
+                "no emulator `fastly` (there are: dynamic-media, level3, limelight)",
+            ),
+            ("level3", "expected KIND.NAME=VALUE"),
+            (
+                "level3.rate_window=soon",
+                "level3.rate_window = \"soon\": not a duration",
+            ),
+            (
+                "level3.requests_per_window=0",
+                "must be a whole number of at least 1",
+            ),
+        ] {
+            match start_emulators(&emulate_args(1.0, &[limit])).await {
+                Err(Failure::Usage(m)) => assert!(m.contains(says), "{limit}: {m}"),
+                Err(Failure::Failed(m)) => panic!("{limit}: {m}"),
+                Ok(_) => panic!("{limit} accepted"),
+            }
+        }
     }
 
     #[tokio::test]

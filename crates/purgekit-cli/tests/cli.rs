@@ -840,3 +840,22 @@ fn status_against_a_server_that_never_answers_ends_at_its_timeout() {
     assert!(out.contains(H1) && out.contains(H2), "{out}");
     assert!(out.contains("deadline") || out.contains("timeout"), "{out}");
 }
+
+#[test]
+fn emulate_refuses_options_it_does_not_use() {
+    let o = run(&["emulate", "--config", "/tmp/some.toml"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--config /tmp/some.toml: `emulate` reads no config"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--proxy", "none", "emulate"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("takes no proxy"), "{}", stderr(&o));
+    let o = run(&["emulate", "--limit", "level3.nonsense=1"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no such limit"), "{}", stderr(&o));
+    let o = run(&["emulate", "--speed", "0"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}

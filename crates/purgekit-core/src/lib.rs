@@ -36,7 +36,7 @@ pub use engine::{
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
 pub use limits::{
     Billing, BucketUnit, Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, InFlightCapacity,
-    Limits, RateLimit, TokenBucket,
+    Limits, RateLimit, SharedScope, TokenBucket,
 };
 pub use plan::{
     BatchPlan, Billable, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack,

@@ -73,8 +73,13 @@ pub struct Limits {
     pub max_body_bytes: Option<usize>,
     /// A wildcard item must be the only item of its request.
     pub wildcard_alone: bool,
-    /// Items of different scopes never share a request (Level 3: one per network identifier).
+    /// Items of different scopes never share a request (Level 3: one per network identifier),
+    /// unless [`Limits::shared_scope`] lets them share one at a parent scope.
     pub group_by_scope: bool,
+    /// Scopes that may share one request at a parent scope (Level 3: the network identifiers
+    /// of the access group, in one access-group-scope request); `None`: scopes never share.
+    /// Used with [`Limits::group_by_scope`].
+    pub shared_scope: Option<SharedScope>,
     /// Rate limits per account.
     pub rate: RateLimit,
     /// Token buckets per account, on top of [`Limits::rate`] (each must allow a request).
@@ -119,6 +124,37 @@ pub struct Billing {
     pub terms: &'static str,
 }
 
+/// Scopes that may share one request under a parent scope: the planner puts items of several
+/// scopes in one batch when they fit together, and that batch's [`crate::Batch::scope`] is
+/// `parent`; a batch whose items all have one scope keeps that scope, as without sharing.
+///
+/// [`Limits::max_items`] counts every scope's items; each scope of a shared batch gets its own
+/// handle ([`crate::Provider::decode_shared`]), and each is polled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SharedScope {
+    /// The scope of a request whose items span several scopes (never an item's own scope).
+    pub parent: String,
+    /// With [`Limits::wildcard_alone`]: a wildcard must be the only item of its scope within a
+    /// shared request, and may share the request with other scopes (Level 3: the Lumen
+    /// document's Example 4, one wildcard path per property). `false`: a wildcard stays alone
+    /// in its request.
+    pub wildcard_alone_in_scope: bool,
+    /// Body bytes a shared request's envelope adds to [`crate::Provider::body_overhead`]
+    /// (Level 3: `<properties></properties>` instead of `<paths></paths>`, 10).
+    pub request_overhead: usize,
+    /// Body bytes each scope of a shared request adds besides its items and its scope's own
+    /// length in bytes (Level 3: `<property><name></name><paths></paths></property>`, 49,
+    /// plus the network identifier). Batch sizes, and [`Limits::max_body_bytes`], count these.
+    pub scope_overhead: usize,
+}
+
+impl SharedScope {
+    /// Body bytes scope `scope` adds to a shared request besides its items.
+    pub fn scope_bytes(&self, scope: &str) -> usize {
+        self.scope_overhead + scope.len()
+    }
+}
+
 /// The response body cap of [`Limits::default`]: 1 MiB, far above any documented answer of the
 /// supported providers (a few kilobytes).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -130,6 +166,7 @@ impl Default for Limits {
             max_body_bytes: None,
             wildcard_alone: false,
             group_by_scope: false,
+            shared_scope: None,
             rate: RateLimit::default(),
             buckets: Vec::new(),
             max_queued_items: None,

@@ -128,8 +128,23 @@ struct Packer {
     open: Vec<Option<u32>>,
     /// Per scope: the batch still open for wildcards, when they pack apart.
     open_wildcards: Vec<Option<u32>>,
+    /// Scopes sharing requests at a parent scope, when the limits allow it.
+    shared: Option<Sharing>,
     seen: Seen,
 }
+
+/// Packing under [`crate::SharedScope`]: items of any scope go to the first open batch where
+/// they fit (first fit over a few open batches, so one scope's wildcard does not close a batch
+/// to every other scope).
+struct Sharing {
+    shared: crate::SharedScope,
+    /// Open batches, oldest first, with the scope ids they hold (`true`: a wildcard, alone in
+    /// its scope there).
+    open: Vec<(u32, HashMap<usize, bool>)>,
+}
+
+/// The most batches [`Sharing`] keeps open at once.
+const SHARED_OPEN_BATCHES: usize = 4;
 
 impl Packer {
     /// A packer for at most `capacity` items (the number of targets).
@@ -154,6 +169,14 @@ impl Packer {
             last_scope: None,
             open: vec![None],
             open_wildcards: vec![None],
+            shared: limits
+                .shared_scope
+                .clone()
+                .filter(|_| limits.group_by_scope)
+                .map(|shared| Sharing {
+                    shared,
+                    open: Vec::new(),
+                }),
             seen: Seen::with_capacity(capacity),
         })
     }
@@ -199,6 +222,10 @@ impl Packer {
             self.last_scope = Some((item.scope.clone(), id));
             id
         };
+        // Shared packing for every item, but a wildcard that must stay alone in its request.
+        if self.shared.is_some() && (!alone || self.shared_wildcards()) {
+            return Ok(self.push_shared(index, item, scope));
+        }
         let apart = item.wildcard && self.max_wildcards.is_some();
         let max_items = match self.max_wildcards {
             Some(max) if apart => max,
@@ -245,6 +272,81 @@ impl Packer {
             batch,
             slot: (plan.targets.len() - 1) as u32,
         })
+    }
+
+    /// Whether a wildcard may share a request with other scopes.
+    fn shared_wildcards(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| s.shared.wildcard_alone_in_scope)
+    }
+
+    /// Packs a (new, distinct) item of scope id `scope` under [`Sharing`]: into the first open
+    /// batch with room (items and bytes, the shared envelope and the scope's own bytes
+    /// included) where its scope holds no wildcard (and, for a wildcard alone in its scope,
+    /// where its scope holds nothing yet), else into a new open batch.
+    fn push_shared(&mut self, index: u32, item: &Item, scope: usize) -> Packed {
+        let wildcard = item.wildcard && self.wildcard_alone;
+        let (max_items, max_bytes) = (self.max_items, self.max_bytes);
+        let Some(sharing) = self.shared.as_mut() else {
+            unreachable!("called only when sharing")
+        };
+        let batches = &mut self.batches;
+        sharing
+            .open
+            .retain(|(b, _)| batches[*b as usize].len() < max_items);
+        let shared = &sharing.shared;
+        // What the item adds to an open batch, if its scope may join it.
+        let cost = |plan: &BatchPlan, scopes: &HashMap<usize, bool>| -> Option<usize> {
+            match scopes.get(&scope) {
+                Some(&held_wildcard) => (!held_wildcard && !wildcard).then_some(item.bytes),
+                None if scopes.len() == 1 => Some(
+                    item.bytes
+                        + shared.request_overhead
+                        + shared.scope_bytes(&plan.scope)
+                        + shared.scope_bytes(&item.scope),
+                ),
+                None => Some(item.bytes + shared.scope_bytes(&item.scope)),
+            }
+        };
+        let found = sharing.open.iter_mut().find_map(|(b, scopes)| {
+            let plan = &batches[*b as usize];
+            cost(plan, scopes)
+                .filter(|cost| plan.bytes.saturating_add(*cost) <= max_bytes)
+                .map(|cost| (*b, scopes, cost))
+        });
+        let batch = match found {
+            Some((b, scopes, cost)) => {
+                scopes.insert(scope, wildcard);
+                let plan = &mut batches[b as usize];
+                if plan.scope != item.scope {
+                    plan.scope.clone_from(&shared.parent);
+                }
+                plan.bytes += cost;
+                b
+            }
+            None => {
+                batches.push(BatchPlan {
+                    scope: item.scope.clone(),
+                    targets: Vec::with_capacity(max_items.min(1024)),
+                    bytes: self.overhead + item.bytes,
+                    wildcards: 0,
+                });
+                let b = (batches.len() - 1) as u32;
+                if sharing.open.len() == SHARED_OPEN_BATCHES {
+                    sharing.open.remove(0);
+                }
+                sharing.open.push((b, HashMap::from([(scope, wildcard)])));
+                b
+            }
+        };
+        let plan = &mut batches[batch as usize];
+        plan.wildcards += usize::from(item.wildcard);
+        plan.targets.push(index);
+        Packed::New {
+            batch,
+            slot: (plan.targets.len() - 1) as u32,
+        }
     }
 
     fn finish(self) -> Vec<BatchPlan> {
@@ -429,7 +531,12 @@ impl ProviderPlan {
             ))
         })?;
         let options = request.options();
-        let scoped = provider.limits().group_by_scope;
+        let limits = provider.limits();
+        let scoped = limits.group_by_scope;
+        let shared = limits
+            .shared_scope
+            .as_ref()
+            .filter(|s| scoped && s.parent == plan.scope);
         let mut bytes = provider.body_overhead(options);
         let mut items = Vec::with_capacity(plan.len());
         for &t in &plan.targets {
@@ -440,11 +547,22 @@ impl ProviderPlan {
                 ))
             })?;
             let item = remap(provider, target, options)?;
-            if scoped && item.scope != plan.scope {
+            if scoped && shared.is_none() && item.scope != plan.scope {
                 return Err(not_deterministic(provider, target, "scope"));
             }
             bytes += item.bytes;
             items.push(item);
+        }
+        if let Some(shared) = shared {
+            // The shared envelope, and each scope's own bytes once.
+            bytes += shared.request_overhead;
+            let mut scopes: Vec<&str> = Vec::new();
+            for item in &items {
+                if !scopes.contains(&item.scope.as_str()) {
+                    scopes.push(&item.scope);
+                    bytes += shared.scope_bytes(&item.scope);
+                }
+            }
         }
         if bytes != plan.bytes {
             return Err(not_deterministic(
@@ -682,6 +800,105 @@ mod tests {
         assert!(err.to_string().contains("/huge"), "{err}");
     }
 
+    fn shared(limits: Limits, in_scope: bool) -> Limits {
+        Limits {
+            group_by_scope: true,
+            shared_scope: Some(crate::SharedScope {
+                parent: "AG".into(),
+                wildcard_alone_in_scope: in_scope,
+                request_overhead: 10,
+                scope_overhead: 7,
+            }),
+            ..limits
+        }
+    }
+
+    #[test]
+    fn scopes_share_requests_at_the_parent_scope() {
+        // 50 scopes × 4 items, interleaved as a release lists them: 200 items, one request.
+        let items: Vec<Item> = (0..4)
+            .flat_map(|p| (0..50).map(move |h| item(&format!("h{h}"), &format!("/{p}"), false, 1)))
+            .collect();
+        let limits = shared(limits(200, None, true, true), true);
+        let (batches, _) = pack(&items, &limits, 0).unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].scope, "AG");
+        assert_eq!(batches[0].len(), 200);
+        // Without sharing: one request per scope.
+        let (alone, _) = pack(&items, &self::limits(200, None, true, true), 0).unwrap();
+        assert_eq!(alone.len(), 50);
+        // One more item: a second request, of one scope, which keeps its own scope.
+        let mut more = items.clone();
+        more.push(item("h7", "/extra", false, 1));
+        let (batches, _) = pack(&more, &limits, 0).unwrap();
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[1].scope, "h7");
+    }
+
+    #[test]
+    fn a_shared_wildcard_is_alone_in_its_scope() {
+        let items = vec![
+            item("a", "/1", false, 1),
+            item("a", "/*", true, 1),
+            item("b", "/*", true, 1),
+            item("b", "/2", false, 1),
+            item("c", "/*", true, 1),
+            item("a", "/3", false, 1),
+        ];
+        let values = |limits: &Limits| {
+            let (batches, _) = pack(&items, limits, 0).unwrap();
+            batches
+                .iter()
+                .map(|b| {
+                    let its: Vec<String> = items_of(b, &items)
+                        .iter()
+                        .map(|i| format!("{}{}", i.scope, i.value))
+                        .collect();
+                    (b.scope.clone(), its)
+                })
+                .collect::<Vec<_>>()
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            values(&shared(limits(200, None, true, true), true)),
+            [
+                ("AG".into(), s(&["a/1", "b/*", "c/*", "a/3"])),
+                ("AG".into(), s(&["a/*", "b/2"])),
+            ]
+        );
+        // A wildcard alone in its request: the others still share.
+        assert_eq!(
+            values(&shared(limits(200, None, true, true), false)),
+            [
+                ("AG".into(), s(&["a/1", "b/2", "a/3"])),
+                ("a".into(), s(&["a/*"])),
+                ("b".into(), s(&["b/*"])),
+                ("c".into(), s(&["c/*"])),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_shared_request_counts_its_envelope_and_each_scope() {
+        // Scopes `a` and `bb`: 1-byte items; shared: +10, +7+1 for a, +7+2 for bb.
+        let items = vec![
+            item("a", "/1", false, 1),
+            item("bb", "/1", false, 1),
+            item("a", "/2", false, 1),
+        ];
+        let (batches, _) = pack(&items, &shared(limits(200, None, true, true), true), 5).unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].bytes, 5 + 3 + 10 + 8 + 9);
+        // One byte less and `bb` no longer fits beside `a`: it gets its own request.
+        let tight = shared(limits(200, Some(5 + 2 + 10 + 8 + 9 - 1), true, true), true);
+        let (batches, _) = pack(&items, &tight, 5).unwrap();
+        let scopes: Vec<(&str, usize)> = batches
+            .iter()
+            .map(|b| (b.scope.as_str(), b.bytes))
+            .collect();
+        assert_eq!(scopes, [("a", 5 + 2), ("bb", 5 + 1)]);
+    }
+
     /// Every key hashes alike: every lookup probes through every earlier item.
     #[derive(Default)]
     struct Colliding;
@@ -802,6 +1019,48 @@ mod tests {
                 if limits.group_by_scope {
                     prop_assert!(its.iter().all(|i| i.scope == b.scope));
                 }
+            }
+        }
+
+        #[test]
+        fn shared_batches_keep_every_rule(
+            items in arb_items(),
+            limits in arb_limits(),
+            in_scope in any::<bool>(),
+        ) {
+            let unshared = limits.clone();
+            let limits = shared(unshared.clone(), in_scope);
+            let (batches, placements) = pack(&items, &limits, 20).unwrap();
+            let slots: usize = batches.iter().map(BatchPlan::len).sum();
+            prop_assert_eq!(slots, placements.iter().filter(|p| p.duplicate_of.is_none()).count());
+            for b in &batches {
+                let its = items_of(b, &items);
+                prop_assert!(!its.is_empty() && its.len() <= limits.max_items);
+                let scopes: std::collections::HashSet<&str> =
+                    its.iter().map(|i| i.scope.as_str()).collect();
+                let mut bytes = 20 + its.iter().map(|i| i.bytes).sum::<usize>();
+                if scopes.len() == 1 {
+                    prop_assert_eq!(&b.scope, &its[0].scope);
+                } else {
+                    prop_assert_eq!(b.scope.as_str(), "AG");
+                    bytes += 10 + scopes.iter().map(|s| 7 + s.len()).sum::<usize>();
+                }
+                prop_assert_eq!(b.bytes, bytes);
+                if let Some(max) = limits.max_body_bytes { prop_assert!(b.bytes <= max); }
+                if limits.wildcard_alone {
+                    for w in its.iter().filter(|i| i.wildcard) {
+                        let same = its.iter().filter(|i| i.scope == w.scope).count();
+                        prop_assert_eq!(same, 1, "a wildcard shares its scope");
+                        if !in_scope { prop_assert_eq!(its.len(), 1); }
+                    }
+                }
+            }
+            // Without a byte limit (where each scope's envelope costs nothing that counts),
+            // never more requests than one scope per request would take.
+            if unshared.max_body_bytes.is_none() {
+                let (alone, _) =
+                    pack(&items, &Limits { group_by_scope: true, ..unshared }, 20).unwrap();
+                prop_assert!(batches.len() <= alone.len(), "{} > {}", batches.len(), alone.len());
             }
         }
 

@@ -218,6 +218,23 @@ pub trait Provider: Send + Sync + 'static {
     /// Decodes the response to [`Provider::encode`]'s request, classifying any error.
     fn decode(&self, batch: &Batch, response: HttpResponse) -> Result<Accepted>;
 
+    /// Decodes the response to a batch at a shared parent scope (see
+    /// [`crate::SharedScope`]): the [`Accepted`] of each scope, keyed by scope, so that every
+    /// row gets its own scope's handle. The engine checks that every scope of the batch has
+    /// one. The default refuses: a provider declaring [`Limits::shared_scope`] implements it.
+    fn decode_shared(
+        &self,
+        batch: &Batch,
+        response: HttpResponse,
+    ) -> Result<Vec<(String, Accepted)>> {
+        let _ = response;
+        Err(crate::Error::protocol(format!(
+            "{} cannot decode a request at the shared scope `{}`",
+            self.kind(),
+            batch.scope
+        )))
+    }
+
     /// Encodes and signs a status query for `handle`, at time `now`.
     fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest>;
 

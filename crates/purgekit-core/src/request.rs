@@ -38,6 +38,21 @@ pub enum TargetKind {
     Everything,
 }
 
+/// `value` checked as an absolute http(s) URL without credentials or `*` (`what` names the
+/// target in the error), under core's one normalisation rule.
+fn normalized_url_without_wildcard(value: String, what: &str) -> Result<String> {
+    crate::normalize::refuse_credentials(&value)?;
+    check_http_url(&value, MAX_TARGET_LEN)?;
+    let value = crate::normalize::normalize(&value)?.unwrap_or(value);
+    if value.contains('*') {
+        return Err(Error::invalid(
+            &value,
+            format!("{what} must not contain `*`; use a pattern target for wildcards"),
+        ));
+    }
+    Ok(value)
+}
+
 impl fmt::Display for TargetKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -66,16 +81,7 @@ impl Target {
     /// An exact, absolute http(s) URL. It must not contain `*` (use [`Target::pattern`]) nor
     /// credentials; it is kept normalised (see [`Target::value`]).
     pub fn url(value: impl Into<String>) -> Result<Self> {
-        let value = value.into();
-        crate::normalize::refuse_credentials(&value)?;
-        check_http_url(&value, MAX_TARGET_LEN)?;
-        let value = crate::normalize::normalize(&value)?.unwrap_or(value);
-        if value.contains('*') {
-            return Err(Error::invalid(
-                &value,
-                "an exact URL must not contain `*`; use a pattern target for wildcards",
-            ));
-        }
+        let value = normalized_url_without_wildcard(value.into(), "an exact URL")?;
         Ok(Target {
             kind: TargetKind::Url,
             value: value.into_boxed_str(),
@@ -130,16 +136,7 @@ impl Target {
     /// assert_eq!(t.value(), "https://cdn.example.com/caf%C3%A9/");
     /// ```
     pub fn prefix(value: impl Into<String>) -> Result<Self> {
-        let value = value.into();
-        crate::normalize::refuse_credentials(&value)?;
-        check_http_url(&value, MAX_TARGET_LEN)?;
-        let value = crate::normalize::normalize(&value)?.unwrap_or(value);
-        if value.contains('*') {
-            return Err(Error::invalid(
-                &value,
-                "a prefix must not contain `*`; use a pattern target for wildcards",
-            ));
-        }
+        let value = normalized_url_without_wildcard(value.into(), "a prefix")?;
         if value.contains('?') {
             return Err(Error::invalid(
                 &value,

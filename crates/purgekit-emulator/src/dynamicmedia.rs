@@ -7,14 +7,23 @@
 //! | check | fault |
 //! |---|---|
 //! | the body is well-formed XML, a `soapenv:Envelope` with a `soapenv:Body` | `ipsApiFault` 30003 |
-//! | an `authHeader` in `http://www.scene7.com/IpsApi/xsd` with `user` and `password` | `authenticationFault` 10000 |
-//! | its children in schema order: `user, password, locale?, appName?, appVersion?, faultHttpStatusCode?` | `ipsApiFault` 30003 |
-//! | user and password match the configured ones | `authenticationFault` 10001 |
-//! | the operation element is in `http://www.scene7.com/IpsApi/xsd/{YYYY-MM-DD}`, a version not older than 2012-02-14 | `ipsApiFault` 30003 |
+//! | credentials: an `authHeader` in `http://www.scene7.com/IpsApi/xsd` or `…/xsd/{version}`, else HTTP Basic | `authenticationFault` 10000 (HTTP 500, never 401) |
+//! | unversioned `authHeader`: children from `user, password, accessToken, locale, appName, appVersion, gzipResponse, faultHttpStatusCode`, any order (`xsd:all`), each at most once; versioned: the same in that order, `appName` and `appVersion` required | `ipsApiFault` 30003 |
+//! | `user` and `password` (or HTTP Basic `email:password`), or `accessToken`, match the configured ones | `authenticationFault` 10001 |
+//! | the operation element is in `http://www.scene7.com/IpsApi/xsd/{YYYY-MM-DD}` or a beta `…/{YYYY-MM-DD}-beta`, a version not older than 2012-02-14 | `ipsApiFault` 30003 |
 //! | the `SOAPAction` header (quoted or not) names the body's operation | `soapenv:Client` fault, no IPS detail |
 //! | `companyHandle` is the configured company | `authorizationFault` 20000 |
 //! | `urlArray` holds 1 to 1000 `items` | `ipsApiFault` 30002 (none) / 30001 (too many) |
 //! | every URL is http(s) and has the company root id as a whole path segment | `ipsApiFault` 30001, naming the first bad URL; nothing is purged |
+//!
+//! Accepted credential forms (PROVIDER-NOTES.md, "Request forms the APIs accept"): the
+//! unversioned `authHeader` with children in any order; the versioned `authHeader` (the body's
+//! namespace) as a sequence; `accessToken` instead of `user`/`password`
+//! ([`DynamicMediaEmulatorConfig::access_token`]); `Authorization: Basic base64(email:password)`
+//! instead of an `authHeader`. Schema namespaces: every dated release from 2012-02-14 on and the
+//! betas `2013-08-29-beta`, `2016-01-14-beta`, `2017-10-29-beta`, `2019-09-10-beta`,
+//! `2021-01-11-beta` (a beta is ordered by its date). The versioned `authHeader`'s sequence order
+//! is taken to be the common XSD's listing order (the notes give no other).
 //!
 //! The answer's shape follows the namespace version the client sent: versions before
 //! [`DynamicMediaEmulatorConfig::handle_since`] (default `2014-04-03`, IPS 6.8/2014R1) get the
@@ -79,6 +88,9 @@ pub struct DynamicMediaEmulatorConfig {
     pub completion_after: Duration,
     /// The `pingAfterSeconds` answered while a purge is in progress.
     pub ping_after_seconds: u32,
+    /// The `accessToken` accepted in an `authHeader` instead of user and password; `None`
+    /// accepts none.
+    pub access_token: Option<String>,
 }
 
 impl DynamicMediaEmulatorConfig {
@@ -96,6 +108,7 @@ impl DynamicMediaEmulatorConfig {
             estimated_seconds: 5,
             completion_after: Duration::from_secs(5),
             ping_after_seconds: 5,
+            access_token: Some("purgekit-demo-access-token".to_owned()),
         }
     }
 }
@@ -316,7 +329,7 @@ impl DynamicMediaEmulator {
             .iter()
             .find(|c| c.is(SOAP_ENV_NS, "Body"))
             .ok_or_else(|| ips(FaultKind::IpsApi, 30003, "no soapenv:Body"))?;
-        check_auth(config, envelope)?;
+        check_auth(config, headers, envelope)?;
         let [param] = body.children.as_slice() else {
             return Err(ips(
                 FaultKind::IpsApi,
@@ -540,9 +553,11 @@ fn under_root(url: &str, root: &str) -> bool {
     path.split('/').any(|segment| segment == root)
 }
 
+/// `YYYY-MM-DD`, or a beta schema's `YYYY-MM-DD-beta` (`2013-08-29-beta` … `2021-01-11-beta`).
 fn is_version(v: &str) -> bool {
-    v.len() == 10
-        && v.bytes().enumerate().all(|(i, b)| match i {
+    let date = v.strip_suffix("-beta").unwrap_or(v);
+    date.len() == 10
+        && date.bytes().enumerate().all(|(i, b)| match i {
             4 | 7 => b == b'-',
             _ => b.is_ascii_digit(),
         })
@@ -674,6 +689,41 @@ impl crate::Emulated for DynamicMediaEmulator {
             .iter()
             .map(|u| crate::host_and_path(u))
             .collect()
+    }
+
+    fn limits(&self) -> toml::Table {
+        let e = self.config();
+        let mut t = toml::Table::new();
+        t.insert(
+            "completion_after".into(),
+            crate::duration_value(e.completion_after),
+        );
+        t.insert(
+            "estimated_seconds".into(),
+            toml::Value::Integer(e.estimated_seconds.into()),
+        );
+        t.insert(
+            "ping_after_seconds".into(),
+            toml::Value::Integer(e.ping_after_seconds.into()),
+        );
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("dynamic-media", speed, overrides)?;
+        let e = self.config();
+        let config = DynamicMediaEmulatorConfig {
+            completion_after: adjust.time("completion_after", e.completion_after)?,
+            estimated_seconds: adjust.seconds("estimated_seconds", e.estimated_seconds)?,
+            ping_after_seconds: adjust.seconds("ping_after_seconds", e.ping_after_seconds)?,
+            ..e.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(DynamicMediaEmulator::new(config)))
     }
 }
 

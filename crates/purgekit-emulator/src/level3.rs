@@ -9,10 +9,25 @@
 //! - Then at most [`Level3EmulatorConfig::requests_per_window`] requests per key in each fixed
 //!   window of [`Level3EmulatorConfig::rate_window`] (aligned to the emulator's start), else 503
 //!   `21723` (`mpeRequestRateTooHigh`) until the next window begins.
-//! - `POST /invalidations/v1.0/{ag}/{scid}/{ni}[?force&ignoreCase&notification]` with a
-//!   `<paths>` body: 1–200 paths (`21732` beyond), each starting with `/` (`21735`), a `*`
-//!   path alone (`21731`), `notification` ≤ 250 characters without spaces (`21729`), XML that
-//!   parses (`21734`). Answers the documented `<accessGroup>` with one invalidation id.
+//! - Accepted request forms (every one the vendor documents):
+//!   - NI scope: `POST /invalidations/v1.0/{ag}/{scid}/{ni}[?force&ignoreCase&notification]`
+//!     with `<paths><path>/a</path>…</paths>` (`text/xml`) or `{"paths":["/a",…]}`
+//!     (`application/json`); answered with the `<accessGroup>` of Examples 1 and 2 (under
+//!     `<services>`), one invalidation id.
+//!   - Access-group scope: `POST /invalidations/v1.0/{ag}[?…]` with
+//!     `<properties><property><name>NI</name><paths>…</paths></property>…</properties>` or
+//!     `[{"name":"NI","paths":[…]},…]` (Examples 3 and 4); each property must name a network
+//!     identifier of the group (`21752` names the others); answered with the
+//!     `<networkIdentifiers>` of Examples 3 and 4, each NI with its own invalidation id.
+//!   - `Content-MD5` optional; when sent it is signed (as the guide says) and must be the
+//!     body's MD5 as base64 (RFC 1864) or hex, either case (`21729` otherwise: the guide lists
+//!     no code of its own for it).
+//! - The body rules, at either scope: 1–200 paths counting every property's (`21732`
+//!   beyond), each starting with `/` (`21735`), a `*` path the only path of its request, or at
+//!   access-group scope of its property (`21731`; Example 4 sends one wildcard in each of two
+//!   properties), `notification` ≤ 250 characters without spaces (`21729`), a body that parses
+//!   as its `Content-Type` says (`21734`; any other content type too). Answers are XML (the
+//!   only `Accept` the API takes).
 //! - `GET /invalidations/v1.0/{ag}[/{scid}[/{ni}]][?id=]` answers each invalidation's
 //!   `percentComplete`, which rises linearly to 100 over
 //!   [`Level3EmulatorConfig::completion_time`]. An unknown id is 404 `21716`.
@@ -23,7 +38,9 @@ mod auth;
 mod state;
 mod wire;
 
-use self::wire::{access_group, error, parse_paths, unix_ms};
+use self::wire::{
+    Format, access_group, content_md5_matches, error, parse_paths, parse_properties, unix_ms,
+};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -293,7 +310,10 @@ impl Level3Emulator {
         };
         match (&parts.method, scope) {
             (&Method::POST, Scope { ni: Some(ni), .. }) => {
-                self.invalidate(parts, &ni, &query, body)
+                self.invalidate(parts, Some(&ni), &query, body)
+            }
+            (&Method::POST, Scope { scid: false, .. }) => {
+                self.invalidate(parts, None, &query, body)
             }
             (&Method::GET, scope) => self.status(&scope, &query),
             _ => error(400, 21700, "URI cannot be parsed."),
@@ -337,14 +357,17 @@ impl Level3Emulator {
             return Err(error(404, 21703, "Unknown network identifier."));
         }
         Ok(Scope {
+            scid: scid.is_some(),
             ni: ni.map(str::to_owned),
         })
     }
 
+    /// An invalidation POST: at NI scope (`ni`) a `<paths>` body, at access-group scope a
+    /// `<properties>` body; either as XML or as JSON.
     fn invalidate(
         &self,
         parts: &Parts,
-        ni: &str,
+        ni: Option<&str>,
         query: &[(String, String)],
         body: &[u8],
     ) -> Answer {
@@ -353,8 +376,16 @@ impl Level3Emulator {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !content_type.starts_with("text/xml") {
+        let Some(format) = Format::of(content_type) else {
             return error(400, 21734, "Invalidation Path XML is not valid.");
+        };
+        // Signed with the request; it must also be the body's digest (base64 or hex).
+        if let Some(md5) = parts.headers.get("content-md5")
+            && !md5
+                .to_str()
+                .is_ok_and(|value| content_md5_matches(value, body))
+        {
+            return error(400, 21729, "Parameter value is invalid.");
         }
         let mut force = false;
         let mut ignore_case = false;
@@ -382,54 +413,95 @@ impl Level3Emulator {
                 _ => {}
             }
         }
-        let Some(paths) = parse_paths(body) else {
+        let properties = match ni {
+            Some(ni) => parse_paths(format, body).map(|paths| vec![(ni.to_owned(), paths)]),
+            None => parse_properties(format, body),
+        };
+        let Some(properties) = properties else {
             return error(400, 21734, "Invalidation Path XML is not valid.");
         };
-        if paths.len() > MAX_PATHS {
+        let config = &self.inner.config;
+        if ni.is_none() {
+            let unknown: Vec<&str> = properties
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .filter(|name| {
+                    !config
+                        .network_identifiers
+                        .as_ref()
+                        .map_or(is_network_identifier(name), |known| known.contains(*name))
+                })
+                .collect();
+            if !unknown.is_empty() {
+                return error(
+                    404,
+                    21752,
+                    &format!(
+                        "Network Identifier(s) are not valid for requested Access Group: [{}]",
+                        unknown.join(", ")
+                    ),
+                );
+            }
+        }
+        // The path limit counts every property's paths.
+        if properties.iter().map(|(_, p)| p.len()).sum::<usize>() > MAX_PATHS {
             return error(403, 21732, "Maximum number of paths exceeded.");
         }
-        if paths.iter().any(|p| !p.starts_with('/')) {
+        let paths = || properties.iter().flat_map(|(_, p)| p);
+        if paths().any(|p| !p.starts_with('/')) {
             return error(400, 21735, "Invalidation Path must start with a slash.");
         }
-        if paths.len() > 1 && paths.iter().any(|p| p.contains('*')) {
+        // A wildcard path is the only path of its request, or at access-group scope of its
+        // property (Example 4).
+        if properties
+            .iter()
+            .any(|(_, p)| p.len() > 1 && p.iter().any(|p| p.contains('*')))
+        {
             return error(403, 21731, "Multiple wildcard paths not allowed.");
         }
 
-        let config = &self.inner.config;
         let mut state = self.lock();
         state.sequence += 1;
-        let id = format!(
-            "DAG_{ag}/{seq}@{ag}-{serial}-{ms}",
-            ag = config.access_group,
-            seq = 9000 + state.sequence,
-            serial = 13000 + state.sequence,
-            ms = unix_ms()
-        );
-        let mut invalidations = String::new();
-        for path in &paths {
-            invalidations.push_str(&format!(
-                "<invalidation id=\"{}\" path=\"{}\"/>",
-                escape(id.as_str()),
-                escape(path.as_str())
+        let sequence = state.sequence;
+        let mut answered = Vec::with_capacity(properties.len());
+        let mut merged: Vec<(String, Vec<String>)> = Vec::new();
+        for (name, paths) in properties {
+            match merged.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, all)) => all.extend(paths),
+                None => merged.push((name, paths)),
+            }
+        }
+        for (k, (name, paths)) in merged.into_iter().enumerate() {
+            // Each property gets its own invalidation id, as in Examples 3 and 4.
+            let id = format!(
+                "DAG_{ag}/{seq}@{ag}-{serial}-{ms}",
+                ag = config.access_group,
+                seq = 9000 + sequence,
+                serial = 13000 + sequence * 1000 + k as u64,
+                ms = unix_ms()
+            );
+            let mut invalidations = String::new();
+            for path in &paths {
+                invalidations.push_str(&format!(
+                    "<invalidation id=\"{}\" path=\"{}\"/>",
+                    escape(id.as_str()),
+                    escape(path.as_str())
+                ));
+            }
+            answered.push((name.clone(), invalidations));
+            state.invalidations.push((
+                AcceptedInvalidation {
+                    id,
+                    network_identifier: name,
+                    paths,
+                    force,
+                    ignore_case,
+                    notification: notification.clone(),
+                },
+                Instant::now(),
             ));
         }
-        let body = access_group(
-            config,
-            "invalidations",
-            state.sequence,
-            &[(ni.to_owned(), invalidations)],
-        );
-        state.invalidations.push((
-            AcceptedInvalidation {
-                id,
-                network_identifier: ni.to_owned(),
-                paths,
-                force,
-                ignore_case,
-                notification,
-            },
-            Instant::now(),
-        ));
+        let body = access_group(config, "invalidations", sequence, &answered, ni.is_some());
         (StatusCode::OK, Some(body))
     }
 
@@ -469,13 +541,15 @@ impl Level3Emulator {
         if id.is_some() && nis.is_empty() {
             return error(404, 21716, "Invalidation ID does not exist.");
         }
-        let body = access_group(config, "invalidationStatus", state.sequence, &nis);
+        let body = access_group(config, "invalidationStatus", state.sequence, &nis, true);
         (StatusCode::OK, Some(body))
     }
 }
 
 /// The part of the URI path naming what a request acts on.
 struct Scope {
+    /// Whether the path names a SCID.
+    scid: bool,
     ni: Option<String>,
 }
 
@@ -492,6 +566,15 @@ async fn handle(State(emulator): State<Level3Emulator>, request: Request) -> Res
             .body(Body::empty())
             .expect("a bare status response builds"),
     }
+}
+
+/// Whether `name` can be a network identifier (letters, digits, `.`, `-`, `_`): with no list
+/// configured, any such name exists.
+fn is_network_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 /// `floor(100 · elapsed / total)`, capped at 100; 100 at once when `total` is zero.
@@ -557,6 +640,40 @@ impl crate::Emulated for Level3Emulator {
             .map(|(ni, path)| format!("{ni} {path}"))
             .collect()
     }
+
+    fn limits(&self) -> toml::Table {
+        let e = self.config();
+        let mut t = toml::Table::new();
+        t.insert(
+            "requests_per_window".into(),
+            toml::Value::Integer(e.requests_per_window.into()),
+        );
+        t.insert("rate_window".into(), crate::duration_value(e.rate_window));
+        t.insert(
+            "completion_time".into(),
+            crate::duration_value(e.completion_time),
+        );
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("level3", speed, overrides)?;
+        let e = self.config();
+        let requests = adjust.count("requests_per_window", e.requests_per_window as usize, 1)?;
+        let config = Level3EmulatorConfig {
+            requests_per_window: u32::try_from(requests)
+                .map_err(|_| format!("level3.requests_per_window = {requests}: too large"))?,
+            rate_window: adjust.time("rate_window", e.rate_window)?,
+            completion_time: adjust.time("completion_time", e.completion_time)?,
+            ..e.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(Level3Emulator::new(config)))
+    }
 }
 
 #[cfg(test)]
@@ -575,6 +692,7 @@ mod tests {
 
     #[test]
     fn reads_paths_bodies() {
+        let parse_paths = |body: &[u8]| wire::parse_paths(Format::Xml, body);
         assert_eq!(
             parse_paths(b"<paths>\n<path>/a&amp;b</path><path>/c</path></paths>"),
             Some(vec!["/a&b".to_owned(), "/c".to_owned()])

@@ -24,7 +24,9 @@ pub mod dynamicmedia;
 pub mod level3;
 pub mod limelight;
 
-pub use emulated::{Emulated, host_and_path, rate_limit, table};
+pub use emulated::{
+    Adjust, Emulated, adjust_all, duration_value, host_and_path, limits_line, rate_limit, table,
+};
 pub use faults::{Fault, Faults};
 pub use seen::{Seen, SeenRequest};
 

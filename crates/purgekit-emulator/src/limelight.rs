@@ -15,8 +15,13 @@
 //!   1021); every such refusal is counted ([`LimelightEmulator::rejections`]);
 //! - 201 with a 32-hex `id`, then queued → in_progress → complete → stats_avail over the
 //!   configured times, with per-pattern and per-tag `stats` once available; get-by-id (1011 on a
-//!   malformed id, 404 on an unknown one, `?geostats`), list by shortname (`start_ts`, `end_ts`,
-//!   `limit`, `offset`, `order`, codes 1012–1017) and translate (1019, 1023, 1031).
+//!   malformed id, 404 on an unknown one, `?geostats`), list by shortname and translate (1019,
+//!   1023, 1031).
+//! - The list takes every documented term, each optional, in any combination, with its
+//!   documented default: `start_ts` (submitted after; default and oldest 90 days back, 1014),
+//!   `end_ts` (submitted before; default now, at most 5 minutes ahead, 1015; after `start_ts`,
+//!   1016), `limit` (1–100, default 50, 1013), `offset` (0–5000, default 0, 1012), `order`
+//!   (`desc` by submission time, default, or `asc`, 1017); a term with no name is 1020.
 //!
 //! Every window and timer runs on `tokio::time::Instant`; the wall clock is read only to check
 //! signed timestamps and, once at start, to turn instants into the `ts` values it reports.
@@ -835,6 +840,40 @@ impl crate::Emulated for LimelightEmulator {
                 PurgedItem::Tag(t) => format!("tag {}", t.tag),
             })
             .collect()
+    }
+
+    fn limits(&self) -> toml::Table {
+        let e = self.config();
+        let mut t = toml::Table::new();
+        t.insert(
+            "item_interval".into(),
+            crate::duration_value(e.item_interval),
+        );
+        t.insert("queued_for".into(), crate::duration_value(e.queued_for));
+        t.insert(
+            "in_progress_for".into(),
+            crate::duration_value(e.in_progress_for),
+        );
+        t.insert("stats_after".into(), crate::duration_value(e.stats_after));
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("limelight", speed, overrides)?;
+        let e = self.config();
+        let config = LimelightEmulatorConfig {
+            item_interval: adjust.time("item_interval", e.item_interval)?,
+            queued_for: adjust.time("queued_for", e.queued_for)?,
+            in_progress_for: adjust.time("in_progress_for", e.in_progress_for)?,
+            stats_after: adjust.time("stats_after", e.stats_after)?,
+            ..e.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(LimelightEmulator::new(config)))
     }
 }
 

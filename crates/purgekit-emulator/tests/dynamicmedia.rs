@@ -185,13 +185,39 @@ async fn checks_the_auth_header() {
             good_auth().replace(IPS, "http://example.com/other"),
             "10000",
         ),
+        // Each child at most once, and only the schema's.
         (
             format!(
-                "<authHeader xmlns=\"{IPS}\"><password>demo-password</password><user>demo@purgekit.example</user></authHeader>"
+                "<authHeader xmlns=\"{IPS}\"><user>demo@purgekit.example</user><user>x</user><password>demo-password</password></authHeader>"
+            ),
+            "30003",
+        ),
+        (
+            auth("demo@purgekit.example", "demo-password", "<token>x</token>"),
+            "30003",
+        ),
+        // The versioned form is a sequence with appName and appVersion.
+        (
+            format!(
+                "<authHeader xmlns=\"{IPS}/2014-04-03\"><user>demo@purgekit.example</user><password>demo-password</password></authHeader>"
+            ),
+            "30003",
+        ),
+        (
+            format!(
+                "<authHeader xmlns=\"{IPS}/2014-04-03\"><password>demo-password</password><user>demo@purgekit.example</user><appName>a</appName><appVersion>1</appVersion></authHeader>"
             ),
             "30003",
         ),
         (auth("someone@else", "demo-password", ""), "10001"),
+        (
+            format!("<authHeader xmlns=\"{IPS}\"><accessToken>wrong</accessToken></authHeader>"),
+            "10001",
+        ),
+        (
+            format!("<authHeader xmlns=\"{IPS}\"><appName>a</appName></authHeader>"),
+            "10000",
+        ),
     ];
     for (auth, code) in cases {
         let mut c = call(invalidate(&[url(1)]));
@@ -296,4 +322,165 @@ async fn injected_faults() {
     assert_eq!(status, 503);
     assert_eq!(e.requests().len(), 2);
     assert!(e.purged_urls().is_empty());
+}
+
+/// Extra HTTP headers of a call.
+type Headers = Vec<(&'static str, String)>;
+
+/// The document's own request (`cdnCacheInvalidation`, "Request"), its URLs under the demo
+/// company's root, with the given `authHeader`, schema `version` and extra HTTP headers.
+async fn documents_example(
+    e: &DynamicMediaEmulator,
+    auth: &str,
+    version: &str,
+    extra: &[(&str, String)],
+) -> (u16, String) {
+    let param = format!(
+        "<cdnCacheInvalidationParam xmlns=\"{IPS}/{version}\">
+   <companyHandle>c|1001</companyHandle>
+   <urlArray>
+       <items>http://s7d7.scene7.com/is/image/PurgekitDemo/11008047?$thumbnail$</items>
+       <items>http://s7d7.scene7.com/is/image/PurgekitDemo/11008047?$product$</items>
+       <items>http://s7d7.scene7.com/is/image/PurgekitDemo/11008047?$large$</items>
+       <items>http://s7d7.scene7.com/is/image/PurgekitDemo/ImageSetConfigDefaults?req=userdata</items>
+    </urlArray>
+</cdnCacheInvalidationParam>"
+    );
+    let body = format!(
+        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+         <soapenv:Header>{auth}</soapenv:Header><soapenv:Body>{param}</soapenv:Body></soapenv:Envelope>"
+    );
+    let running = e.start().await.unwrap();
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/scene7/services/IpsApiService", running.url()))
+        .header("content-type", "text/xml; charset=UTF-8")
+        .header("SOAPAction", "cdnCacheInvalidation")
+        .body(body);
+    for (name, value) in extra {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    let out = (response.status().as_u16(), response.text().await.unwrap());
+    running.stop().await;
+    out
+}
+
+#[tokio::test]
+async fn accepts_every_documented_credential_form() {
+    let e = emulator();
+    let basic = |user: &str, password: &str| {
+        use base64::Engine as _;
+        let raw = format!("{user}:{password}");
+        vec![(
+            "authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            ),
+        )]
+    };
+    let accepted: Vec<(&str, String, Headers)> = vec![
+        // Unversioned, children in any order (xsd:all), app fields optional.
+        (
+            "unversioned, any order",
+            format!(
+                "<authHeader xmlns=\"{IPS}\"><appVersion>1</appVersion><password>demo-password</password>\
+                 <locale>en</locale><user>demo@purgekit.example</user></authHeader>"
+            ),
+            vec![],
+        ),
+        (
+            "unversioned, user and password only",
+            format!(
+                "<authHeader xmlns=\"{IPS}\"><user>demo@purgekit.example</user><password>demo-password</password></authHeader>"
+            ),
+            vec![],
+        ),
+        // Versioned (the body's namespace), as a sequence with appName and appVersion.
+        (
+            "versioned",
+            format!(
+                "<authHeader xmlns=\"{IPS}/2012-02-14\"><user>demo@purgekit.example</user>\
+                 <password>demo-password</password><appName>purgekit</appName><appVersion>1</appVersion></authHeader>"
+            ),
+            vec![],
+        ),
+        // accessToken instead of user and password.
+        (
+            "accessToken",
+            format!(
+                "<authHeader xmlns=\"{IPS}\"><accessToken>purgekit-demo-access-token</accessToken>\
+                 <appName>purgekit</appName></authHeader>"
+            ),
+            vec![],
+        ),
+        // HTTP Basic instead of an authHeader, with none or with one carrying no credentials.
+        (
+            "HTTP Basic",
+            String::new(),
+            basic("demo@purgekit.example", "demo-password"),
+        ),
+        (
+            "HTTP Basic beside an authHeader without credentials",
+            format!("<authHeader xmlns=\"{IPS}\"><appName>purgekit</appName></authHeader>"),
+            basic("demo@purgekit.example", "demo-password"),
+        ),
+    ];
+    for (what, auth, extra) in &accepted {
+        let (status, body) = documents_example(&e, auth, "2012-02-14", extra).await;
+        assert_eq!(status, 200, "{what}: {body}");
+        assert!(
+            body.contains("<successCount>4</successCount>"),
+            "{what}: {body}"
+        );
+    }
+    assert_eq!(e.purged_urls().len(), 4 * accepted.len());
+    // Wrong or missing credentials: a SOAP fault with HTTP 500, never a 401.
+    for (what, auth, extra, code) in [
+        ("no credentials at all", String::new(), vec![], "10000"),
+        (
+            "a wrong Basic password",
+            String::new(),
+            basic("demo@purgekit.example", "nope"),
+            "10001",
+        ),
+    ] {
+        let (status, body) = documents_example(&e, &auth, "2012-02-14", &extra).await;
+        assert_eq!(status, 500, "{what}: {body}");
+        assert!(
+            body.contains("<soapenv:Fault>") || body.contains("Fault"),
+            "{what}: {body}"
+        );
+        assert_eq!(fault_code(&body), code, "{what}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn accepts_the_beta_schema_namespaces() {
+    let e = emulator();
+    for version in [
+        "2013-08-29-beta",
+        "2016-01-14-beta",
+        "2017-10-29-beta",
+        "2019-09-10-beta",
+        "2021-01-11-beta",
+    ] {
+        // The versioned authHeader in the beta namespace too.
+        let auth = format!(
+            "<authHeader xmlns=\"{IPS}/{version}\"><user>demo@purgekit.example</user>\
+             <password>demo-password</password><appName>purgekit</appName><appVersion>1</appVersion></authHeader>"
+        );
+        let (status, body) = documents_example(&e, &auth, version, &[]).await;
+        assert_eq!(status, 200, "{version}: {body}");
+        // A beta is ordered by its date: 2013-08-29 predates handles (2014-04-03).
+        let counts = body.contains("<successCount>4</successCount>");
+        let handle = body.contains("<invalidationHandle>");
+        assert_eq!(
+            (counts, handle),
+            (version < "2014", version > "2014"),
+            "{version}: {body}"
+        );
+    }
+    let (status, body) = documents_example(&e, &good_auth(), "2013-08-29-alpha", &[]).await;
+    assert_eq!((status, fault_code(&body)), (500, "30003"), "{body}");
 }

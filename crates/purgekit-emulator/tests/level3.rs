@@ -54,7 +54,16 @@ impl Client {
         extra: &[(&str, &str)],
     ) -> Answer {
         let path = path_and_query.split('?').next().unwrap();
-        let to_sign = format!("{date}\n{path}\ntext/xml\n{method}\n");
+        // `extra` may replace the content type and add a Content-MD5: both are signed.
+        let extra_header = |name: &str| {
+            extra
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
+        let content_type = extra_header("content-type").unwrap_or("text/xml");
+        let md5 = extra_header("content-md5").unwrap_or("");
+        let to_sign = format!("{date}\n{path}\n{content_type}\n{method}\n{md5}");
         let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(to_sign.as_bytes());
         let signature =
@@ -86,6 +95,20 @@ impl Client {
             status: response.status().as_u16(),
             body: response.text().await.unwrap(),
         }
+    }
+
+    /// Sends a request signed now with the account's secret and `extra` headers.
+    async fn send_with(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> Answer {
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        let secret = self.config.secret.clone();
+        self.send_as(method, path_and_query, body, &secret, &date, extra)
+            .await
     }
 
     async fn send(&self, method: &str, path_and_query: &str, body: &str) -> Answer {
@@ -357,4 +380,223 @@ async fn faults_are_injected_on_demand() {
         1,
         "faulted requests never reach the handler"
     );
+}
+
+/// The access-group scope of the demo account.
+const AG: &str = "/invalidations/v1.0/12345";
+
+/// The invalidation id of each `<ni>` of an answer, in order.
+fn ids_per_ni(body: &str) -> Vec<(String, String)> {
+    body.split("<ni id=\"")
+        .skip(1)
+        .map(|ni| {
+            let name = ni.split('"').next().unwrap().to_owned();
+            (name, invalidation_id(ni))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn accepts_access_group_scope_with_properties_as_in_example_3() {
+    let (client, emulator) = Client::start(config()).await;
+    // Example 3's request, verbatim (line breaks and all).
+    let body = "<properties>
+<property>
+<name>exampleproperty1</name>
+<paths>
+<path>/example1.jpg</path>
+<path>/example2.jpg</path>
+</paths>
+</property>
+<property>
+<name>exampleproperty2</name>
+<paths>
+<path>/example3.jpg</path>
+</paths>
+</property>
+</properties>";
+    let answer = client
+        .send("POST", &format!("{AG}?ignoreCase=true&force=true"), body)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // Example 3's answer shape: the NIs directly under the access group, each with its own id.
+    assert!(!answer.body.contains("<services>"), "{}", answer.body);
+    let ids = ids_per_ni(&answer.body);
+    let names: Vec<&str> = ids.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["exampleproperty1", "exampleproperty2"]);
+    assert_ne!(ids[0].1, ids[1].1);
+    assert_eq!(
+        emulator.paths(),
+        [
+            ("exampleproperty1".to_owned(), "/example1.jpg".to_owned()),
+            ("exampleproperty1".to_owned(), "/example2.jpg".to_owned()),
+            ("exampleproperty2".to_owned(), "/example3.jpg".to_owned()),
+        ]
+    );
+    let recorded = emulator.invalidations();
+    assert!(recorded.iter().all(|i| i.force && i.ignore_case));
+    // Each id has its own status, at NI scope as at access-group scope.
+    for (ni, id) in &ids {
+        let answer = client
+            .send(
+                "GET",
+                &format!("{AG}/BBBN56789/{ni}?id={}", id.replace('@', "%40")),
+                "",
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(answer.body.contains(id.as_str()), "{}", answer.body);
+    }
+}
+
+#[tokio::test]
+async fn access_group_scope_rules_count_every_property() {
+    let (client, emulator) = Client::start(Level3EmulatorConfig {
+        network_identifiers: Some(
+            ["exampleproperty1".to_owned(), "exampleproperty2".to_owned()].into(),
+        ),
+        ..config()
+    })
+    .await;
+    let property = |name: &str, paths: &[String]| {
+        let paths: String = paths.iter().map(|p| format!("<path>{p}</path>")).collect();
+        format!("<property><name>{name}</name><paths>{paths}</paths></property>")
+    };
+    let hundred = |tag: &str| -> Vec<String> { (0..100).map(|i| format!("/{tag}{i}")).collect() };
+    // Example 4: one wildcard in each of two properties.
+    let example_4 = format!(
+        "<properties>{}{}</properties>",
+        property("exampleproperty1", &["/example*.jpg".to_owned()]),
+        property("exampleproperty2", &["/example*.jpg".to_owned()])
+    );
+    assert_eq!(client.send("POST", AG, &example_4).await.status, 200);
+    // 200 paths over two properties pass, 201 do not.
+    let full = format!(
+        "<properties>{}{}</properties>",
+        property("exampleproperty1", &hundred("a")),
+        property("exampleproperty2", &hundred("b"))
+    );
+    assert_eq!(client.send("POST", AG, &full).await.status, 200);
+    let mut over = hundred("b");
+    over.push("/one-more".into());
+    let over = format!(
+        "<properties>{}{}</properties>",
+        property("exampleproperty1", &hundred("a")),
+        property("exampleproperty2", &over)
+    );
+    let answer = client.send("POST", AG, &over).await;
+    assert_eq!((answer.status, answer.code()), (403, "21732"));
+    // A wildcard with another path in its property.
+    let mixed = format!(
+        "<properties>{}</properties>",
+        property("exampleproperty1", &["/a".to_owned(), "/b/*".to_owned()])
+    );
+    let answer = client.send("POST", AG, &mixed).await;
+    assert_eq!((answer.status, answer.code()), (403, "21731"));
+    // A property the access group does not have.
+    let unknown = format!(
+        "<properties>{}</properties>",
+        property("nosuch.example.com", &["/a".to_owned()])
+    );
+    let answer = client.send("POST", AG, &unknown).await;
+    assert_eq!((answer.status, answer.code()), (404, "21752"));
+    assert!(
+        answer.body.contains("[nosuch.example.com]"),
+        "{}",
+        answer.body
+    );
+    // `<paths>` at access-group scope, `<properties>` at NI scope, POST at SCID scope: refused.
+    let answer = client
+        .send("POST", AG, "<paths><path>/a</path></paths>")
+        .await;
+    assert_eq!((answer.status, answer.code()), (400, "21734"));
+    let answer = client
+        .send(
+            "POST",
+            "/invalidations/v1.0/12345/BBBN56789/exampleproperty1",
+            &example_4,
+        )
+        .await;
+    assert_eq!((answer.status, answer.code()), (400, "21734"));
+    let answer = client
+        .send("POST", "/invalidations/v1.0/12345/BBBN56789", &example_4)
+        .await;
+    assert_eq!((answer.status, answer.code()), (400, "21700"));
+    assert_eq!(emulator.paths().len(), 2 + 200);
+}
+
+#[tokio::test]
+async fn accepts_json_bodies_at_both_scopes() {
+    let (client, emulator) = Client::start(config()).await;
+    let json = [("content-type", "application/json")];
+    // Example 4's JSON body as printed: its paths lack the leading slash the same document
+    // requires ("The path must include a leading slash"), so it gets 21735 ...
+    let printed = r#"[
+{"name":"exampleproperty1",
+"paths":["example*.jpg"]},
+{"name":"exampleproperty2",
+"paths":["example*.jpg"]}
+]"#;
+    let answer = client.send_with("POST", AG, printed, &json).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (400, "21735"),
+        "{}",
+        answer.body
+    );
+    // ... and is accepted with it.
+    let fixed = printed.replace("\"example*", "\"/example*");
+    let answer = client.send_with("POST", AG, &fixed, &json).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(ids_per_ni(&answer.body).len(), 2);
+    // NI scope: Example 2's paths as {"paths":[…]}, with a charset parameter.
+    let answer = client
+        .send_with(
+            "POST",
+            SCOPE,
+            r#"{"paths":["/directory/structure","/directory/structure02"]}"#,
+            &[("content-type", "application/json; charset=UTF-8")],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(emulator.paths().len(), 4);
+    // JSON that is not the documented shape, and a content type the guide does not list.
+    let answer = client
+        .send_with("POST", SCOPE, r#"{"path":["/a"]}"#, &json)
+        .await;
+    assert_eq!((answer.status, answer.code()), (400, "21734"));
+    let answer = client
+        .send_with("POST", SCOPE, "/a", &[("content-type", "text/plain")])
+        .await;
+    assert_eq!((answer.status, answer.code()), (400, "21734"));
+}
+
+#[tokio::test]
+async fn a_signed_content_md5_verifies_as_base64_or_hex() {
+    use md5::Digest as _;
+    let (client, emulator) = Client::start(config()).await;
+    // Example 2's body.
+    let body =
+        "<paths>\n<path>/directory/structure</path>\n<path>/directory/structure02</path>\n</paths>";
+    let digest = md5::Md5::digest(body.as_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    let hex = hex::encode(digest);
+    for value in [b64.as_str(), hex.as_str(), &hex.to_uppercase()] {
+        let answer = client
+            .send_with(
+                "POST",
+                &format!("{SCOPE}?force=true"),
+                body,
+                &[("content-md5", value)],
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{value}: {}", answer.body);
+    }
+    // Signed, but not this body's digest.
+    let other = hex::encode(md5::Md5::digest(b"<paths><path>/x</path></paths>"));
+    let answer = client
+        .send_with("POST", SCOPE, body, &[("content-md5", other.as_str())])
+        .await;
+    assert_eq!((answer.status, answer.code()), (400, "21729"));
+    assert_eq!(emulator.invalidations().len(), 3);
 }

@@ -267,3 +267,81 @@ async fn list_checks_its_terms() {
     let missing = client.call("GET", "/translate", "").await;
     assert_eq!(missing.code(), 1019);
 }
+
+#[tokio::test]
+async fn list_takes_each_documented_term_with_its_default() {
+    let (_emulator, client) = Client::start(LimelightEmulatorConfig::demo().fast()).await;
+    let mut ids = Vec::new();
+    let submit = async |n: usize, ids: &mut Vec<String>| {
+        for _ in 0..n {
+            let a = client.purge(&tags(1)).await;
+            assert_eq!(a.status, 201, "{}", a.json);
+            ids.push(a.json["id"].as_str().unwrap().to_owned());
+        }
+    };
+    submit(30, &mut ids).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mid = now_ms();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    submit(25, &mut ids).await;
+    let listed = |a: &Answer| -> Vec<String> {
+        assert_eq!(a.status, 200, "{}", a.json);
+        a.json["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    // No term: limit 50, offset 0, order desc, the last 90 days up to now.
+    let all = client.call("GET", "/requests", "").await;
+    assert_eq!(all.json["total"], 55);
+    assert_eq!(listed(&all), newest_first[..50]);
+    // The document's example: `?limit=10&offset=0`.
+    let example = client.call("GET", "/requests?limit=10&offset=0", "").await;
+    assert_eq!(listed(&example), newest_first[..10]);
+    // Each term alone, at its bounds.
+    let a = client.call("GET", "/requests?limit=100", "").await;
+    assert_eq!(listed(&a), newest_first);
+    let a = client.call("GET", "/requests?limit=1", "").await;
+    assert_eq!(listed(&a), newest_first[..1]);
+    let a = client.call("GET", "/requests?offset=50", "").await;
+    assert_eq!(listed(&a), newest_first[50..]);
+    let a = client.call("GET", "/requests?offset=5000", "").await;
+    assert!(listed(&a).is_empty());
+    let a = client
+        .call("GET", "/requests?order=asc&limit=100", "")
+        .await;
+    assert_eq!(listed(&a), ids);
+    let a = client.call("GET", "/requests?order=desc", "").await;
+    assert_eq!(listed(&a), newest_first[..50]);
+    // The time filters: submitted after start_ts, before end_ts.
+    let a = client
+        .call("GET", &format!("/requests?start_ts={mid}&limit=100"), "")
+        .await;
+    assert_eq!(listed(&a), newest_first[..25]);
+    let a = client
+        .call("GET", &format!("/requests?end_ts={mid}&limit=100"), "")
+        .await;
+    assert_eq!(listed(&a), newest_first[25..]);
+    // As the document's Python sample sends them: all four, start 30 days back.
+    let now = now_ms();
+    let sample = format!(
+        "/requests?start_ts={}&end_ts={now}&limit=50&offset=0",
+        now - 2_592_000_000
+    );
+    let a = client.call("GET", &sample, "").await;
+    assert_eq!(listed(&a), newest_first[..50]);
+    // Their documented refusals.
+    for (query, code) in [
+        (format!("start_ts={mid}&end_ts={mid}"), 1016),
+        (format!("end_ts={}", now + 600_000), 1015),
+        ("limit=101".to_owned(), 1013),
+        ("offset=-1".to_owned(), 1012),
+        ("order=ASC".to_owned(), 1017),
+    ] {
+        let a = client.call("GET", &format!("/requests?{query}"), "").await;
+        assert_eq!((a.status, a.code()), (400, code), "{query}");
+    }
+}

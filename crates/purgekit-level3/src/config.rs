@@ -44,6 +44,15 @@ pub struct Level3Config {
     /// Overrides the documented 10 requests per minute per key.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// Lets one request carry several network identifiers at access-group scope (the Lumen
+    /// document's Examples 3 and 4), when that takes fewer requests. Default `true`; `false`
+    /// sends one request per network identifier.
+    #[serde(default = "yes")]
+    pub access_group_scope: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_endpoint() -> String {
@@ -66,6 +75,7 @@ impl Level3Config {
             scid: scid.into(),
             network_identifiers: BTreeMap::new(),
             rate_limit: None,
+            access_group_scope: true,
         }
     }
 
@@ -124,6 +134,7 @@ impl fmt::Debug for Level3Config {
             .field("scid", &self.scid)
             .field("network_identifiers", &self.network_identifiers)
             .field("rate_limit", &self.rate_limit)
+            .field("access_group_scope", &self.access_group_scope)
             .finish()
     }
 }

@@ -7,8 +7,8 @@ use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode
 use purgekit_core::http::{self, HeaderValue, Method, header};
 use purgekit_core::{
     Accepted, Action, Batch, Budget, Capabilities, Error, Handle, HttpRequest, HttpResponse, Item,
-    Limits, Mapped, OptionKind, Options, Progress, Provider, REDACTED, RateLimit, Result, Status,
-    Target, TargetKind,
+    Limits, Mapped, OptionKind, Options, Progress, Provider, REDACTED, RateLimit, Result,
+    SharedScope, Status, Target, TargetKind,
 };
 
 use crate::config::{Level3Config, is_segment};
@@ -29,6 +29,10 @@ pub const MAX_IN_FLIGHT: usize = 2;
 pub const CONTENT_TYPE: &str = "text/xml";
 
 const API_PREFIX: &str = "/invalidations/v1.0";
+
+/// The planner's name for the access-group scope, before the access group's id: a batch with
+/// this scope carries several network identifiers (which never contain `:`).
+pub const ACCESS_GROUP_SCOPE: &str = "access-group:";
 
 /// Query values: everything but letters, digits and `@ , . - _ ~ /` is percent-encoded, so
 /// `notification=a@x.com,b@y.com` and `id=DAG_1/2@3-4` read as the guide writes them and a `+`
@@ -97,6 +101,11 @@ impl Level3 {
         ))
     }
 
+    /// The planner's scope of an access-group request: `access-group:{ag}`.
+    fn access_group_scope(&self) -> String {
+        format!("{ACCESS_GROUP_SCOPE}{}", self.config.access_group)
+    }
+
     /// A signed request: `Content-Type` and `Accept` `text/xml`, `Date`, `Authorization`.
     fn signed(
         &self,
@@ -127,6 +136,49 @@ impl Level3 {
             .body(body)
             .map_err(|e| Error::invalid(&uri, format!("cannot form an HTTP request: {e}")))
     }
+}
+
+/// The invalidations of a successful POST answer; an error answer classified.
+fn accepted_invalidations(response: HttpResponse) -> Result<Vec<wire::Invalidation>> {
+    if !response.status().is_success() {
+        return Err(classify(&response));
+    }
+    let text = String::from_utf8_lossy(response.body());
+    wire::parse_access_group(&text)
+        .map_err(|e| Error::protocol(format!("HTTP {}: {e}{}", response.status(), snippet(&text))))
+}
+
+/// The distinct invalidation ids listed under the network identifiers `ni` selects, in order.
+fn ids_of(invalidations: &[wire::Invalidation], ni: impl Fn(&str) -> bool) -> Vec<&str> {
+    let mut ids: Vec<&str> = Vec::new();
+    for inv in invalidations.iter().filter(|inv| ni(&inv.ni)) {
+        if !inv.id.is_empty() && !ids.contains(&inv.id.as_str()) {
+            ids.push(&inv.id);
+        }
+    }
+    ids
+}
+
+/// The accepted purge of network identifier `ni`: handle `{ni}/{first id}`, a warning when the
+/// answer gave it several ids.
+fn accepted(ni: &str, ids: &[&str]) -> Result<Accepted> {
+    let Some(first) = ids.first() else {
+        return Err(Error::protocol(
+            "the <accessGroup> answer lists no invalidation id",
+        ));
+    };
+    let mut warnings = Vec::new();
+    if ids.len() > 1 {
+        warnings.push(format!(
+            "Level 3 returned {} invalidation ids for this request; the handle follows `{first}`",
+            ids.len()
+        ));
+    }
+    Ok(Accepted {
+        handle: Handle(format!("{ni}/{first}")),
+        poll_after: None,
+        warnings,
+    })
 }
 
 /// The `{ni}/{invalidation id}` handle, split. NIs never contain `/`; ids may.
@@ -164,6 +216,16 @@ impl Provider for Level3 {
             max_body_bytes: None,
             wildcard_alone: true,
             group_by_scope: true,
+            shared_scope: self.config.access_group_scope.then(|| SharedScope {
+                parent: self.access_group_scope(),
+                // "If a wildcard is used, only one <path> element can be specified", and
+                // Example 4 sends one wildcard path in each of two properties: the rule holds
+                // per property.
+                wildcard_alone_in_scope: true,
+                // Network identifiers need no XML escaping: a property is this plus the NI.
+                request_overhead: wire::PROPERTIES_EXTRA,
+                scope_overhead: wire::PROPERTY_OVERHEAD,
+            }),
             rate: self.config.rate_limit.unwrap_or(RateLimit {
                 requests: Some(Budget::per_minute(REQUESTS_PER_MINUTE)),
                 items: None,
@@ -264,7 +326,31 @@ impl Provider for Level3 {
                 ),
             ));
         }
-        let path = self.scope_path(&batch.scope)?;
+        let (path, body) = if batch.scope == self.access_group_scope() {
+            // Access-group scope: one property per network identifier, in batch order.
+            let mut properties: Vec<(&str, Vec<&str>)> = Vec::new();
+            for item in &batch.items {
+                if !is_segment(&item.scope) {
+                    return Err(Error::invalid(
+                        &item.scope,
+                        "not a Level 3 network identifier",
+                    ));
+                }
+                match properties.iter_mut().find(|(ni, _)| *ni == item.scope) {
+                    Some((_, paths)) => paths.push(&item.value),
+                    None => properties.push((&item.scope, vec![&item.value])),
+                }
+            }
+            (
+                format!("{API_PREFIX}/{}", self.config.access_group),
+                wire::properties_body(properties),
+            )
+        } else {
+            (
+                self.scope_path(&batch.scope)?,
+                wire::paths_body(batch.items.iter().map(|i| i.value.as_str())),
+            )
+        };
         let mut query = Vec::new();
         if options.action == Action::Delete {
             query.push(("force", "true".to_owned()));
@@ -275,41 +361,38 @@ impl Provider for Level3 {
         if !options.notify.is_empty() {
             query.push(("notification", options.notify.join(",")));
         }
-        let body = wire::paths_body(batch.items.iter().map(|i| i.value.as_str()));
         self.signed(Method::POST, &path, &query, body.into_bytes(), now)
     }
 
     fn decode(&self, batch: &Batch, response: HttpResponse) -> Result<Accepted> {
-        if !response.status().is_success() {
-            return Err(classify(&response));
-        }
-        let text = String::from_utf8_lossy(response.body());
-        let invalidations = wire::parse_access_group(&text).map_err(|e| {
-            Error::protocol(format!("HTTP {}: {e}{}", response.status(), snippet(&text)))
-        })?;
-        let mut ids: Vec<&str> = Vec::new();
-        for inv in &invalidations {
-            if !inv.id.is_empty() && !ids.contains(&inv.id.as_str()) {
-                ids.push(&inv.id);
+        let invalidations = accepted_invalidations(response)?;
+        let ids = ids_of(&invalidations, |_| true);
+        accepted(&batch.scope, &ids)
+    }
+
+    fn decode_shared(
+        &self,
+        batch: &Batch,
+        response: HttpResponse,
+    ) -> Result<Vec<(String, Accepted)>> {
+        let invalidations = accepted_invalidations(response)?;
+        let mut out: Vec<(String, Accepted)> = Vec::new();
+        for item in &batch.items {
+            if out.iter().any(|(ni, _)| *ni == item.scope) {
+                continue;
             }
+            // Each property's network identifier, with its own invalidation id.
+            let ids = ids_of(&invalidations, |ni| ni.eq_ignore_ascii_case(&item.scope));
+            if ids.is_empty() {
+                return Err(Error::protocol(format!(
+                    "the access-group answer lists no invalidation for the network identifier \
+                     `{}`",
+                    item.scope
+                )));
+            }
+            out.push((item.scope.clone(), accepted(&item.scope, &ids)?));
         }
-        let Some(first) = ids.first() else {
-            return Err(Error::protocol(
-                "the <accessGroup> answer lists no invalidation id",
-            ));
-        };
-        let mut warnings = Vec::new();
-        if ids.len() > 1 {
-            warnings.push(format!(
-                "Level 3 returned {} invalidation ids for this request; the handle follows `{first}`",
-                ids.len()
-            ));
-        }
-        Ok(Accepted {
-            handle: Handle(format!("{}/{first}", batch.scope)),
-            poll_after: None,
-            warnings,
-        })
+        Ok(out)
     }
 
     fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest> {

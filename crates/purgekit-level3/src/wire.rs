@@ -24,6 +24,31 @@ pub fn paths_body<'a>(paths: impl IntoIterator<Item = &'a str>) -> String {
     body
 }
 
+/// What `<properties></properties>` adds over `<paths></paths>`: an access-group request's
+/// envelope beyond [`PATHS_OVERHEAD`].
+pub const PROPERTIES_EXTRA: usize = "<properties></properties>".len() - PATHS_OVERHEAD;
+
+/// One `<property>` of an access-group request besides its paths and its name's bytes.
+pub const PROPERTY_OVERHEAD: usize = "<property><name></name><paths></paths></property>".len();
+
+/// The body of an access-group-scope request (the Lumen document's Examples 3 and 4):
+/// `<properties><property><name>NI</name><paths><path>/a.jpg</path>…</paths></property>…
+/// </properties>`, one property per network identifier, in the order given, no white space.
+pub fn properties_body<'a>(
+    properties: impl IntoIterator<Item = (&'a str, Vec<&'a str>)>,
+) -> String {
+    let mut body = String::from("<properties>");
+    for (name, paths) in properties {
+        body.push_str("<property><name>");
+        body.push_str(&quick_xml::escape::escape(name));
+        body.push_str("</name>");
+        body.push_str(&paths_body(paths));
+        body.push_str("</property>");
+    }
+    body.push_str("</properties>");
+    body
+}
+
 /// The name of the document's root element, if the text is well-formed up to it.
 pub fn root_name(body: &str) -> Option<String> {
     let mut reader = quick_xml::Reader::from_str(body);
@@ -193,6 +218,21 @@ mod tests {
             "<paths><path>/a.jpg</path><path>/q?a=1&amp;b=&lt;2&gt;&quot;&apos;</path></paths>"
         );
         assert_eq!(paths_body([]).len(), PATHS_OVERHEAD);
+    }
+
+    #[test]
+    fn properties_body_is_the_documents_example_3() {
+        // Example 3 of "Content invalidation", line breaks removed.
+        assert_eq!(
+            properties_body([
+                ("exampleproperty1", vec!["/example1.jpg", "/example2.jpg"]),
+                ("exampleproperty2", vec!["/example3.jpg"]),
+            ]),
+            "<properties><property><name>exampleproperty1</name><paths><path>/example1.jpg</path>\
+             <path>/example2.jpg</path></paths></property><property><name>exampleproperty2</name>\
+             <paths><path>/example3.jpg</path></paths></property></properties>"
+        );
+        assert_eq!(properties_body([]), "<properties></properties>");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! HTTP: what the emulator received, in which batches, and what the report says.
 //!
 //! The engine in core is still the minimal one: it sends batches one after another with no rate
-//! limiting or retries. A purge of 1,002 targets is 8 requests and each status poll is one
+//! limiting or retries. A purge of 1,002 targets is 6 requests and each status poll is one
 //! more, so these tests raise the emulator's per-window request limit (the documented 10 per
 //! minute is tested in the emulator's own tests and below, where it is expected to trip).
 
@@ -106,10 +106,12 @@ async fn purges_1000_urls_on_3_hosts_and_2_wildcards_exactly_once() {
     expected.push(("static-ni".into(), "/css/*".into()));
     let request = builder.delete().notify("ops@example.com").build().unwrap();
 
-    // The plan: 334 + 333 + 333 URLs in 2 batches each, plus 2 wildcards alone; no secret shown.
+    // The plan: the 1,000 URLs of the 3 hosts share 5 access-group requests of 200 paths; the
+    // 2 wildcards, each alone in its property, share a sixth; no secret shown.
     let plan = purger.plan(&request).unwrap();
     let batches = &plan.providers[0].batches;
-    assert_eq!(batches.len(), 8);
+    assert_eq!(batches.len(), 6);
+    assert!(batches.iter().all(|b| b.scope == "access-group:12345"));
     assert!(batches.iter().all(|b| b.len() <= 200));
     let shown = format!("{:?}", plan.providers[0].requests);
     assert!(shown.contains("MPA 54321:<redacted>"));
@@ -120,20 +122,25 @@ async fn purges_1000_urls_on_3_hosts_and_2_wildcards_exactly_once() {
     assert_eq!(report.outcome(), Outcome::Success, "{report:#?}");
     assert_eq!(report.summary.accepted, 1002);
 
-    // Every request was authenticated and accepted: 8 of them, all legal.
+    // Every request was authenticated and accepted: 6 of them, all legal.
     let seen = emulator.requests();
-    assert_eq!(seen.len(), 8);
+    assert_eq!(seen.len(), 6);
     assert!(seen.iter().all(|r| r.status == 200), "{seen:#?}");
     assert!(seen.iter().all(|r| {
         r.path_and_query
             .contains("?force=true&notification=ops@example.com")
     }));
+    // One invalidation per network identifier of each request: 5 × 3 + 2.
     let invalidations = emulator.invalidations();
-    assert_eq!(invalidations.len(), 8);
+    assert_eq!(invalidations.len(), 17);
     for inv in &invalidations {
         assert!(!inv.paths.is_empty() && inv.paths.len() <= 200);
         if inv.paths.iter().any(|p| p.contains('*')) {
-            assert_eq!(inv.paths.len(), 1, "a wildcard shares its request: {inv:?}");
+            assert_eq!(
+                inv.paths.len(),
+                1,
+                "a wildcard shares its property: {inv:?}"
+            );
         }
         assert!(inv.force);
     }
@@ -155,7 +162,18 @@ async fn purges_1000_urls_on_3_hosts_and_2_wildcards_exactly_once() {
             .map(Handle)
             .collect()
     };
-    assert_eq!(handles.len(), 8);
+    // Each row has its own network identifier's handle: one per invalidation.
+    assert_eq!(handles.len(), 17);
+    for row in &report.results {
+        let handle = row.handle.as_deref().unwrap();
+        let host = row.target.split('/').nth(2).unwrap();
+        let ni = if host == "static.example.net" {
+            "static-ni"
+        } else {
+            host
+        };
+        assert!(handle.starts_with(&format!("{ni}/")), "{row:?}");
+    }
     let last = handles.last().unwrap();
     let first_look = purger.status("l3", last).await.unwrap();
     assert!(
@@ -348,4 +366,107 @@ async fn errors_are_classified_on_the_wire() {
         "{msg}"
     );
     assert_eq!(emulator.rejections(), 1);
+}
+
+/// A release touching 50 hosts × 4 paths, listed path by path as a deploy tool does.
+fn release(hosts: usize) -> (PurgeRequest, Vec<(String, String)>) {
+    let mut builder = PurgeRequest::builder();
+    let mut expected = Vec::new();
+    for p in ["/index.html", "/app.js", "/app.css", "/logo.svg"] {
+        for h in 0..hosts {
+            let host = format!("www{h}.example.com");
+            builder = builder.url(format!("https://{host}{p}"));
+            expected.push((host, p.to_owned()));
+        }
+    }
+    (
+        builder.wait(Duration::from_secs(60)).build().unwrap(),
+        expected,
+    )
+}
+
+#[tokio::test]
+async fn fifty_hosts_by_four_paths_take_one_request_and_every_handle_completes() {
+    let (emulator, running) = start(Level3EmulatorConfig {
+        requests_per_window: 1_000,
+        completion_time: Duration::from_millis(300),
+        ..Level3EmulatorConfig::demo()
+    })
+    .await;
+    let purger = purger(provider_config(&emulator, &running));
+    let (request, mut expected) = release(50);
+    let report = purger.purge(&request).await.unwrap();
+    assert_eq!(report.outcome(), Outcome::Success, "{report:#?}");
+    assert_eq!(report.summary.completed, 200, "{report:#?}");
+
+    // One access-group request (≤ 2 asked), then status polls.
+    let posts: Vec<_> = emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert!(posts.len() <= 2, "{posts:#?}");
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].path_and_query, "/invalidations/v1.0/12345");
+    // Every path once, on its own network identifier.
+    let mut received = emulator.paths();
+    received.sort();
+    expected.sort();
+    assert_eq!(received, expected);
+    // Each row carries its own NI's handle, and all 50 handles were polled to 100 %.
+    let mut handles = HashSet::new();
+    for row in &report.results {
+        assert_eq!(row.state, State::Completed, "{row:?}");
+        let handle = row.handle.clone().unwrap();
+        let host = row.target.split('/').nth(2).unwrap();
+        assert!(handle.starts_with(&format!("{host}/")), "{row:?}");
+        handles.insert(handle);
+    }
+    assert_eq!(handles.len(), 50);
+    let polled: HashSet<String> = emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.status == 200)
+        .map(|r| r.path_and_query.split('?').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(polled.len(), 50, "one NI-scope status path per handle");
+}
+
+#[tokio::test]
+async fn a_mix_with_wildcards_obeys_the_rules_on_the_wire() {
+    let (emulator, running) = start(roomy()).await;
+    let purger = purger(provider_config(&emulator, &running));
+    // Per host: two paths, a prefix (a wildcard) and, for some, the whole host; 12 hosts.
+    let mut builder = PurgeRequest::builder();
+    let mut count = 0;
+    for h in 0..12 {
+        let host = format!("h{h}.example.com");
+        builder = builder
+            .url(format!("https://{host}/a.js"))
+            .prefix(format!("https://{host}/img/"))
+            .url(format!("https://{host}/b.js"));
+        count += 3;
+        if h % 3 == 0 {
+            builder = builder.host(&host);
+            count += 1;
+        }
+    }
+    let request = builder.build().unwrap();
+    let report = purger.purge(&request).await.unwrap();
+    assert_eq!(report.outcome(), Outcome::Success, "{report:#?}");
+    assert_eq!(report.summary.accepted, count);
+    // Every request legal (the emulator refuses a wildcard sharing its property), every path
+    // once, and far fewer requests than one per host and wildcard (12 + 16).
+    let seen = emulator.requests();
+    assert!(seen.iter().all(|r| r.status == 200), "{seen:#?}");
+    assert!(seen.len() <= 4, "{} requests", seen.len());
+    let invalidations = emulator.invalidations();
+    for inv in &invalidations {
+        if inv.paths.iter().any(|p| p.contains('*')) {
+            assert_eq!(inv.paths.len(), 1, "{inv:?}");
+        }
+    }
+    assert_eq!(emulator.paths().len(), count);
+    let distinct: HashSet<_> = emulator.paths().into_iter().collect();
+    assert_eq!(distinct.len(), count);
 }

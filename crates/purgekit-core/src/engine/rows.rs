@@ -1,6 +1,6 @@
 //! Report assembly: one row per (target, provider) from the plan and each batch's outcome.
 
-use super::schedule::BatchOutcome;
+use super::schedule::{BatchOutcome, SentPart};
 use super::wait::Completion;
 use crate::plan::{Disposition, PlannedRequest, ProviderPlan};
 use crate::provider::HttpRequest;
@@ -31,7 +31,9 @@ pub(super) fn rows(
             match disposition {
                 Disposition::Unsupported { reason } => row.error = Some(reason.to_string()),
                 Disposition::Planned {
-                    batch, merged_with, ..
+                    batch,
+                    slot,
+                    merged_with,
                 } => {
                     row.warnings.extend(plan.warnings.iter().cloned());
                     if let Some(first) = merged_with {
@@ -39,7 +41,7 @@ pub(super) fn rows(
                         row.warnings
                             .push(format!("duplicate of `{first}`: purged once, with it"));
                     }
-                    fill(&mut row, &outcomes[*batch as usize], dry_run);
+                    fill(&mut row, &outcomes[*batch as usize], *slot, dry_run);
                 }
             }
             row
@@ -47,14 +49,19 @@ pub(super) fn rows(
         .collect()
 }
 
-/// Writes a batch's outcome into the row of one of its targets.
-fn fill(row: &mut Row, outcome: &BatchOutcome, dry_run: bool) {
+/// Writes a batch's outcome into the row of its target at `slot`.
+fn fill(row: &mut Row, outcome: &BatchOutcome, slot: u32, dry_run: bool) {
     match outcome {
         BatchOutcome::Sent {
-            accepted,
+            parts,
+            slots,
             attempts,
-            completion,
         } => {
+            let part = slots.get(slot as usize).map_or(0, |&p| p as usize);
+            let SentPart {
+                accepted,
+                completion,
+            } = &parts[part];
             row.handle = Some(accepted.handle.to_string());
             row.attempts = *attempts;
             row.warnings.extend(accepted.warnings.iter().cloned());

@@ -24,9 +24,12 @@ use crate::request::{Options, PurgeRequest};
 #[derive(Debug, Clone)]
 pub(super) enum BatchOutcome {
     Sent {
-        accepted: Accepted,
+        /// One part per handle: one for a batch of one scope, one per scope for a batch at a
+        /// shared parent scope.
+        parts: Vec<SentPart>,
+        /// Per slot, its part's index; empty when there is one part.
+        slots: Vec<u32>,
         attempts: u32,
-        completion: Option<Completion>,
     },
     Failed {
         error: Error,
@@ -206,6 +209,45 @@ struct Admission {
     watching: CancellationToken,
 }
 
+/// One handle of a sent batch, and how waiting for it ended.
+#[derive(Debug, Clone)]
+pub(super) struct SentPart {
+    pub(super) accepted: Accepted,
+    pub(super) completion: Option<Completion>,
+}
+
+/// The accepted parts of a batch and, per slot, its part (empty when there is one part).
+type Parts = (Vec<Accepted>, Vec<u32>);
+
+/// Spreads a shared-scope answer over the batch: one part per scope, in the batch's order, each
+/// slot naming its scope's part. A scope the answer gives no handle is a protocol error.
+fn spread(kind: &str, batch: &Batch, answer: Vec<(String, Accepted)>) -> Result<Parts, Error> {
+    let mut scopes: Vec<&str> = Vec::new();
+    let mut slots = Vec::with_capacity(batch.items.len());
+    for item in &batch.items {
+        let part = match scopes.iter().position(|s| *s == item.scope) {
+            Some(p) => p,
+            None => {
+                scopes.push(&item.scope);
+                scopes.len() - 1
+            }
+        };
+        slots.push(part as u32);
+    }
+    let mut answer = answer;
+    let mut parts = Vec::with_capacity(scopes.len());
+    for scope in scopes {
+        let at = answer.iter().position(|(s, _)| s == scope).ok_or_else(|| {
+            Error::protocol(format!(
+                "{kind} accepted the request at `{}` but gave no handle for `{scope}`",
+                batch.scope
+            ))
+        })?;
+        parts.push(answer.swap_remove(at).1);
+    }
+    Ok((parts, slots))
+}
+
 /// Everything one batch's task owns.
 struct BatchJob<P: Provider> {
     sender: Sender,
@@ -230,6 +272,11 @@ impl<P: Provider> BatchJob<P> {
             index: self.index,
             items: self.batch.items.len(),
         };
+        let shared = self
+            .provider
+            .limits()
+            .shared_scope
+            .is_some_and(|s| s.parent == self.batch.scope);
         let sent = self
             .sender
             .exchange(
@@ -240,11 +287,21 @@ impl<P: Provider> BatchJob<P> {
                 Some(reference),
                 Retries::Policy,
                 |now| self.provider.encode(&self.batch, &self.options, now),
-                |response| self.provider.decode(&self.batch, response),
+                |response| -> crate::Result<Parts> {
+                    if shared {
+                        let answer = self.provider.decode_shared(&self.batch, response)?;
+                        spread(self.provider.kind(), &self.batch, answer)
+                    } else {
+                        Ok((
+                            vec![self.provider.decode(&self.batch, response)?],
+                            Vec::new(),
+                        ))
+                    }
+                },
             )
             .await;
         drop(place);
-        let accepted = match sent.result {
+        let (accepted, slots) = match sent.result {
             Ok(accepted) => accepted,
             Err(error) => {
                 self.sender.context.emit(Event::Failed {
@@ -261,54 +318,96 @@ impl<P: Provider> BatchJob<P> {
                 return (failed, None);
             }
         };
-        self.sender.context.emit(Event::Accepted {
-            provider: self.sender.name.clone(),
-            batch: self.index,
-            items: reference.items,
-            handle: accepted.handle.clone(),
-        });
-        let completion = match (self.wait, &self.held) {
-            (Some(timeout), _) => Some(
-                wait::wait_for_completion(
-                    &self.sender,
-                    &*self.provider,
-                    reference,
-                    &accepted,
-                    timeout,
-                )
-                .await,
-            ),
+        // Items per part, for progress events.
+        let mut items = vec![0usize; accepted.len()];
+        for &part in &slots {
+            items[part as usize] += 1;
+        }
+        if slots.is_empty() {
+            items[0] = reference.items;
+        }
+        for (accepted, &items) in accepted.iter().zip(&items) {
+            self.sender.context.emit(Event::Accepted {
+                provider: self.sender.name.clone(),
+                batch: self.index,
+                items,
+                handle: accepted.handle.clone(),
+            });
+        }
+        // Each part (handle) is waited for at once, in its own task: their polls share the
+        // account's rate limits and in-flight places like any request.
+        let mut parts: Vec<SentPart> = accepted
+            .into_iter()
+            .map(|accepted| SentPart {
+                accepted,
+                completion: None,
+            })
+            .collect();
+        // Without `wait`, a batch holding in-flight capacity is still watched, only to free the
+        // capacity, while later batches need it, within the retry deadline and the run's.
+        let watch = match (self.wait, &self.held) {
+            (Some(timeout), _) => Some((self.sender.clone(), timeout)),
             (None, Some(_)) => {
-                // Not asked to wait: watch completion only to free the capacity, while later
-                // batches still need it, within the retry deadline and the run's.
                 let mut watcher = self.sender.clone();
-                watcher.context.cancel = self.watching;
-                Some(
-                    wait::wait_for_completion(
-                        &watcher,
-                        &*self.provider,
-                        reference,
-                        &accepted,
-                        self.sender.config.retry.deadline,
-                    )
-                    .await,
-                )
+                watcher.context.cancel = self.watching.clone();
+                Some((watcher, self.sender.config.retry.deadline))
             }
             (None, None) => None,
         };
-        let still_held = match &completion {
-            Some(Completion::Completed | Completion::Failed(_)) => None,
-            _ => self.held,
-        };
-        let completion = match (self.wait, completion) {
+        if let Some((watcher, timeout)) = watch {
+            let mut waits = JoinSet::new();
+            for (part, (sent, items)) in parts.iter().zip(items).enumerate() {
+                let sender = watcher.clone();
+                let provider = self.provider.clone();
+                let accepted = sent.accepted.clone();
+                let batch = BatchRef {
+                    index: self.index,
+                    items,
+                };
+                waits.spawn(async move {
+                    let completion =
+                        wait::wait_for_completion(&sender, &*provider, batch, &accepted, timeout)
+                            .await;
+                    (part, completion)
+                });
+            }
+            while let Some(joined) = waits.join_next().await {
+                let (part, completion) = joined.unwrap_or_else(|e| {
+                    tracing::error!("a status-polling task ended abnormally: {e}");
+                    (usize::MAX, Completion::Unfinished(String::new()))
+                });
+                if let Some(sent) = parts.get_mut(part) {
+                    sent.completion = Some(completion);
+                }
+            }
+            for sent in &mut parts {
+                sent.completion.get_or_insert_with(|| {
+                    Completion::Unfinished(
+                        "waiting for completion stopped: the polling task ended abnormally"
+                            .to_owned(),
+                    )
+                });
+            }
+        }
+        let seen_to_end = parts.iter().all(|p| {
+            matches!(
+                p.completion,
+                Some(Completion::Completed | Completion::Failed(_))
+            )
+        });
+        let still_held = if seen_to_end { None } else { self.held };
+        if self.wait.is_none() {
             // Watched only for the capacity: an unfinished watch is no report of completion.
-            (None, Some(Completion::Unfinished(_))) => None,
-            (_, completion) => completion,
-        };
+            for part in &mut parts {
+                if matches!(part.completion, Some(Completion::Unfinished(_))) {
+                    part.completion = None;
+                }
+            }
+        }
         let sent = BatchOutcome::Sent {
-            accepted,
+            parts,
+            slots,
             attempts: sent.attempts,
-            completion,
         };
         (sent, still_held)
     }

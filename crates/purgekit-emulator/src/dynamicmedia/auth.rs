@@ -1,59 +1,138 @@
-//! The credentials of a SOAP call: the `authHeader` the IPS API checks.
+//! The credentials of a SOAP call, in every form the IPS API accepts: an `authHeader` in the
+//! unversioned namespace (`IpsApiCommon.xsd`: `xsd:all`, children in any order, all optional)
+//! or in a versioned one (a sequence, `appName` and `appVersion` required), with `user` and
+//! `password` or an `accessToken`; or HTTP Basic (`Authorization: Basic base64(email:password)`)
+//! instead of an `authHeader`. Missing or wrong credentials are SOAP faults, never a 401.
+
+use base64::Engine as _;
 
 use super::*;
 
-/// Checks the auth header: namespace, schema order, credentials.
+/// Every child an `authHeader` may have; in a versioned namespace, in this order.
+const CHILDREN: [&str; 8] = [
+    "user",
+    "password",
+    "accessToken",
+    "locale",
+    "appName",
+    "appVersion",
+    "gzipResponse",
+    "faultHttpStatusCode",
+];
+
+/// Checks the call's credentials: the `authHeader` (namespace, children, credentials), or HTTP
+/// Basic when the SOAP header has none.
 pub(super) fn check_auth(
     config: &DynamicMediaEmulatorConfig,
+    headers: &HeaderMap,
     envelope: &Node,
 ) -> Result<(), Failure> {
-    let no_credentials = |why: &str| ips(FaultKind::Authentication, 10000, why.to_owned());
     let auth = envelope
         .children
         .iter()
         .find(|c| c.is(SOAP_ENV_NS, "Header"))
-        .and_then(|h| h.child("authHeader"))
-        .ok_or_else(|| no_credentials("no authHeader in the SOAP header"))?;
-    if auth.ns != IPS_NS {
+        .and_then(|h| h.child("authHeader"));
+    let basic = basic_credentials(headers);
+    let Some(auth) = auth else {
+        return match basic {
+            Some((user, password)) => check_password(config, &user, &password),
+            None => Err(no_credentials(
+                "no authHeader in the SOAP header and no HTTP Basic credentials",
+            )),
+        };
+    };
+    let versioned = if auth.ns == IPS_NS {
+        false
+    } else if auth
+        .ns
+        .strip_prefix(IPS_NS)
+        .and_then(|v| v.strip_prefix('/'))
+        .is_some_and(is_version)
+    {
+        true
+    } else {
         return Err(no_credentials(&format!(
-            "authHeader must be in namespace {IPS_NS}, not `{}`",
+            "authHeader must be in namespace {IPS_NS} or {IPS_NS}/<version>, not `{}`",
             auth.ns
         )));
-    }
-    const ORDER: [&str; 6] = [
-        "user",
-        "password",
-        "locale",
-        "appName",
-        "appVersion",
-        "faultHttpStatusCode",
-    ];
+    };
+    let mut seen = [false; CHILDREN.len()];
     let mut last = 0;
     for child in &auth.children {
-        let position = ORDER.iter().position(|n| *n == child.name).ok_or_else(|| {
-            ips(
-                FaultKind::IpsApi,
-                30003,
-                format!("unexpected `{}` in authHeader", child.name),
-            )
-        })?;
-        if position < last || child.ns != IPS_NS {
+        let position = CHILDREN
+            .iter()
+            .position(|n| *n == child.name)
+            .filter(|_| child.ns == auth.ns)
+            .ok_or_else(|| {
+                ips(
+                    FaultKind::IpsApi,
+                    30003,
+                    format!(
+                        "unexpected `{}` in authHeader (its children: {}, in {})",
+                        child.name,
+                        CHILDREN.join(", "),
+                        auth.ns
+                    ),
+                )
+            })?;
+        if seen[position] || (versioned && position < last) {
             return Err(ips(
                 FaultKind::IpsApi,
                 30003,
                 format!(
-                    "authHeader children must be {} in that order, in {IPS_NS}; got {}",
-                    ORDER.join(", "),
+                    "authHeader children must each appear once{}; got {}",
+                    if versioned {
+                        format!(", in the order {}", CHILDREN.join(", "))
+                    } else {
+                        String::new()
+                    },
                     auth.child_names().join(", ")
                 ),
             ));
         }
-        last = position + 1;
+        seen[position] = true;
+        last = position;
     }
-    let (Some(user), Some(password)) = (auth.child("user"), auth.child("password")) else {
-        return Err(no_credentials("authHeader needs user and password"));
-    };
-    if user.text != config.user || password.text != config.password {
+    if versioned {
+        for required in ["appName", "appVersion"] {
+            if auth.child(required).is_none() {
+                return Err(ips(
+                    FaultKind::IpsApi,
+                    30003,
+                    format!("a versioned authHeader requires `{required}`"),
+                ));
+            }
+        }
+    }
+    if let Some(token) = auth.child("accessToken") {
+        return match &config.access_token {
+            Some(expected) if token.text.trim() == expected => Ok(()),
+            _ => Err(ips(
+                FaultKind::Authentication,
+                10001,
+                "Invalid access token",
+            )),
+        };
+    }
+    match (auth.child("user"), auth.child("password"), basic) {
+        (Some(user), Some(password), _) => check_password(config, &user.text, &password.text),
+        (None, None, Some((user, password))) => check_password(config, &user, &password),
+        _ => Err(no_credentials(
+            "authHeader needs user and password, or accessToken",
+        )),
+    }
+}
+
+fn no_credentials(why: &str) -> Failure {
+    ips(FaultKind::Authentication, 10000, why.to_owned())
+}
+
+fn check_password(
+    config: &DynamicMediaEmulatorConfig,
+    user: &str,
+    password: &str,
+) -> Result<(), Failure> {
+    if user != config.user || password != config.password {
         return Err(ips(
             FaultKind::Authentication,
             10001,
@@ -61,4 +140,19 @@ pub(super) fn check_auth(
         ));
     }
     Ok(())
+}
+
+/// `Authorization: Basic base64(email:password)`, decoded, if sent.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
 }

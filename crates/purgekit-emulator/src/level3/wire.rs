@@ -9,21 +9,108 @@ pub(super) struct PathsBody {
     path: Vec<String>,
 }
 
-/// The paths of a `<paths>` body, or `None` if it is not one (or is empty).
-pub(super) fn parse_paths(body: &[u8]) -> Option<Vec<String>> {
+#[derive(Deserialize)]
+struct PropertiesBody {
+    #[serde(default)]
+    property: Vec<PropertyBody>,
+}
+
+#[derive(Deserialize)]
+struct PropertyBody {
+    name: String,
+    paths: PathsBody,
+}
+
+/// The JSON body at NI scope: `{"paths":[…]}`.
+#[derive(Deserialize)]
+struct JsonPaths {
+    paths: Vec<String>,
+}
+
+/// One property of the JSON body at access-group scope: `[{"name":NI,"paths":[…]},…]`.
+#[derive(Deserialize)]
+struct JsonProperty {
+    name: String,
+    paths: Vec<String>,
+}
+
+/// The media type of a body the invalidation API reads (the guide's signable content types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    /// `text/xml`
+    Xml,
+    /// `application/json`
+    Json,
+}
+
+impl Format {
+    /// The format a `Content-Type` names (parameters such as `charset` aside), if any.
+    pub(super) fn of(content_type: &str) -> Option<Format> {
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if essence.eq_ignore_ascii_case("text/xml") {
+            Some(Format::Xml)
+        } else if essence.eq_ignore_ascii_case("application/json") {
+            Some(Format::Json)
+        } else {
+            None
+        }
+    }
+}
+
+/// The paths of a `<paths>` body (or, as JSON, `{"paths":[…]}`), or `None` if it is not one
+/// (or is empty).
+pub(super) fn parse_paths(format: Format, body: &[u8]) -> Option<Vec<String>> {
+    let paths = match format {
+        Format::Xml => {
+            let text = checked_xml(body, b"paths")?;
+            quick_xml::de::from_str::<PathsBody>(text).ok()?.path
+        }
+        Format::Json => serde_json::from_slice::<JsonPaths>(body).ok()?.paths,
+    };
+    (!paths.is_empty()).then_some(paths)
+}
+
+/// The `(name, paths)` of each property of a `<properties>` body (Lumen Examples 3 and 4; as
+/// JSON, `[{"name":…,"paths":[…]},…]`), or `None` if it is not one, or a property has no path.
+pub(super) fn parse_properties(format: Format, body: &[u8]) -> Option<Vec<(String, Vec<String>)>> {
+    let properties: Vec<(String, Vec<String>)> = match format {
+        Format::Xml => {
+            let text = checked_xml(body, b"properties")?;
+            quick_xml::de::from_str::<PropertiesBody>(text)
+                .ok()?
+                .property
+                .into_iter()
+                .map(|p| (p.name.trim().to_owned(), p.paths.path))
+                .collect()
+        }
+        Format::Json => serde_json::from_slice::<Vec<JsonProperty>>(body)
+            .ok()?
+            .into_iter()
+            .map(|p| (p.name, p.paths))
+            .collect(),
+    };
+    let complete = !properties.is_empty()
+        && properties
+            .iter()
+            .all(|(name, paths)| !name.is_empty() && !paths.is_empty());
+    complete.then_some(properties)
+}
+
+/// The body as text when it is XML with root element `root`, nested at most
+/// [`crate::MAX_NESTING_DEPTH`] deep (checked before any deserializer sees it).
+fn checked_xml<'a>(body: &'a [u8], root: &[u8]) -> Option<&'a str> {
     let text = std::str::from_utf8(body).ok()?;
     let mut reader = quick_xml::Reader::from_str(text);
-    let root = loop {
+    let first = loop {
         match reader.read_event().ok()? {
             quick_xml::events::Event::Start(e) => break e.name().as_ref().to_vec(),
             quick_xml::events::Event::Eof | quick_xml::events::Event::Empty(_) => return None,
             _ => {}
         }
     };
-    if root != b"paths" {
+    if first != root {
         return None;
     }
-    // Depth first, so the deserializer never sees a document nested past the limit.
     let mut depth: usize = 1;
     loop {
         match reader.read_event().ok()? {
@@ -36,16 +123,31 @@ pub(super) fn parse_paths(body: &[u8]) -> Option<Vec<String>> {
             return None;
         }
     }
-    let parsed: PathsBody = quick_xml::de::from_str(text).ok()?;
-    (!parsed.path.is_empty()).then_some(parsed.path)
+    Some(text)
 }
 
-/// The documented `<accessGroup>` answer with one service and the given `(ni, invalidations)`.
+/// Whether a `Content-MD5` value is the MD5 digest of `body`, as base64 (RFC 1864) or as hex
+/// (either case): clients send both.
+pub(super) fn content_md5_matches(value: &str, body: &[u8]) -> bool {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let digest = md5::Md5::digest(body);
+    let value = value.trim();
+    value.eq_ignore_ascii_case(&hex::encode(digest))
+        || base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .is_ok_and(|raw| raw.as_slice() == digest.as_slice())
+}
+
+/// The documented `<accessGroup>` answer with the given `(ni, invalidations)`: under one
+/// `<services><service>` (NI scope, status), or with `<networkIdentifiers>` directly under the
+/// access group when `services` is false (the access-group-scope answer of Examples 3 and 4).
 pub(super) fn access_group(
     config: &Level3EmulatorConfig,
     schema: &str,
     sequence: u64,
     nis: &[(String, String)],
+    services: bool,
 ) -> String {
     let ag = escape(config.access_group.as_str());
     let scid = escape(config.scid.as_str());
@@ -54,11 +156,16 @@ pub(super) fn access_group(
          name=\"purgekit emulator\" xsi:noNamespaceSchemaLocation=\
          \"https://ws.lumen.com/schema/{schema}/v1.0\" \
          xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\
-         <apiCorrelationId>{}</apiCorrelationId><serviceResource>/{ag}</serviceResource>\
-         <services><service id=\"{scid}\"><serviceResource>/{ag}/{scid}</serviceResource>\
-         <product>CACHING</product><networkIdentifiers>",
+         <apiCorrelationId>{}</apiCorrelationId><serviceResource>/{ag}</serviceResource>",
         correlation_id(sequence)
     );
+    if services {
+        xml.push_str(&format!(
+            "<services><service id=\"{scid}\"><serviceResource>/{ag}/{scid}</serviceResource>\
+             <product>CACHING</product>"
+        ));
+    }
+    xml.push_str("<networkIdentifiers>");
     for (ni, invalidations) in nis {
         let ni = escape(ni.as_str());
         xml.push_str(&format!(
@@ -66,7 +173,11 @@ pub(super) fn access_group(
              <product>CACHING</product><invalidations>{invalidations}</invalidations></ni>"
         ));
     }
-    xml.push_str("</networkIdentifiers></service></services></accessGroup>");
+    xml.push_str("</networkIdentifiers>");
+    if services {
+        xml.push_str("</service></services>");
+    }
+    xml.push_str("</accessGroup>");
     xml
 }
 

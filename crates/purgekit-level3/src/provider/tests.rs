@@ -313,3 +313,84 @@ fn decodes_status() {
         .unwrap_err();
     assert!(e.to_string().contains("ID-9"), "{e}");
 }
+
+#[test]
+fn several_hosts_share_one_access_group_request() {
+    // The Lumen document's Example 3: two properties, one with two paths; Example 4's wildcard
+    // in each of two properties rides along.
+    let request = PurgeRequest::builder()
+        .url("https://exampleproperty1/example1.jpg")
+        .url("https://exampleproperty1/example2.jpg")
+        .url("https://exampleproperty2/example3.jpg")
+        .target(Target::parse("host:exampleproperty3").unwrap())
+        .ignore_case()
+        .delete()
+        .build()
+        .unwrap();
+    let l3 = level3();
+    let plan = plan_provider("l3", &l3, &request).unwrap();
+    assert_eq!(plan.batches.len(), 1);
+    assert_eq!(plan.batches[0].scope, "access-group:12345");
+    let batch = plan.batch(0, &l3, &request).unwrap();
+    let http = l3.encode(&batch, request.options(), vector_now()).unwrap();
+    // The planned size is the body's, envelope and properties included.
+    assert_eq!(plan.batches[0].bytes, http.body().len());
+    // The signed path is the access-group path.
+    assert_eq!(http.uri().path(), "/invalidations/v1.0/12345");
+    let to_sign = sign::string_to_sign(
+        "Tue, 20 Jul 2010 08:49:37 GMT",
+        "/invalidations/v1.0/12345",
+        "text/xml",
+        "POST",
+        "",
+    );
+    assert_eq!(
+        http.headers()[header::AUTHORIZATION],
+        sign::authorization("10042", &sign::signature(&"secret".into(), &to_sign)).as_str()
+    );
+    insta::assert_snapshot!("post_access_group", render(&http));
+}
+
+#[test]
+fn the_access_group_answer_gives_each_network_identifier_its_handle() {
+    let l3 = level3();
+    let b = Batch {
+        id: Default::default(),
+        scope: "access-group:12345".into(),
+        items: vec![
+            item("https://exampleproperty1/example1.jpg"),
+            item("https://exampleproperty2/example2.jpg"),
+        ],
+        bytes: 0,
+    };
+    // Example 4's answer, line breaks removed.
+    let body = r#"<accessGroup id="12345" name="Lumen - Internal Provisioning CDN" xsi:noNamespaceSchemaLocation= "https://ws.lumen.com/schema/invalidations/v1.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<apiCorrelationId>CDNPortal-1295374895751-0173</apiCorrelationId><serviceResource>/12345</serviceResource>
+<networkIdentifiers><ni id="exampleproperty1"><serviceResource>/12345/BBBN56789/www.lumentest.com
+</serviceResource><product>CACHING</product><invalidations><invalidation id="DAG_12345/9774@12345-21470-1295374897118"
+path="/example*.jpg"/></invalidations></ni><ni id="exampleproperty2"><serviceResource>/12345/BBBN56789/cdn.lumen.com
+</serviceResource><product>CACHING</product><invalidations><invalidation id="DAG_12345/9774@12345-13776-1295374897118"
+path="/example*.jpg"/></invalidations></ni></networkIdentifiers></accessGroup>"#;
+    let got = l3.decode_shared(&b, response(200, body)).unwrap();
+    let handles: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(ni, a)| (ni.as_str(), a.handle.as_str()))
+        .collect();
+    assert_eq!(
+        handles,
+        [
+            (
+                "exampleproperty1",
+                "exampleproperty1/DAG_12345/9774@12345-21470-1295374897118"
+            ),
+            (
+                "exampleproperty2",
+                "exampleproperty2/DAG_12345/9774@12345-13776-1295374897118"
+            ),
+        ]
+    );
+    // A property the answer leaves out is a protocol error, not a borrowed handle.
+    let missing = body.replace("exampleproperty2", "someoneelse");
+    let err = l3.decode_shared(&b, response(200, &missing)).unwrap_err();
+    assert!(err.to_string().contains("exampleproperty2"), "{err}");
+}
