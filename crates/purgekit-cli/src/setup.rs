@@ -215,7 +215,7 @@ mod tests {
             ),
             (
                 "fastly.rate=1",
-                "no emulator `fastly` (there are: dynamic-media, level3, limelight)",
+                "no emulator `fastly` (there are: cloudfront, dynamic-media, level3, limelight)",
             ),
             ("level3", "expected KIND.NAME=VALUE"),
             (
