@@ -13,6 +13,10 @@
 //! - limelight: 450 items = 5 requests under 60 items per window as debt (10 ms per item).
 //! - dynamicmedia: Adobe publishes no limit; 25,000 URLs = 25 requests under a client-side
 //!   10 per window (`EngineConfig::rate`), which the emulator does not enforce.
+//! - akamai: 50,000 URLs under Akamai's token buckets with the refill compressed to the same
+//!   scale (a minute in 600 ms: the URL bucket holds 10,000 and refills 20,000 a second), both
+//!   at the emulator and declared in the config table it writes; ≤ 50,000-byte requests one at a
+//!   time. The last request can start once `50,000 − 10,000` URL tokens have refilled.
 //! - level3-multi-host: a release of 50 hosts × 4 paths, once at access-group scope (the
 //!   planner packs every host into one request) and once with `access_group_scope = false`
 //!   (one request per network identifier: 50 requests, 5 windows), also printing `requests`.
@@ -36,6 +40,7 @@ use purgekit::{
     Budget, EngineConfig, FanOut, Outcome, PollPolicy, PurgeContext, PurgeRequest, Purger,
     RateLimit, RateRegistry,
 };
+use purgekit_emulator::akamai::{AkamaiEmulator, AkamaiEmulatorConfig};
 
 struct Measured {
     items: usize,
@@ -140,6 +145,32 @@ async fn dynamicmedia() -> Measured {
     }
 }
 
+/// The measure and the number of requests accepted.
+async fn akamai() -> (Measured, usize) {
+    let minute = Duration::from_secs(60);
+    let config = AkamaiEmulatorConfig {
+        estimated_seconds: 0,
+        ..AkamaiEmulatorConfig::demo().refill_faster(minute.as_secs_f64() / WINDOW.as_secs_f64())
+    };
+    let url_bucket = config.urls;
+    let ak = common::emulated(
+        AkamaiEmulator::new(config),
+        "akamai",
+        &Arc::new(RateRegistry::new()),
+        engine(3),
+    )
+    .await;
+    let items = 50_000;
+    let seconds = timed(&*ak.purger, &urls(items)).await;
+    let measured = Measured {
+        items,
+        seconds,
+        min_seconds: (items as f64 - url_bucket.size) / url_bucket.refill_per_second,
+        rejections: ak.emulator.rejections(),
+    };
+    (measured, ak.emulator.purges().len())
+}
+
 /// One `FanOut` purge of the limelight case's 450 URLs across all three providers: Limelight's
 /// item debt is the slowest schedule (Level 3 and Adobe need 3 and 1 requests).
 async fn fanout() -> Measured {
@@ -241,6 +272,8 @@ fn main() {
         print("limelight", &ll, "");
         let dm = dynamicmedia().await;
         print("dynamicmedia", &dm, "");
+        let (ak, requests) = akamai().await;
+        print("akamai", &ak, &format!(",\"requests\":{requests}"));
         // The same 450 URLs through Limelight alone: the slowest member of the fan-out.
         let slowest = ll.seconds;
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -2,8 +2,9 @@
 //!
 //! The model, the [`Purger`] trait, the provider SPI, the planner and the engine come from
 //! `purgekit-core` and are re-exported here; each provider is a cargo feature (all on by default):
-//! `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge), `dynamicmedia`
-//! (Adobe Dynamic Media), `cloudfront` (Amazon CloudFront), and `sandbox` (every emulator on loopback with its demo account, see
+//! `akamai` (Akamai Fast Purge), `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge),
+//! `dynamicmedia` (Adobe Dynamic Media), `cloudfront` (Amazon CloudFront), and `sandbox` (every
+//! emulator on loopback with its demo account, see
 //! [`sandbox`]). A config table's `kind` picks its provider from the [`Registry`] (the providers
 //! compiled in, plus any a library registers); the provider's crate reads the rest of the table.
 #![forbid(unsafe_code)]
@@ -15,6 +16,10 @@ pub mod config;
 pub mod registry;
 pub use config::Config;
 pub use registry::Registry;
+
+/// Akamai Fast Purge v3 (EdgeGrid-signed JSON).
+#[cfg(feature = "akamai")]
+pub use purgekit_akamai as akamai;
 
 /// Level 3 / Lumen Media Web Services (MPA-signed XML).
 #[cfg(feature = "level3")]

@@ -137,6 +137,8 @@ impl Registry {
     pub fn builtin() -> Registry {
         #[allow(unused_mut)]
         let mut registry = Registry::empty();
+        #[cfg(feature = "akamai")]
+        registry.register(purgekit_akamai::KIND, purgekit_akamai::Akamai::new);
         #[cfg(feature = "level3")]
         registry.register(purgekit_level3::KIND, purgekit_level3::Level3::new);
         #[cfg(feature = "limelight")]

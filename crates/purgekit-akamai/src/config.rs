@@ -3,12 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use purgekit_core::{Error, Result, Secret};
+use purgekit_core::{Budget, Error, Result, Secret, TokenBucket};
 use serde::{Deserialize, Deserializer};
 
 use crate::sign::DEFAULT_MAX_BODY;
 use crate::wire::Network;
+
+/// The `kind` a config table names to use this provider: `kind = "akamai"`.
+pub const KIND: &str = "akamai";
 
 /// The section of `.edgerc` read when none is named.
 pub const DEFAULT_SECTION: &str = "default";
@@ -66,6 +70,73 @@ pub struct AkamaiConfig {
     /// `scheme://host[:port]` to send to instead of `https://{host}` (an emulator, a proxy).
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Token buckets other than Akamai's documented ones (a contract with other limits, an
+    /// emulator running faster); a bucket not named keeps the documented figures.
+    #[serde(default)]
+    pub buckets: BucketsConfig,
+}
+
+/// `buckets = { url = { burst = 10000, refill = 200, per = "1s" }, … }`: the account's token
+/// buckets by name (`requests`, `url`, `tag`, `cpcode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketsConfig {
+    /// The request bucket (documented: 100, refilled 50 a second).
+    #[serde(default)]
+    pub requests: Option<BucketConfig>,
+    /// The URL/ARL bucket (documented: 10,000, refilled 200 a second).
+    #[serde(default)]
+    pub url: Option<BucketConfig>,
+    /// The cache tag bucket (documented: 5,000, refilled 500 a minute).
+    #[serde(default)]
+    pub tag: Option<BucketConfig>,
+    /// The CP code bucket (documented: 300, refilled 30 a minute).
+    #[serde(default)]
+    pub cpcode: Option<BucketConfig>,
+}
+
+/// One token bucket: it holds `burst` tokens and regains `refill` every `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// The most tokens it holds.
+    pub burst: u32,
+    /// Tokens regained every `per`.
+    pub refill: u32,
+    /// The refill period (`"1s"`, `"1m"`, `"250ms"`).
+    #[serde(with = "purgekit_core::duration")]
+    pub per: Duration,
+}
+
+impl BucketsConfig {
+    /// `defaults` (in the order requests, url, tag, cpcode) with the named buckets replaced;
+    /// a bucket with a zero figure is a config error naming it (`buckets.url.refill`).
+    pub(crate) fn apply(&self, mut defaults: Vec<TokenBucket>) -> Result<Vec<TokenBucket>> {
+        let named = [
+            ("requests", self.requests),
+            ("url", self.url),
+            ("tag", self.tag),
+            ("cpcode", self.cpcode),
+        ];
+        for (bucket, (name, given)) in defaults.iter_mut().zip(named) {
+            let Some(given) = given else { continue };
+            for (key, zero) in [
+                ("burst", given.burst == 0),
+                ("refill", given.refill == 0),
+                ("per", given.per.is_zero()),
+            ] {
+                if zero {
+                    return Err(Error::config(
+                        format!("buckets.{name}.{key}"),
+                        "must be more than zero",
+                    ));
+                }
+            }
+            bucket.burst = given.burst;
+            bucket.refill = Budget::new(given.refill, given.per);
+        }
+        Ok(defaults)
+    }
 }
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Secret>, D::Error> {

@@ -97,10 +97,23 @@ impl Akamai {
     /// Checks `config` (reading its `.edgerc` if it names one) and builds the provider. Every
     /// problem is an [`Error::Config`] naming the key; the secret is never echoed.
     pub fn new(config: AkamaiConfig) -> Result<Self> {
-        Ok(Akamai {
-            account: Account::new(config)?,
-            buckets: default_buckets(),
-        })
+        let buckets = config.buckets.apply(default_buckets())?;
+        let account = Account::new(config)?;
+        let cpcode_burst = buckets
+            .iter()
+            .find(|b| b.scope.as_deref() == Some(ObjectType::Cpcode.as_str()))
+            .map_or(u32::MAX, |b| b.burst);
+        if account.cpcodes.len() > cpcode_burst as usize {
+            return Err(Error::config(
+                "cpcodes",
+                format!(
+                    "{} CP codes: `everything` sends them in one request, which the CP code \
+                     bucket (burst {cpcode_burst}) could never admit",
+                    account.cpcodes.len()
+                ),
+            ));
+        }
+        Ok(Akamai { account, buckets })
     }
 
     /// The same provider paced under `buckets` instead of [`default_buckets`] (a contract with
@@ -147,6 +160,24 @@ impl Akamai {
             .map_err(|e| Error::invalid(path, format!("not a valid request ({e})")))
     }
 
+    /// `bucket` as the planner's items cost it. `everything` is one item carrying every
+    /// configured CP code (one request; duplicates merge into it), so the CP code bucket is
+    /// declared in units of that item: `n` CP codes per token, burst `burst / n`, refill
+    /// `amount` per `n × per`. One item then costs exactly its `n` CP code tokens.
+    fn per_item(&self, bucket: &TokenBucket) -> TokenBucket {
+        let n = u32::try_from(self.account.cpcodes.len())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        if n == 1 || bucket.scope.as_deref() != Some(ObjectType::Cpcode.as_str()) {
+            return bucket.clone();
+        }
+        TokenBucket {
+            burst: (bucket.burst / n).max(1),
+            refill: Budget::new(bucket.refill.amount, bucket.refill.per.saturating_mul(n)),
+            ..bucket.clone()
+        }
+    }
+
     fn item(&self, object_type: ObjectType, kind: TargetKind, value: String) -> Mapped {
         Mapped::Item(Item {
             kind,
@@ -180,7 +211,7 @@ impl Provider for Akamai {
             max_items: MAX_OBJECTS_PER_REQUEST,
             max_body_bytes: Some(MAX_BODY_BYTES),
             group_by_scope: true,
-            buckets: self.buckets.clone(),
+            buckets: self.buckets.iter().map(|b| self.per_item(b)).collect(),
             // One at a time: the server then sees requests in the order they were paced. Token
             // buckets are order-sensitive (a request paced later but arriving first can leave a
             // full bucket short for the earlier one); and at 50,000 bytes a request, one
@@ -192,9 +223,17 @@ impl Provider for Akamai {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            targets: vec![TargetKind::Url, TargetKind::Tag],
+            targets: vec![TargetKind::Url, TargetKind::Tag, TargetKind::Everything],
             options: vec![OptionKind::Delete],
         }
+    }
+
+    fn unsupported_reason(&self, kind: TargetKind) -> Option<String> {
+        matches!(
+            kind,
+            TargetKind::Pattern | TargetKind::Prefix | TargetKind::Host
+        )
+        .then(|| NO_WILDCARDS.to_owned())
     }
 
     fn completion(&self) -> CompletionModel {
@@ -216,9 +255,18 @@ impl Provider for Akamai {
             TargetKind::Pattern | TargetKind::Prefix | TargetKind::Host => {
                 Mapped::Unsupported(NO_WILDCARDS.to_owned())
             }
-            TargetKind::Everything => Mapped::Unsupported(
-                "`everything` needs the CP codes to purge: set `cpcodes`".to_owned(),
-            ),
+            // Every configured CP code in one `/cpcode/` request (see `per_item`).
+            TargetKind::Everything => {
+                if self.account.cpcodes.is_empty() {
+                    return Err(Error::config(
+                        "cpcodes",
+                        "`everything` purges the CP codes listed in `cpcodes`, and none is \
+                         set: list them (`cpcodes = [12345]`), or purge URLs or cache tags",
+                    ));
+                }
+                let codes: Vec<String> = self.account.cpcodes.iter().map(u32::to_string).collect();
+                self.item(ObjectType::Cpcode, TargetKind::Everything, codes.join(","))
+            }
         })
     }
 

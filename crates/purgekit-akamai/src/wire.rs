@@ -90,8 +90,9 @@ pub fn path(action: Action, object_type: ObjectType, network: Network) -> String
     format!("/ccu/v3/{action}/{object_type}/{}", network.as_str())
 }
 
-/// Writes one object: a CP code as its digits (the mapper only makes digit strings), anything
-/// else as a JSON string escaped by `serde_json`.
+/// Writes one object: CP codes as their digits (the mapper only makes digit strings, several
+/// joined by `,` for `everything`: one JSON integer each), anything else as a JSON string
+/// escaped by `serde_json`.
 fn write_object(out: &mut impl Write, object_type: ObjectType, value: &str) -> io::Result<()> {
     match object_type {
         ObjectType::Cpcode => out.write_all(value.as_bytes()),

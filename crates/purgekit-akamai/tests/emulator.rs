@@ -133,21 +133,68 @@ async fn a_pattern_is_an_unsupported_row_and_the_rest_is_purged() {
     );
     let request = PurgeRequest::builder()
         .pattern("https://www.example.com/img/*")
+        .prefix("https://www.example.com/img/")
+        .host("www.example.com")
         .url("https://www.example.com/a.js")
         .build()
         .unwrap();
     let report = purger.purge(&request).await.unwrap();
-    let pattern = &report.results[0];
-    assert_eq!((pattern.state, pattern.attempts), (State::Unsupported, 0));
-    assert!(
-        pattern
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("wildcard pattern")
-    );
-    assert_eq!(report.results[1].state, State::Accepted);
+    for row in &report.results[..3] {
+        assert_eq!((row.state, row.attempts), (State::Unsupported, 0));
+        let error = row.error.as_deref().unwrap();
+        assert!(error.contains("has no wildcards"), "{error}");
+    }
+    assert_eq!(report.results[3].state, State::Accepted);
     assert_eq!(emulator.purges().len(), 1);
+}
+
+#[tokio::test]
+async fn everything_purges_the_configured_cpcodes_charged_per_cpcode() {
+    let codes: Vec<u32> = (1001..=1100).collect();
+    let (emulator, server) = start(AkamaiEmulatorConfig {
+        contract_cpcodes: Some(codes.iter().copied().map(u64::from).collect()),
+        ..AkamaiEmulatorConfig::demo().refill_faster(f64::from(SPEEDUP))
+    })
+    .await;
+    let mut config = config_for(&server, DEMO_CLIENT_SECRET);
+    config.cpcodes = codes.clone();
+    let purger = purger(config, EngineConfig::default());
+    let request = PurgeRequest::builder().everything().build().unwrap();
+    // 4 × 100 CP code tokens from a bucket of 300: the fourth purge must wait for 100 tokens
+    // of refill. Charged one token per request, it would go at once and be refused (429).
+    for _ in 0..4 {
+        let report = purger.purge(&request).await.unwrap();
+        let row = &report.results[0];
+        assert_eq!((row.state, row.attempts), (State::Accepted, 1), "{row:?}");
+    }
+    assert_eq!(emulator.rejections(), 0);
+    let purges = emulator.purges();
+    assert_eq!(purges.len(), 4);
+    let want: Vec<String> = codes.iter().map(u32::to_string).collect();
+    for p in &purges {
+        assert_eq!(p.object_type, "cpcode");
+        assert_eq!(p.objects, want);
+    }
+}
+
+#[tokio::test]
+async fn everything_without_cpcodes_is_refused_before_sending_naming_the_key() {
+    let (emulator, server) = start(AkamaiEmulatorConfig::demo()).await;
+    let purger = purger(
+        config_for(&server, DEMO_CLIENT_SECRET),
+        EngineConfig::default(),
+    );
+    let request = PurgeRequest::builder()
+        .url("https://www.example.com/a.js")
+        .everything()
+        .build()
+        .unwrap();
+    let err = purger.purge(&request).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Config { field, .. } if field == "cpcodes"),
+        "{err:?}"
+    );
+    assert!(emulator.requests().is_empty());
 }
 
 #[tokio::test]

@@ -139,7 +139,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sandbox_session_serves_every_emulator_on_loopback() {
+    async fn sandbox_session_serves_every_provider_on_loopback() {
         let session = open(None, true, &[]).await.unwrap();
         let providers = session.purger.providers();
         let kinds: Vec<&str> = providers.iter().map(|p| p.kind.as_str()).collect();
@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(providers[0].kind, "limelight");
         assert!(matches!(
             open(None, true, &["fastly".to_owned()]).await,
-            Err(Failure::Usage(m)) if m.contains("configured: cloudfront, dynamic-media, level3, limelight")
+            Err(Failure::Usage(m)) if m.contains("configured: akamai, cloudfront, dynamic-media, level3, limelight")
         ));
     }
 
@@ -215,7 +215,7 @@ mod tests {
             ),
             (
                 "fastly.rate=1",
-                "no emulator `fastly` (there are: cloudfront, dynamic-media, level3, limelight)",
+                "no emulator `fastly` (there are: akamai, cloudfront, dynamic-media, level3, limelight)",
             ),
             ("level3", "expected KIND.NAME=VALUE"),
             (

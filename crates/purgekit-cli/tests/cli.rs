@@ -11,7 +11,13 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
 /// The sandbox's providers, by name, in the order the CLI lists them.
-const SANDBOX: [&str; 4] = ["cloudfront", "dynamic-media", "level3", "limelight"];
+const SANDBOX: [&str; 5] = [
+    "akamai",
+    "cloudfront",
+    "dynamic-media",
+    "level3",
+    "limelight",
+];
 
 fn urls_txt() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/urls.txt")
@@ -313,7 +319,8 @@ fn targets_from_stdin() {
 
 #[test]
 fn exit_1_when_a_row_is_not_purged() {
-    // Adobe takes exact URLs only: the pattern is unsupported there, purged elsewhere.
+    // Adobe takes exact URLs only and Akamai has no wildcards: the pattern is unsupported
+    // there, purged elsewhere.
     let o = run(&[
         "purge",
         "--sandbox",
@@ -324,9 +331,10 @@ fn exit_1_when_a_row_is_not_purged() {
     let report = json(&o);
     let rows = report["results"].as_array().unwrap();
     let state = |p: &str| rows.iter().find(|r| r["provider"] == p).unwrap()["state"].clone();
+    assert_eq!(state("akamai"), "unsupported");
     assert_eq!(state("dynamic-media"), "unsupported");
     assert_eq!(state("limelight"), "accepted");
-    assert_eq!(report["summary"]["unsupported"], 1);
+    assert_eq!(report["summary"]["unsupported"], 2);
 }
 
 #[test]
@@ -390,7 +398,8 @@ fn wide_targets_plan_on_every_provider_and_everything_needs_yes() {
         "images.example.com",
         "everything",
     ]);
-    // Unsupported rows (Adobe: exact URLs only; nobody here has a purge-all) make it exit 1.
+    // Unsupported rows (Adobe: exact URLs only; Akamai: no wildcards; Akamai alone has a
+    // purge-all, its CP codes) make it exit 1.
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let text = stdout(&o);
     // Level 3 and Limelight purge prefix and host as exact wildcards; `plan` shows them.
@@ -398,6 +407,11 @@ fn wide_targets_plan_on_every_provider_and_everything_needs_yes() {
     assert!(text.contains("http*://images.example.com/*"), "{text}");
     assert!(
         text.contains("level3 does not support everything targets"),
+        "{text}"
+    );
+    assert!(text.contains("Fast Purge has no wildcards"), "{text}");
+    assert!(
+        text.contains("/ccu/v3/invalidate/cpcode/production"),
         "{text}"
     );
 
@@ -582,6 +596,7 @@ fn providers_status_and_emulate() {
 fn plan_shows_requests_and_no_secret() {
     let emulate = Emulate::start();
     let secrets = [
+        emulate.value("akamai", "client_secret"),
         emulate.value("level3", "secret"),
         emulate.value("limelight", "shared_key"),
         emulate.value("dynamic-media", "password"),
@@ -619,6 +634,7 @@ fn plan_shows_requests_and_no_secret() {
 fn a_verbose_purge_with_failures_shows_no_secret() {
     let emulate = Emulate::start();
     let secrets = [
+        emulate.value("akamai", "client_secret"),
         emulate.value("level3", "secret"),
         emulate.value("limelight", "shared_key"),
         emulate.value("dynamic-media", "password"),

@@ -653,7 +653,13 @@ pub fn plan_provider<P: Provider + ?Sized>(
     let mut dispositions: Vec<Disposition> = Vec::with_capacity(targets.len());
     for (t, target) in targets.iter().enumerate() {
         let disposition = if !caps.supports_target(target.kind()) {
-            shared(format!("{kind} does not support {} targets", target.kind()))
+            shared(
+                provider
+                    .unsupported_reason(target.kind())
+                    .unwrap_or_else(|| {
+                        format!("{kind} does not support {} targets", target.kind())
+                    }),
+            )
         } else if !missing_semantic.is_empty() {
             shared(format!(
                 "{kind} does not support option `{}`",

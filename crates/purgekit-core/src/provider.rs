@@ -189,6 +189,14 @@ pub trait Provider: Send + Sync + 'static {
     /// Target kinds and options the provider supports natively.
     fn capabilities(&self) -> Capabilities;
 
+    /// Why targets of `kind`, a kind outside [`Capabilities::targets`], are not purged: the
+    /// reason on their `unsupported` rows. `None` (the default) gives the planner's own
+    /// ("{kind} does not support {target kind} targets").
+    fn unsupported_reason(&self, kind: TargetKind) -> Option<String> {
+        let _ = kind;
+        None
+    }
+
     /// How completion is known: polled by default; [`CompletionModel::Estimated`] for an API
     /// with no status call (the engine then waits out the estimate instead of polling).
     fn completion(&self) -> CompletionModel {

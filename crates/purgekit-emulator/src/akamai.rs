@@ -30,9 +30,9 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
@@ -41,7 +41,7 @@ use tokio::time::Instant;
 pub use auth::sign;
 pub use state::BucketSpec;
 
-use crate::{Faults, Running};
+use crate::{Faults, Running, Seen, SeenRequest};
 use state::{Bucket, Nonces};
 use wire::Problem;
 
@@ -145,19 +145,6 @@ pub struct Purge {
     pub body_bytes: usize,
 }
 
-/// One HTTP request that reached the emulator, faults included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenRequest {
-    /// The method.
-    pub method: String,
-    /// Path and query as received.
-    pub path_and_query: String,
-    /// The `Content-Length` header, if sent.
-    pub content_length: Option<u64>,
-    /// The status answered.
-    pub status: u16,
-}
-
 /// The Akamai Fast Purge emulator: cheap to clone, all clones share one state.
 #[derive(Clone)]
 pub struct AkamaiEmulator {
@@ -167,6 +154,7 @@ pub struct AkamaiEmulator {
 struct Shared {
     config: AkamaiEmulatorConfig,
     faults: Faults,
+    seen: Seen,
     ledger: Mutex<Ledger>,
 }
 
@@ -176,7 +164,6 @@ struct Ledger {
     objects: [Bucket; 3],
     nonces: Nonces,
     purges: Vec<Purge>,
-    seen: Vec<SeenRequest>,
     rejections: usize,
     next_id: u64,
 }
@@ -195,7 +182,6 @@ impl AkamaiEmulator {
             ],
             nonces: Nonces::default(),
             purges: Vec::new(),
-            seen: Vec::new(),
             rejections: 0,
             next_id: 0,
         };
@@ -203,6 +189,7 @@ impl AkamaiEmulator {
             shared: Arc::new(Shared {
                 config,
                 faults: Faults::default(),
+                seen: Seen::default(),
                 ledger: Mutex::new(ledger),
             }),
         }
@@ -220,7 +207,10 @@ impl AkamaiEmulator {
             .route("/ccu/v3/{action}/{kind}/{network}", post(purge))
             .with_state(self.clone())
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
-            .layer(from_fn_with_state(self.clone(), record))
+            .layer(from_fn_with_state(
+                self.shared.seen.clone(),
+                Seen::middleware,
+            ))
     }
 
     /// The fault queue applied to incoming requests.
@@ -235,7 +225,7 @@ impl AkamaiEmulator {
 
     /// Every request received, in order, faulted ones included.
     pub fn requests(&self) -> Vec<SeenRequest> {
-        self.ledger().seen.clone()
+        self.shared.seen.requests()
     }
 
     /// Every accepted purge, in order.
@@ -309,26 +299,6 @@ fn rate_headers(
         "x-ratelimit-seconds-to-refresh-limit-objects",
         format!("{:.2}", objects.seconds_to(os.size, now)),
     );
-}
-
-async fn record(State(emu): State<AkamaiEmulator>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let path_and_query = request.uri().path_and_query().map_or_else(
-        || request.uri().path().to_owned(),
-        |p| p.as_str().to_owned(),
-    );
-    let content_length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    let response = next.run(request).await;
-    emu.ledger().seen.push(SeenRequest {
-        method,
-        path_and_query,
-        content_length,
-        status: response.status().as_u16(),
-    });
-    response
 }
 
 async fn purge_default_network(
@@ -539,4 +509,207 @@ fn handle(
         "detail": "Request accepted",
     });
     (StatusCode::CREATED, rate, axum::Json(answer)).into_response()
+}
+
+/// The sandbox account's one CP code (what `everything` purges there).
+pub const DEMO_CPCODE: u64 = 12345;
+
+/// How much faster the sandbox's buckets refill than Akamai's: a minute in 600 ms, as the
+/// other emulators' tests and benches compress it.
+pub const SANDBOX_REFILL_FACTOR: f64 = 100.0;
+
+impl AkamaiEmulator {
+    /// The demo account (its one CP code, [`DEMO_CPCODE`]) with the documented bucket sizes
+    /// refilled [`SANDBOX_REFILL_FACTOR`] times faster and purges estimated at two seconds (the
+    /// sandbox's).
+    pub fn sandbox() -> Self {
+        AkamaiEmulator::new(AkamaiEmulatorConfig {
+            estimated_seconds: 2,
+            contract_cpcodes: Some(vec![DEMO_CPCODE]),
+            ..AkamaiEmulatorConfig::demo().refill_faster(SANDBOX_REFILL_FACTOR)
+        })
+    }
+}
+
+/// The four buckets by the names the provider's `buckets` table uses.
+fn buckets_of(e: &AkamaiEmulatorConfig) -> [(&'static str, BucketSpec); 4] {
+    [
+        ("requests", e.requests),
+        ("url", e.urls),
+        ("tag", e.tags),
+        ("cpcode", e.cpcodes),
+    ]
+}
+
+/// The time a bucket takes to refill whole, rounded up to the nanosecond (so the client never
+/// expects a token before the emulator has it).
+fn refill_time(spec: BucketSpec) -> Duration {
+    Duration::from_nanos((spec.size / spec.refill_per_second * 1e9).ceil() as u64)
+}
+
+/// `{ burst, refill, per }` of a bucket: `burst` tokens refilled in [`refill_time`].
+fn bucket_table(spec: BucketSpec) -> toml::Value {
+    let burst = spec.size.floor() as i64;
+    let per = refill_time(spec);
+    let mut table = toml::Table::new();
+    table.insert("burst".to_owned(), toml::Value::Integer(burst));
+    table.insert("refill".to_owned(), toml::Value::Integer(burst));
+    table.insert(
+        "per".to_owned(),
+        toml::Value::String(humantime::format_duration(per).to_string()),
+    );
+    toml::Value::Table(table)
+}
+
+impl crate::Emulated for AkamaiEmulator {
+    fn kind(&self) -> &'static str {
+        "akamai"
+    }
+
+    fn title(&self) -> &'static str {
+        "Akamai Fast Purge"
+    }
+
+    fn router(&self) -> Router {
+        AkamaiEmulator::router(self)
+    }
+
+    fn faults(&self) -> Faults {
+        AkamaiEmulator::faults(self)
+    }
+
+    /// The API client, the contract's CP codes (when it has a list) and the four buckets as
+    /// this emulator runs them.
+    fn config(&self, endpoint: &str) -> toml::Table {
+        let e = self.config();
+        let mut table = crate::table(
+            "akamai",
+            [
+                ("endpoint", endpoint),
+                ("client_token", e.client_token.as_str()),
+                ("client_secret", e.client_secret.as_str()),
+                ("access_token", e.access_token.as_str()),
+            ],
+        );
+        if let Some(codes) = &e.contract_cpcodes {
+            let codes = codes
+                .iter()
+                .map(|c| toml::Value::Integer(i64::try_from(*c).unwrap_or(i64::MAX)))
+                .collect();
+            table.insert("cpcodes".to_owned(), toml::Value::Array(codes));
+        }
+        let mut buckets = toml::Table::new();
+        for (key, spec) in buckets_of(e) {
+            if spec.refill_per_second > 0.0 && spec.size >= 1.0 {
+                buckets.insert(key.to_owned(), bucket_table(spec));
+            }
+        }
+        table.insert("buckets".to_owned(), toml::Value::Table(buckets));
+        table
+    }
+
+    fn requests(&self) -> Vec<SeenRequest> {
+        AkamaiEmulator::requests(self)
+    }
+
+    /// Each bucket's size (`url_burst = 10000`) and the time it takes to refill whole
+    /// (`url_refill = "50s"`), and `estimated_seconds`.
+    fn limits(&self) -> toml::Table {
+        let e = self.config();
+        let mut t = toml::Table::new();
+        for (name, spec) in buckets_of(e) {
+            t.insert(
+                format!("{name}_burst"),
+                toml::Value::Integer(spec.size as i64),
+            );
+            t.insert(
+                format!("{name}_refill"),
+                crate::duration_value(refill_time(spec)),
+            );
+        }
+        t.insert(
+            "estimated_seconds".into(),
+            toml::Value::Integer(i64::try_from(e.estimated_seconds).unwrap_or(i64::MAX)),
+        );
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("akamai", speed, overrides)?;
+        let e = self.config();
+        let mut specs = Vec::with_capacity(4);
+        for (name, spec) in buckets_of(e) {
+            let size = adjust.count(&format!("{name}_burst"), spec.size as usize, 1)? as f64;
+            let refill = adjust.time(&format!("{name}_refill"), refill_time(spec))?;
+            if refill.is_zero() {
+                return Err(format!("akamai.{name}_refill: must be longer than zero"));
+            }
+            specs.push(BucketSpec {
+                size,
+                refill_per_second: size / refill.as_secs_f64(),
+            });
+        }
+        let estimated = u32::try_from(e.estimated_seconds).unwrap_or(u32::MAX);
+        let config = AkamaiEmulatorConfig {
+            requests: specs[0],
+            urls: specs[1],
+            tags: specs[2],
+            cpcodes: specs[3],
+            estimated_seconds: adjust.seconds("estimated_seconds", estimated)?.into(),
+            ..e.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(AkamaiEmulator::new(config)))
+    }
+
+    /// `host path` per URL, `tag NAME` per tag, `cpcode N` per CP code.
+    fn purged(&self) -> Vec<String> {
+        self.purges()
+            .into_iter()
+            .flat_map(|p| {
+                let kind = p.object_type;
+                p.objects.into_iter().map(move |o| match kind.as_str() {
+                    "url" => crate::host_and_path(&o),
+                    other => format!("{other} {o}"),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Emulated;
+
+    #[test]
+    fn the_sandbox_table_declares_the_buckets_it_runs() {
+        let emu = AkamaiEmulator::sandbox();
+        let table = Emulated::config(&emu, "http://127.0.0.1:1");
+        let url = &table["buckets"]["url"];
+        // 10,000 tokens refilled 200 × 100 a second: whole again in 500 ms.
+        assert_eq!(url["burst"].as_integer(), Some(10_000));
+        assert_eq!(url["refill"].as_integer(), Some(10_000));
+        assert_eq!(url["per"].as_str(), Some("500ms"));
+        assert_eq!(table["cpcodes"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn adjusted_speeds_up_the_buckets_and_refuses_unknown_limits() {
+        let emu = AkamaiEmulator::new(AkamaiEmulatorConfig::demo());
+        let mut overrides = toml::Table::new();
+        overrides.insert("tag_burst".into(), toml::Value::Integer(50));
+        let fast = emu.adjusted(10.0, &overrides).unwrap();
+        let limits = fast.limits();
+        assert_eq!(limits["url_refill"].as_str(), Some("5s"));
+        assert_eq!(limits["tag_burst"].as_integer(), Some(50));
+        assert_eq!(limits["estimated_seconds"].as_integer(), Some(1));
+        overrides.insert("wildcards".into(), toml::Value::Integer(1));
+        let err = emu.adjusted(1.0, &overrides).err().unwrap();
+        assert!(err.contains("akamai.wildcards"), "{err}");
+    }
 }

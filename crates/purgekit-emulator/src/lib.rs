@@ -43,6 +43,7 @@ use std::sync::Arc;
 /// One line per provider.
 pub fn sandbox() -> Vec<Arc<dyn Emulated>> {
     vec![
+        Arc::new(akamai::AkamaiEmulator::sandbox()),
         Arc::new(cloudfront::CloudFrontEmulator::sandbox()),
         Arc::new(dynamicmedia::DynamicMediaEmulator::sandbox()),
         Arc::new(level3::Level3Emulator::sandbox()),

@@ -109,26 +109,137 @@ fn each_request_has_a_fresh_nonce() {
 }
 
 #[test]
-fn patterns_are_unsupported_with_the_reason() {
+fn patterns_prefixes_and_hosts_are_unsupported_with_the_reason() {
     let provider = akamai(crate::Network::Production);
     let request = PurgeRequest::builder()
         .pattern("https://www.example.com/img/*")
+        .prefix("https://www.example.com/img/")
+        .host("www.example.com")
         .url("https://www.example.com/a.js")
         .build()
         .unwrap();
     let plan = plan_provider("akamai", &provider, &request).unwrap();
-    match &plan.targets[0] {
-        purgekit_core::Disposition::Unsupported { reason } => {
-            assert!(reason.contains("wildcard pattern"), "{reason}")
+    for disposition in &plan.targets[..3] {
+        match disposition {
+            purgekit_core::Disposition::Unsupported { reason } => {
+                assert_eq!(&**reason, NO_WILDCARDS)
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
     }
+    assert!(NO_WILDCARDS.contains("no wildcards"));
     assert_eq!(plan.batches.len(), 1);
     let pattern = Target::pattern("https://www.example.com/img/*").unwrap();
     assert_eq!(
         provider.map(&pattern, &Options::default()).unwrap(),
         Mapped::Unsupported(NO_WILDCARDS.to_owned())
     );
+}
+
+fn with_cpcodes(cpcodes: Vec<u32>) -> Result<Akamai> {
+    let mut config = AkamaiConfig::new(API_HOST, "akab-c", "secret", "akab-a");
+    config.cpcodes = cpcodes;
+    Akamai::new(config)
+}
+
+#[test]
+fn everything_is_every_configured_cpcode_in_one_request() {
+    let provider = with_cpcodes(vec![98765, 12345, 12345]).unwrap();
+    // Twice: the second merges into the first; one request carries both CP codes.
+    let request = PurgeRequest::builder()
+        .everything()
+        .url("https://www.example.com/a.js")
+        .everything()
+        .build()
+        .unwrap();
+    let sent = wire(&provider, &request);
+    assert_eq!(
+        sent,
+        [
+            (
+                "/ccu/v3/invalidate/cpcode/production".to_owned(),
+                r#"{"objects":[12345,98765]}"#.to_owned()
+            ),
+            (
+                "/ccu/v3/invalidate/url/production".to_owned(),
+                r#"{"objects":["https://www.example.com/a.js"]}"#.to_owned()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn everything_without_cpcodes_is_a_config_error_naming_the_key() {
+    let provider = with_cpcodes(Vec::new()).unwrap();
+    let request = PurgeRequest::builder()
+        .url("https://www.example.com/a.js")
+        .everything()
+        .build()
+        .unwrap();
+    let err = plan_provider("akamai", &provider, &request).unwrap_err();
+    match &err {
+        Error::Config { field, .. } => assert_eq!(field, "cpcodes"),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("cpcodes"), "{err}");
+}
+
+#[test]
+fn the_cpcode_bucket_is_charged_per_cpcode() {
+    // 3 CP codes per `everything` item: the 300-token, 30-a-minute bucket is 100 items
+    // refilled 30 per 3 minutes — one item costs exactly 3 tokens' refill.
+    let provider = with_cpcodes(vec![1, 2, 3]).unwrap();
+    let cpcode = provider
+        .limits()
+        .buckets
+        .into_iter()
+        .find(|b| b.scope.as_deref() == Some("cpcode"))
+        .unwrap();
+    assert_eq!(cpcode.burst, 100);
+    assert_eq!(cpcode.refill, Budget::new(30, Duration::from_secs(180)));
+    // One CP code: the documented bucket as is; more than the bucket holds: refused.
+    let one = with_cpcodes(vec![7]).unwrap().limits().buckets;
+    assert_eq!(one, default_buckets());
+    let mut config = AkamaiConfig::new(API_HOST, "akab-c", "secret", "akab-a");
+    config.cpcodes = (1..=60).collect();
+    config.buckets.cpcode = Some(crate::BucketConfig {
+        burst: 50,
+        refill: 5,
+        per: Duration::from_secs(1),
+    });
+    match Akamai::new(config).unwrap_err() {
+        Error::Config { field, .. } => assert_eq!(field, "cpcodes"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn buckets_are_configurable_by_name() {
+    let config: AkamaiConfig = toml::from_str(
+        r#"
+        host = "akab-h.purge.akamaiapis.net"
+        client_token = "akab-c"
+        client_secret = "c2VjcmV0"
+        access_token = "akab-a"
+        buckets = { url = { burst = 10000, refill = 10000, per = "500ms" } }
+        "#,
+    )
+    .unwrap();
+    let b = Akamai::new(config.clone()).unwrap().limits().buckets;
+    assert_eq!(b[1].burst, 10_000);
+    assert_eq!(b[1].refill, Budget::new(10_000, Duration::from_millis(500)));
+    assert_eq!(b[0], default_buckets()[0]);
+    assert_eq!(b[2..], default_buckets()[2..]);
+    let mut zero = config;
+    zero.buckets.url = Some(crate::BucketConfig {
+        burst: 1,
+        refill: 0,
+        per: Duration::from_secs(1),
+    });
+    match Akamai::new(zero).unwrap_err() {
+        Error::Config { field, .. } => assert_eq!(field, "buckets.url.refill"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -205,29 +316,14 @@ fn debug_hides_the_secret() {
 
 #[test]
 fn cpcode_body_sends_integers() {
-    // No target kind maps to CP codes before `everything` exists: the batch is built by hand.
-    let provider = akamai(crate::Network::Production);
-    let items: Vec<Item> = ["12345", "98765"]
-        .iter()
-        .map(|c| Item {
-            kind: TargetKind::Url,
-            value: (*c).to_owned(),
-            scope: "cpcode".into(),
-            wildcard: false,
-            bytes: wire::object_bytes(ObjectType::Cpcode, c),
-        })
-        .collect();
-    let bytes = wire::ENVELOPE_BYTES + items.iter().map(|i| i.bytes).sum::<usize>();
-    let batch = Batch {
-        id: Default::default(),
-        scope: "cpcode".into(),
-        items,
-        bytes,
-    };
+    let provider = with_cpcodes(vec![12345, 98765]).unwrap();
+    let request = PurgeRequest::builder().everything().build().unwrap();
+    let plan = plan_provider("akamai", &provider, &request).unwrap();
+    let batch = plan.batch(0, &provider, &request).unwrap();
     let http = provider
         .encode(&batch, &Options::default(), SystemTime::now())
         .unwrap();
-    assert_eq!(http.body().len(), bytes);
+    assert_eq!(http.body().len(), batch.bytes);
     insta::assert_json_snapshot!((
         http.uri().path(),
         String::from_utf8(http.body().clone()).unwrap()
