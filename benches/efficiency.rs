@@ -22,6 +22,12 @@
 //!   (one request per network identifier: 50 requests, 5 windows), also printing `requests`.
 //! - fanout: the limelight case's 450 URLs through one `FanOut` over all three; Limelight's debt
 //!   is the slowest member, so `vs_slowest` compares with the limelight case.
+//! - cloudfront: not a rate but an in-flight capacity. 10,000 paths + 40 wildcards = path
+//!   batches of 3,000, 3,000, 3,000, 1,000 and wildcard batches of 15, 15, 10 under 3,000 paths
+//!   and 15 wildcards in progress, each invalidation completing 1 s after it is created: the
+//!   last path batch may start 3 s after the first (each round waits for the previous one to
+//!   complete), which is `min_seconds`; no `--wait`, so the purge ends once it is accepted.
+//!   `rejections` counts `TooManyInvalidationsInProgress`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -31,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use common::{WINDOW, engine, min_debt_schedule, min_requests_schedule, urls};
 use purgekit::{
-    Budget, EngineConfig, FanOut, Outcome, PurgeContext, PurgeRequest, Purger, RateLimit,
-    RateRegistry,
+    Budget, EngineConfig, FanOut, Outcome, PollPolicy, PurgeContext, PurgeRequest, Purger,
+    RateLimit, RateRegistry,
 };
 use purgekit_emulator::akamai::{AkamaiEmulator, AkamaiEmulatorConfig};
 
@@ -195,6 +201,37 @@ async fn fanout() -> Measured {
     }
 }
 
+/// CloudFront's in-flight capacity: see the module docs.
+async fn cloudfront() -> Measured {
+    const COMPLETES_AFTER: Duration = Duration::from_secs(1);
+    let config = EngineConfig {
+        // Completion is seen within 10 ms of happening.
+        poll: PollPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+        },
+        ..engine(3)
+    };
+    let registry = Arc::new(RateRegistry::new());
+    let cf = common::cloudfront("cf", &registry, config, COMPLETES_AFTER).await;
+    let mut b = PurgeRequest::builder();
+    for i in 0..10_000 {
+        b = b.url(format!("https://www.example.com/assets/{i}.js"));
+    }
+    for i in 0..40 {
+        b = b.pattern(format!("https://www.example.com/dir{i}/*"));
+    }
+    let seconds = timed(&*cf.purger, &b.build().unwrap()).await;
+    let (paths, wildcards) = cf.emulator.max_in_progress();
+    assert!(paths <= 3000 && wildcards <= 15, "{paths} / {wildcards}");
+    Measured {
+        items: 10_040,
+        seconds,
+        min_seconds: (COMPLETES_AFTER * 3).as_secs_f64(),
+        rejections: cf.emulator.refusals(),
+    }
+}
+
 fn print(case: &str, m: &Measured, extra: &str) {
     // One request needs no wait: the limit allows it at once, and the ratio says nothing.
     let efficiency = if m.min_seconds == 0.0 {
@@ -247,5 +284,7 @@ fn main() {
             round(all.seconds / slowest)
         );
         print("fanout", &all, &extra);
+        let cf = cloudfront().await;
+        print("cloudfront", &cf, "");
     });
 }

@@ -777,14 +777,14 @@ mod tests {
         let (field, message) = config_error("[providers.a]\nshortname = \"x\"");
         assert_eq!(field, "providers.a.kind");
         assert!(
-            message.contains("akamai, dynamic-media, level3, limelight"),
+            message.contains("akamai, cloudfront, dynamic-media, level3, limelight"),
             "{message}"
         );
         let (field, message) = config_error("[providers.a]\nkind = \"fastly\"");
         assert_eq!(field, "providers.a.kind");
         assert!(message.contains("unknown kind `fastly`"), "{message}");
         assert!(
-            message.contains("knows: akamai, dynamic-media, level3, limelight"),
+            message.contains("knows: akamai, cloudfront, dynamic-media, level3, limelight"),
             "{message}"
         );
     }

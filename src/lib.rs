@@ -2,8 +2,9 @@
 //!
 //! The model, the [`Purger`] trait, the provider SPI, the planner and the engine come from
 //! `purgekit-core` and are re-exported here; each provider is a cargo feature (all on by default):
-//! `akamai` (Akamai Fast Purge), `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge), `dynamicmedia`
-//! (Adobe Dynamic Media), and `sandbox` (every emulator on loopback with its demo account, see
+//! `akamai` (Akamai Fast Purge), `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge),
+//! `dynamicmedia` (Adobe Dynamic Media), `cloudfront` (Amazon CloudFront), and `sandbox` (every
+//! emulator on loopback with its demo account, see
 //! [`sandbox`]). A config table's `kind` picks its provider from the [`Registry`] (the providers
 //! compiled in, plus any a library registers); the provider's crate reads the rest of the table.
 #![forbid(unsafe_code)]
@@ -31,6 +32,10 @@ pub use purgekit_limelight as limelight;
 /// Adobe Dynamic Media (Scene7 IPS SOAP `cdnCacheInvalidation`).
 #[cfg(feature = "dynamicmedia")]
 pub use purgekit_dynamicmedia as dynamicmedia;
+
+/// Amazon CloudFront invalidations (SigV4-signed XML, in-flight capacity, billable paths).
+#[cfg(feature = "cloudfront")]
+pub use purgekit_cloudfront as cloudfront;
 
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

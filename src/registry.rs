@@ -148,6 +148,11 @@ impl Registry {
             purgekit_dynamicmedia::KIND,
             purgekit_dynamicmedia::DynamicMedia::new,
         );
+        #[cfg(feature = "cloudfront")]
+        registry.register(
+            purgekit_cloudfront::KIND,
+            purgekit_cloudfront::CloudFront::new,
+        );
         registry
     }
 

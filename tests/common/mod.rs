@@ -13,6 +13,7 @@ use std::time::Duration;
 use purgekit::registry::Drive;
 use purgekit::sandbox::config_toml;
 use purgekit::{Config, EngineConfig, PurgeRequest, Purger, RateRegistry, RetryPolicy};
+use purgekit_emulator::cloudfront::{CloudFrontEmulator, CloudFrontEmulatorConfig};
 use purgekit_emulator::dynamicmedia::{DynamicMediaEmulator, DynamicMediaEmulatorConfig};
 use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
 use purgekit_emulator::limelight::{LimelightEmulator, LimelightEmulatorConfig};
@@ -119,6 +120,21 @@ pub async fn dynamicmedia(
         completion_after: Duration::from_millis(300),
         ping_after_seconds: 0,
         ..DynamicMediaEmulatorConfig::demo()
+    });
+    emulated(emulator, name, registry, config).await
+}
+
+/// CloudFront: the documented in-progress capacity (3,000 paths, 15 wildcards), invalidations
+/// completing after `completes_after`.
+pub async fn cloudfront(
+    name: &str,
+    registry: &Arc<RateRegistry>,
+    config: EngineConfig,
+    completes_after: Duration,
+) -> Emulated<CloudFrontEmulator> {
+    let emulator = CloudFrontEmulator::new(CloudFrontEmulatorConfig {
+        completes_after,
+        ..CloudFrontEmulatorConfig::demo()
     });
     emulated(emulator, name, registry, config).await
 }

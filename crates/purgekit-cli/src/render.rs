@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use purgekit::{
-    Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, ProviderPlan,
+    Billable, Disposition, OptionKind, Plan, PlannedRequest, Progress, ProviderInfo, ProviderPlan,
     PurgeRequest, Report, Row, State, Status, Summary, Target, TargetKind, Unfinished,
     escape_controls, thousands,
 };
@@ -361,6 +361,13 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
         if let Some((text, _)) = least_time(provider, limits) {
             let _ = writeln!(out, "  time: {text}");
         }
+        if let Some(billable) = &provider.billable {
+            let _ = writeln!(
+                out,
+                "  billable: {} {} ({})",
+                billable.units, billable.unit, billable.terms
+            );
+        }
         for warning in &provider.warnings {
             let _ = writeln!(out, "  warning: {}", escape_controls(warning));
         }
@@ -466,6 +473,7 @@ pub fn plan_json(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
             warnings: &p.warnings,
             requests: &p.requests,
             client_side_dry_run: p.client_side_dry_run,
+            billable: p.billable.as_ref(),
         })
         .collect();
     to_json(&PlanJson { providers })
@@ -494,6 +502,8 @@ struct ProviderJson<'a> {
     warnings: &'a [String],
     requests: &'a [PlannedRequest],
     client_side_dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billable: Option<&'a Billable>,
 }
 
 #[derive(Serialize)]
@@ -925,6 +935,7 @@ https://a.example/b.css  ll        failed       -       3
                     scope: "ni.example".into(),
                     targets: vec![0],
                     bytes: 37,
+                    wildcards: 0,
                 }],
                 targets: vec![
                     Disposition::Planned {
@@ -952,6 +963,7 @@ https://a.example/b.css  ll        failed       -       3
                     body: "<paths><path>/a.js</path></paths>".into(),
                 }],
                 client_side_dry_run: false,
+                billable: None,
             }],
         }
     }

@@ -356,6 +356,7 @@ mod tests {
                     warnings: vec![],
                     requests: vec![],
                     client_side_dry_run: false,
+                    billable: None,
                 }],
             })
         }

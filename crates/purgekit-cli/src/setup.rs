@@ -71,13 +71,15 @@ pub fn load(config: Option<&Path>) -> Result<Config, Failure> {
 }
 
 /// Keys whose values are secrets or credentials: `config init` writes them as `${VAR}`.
-const SECRET_KEYS: [&str; 6] = [
+const SECRET_KEYS: [&str; 8] = [
     "secret",
     "shared_key",
     "password",
     "client_secret",
     "client_token",
     "access_token",
+    "access_key_id",
+    "secret_access_key",
 ];
 
 /// Keys a kind needs where its emulator's table has only the emulator's endpoint (Akamai's API
@@ -252,8 +254,12 @@ mod tests {
     async fn sandbox_session_serves_every_provider_on_loopback() {
         let session = open(None, true, &[]).await.unwrap();
         let providers = session.purger.providers();
-        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["akamai", "dynamic-media", "level3", "limelight"]);
+        let kinds: Vec<&str> = providers.iter().map(|p| p.kind.as_str()).collect();
+        let emulated: Vec<&str> = purgekit::emulator::sandbox()
+            .iter()
+            .map(|e| e.kind())
+            .collect();
+        assert_eq!(kinds, emulated);
         for p in &providers {
             assert!(p.endpoint.starts_with("http://127.0.0.1:"), "{p:?}");
         }
@@ -263,7 +269,7 @@ mod tests {
         assert_eq!(providers[0].kind, "limelight");
         assert!(matches!(
             open(None, true, &["fastly".to_owned()]).await,
-            Err(Failure::Usage(m)) if m.contains("configured: akamai, dynamic-media, level3, limelight")
+            Err(Failure::Usage(m)) if m.contains("configured: akamai, cloudfront, dynamic-media, level3, limelight")
         ));
     }
 
@@ -321,7 +327,7 @@ mod tests {
             ),
             (
                 "fastly.rate=1",
-                "no emulator `fastly` (there are: akamai, dynamic-media, level3, limelight)",
+                "no emulator `fastly` (there are: akamai, cloudfront, dynamic-media, level3, limelight)",
             ),
             ("level3", "expected KIND.NAME=VALUE"),
             (

@@ -10,6 +10,14 @@ use std::process::{Child, Command, Output, Stdio};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
+/// The sandbox's providers, by name, in the order the CLI lists them.
+const SANDBOX: [&str; 5] = [
+    "akamai",
+    "cloudfront",
+    "dynamic-media",
+    "level3",
+    "limelight",
+];
 
 fn urls_txt() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/urls.txt")
@@ -205,9 +213,8 @@ fn sandbox_purges_the_example_list_cleanly_on_every_provider() {
     let report = json(&o);
     let targets = urls_txt_targets();
     let rows = report["results"].as_array().unwrap();
-    let providers = ["akamai", "dynamic-media", "level3", "limelight"];
-    assert_eq!(rows.len(), targets.len() * providers.len());
-    for provider in providers {
+    assert_eq!(rows.len(), targets.len() * SANDBOX.len());
+    for provider in SANDBOX {
         let mine: Vec<&Value> = rows.iter().filter(|r| r["provider"] == provider).collect();
         assert_eq!(mine.len(), targets.len(), "{provider}");
         for (row, target) in mine.iter().zip(&targets) {
@@ -373,7 +380,7 @@ fn exit_2_on_bad_input_before_sending() {
     ]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("configured: akamai, dynamic-media, level3, limelight"),
+        stderr(&o).contains(&format!("configured: {}", SANDBOX.join(", "))),
         "{}",
         stderr(&o)
     );
@@ -514,17 +521,12 @@ fn providers_status_and_emulate() {
     let o = run(&["--config", path, "providers"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
-    for kind in [
-        "kind:      akamai",
-        "kind:      level3",
-        "kind:      limelight",
-        "kind:      dynamic-media",
-    ] {
-        assert!(out.contains(kind), "{out}");
+    for name in SANDBOX {
+        assert!(out.contains(&format!("kind:      {name}")), "{out}");
     }
     let o = run(&["--config", path, "providers", "--json"]);
     let providers = json(&o)["providers"].as_array().unwrap().clone();
-    assert_eq!(providers.len(), 4);
+    assert_eq!(providers.len(), SANDBOX.len());
     for p in &providers {
         assert!(
             p["endpoint"]
@@ -1380,7 +1382,7 @@ fn completions_version_durations_and_option_names() {
     assert_eq!(
         stdout(&o),
         format!(
-            "purgekit {} (providers: akamai, dynamic-media, level3, limelight)\n",
+            "purgekit {} (providers: akamai, cloudfront, dynamic-media, level3, limelight)\n",
             env!("CARGO_PKG_VERSION")
         )
     );
@@ -1546,16 +1548,19 @@ fn first_run_config_init_and_check() {
         ("PURGEKIT_AKAMAI_CLIENT_SECRET", "c2VjcmV0"),
         ("PURGEKIT_AKAMAI_CLIENT_TOKEN", "akab-t"),
         ("PURGEKIT_AKAMAI_ACCESS_TOKEN", "akab-a"),
+        ("PURGEKIT_CLOUDFRONT_ACCESS_KEY_ID", "AKID"),
+        ("PURGEKIT_CLOUDFRONT_SECRET_ACCESS_KEY", "secret"),
     ];
     let o = purgekit(&["--config", path, "config", "check"], &env, "");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
         "ok: akamai (akamai) at https://akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net\n\
+         ok: cloudfront (cloudfront) at https://cloudfront.amazonaws.com\n\
          ok: dynamic-media (dynamic-media) at https://s7sps1apissl.scene7.com\n\
          ok: level3 (level3) at https://ws.lumen.com\n\
          ok: limelight (limelight) at https://apis.llnw.com\n\
-         4 providers checked offline; nothing was sent (credentials are not verified)\n"
+         5 providers checked offline; nothing was sent (credentials are not verified)\n"
     );
     // One kind only; an unknown kind is refused.
     let o = run(&["config", "init", "--kind", "level3"]);
@@ -1563,7 +1568,7 @@ fn first_run_config_init_and_check() {
     let o = run(&["config", "init", "--kind", "fastly"]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("kinds: akamai, dynamic-media, level3, limelight"),
+        stderr(&o).contains("kinds: akamai, cloudfront, dynamic-media, level3, limelight"),
         "{}",
         stderr(&o)
     );

@@ -35,15 +35,16 @@ pub use engine::{
 };
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
 pub use limits::{
-    BucketUnit, Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, Limits, RateLimit, SharedScope,
-    TokenBucket,
+    Billing, BucketUnit, Budget, Capabilities, DEFAULT_MAX_RESPONSE_BYTES, InFlightCapacity,
+    Limits, RateLimit, SharedScope, TokenBucket,
 };
 pub use plan::{
-    BatchPlan, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack, plan_provider,
+    BatchPlan, Billable, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack,
+    plan_provider,
 };
 pub use provider::{
-    Accepted, Batch, CompletionModel, Handle, HttpRequest, HttpResponse, Item, Mapped, Progress,
-    Provider, REDACTED, Secret, Status,
+    Accepted, Batch, BatchId, CompletionModel, Handle, HttpRequest, HttpResponse, Item, Mapped,
+    Progress, Provider, REDACTED, RunId, Secret, Status,
 };
 pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
 pub use report::{Outcome, Report, Reports, Row, State, Summary, Unfinished, thousands};

@@ -132,6 +132,36 @@ pub struct Limits {
     /// provider documents larger answers); past it the attempt fails, unretried, with
     /// "response larger than N bytes".
     pub max_response_bytes: usize,
+    /// Capacity the provider holds for accepted purges until they complete (CloudFront: 3,000
+    /// paths and 15 wildcard paths in progress per distribution). The engine admits a batch only
+    /// when its items fit, polls completion to free the capacity, and never sends past it; a wait
+    /// for capacity ends at the run's deadline. Only for providers with a status call
+    /// ([`crate::CompletionModel::Polled`]): [`crate::ProviderPurger`] refuses the others.
+    pub in_flight_capacity: Option<InFlightCapacity>,
+    /// What the provider bills for, when it bills per purged item (CloudFront: paths, a
+    /// wildcard counting as one). `plan` shows the units a purge would cost.
+    pub billing: Option<Billing>,
+}
+
+/// Items a provider keeps in progress at once, released only when their purge completes.
+///
+/// Wildcard and other items are counted apart (each with its own allowance), and the planner
+/// never mixes them in one batch, so each kind is admitted as soon as its own allowance frees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InFlightCapacity {
+    /// Most non-wildcard items in progress at once.
+    pub items: usize,
+    /// Most wildcard items in progress at once.
+    pub wildcards: usize,
+}
+
+/// A provider's billing unit: every planned item (after duplicates merge) costs one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Billing {
+    /// The unit, plural (`paths`).
+    pub unit: &'static str,
+    /// The provider's terms, for humans (free allowance, price).
+    pub terms: &'static str,
 }
 
 /// Scopes that may share one request under a parent scope: the planner puts items of several
@@ -227,6 +257,8 @@ impl Default for Limits {
             max_queued_items: None,
             max_in_flight: 1,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            in_flight_capacity: None,
+            billing: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::provider::{Batch, Item, Mapped, Provider};
+use crate::provider::{Batch, BatchId, Item, Mapped, Provider, RunId};
 use crate::request::{OptionKind, Options, PurgeRequest, Target};
 
 /// One planned batch: which targets it carries, not their items (see [`ProviderPlan::batch`]).
@@ -31,6 +31,9 @@ pub struct BatchPlan {
     pub targets: Vec<u32>,
     /// Body bytes, overhead included.
     pub bytes: usize,
+    /// How many of its items are wildcards (counted against
+    /// [`crate::InFlightCapacity::wildcards`]).
+    pub wildcards: usize,
 }
 
 impl BatchPlan {
@@ -111,6 +114,9 @@ struct Packer {
     max_items: usize,
     max_bytes: usize,
     wildcard_alone: bool,
+    /// With an in-flight capacity: wildcards pack apart from other items, at most this many
+    /// per batch, so each kind is admitted against its own allowance.
+    max_wildcards: Option<usize>,
     group_by_scope: bool,
     overhead: usize,
     batches: Vec<BatchPlan>,
@@ -120,6 +126,8 @@ struct Packer {
     last_scope: Option<(String, usize)>,
     /// Per scope: the batch still open for non-wildcard items.
     open: Vec<Option<u32>>,
+    /// Per scope: the batch still open for wildcards, when they pack apart.
+    open_wildcards: Vec<Option<u32>>,
     /// Scopes sharing requests at a parent scope, when the limits allow it.
     shared: Option<Sharing>,
     seen: Seen,
@@ -147,8 +155,11 @@ impl Packer {
                 format!("one purge plans at most {} targets", u32::MAX - 1),
             ));
         }
+        let in_flight = limits.in_flight_capacity;
+        let max_items = in_flight.map_or(limits.max_items, |c| limits.max_items.min(c.items));
         Ok(Packer {
-            max_items: limits.max_items.max(1),
+            max_items: max_items.max(1),
+            max_wildcards: in_flight.map(|c| c.wildcards.min(max_items).max(1)),
             max_bytes: limits.max_body_bytes.unwrap_or(usize::MAX),
             wildcard_alone: limits.wildcard_alone,
             group_by_scope: limits.group_by_scope,
@@ -157,6 +168,7 @@ impl Packer {
             scopes: HashMap::new(),
             last_scope: None,
             open: vec![None],
+            open_wildcards: vec![None],
             shared: limits
                 .shared_scope
                 .clone()
@@ -201,6 +213,7 @@ impl Packer {
                 Some(&id) => id,
                 None => {
                     self.open.push(None);
+                    self.open_wildcards.push(None);
                     let id = self.open.len() - 1;
                     self.scopes.insert(item.scope.clone(), id);
                     id
@@ -213,13 +226,23 @@ impl Packer {
         if self.shared.is_some() && (!alone || self.shared_wildcards()) {
             return Ok(self.push_shared(index, item, scope));
         }
+        let apart = item.wildcard && self.max_wildcards.is_some();
+        let max_items = match self.max_wildcards {
+            Some(max) if apart => max,
+            _ => self.max_items,
+        };
         let fits = |b: &BatchPlan| {
-            b.len() < self.max_items && b.bytes.saturating_add(item.bytes) <= self.max_bytes
+            b.len() < max_items && b.bytes.saturating_add(item.bytes) <= self.max_bytes
+        };
+        let lane = if apart {
+            &mut self.open_wildcards
+        } else {
+            &mut self.open
         };
         let open = if alone {
             None
         } else {
-            self.open[scope].filter(|&b| fits(&self.batches[b as usize]))
+            lane[scope].filter(|&b| fits(&self.batches[b as usize]))
         };
         let batch = match open {
             Some(b) => b,
@@ -230,18 +253,20 @@ impl Packer {
                     } else {
                         String::new()
                     },
-                    targets: Vec::with_capacity(if alone { 1 } else { self.max_items.min(1024) }),
+                    targets: Vec::with_capacity(if alone { 1 } else { max_items.min(1024) }),
                     bytes: self.overhead,
+                    wildcards: 0,
                 });
                 let b = (self.batches.len() - 1) as u32;
                 if !alone {
-                    self.open[scope] = Some(b);
+                    lane[scope] = Some(b);
                 }
                 b
             }
         };
         let plan = &mut self.batches[batch as usize];
         plan.bytes += item.bytes;
+        plan.wildcards += usize::from(item.wildcard);
         plan.targets.push(index);
         Ok(Packed::New {
             batch,
@@ -305,6 +330,7 @@ impl Packer {
                     scope: item.scope.clone(),
                     targets: Vec::with_capacity(max_items.min(1024)),
                     bytes: self.overhead + item.bytes,
+                    wildcards: 0,
                 });
                 let b = (batches.len() - 1) as u32;
                 if sharing.open.len() == SHARED_OPEN_BATCHES {
@@ -315,6 +341,7 @@ impl Packer {
             }
         };
         let plan = &mut batches[batch as usize];
+        plan.wildcards += usize::from(item.wildcard);
         plan.targets.push(index);
         Packed::New {
             batch,
@@ -449,6 +476,20 @@ pub struct ProviderPlan {
     pub requests: Vec<PlannedRequest>,
     /// The dry run is done here, not by the provider: nothing will be sent.
     pub client_side_dry_run: bool,
+    /// What the purge would be billed, when the provider bills per item
+    /// ([`crate::Limits::billing`]).
+    pub billable: Option<Billable>,
+}
+
+/// The billable units of a planned purge: one per planned item, duplicates merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Billable {
+    /// How many units.
+    pub units: usize,
+    /// The unit, plural (`paths`).
+    pub unit: String,
+    /// The provider's terms (free allowance, price).
+    pub terms: String,
 }
 
 impl ProviderPlan {
@@ -463,8 +504,22 @@ impl ProviderPlan {
     /// Mapping is a pure function: an item that no longer maps, or maps to a different size or
     /// scope, is an [`Error::Protocol`] (the provider's mapping is not deterministic), as is an
     /// index or target out of range (the plan is not this request's).
+    ///
+    /// The batch belongs to no run ([`RunId::default`]): for previews and tests. The engine
+    /// uses [`ProviderPlan::batch_of`] with the purge's run.
     pub fn batch<P: Provider + ?Sized>(
         &self,
+        index: usize,
+        provider: &P,
+        request: &PurgeRequest,
+    ) -> Result<Batch> {
+        self.batch_of(RunId::default(), index, provider, request)
+    }
+
+    /// [`ProviderPlan::batch`] as batch `index` of run `run` (its [`Batch::id`]).
+    pub fn batch_of<P: Provider + ?Sized>(
+        &self,
+        run: RunId,
         index: usize,
         provider: &P,
         request: &PurgeRequest,
@@ -517,6 +572,7 @@ impl ProviderPlan {
             ));
         }
         Ok(Batch {
+            id: BatchId { run, index },
             scope: plan.scope.clone(),
             items,
             bytes,
@@ -589,11 +645,8 @@ pub fn plan_provider<P: Provider + ?Sized>(
     }
 
     let targets = request.targets();
-    let mut packer = Packer::new(
-        &provider.limits(),
-        provider.body_overhead(options),
-        targets.len(),
-    )?;
+    let limits = provider.limits();
+    let mut packer = Packer::new(&limits, provider.body_overhead(options), targets.len())?;
     let mut earlier = |t: u32| remap(provider, &targets[t as usize], options);
     let mut reasons: HashMap<String, Arc<str>> = HashMap::new();
     let mut shared = |reason: String| {
@@ -644,10 +697,17 @@ pub fn plan_provider<P: Provider + ?Sized>(
         dispositions.push(disposition);
     }
 
+    let batches = packer.finish();
+    let billable = limits.billing.map(|billing| Billable {
+        units: batches.iter().map(BatchPlan::len).sum(),
+        unit: billing.unit.to_owned(),
+        terms: billing.terms.to_owned(),
+    });
     Ok(ProviderPlan {
         provider: name.to_owned(),
         kind: kind.to_owned(),
-        batches: packer.finish(),
+        batches,
+        billable,
         targets: dispositions,
         warnings,
         requests: Vec::new(),

@@ -117,12 +117,56 @@ pub enum CompletionModel {
 /// Items that go out in one request, as [`Provider::encode`] takes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Batch {
+    /// Which run and which batch of it this is: the idempotency key a provider may send
+    /// (CloudFront's `CallerReference`). See [`BatchId`].
+    pub id: BatchId,
     /// The scope shared by every item (empty when the provider has none).
     pub scope: String,
     /// The items, in input order.
     pub items: Vec<Item>,
     /// Body bytes, overhead included.
     pub bytes: usize,
+}
+
+/// One purge run: random, drawn once by the engine when a purge starts
+/// ([`crate::ProviderPurger`]), so no two runs share one. `RunId::default()` (zero) is the run
+/// of batches made outside a purge: `plan` previews and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct RunId(pub u128);
+
+impl RunId {
+    /// A fresh random run id.
+    pub fn random() -> Self {
+        RunId(fastrand::u128(..))
+    }
+}
+
+impl std::fmt::Display for RunId {
+    /// 32 lowercase hex digits.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// A batch's identity: its run and its index in the run's plan.
+///
+/// This is the idempotency key any provider may send with a purge: it is the same for every
+/// attempt of one batch (a retry after a lost answer carries it again, so the provider can
+/// answer with what it already did) and differs between runs (purging the same paths again in
+/// a later run is a new purge). Its text form is `RUN-INDEX`, 32 hex digits, `-`, the index in
+/// decimal. (The run journal will persist it, so that a resumed run keeps it.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct BatchId {
+    /// The run.
+    pub run: RunId,
+    /// The batch's index in the run's plan.
+    pub index: usize,
+}
+
+impl std::fmt::Display for BatchId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.run, self.index)
+    }
 }
 
 /// A CDN's purge API, as pure functions. See the module docs.

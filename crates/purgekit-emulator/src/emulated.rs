@@ -35,7 +35,8 @@ pub trait Emulated: Send + Sync {
 
     /// What it purged, one entry per item received, in a form every provider shares:
     /// `host path` for a URL, path or pattern (Level 3: network identifier and path), `tag NAME`
-    /// for a cache tag.
+    /// for a cache tag; the path alone (`/path`) where a path is purged on every host of the
+    /// account (CloudFront's distribution).
     fn purged(&self) -> Vec<String>;
 
     /// The limits and times it enforces that `purgekit emulate` may change, named as in its

@@ -24,6 +24,9 @@ pub enum Fault {
     },
     /// Send the status line and headers, then drop the connection mid-body.
     DropConnection,
+    /// Handle the request as usual (its effects happen), then drop the connection instead of
+    /// sending the answer: a response lost on the way back.
+    DropResponse,
     /// Answer 200 with a body no client can parse.
     Malformed,
 }
@@ -114,17 +117,24 @@ impl Faults {
                 }
                 response
             }
-            Some(Fault::DropConnection) => {
-                let broken = futures_once_error();
-                Response::builder()
-                    .status(StatusCode::OK)
-                    .header("content-length", "1000")
-                    .body(Body::from_stream(broken))
-                    .expect("a static response builds")
+            Some(Fault::DropResponse) => {
+                let handled = next.run(request).await;
+                drop(handled);
+                broken_response()
             }
+            Some(Fault::DropConnection) => broken_response(),
             Some(Fault::Malformed) => (StatusCode::OK, "<<not a valid {response").into_response(),
         }
     }
+}
+
+/// A response whose body breaks off at once.
+fn broken_response() -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-length", "1000")
+        .body(Body::from_stream(futures_once_error()))
+        .expect("a static response builds")
 }
 
 /// A body stream that fails at once, so hyper aborts the connection mid-response.

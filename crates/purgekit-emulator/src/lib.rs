@@ -19,6 +19,7 @@ mod seen;
 mod server;
 
 pub mod akamai;
+pub mod cloudfront;
 pub mod dynamicmedia;
 pub mod level3;
 pub mod limelight;
@@ -43,6 +44,7 @@ use std::sync::Arc;
 pub fn sandbox() -> Vec<Arc<dyn Emulated>> {
     vec![
         Arc::new(akamai::AkamaiEmulator::sandbox()),
+        Arc::new(cloudfront::CloudFrontEmulator::sandbox()),
         Arc::new(dynamicmedia::DynamicMediaEmulator::sandbox()),
         Arc::new(level3::Level3Emulator::sandbox()),
         Arc::new(limelight::LimelightEmulator::sandbox()),

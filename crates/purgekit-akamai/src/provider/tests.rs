@@ -266,6 +266,7 @@ fn batches_fill_to_exactly_50000_bytes_and_never_beyond() {
 fn accepted_carries_the_estimate_and_says_it_is_one() {
     let provider = akamai(crate::Network::Production);
     let batch = Batch {
+        id: Default::default(),
         scope: "url".into(),
         items: Vec::new(),
         bytes: 0,

@@ -4,7 +4,8 @@
 //!   [`crate::Limits::max_in_flight`] at once, paced by the account's shared limiter
 //!   ([`rate`]), retried under [`RetryPolicy`] ([`exchange`]), and optionally waited on until
 //!   complete ([`wait`]), all under one deadline per run ([`EngineConfig::deadline`]): no wait
-//!   is started that would end past it.
+//!   is started that would end past it. A provider's in-flight capacity is held from admission
+//!   until the batch is seen complete ([`in_flight`]).
 //! - [`FanOut`] drives several purgers at once ([`fanout`]).
 //!
 //! Files: `provider_purger` is the front ([`ProviderPurger`], the [`crate::Purger`] impl);
@@ -16,6 +17,7 @@
 mod clock;
 mod exchange;
 mod fanout;
+mod in_flight;
 mod policy;
 mod provider_purger;
 mod rate;

@@ -10,13 +10,14 @@ use tokio::time::Instant;
 use super::ReqwestTransport;
 use super::clock;
 use super::exchange::{Retries, Sender};
+use super::in_flight::InFlight;
 use super::rate::Cost;
 use super::rows::{planned_request, rows};
-use super::schedule::BatchOutcome;
+use super::schedule::{BatchOutcome, Run};
 use super::{EngineConfig, RateRegistry, Transport};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, plan_provider};
-use crate::provider::{Handle, Provider, Status};
+use crate::provider::{CompletionModel, Handle, Provider, RunId, Status};
 use crate::purger::{Event, ProviderInfo, PurgeContext, Purger};
 use crate::report::{Report, Reports};
 use crate::request::PurgeRequest;
@@ -40,6 +41,8 @@ pub struct ProviderPurger<P: Provider> {
     transport: Arc<dyn Transport>,
     config: Arc<EngineConfig>,
     registry: Arc<RateRegistry>,
+    /// The provider's in-flight capacity, shared by every purge through this purger.
+    pub(super) in_flight: Option<Arc<InFlight>>,
 }
 
 impl<P: Provider> ProviderPurger<P> {
@@ -53,13 +56,29 @@ impl<P: Provider> ProviderPurger<P> {
     /// Drives `provider` under the name `name`, sending through `transport`, with the default
     /// [`EngineConfig`] and the process-wide [`RateRegistry`] (the constructor that needs no
     /// `reqwest` feature).
+    ///
+    /// # Panics
+    ///
+    /// If the provider declares an in-flight capacity ([`crate::Limits::in_flight_capacity`])
+    /// but no status call ([`CompletionModel::Estimated`]): capacity is freed only when a status
+    /// poll shows a purge complete, so that provider is a programming error.
     pub fn with_transport_of(
         name: impl Into<String>,
         provider: P,
         transport: Arc<dyn Transport>,
     ) -> Self {
+        let in_flight = provider.limits().in_flight_capacity.map(|capacity| {
+            assert!(
+                provider.completion() == CompletionModel::Polled,
+                "provider `{}` declares an in-flight capacity but no status call: capacity is \
+                 freed only when a status poll shows a purge complete",
+                provider.kind()
+            );
+            Arc::new(InFlight::new(capacity))
+        });
         ProviderPurger {
             name: name.into(),
+            in_flight,
             provider: Arc::new(provider),
             transport,
             config: Arc::new(EngineConfig::default()),
@@ -179,7 +198,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         } else {
             // A provider-side dry run is not waited for.
             let wait = request.wait().filter(|_| !dry_run);
-            self.send_all(&plan, request, wait, context, deadline).await
+            // One random run id per purge: each batch's idempotency key ([`crate::BatchId`]).
+            let run = RunId::random();
+            self.send_all(&plan, request, wait, context, Run { id: run, deadline })
+                .await
         };
         // The rows are formed from the plan and the outcomes when they are asked for (the
         // request's targets are shared, not copied).

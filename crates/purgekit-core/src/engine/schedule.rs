@@ -1,5 +1,5 @@
-//! Batch scheduling: a plan's batches sent in order, at most `max_in_flight` at once, each
-//! optionally waited on until complete.
+//! Batch scheduling: a plan's batches sent in order, at most `max_in_flight` at once and within
+//! the provider's in-flight capacity, each optionally waited on until complete.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,14 +7,16 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::ProviderPurger;
 use super::exchange::{BatchRef, Retries, Sender};
+use super::in_flight::Held;
 use super::rate::Cost;
 use super::wait::{self, Completion};
 use crate::error::Error;
 use crate::plan::ProviderPlan;
-use crate::provider::{Accepted, Batch, Provider};
+use crate::provider::{Accepted, Batch, Provider, RunId};
 use crate::purger::{Event, PurgeContext};
 use crate::report::Unfinished;
 use crate::request::{Options, PurgeRequest};
@@ -42,8 +44,15 @@ impl<P: Provider> ProviderPurger<P> {
     /// purge's batches are being sent (or backing off between attempts) at once, so batches
     /// start in plan order. A batch's items are mapped again only once it has its place, and
     /// dropped when it is done, so at most `max_in_flight` batches' items exist at once.
+    ///
+    /// With an in-flight capacity ([`crate::Limits::in_flight_capacity`]) a batch is first
+    /// admitted against it, and its task watches the purge complete to free its share, even
+    /// without `wait`: then only until every batch of the purge has been admitted. Wildcard
+    /// batches and the others are admitted in two lanes, each in plan order, so neither kind
+    /// waits for the other's allowance.
+    ///
     /// Returns one outcome per batch; after cancellation, unsent batches fail with
-    /// [`Error::Cancelled`]. Nothing waits past `deadline`: a batch that cannot get its place
+    /// [`Error::Cancelled`]. Nothing waits past `run.deadline`: a batch that cannot get its place
     /// before it fails with [`Error::Deadline`].
     pub(super) async fn send_all(
         &self,
@@ -51,60 +60,44 @@ impl<P: Provider> ProviderPurger<P> {
         request: &PurgeRequest,
         wait: Option<Duration>,
         context: &PurgeContext,
-        deadline: Instant,
+        run: Run,
     ) -> Vec<BatchOutcome> {
-        let sender = self.sender(context, deadline);
-        let sending = Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1)));
-        let count = plan.batches.len();
-        let mut outcomes: Vec<Option<BatchOutcome>> = vec![None; count];
-        let mut tasks = JoinSet::new();
-        let options = Arc::new(request.options().clone());
-        for (index, planned) in plan.batches.iter().enumerate() {
-            let place = if context.cancel.is_cancelled() {
-                Err(Error::Cancelled)
-            } else {
-                tokio::select! {
-                    biased;
-                    _ = context.cancel.cancelled() => Err(Error::Cancelled),
-                    place = sending.clone().acquire_owned() => place.map_err(|_| Error::Cancelled),
-                    _ = tokio::time::sleep_until(deadline) => Err(Error::deadline(
-                        "not sent: the run's deadline came before this batch's turn",
-                    )),
-                }
-            };
-            let place = match place {
-                Ok(place) => place,
-                Err(error) => {
-                    outcomes[index] = Some(unsendable(&sender, index, planned.len(), error));
-                    continue;
-                }
-            };
-            let batch = match plan.batch(index, &*self.provider, request) {
-                Ok(batch) => batch,
-                Err(error) => {
-                    outcomes[index] = Some(unsendable(&sender, index, planned.len(), error));
-                    continue;
-                }
-            };
-            let job = BatchJob {
-                sender: sender.clone(),
-                provider: self.provider.clone(),
-                options: options.clone(),
-                index,
-                batch,
-                wait,
-            };
-            tasks.spawn(async move { (index, job.run(place).await) });
+        let admission = Admission {
+            run: run.id,
+            sender: self.sender(context, run.deadline),
+            sending: Arc::new(Semaphore::new(self.provider.limits().max_in_flight.max(1))),
+            options: Arc::new(request.options().clone()),
+            wait,
+            watching: context.cancel.child_token(),
+        };
+        let (plain, wildcard): (Vec<usize>, Vec<usize>) = (0..plan.batches.len())
+            .partition(|&i| self.in_flight.is_none() || plan.batches[i].wildcards == 0);
+        let ((mut outcomes, mut tasks), (more, other_tasks)) = tokio::join!(
+            self.admit_lane(&plain, plan, request, &admission),
+            self.admit_lane(&wildcard, plan, request, &admission),
+        );
+        outcomes.extend(more);
+        if wait.is_none() {
+            // Every batch is admitted: no later batch needs the capacity still held.
+            admission.watching.cancel();
         }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((index, outcome)) => outcomes[index] = Some(outcome),
-                Err(e) => {
-                    tracing::error!(provider = %self.name, "a batch task ended abnormally: {e}")
+        let mut slots: Vec<Option<BatchOutcome>> = vec![None; plan.batches.len()];
+        for (index, outcome) in outcomes {
+            slots[index] = Some(outcome);
+        }
+        for set in [&mut tasks, &mut { other_tasks }] {
+            while let Some(joined) = set.join_next().await {
+                match joined {
+                    // A share still held (purge not seen complete) is freed only here, once
+                    // no batch of this run can be admitted any more.
+                    Ok((index, (outcome, _still_held))) => slots[index] = Some(outcome),
+                    Err(e) => {
+                        tracing::error!(provider = %self.name, "a batch task ended abnormally: {e}")
+                    }
                 }
             }
         }
-        outcomes
+        slots
             .into_iter()
             .map(|o| {
                 o.unwrap_or_else(|| BatchOutcome::Failed {
@@ -114,6 +107,107 @@ impl<P: Provider> ProviderPurger<P> {
             })
             .collect()
     }
+
+    /// Admits the batches of one lane in order (capacity, then a sending place) and spawns
+    /// each batch's task. Returns the tasks and the outcomes of batches never spawned.
+    async fn admit_lane(
+        &self,
+        lane: &[usize],
+        plan: &ProviderPlan,
+        request: &PurgeRequest,
+        admission: &Admission,
+    ) -> (Vec<(usize, BatchOutcome)>, JoinSet<(usize, Finished)>) {
+        let sender = &admission.sender;
+        let cancel = &sender.context.cancel;
+        let mut outcomes = Vec::new();
+        let mut tasks = JoinSet::new();
+        for &index in lane {
+            let planned = &plan.batches[index];
+            let held = match &self.in_flight {
+                Some(in_flight) => {
+                    let wildcards = planned.wildcards;
+                    let admitted = in_flight
+                        .admit(
+                            planned.len() - wildcards,
+                            wildcards,
+                            cancel,
+                            sender.deadline,
+                        )
+                        .await;
+                    match admitted {
+                        Ok(held) => Some(held),
+                        Err(error) => {
+                            outcomes.push((index, unsendable(sender, index, planned.len(), error)));
+                            continue;
+                        }
+                    }
+                }
+                None => None,
+            };
+            let place = if cancel.is_cancelled() {
+                Err(Error::Cancelled)
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => Err(Error::Cancelled),
+                    place = admission.sending.clone().acquire_owned() => place.map_err(|_| Error::Cancelled),
+                    _ = tokio::time::sleep_until(sender.deadline) => Err(Error::deadline(
+                        "not sent: the run's deadline came before this batch's turn",
+                    )),
+                }
+            };
+            let place = match place {
+                Ok(place) => place,
+                Err(error) => {
+                    outcomes.push((index, unsendable(sender, index, planned.len(), error)));
+                    continue;
+                }
+            };
+            let batch = match plan.batch_of(admission.run, index, &*self.provider, request) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    outcomes.push((index, unsendable(sender, index, planned.len(), error)));
+                    continue;
+                }
+            };
+            let job = BatchJob {
+                sender: sender.clone(),
+                provider: self.provider.clone(),
+                options: admission.options.clone(),
+                index,
+                batch,
+                wait: admission.wait,
+                held,
+                watching: admission.watching.clone(),
+            };
+            tasks.spawn(async move { (index, job.run(place).await) });
+        }
+        (outcomes, tasks)
+    }
+}
+
+/// A batch task's end: its outcome, and its in-flight share if still held.
+type Finished = (BatchOutcome, Option<Held>);
+
+/// One purge run as the scheduler sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Run {
+    /// Its id, part of every batch's [`crate::BatchId`].
+    pub(super) id: RunId,
+    /// Nothing waits past it ([`Sender::deadline`]).
+    pub(super) deadline: Instant,
+}
+
+/// What every batch of one purge shares while being admitted.
+struct Admission {
+    run: RunId,
+    sender: Sender,
+    /// This purge's sending places (`max_in_flight`).
+    sending: Arc<Semaphore>,
+    options: Arc<Options>,
+    wait: Option<Duration>,
+    /// Cancelled once watching completion only to free capacity is no longer needed.
+    watching: CancellationToken,
 }
 
 /// One handle of a sent batch, and how waiting for it ended.
@@ -163,12 +257,18 @@ struct BatchJob<P: Provider> {
     index: usize,
     batch: Batch,
     wait: Option<Duration>,
+    /// The batch's share of the in-flight capacity, freed once it is seen complete.
+    held: Option<Held>,
+    /// See [`Admission::watching`].
+    watching: CancellationToken,
 }
 
 impl<P: Provider> BatchJob<P> {
     /// Sends the batch (holding this purge's sending `place` until it is accepted or failed),
-    /// then waits for completion if asked.
-    async fn run(self, place: OwnedSemaphorePermit) -> BatchOutcome {
+    /// then waits for completion if asked. Returns the batch's in-flight share if its purge was
+    /// not seen to end (the provider still counts it): the caller keeps it until no batch of
+    /// the run can be admitted.
+    async fn run(self, place: OwnedSemaphorePermit) -> Finished {
         let reference = BatchRef {
             index: self.index,
             items: self.batch.items.len(),
@@ -211,10 +311,12 @@ impl<P: Provider> BatchJob<P> {
                     items: reference.items,
                     error: error.to_string(),
                 });
-                return BatchOutcome::Failed {
+                // Refused: the provider holds nothing for it.
+                let failed = BatchOutcome::Failed {
                     error,
                     attempts: sent.attempts,
                 };
+                return (failed, None);
             }
         };
         // Items per part, for progress events.
@@ -242,10 +344,21 @@ impl<P: Provider> BatchJob<P> {
                 completion: None,
             })
             .collect();
-        if let Some(timeout) = self.wait {
+        // Without `wait`, a batch holding in-flight capacity is still watched, only to free the
+        // capacity, while later batches need it, within the retry deadline and the run's.
+        let watch = match (self.wait, &self.held) {
+            (Some(timeout), _) => Some((self.sender.clone(), timeout)),
+            (None, Some(_)) => {
+                let mut watcher = self.sender.clone();
+                watcher.context.cancel = self.watching.clone();
+                Some((watcher, self.sender.config.retry.deadline))
+            }
+            (None, None) => None,
+        };
+        if let Some((watcher, timeout)) = watch {
             let mut waits = JoinSet::new();
             for (part, (sent, items)) in parts.iter().zip(items).enumerate() {
-                let sender = self.sender.clone();
+                let sender = watcher.clone();
                 let provider = self.provider.clone();
                 let accepted = sent.accepted.clone();
                 let batch = BatchRef {
@@ -281,11 +394,27 @@ impl<P: Provider> BatchJob<P> {
                 });
             }
         }
-        BatchOutcome::Sent {
+        let seen_to_end = parts.iter().all(|p| {
+            matches!(
+                p.completion,
+                Some(Completion::Completed | Completion::Failed(_))
+            )
+        });
+        let still_held = if seen_to_end { None } else { self.held };
+        if self.wait.is_none() {
+            // Watched only for the capacity: an unfinished watch is no report of completion.
+            for part in &mut parts {
+                if matches!(part.completion, Some(Completion::Unfinished(..))) {
+                    part.completion = None;
+                }
+            }
+        }
+        let sent = BatchOutcome::Sent {
             parts,
             slots,
             attempts: sent.attempts,
-        }
+        };
+        (sent, still_held)
     }
 }
 

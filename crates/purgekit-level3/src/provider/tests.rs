@@ -38,6 +38,7 @@ fn unsupported(target: &str) -> String {
 
 fn batch(items: Vec<Item>) -> Batch {
     Batch {
+        id: Default::default(),
         scope: items[0].scope.clone(),
         bytes: wire::PATHS_OVERHEAD + items.iter().map(|i| i.bytes).sum::<usize>(),
         items,
@@ -354,6 +355,7 @@ fn several_hosts_share_one_access_group_request() {
 fn the_access_group_answer_gives_each_network_identifier_its_handle() {
     let l3 = level3();
     let b = Batch {
+        id: Default::default(),
         scope: "access-group:12345".into(),
         items: vec![
             item("https://exampleproperty1/example1.jpg"),
