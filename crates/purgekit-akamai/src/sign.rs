@@ -4,7 +4,7 @@
 //!
 //! Timestamp and nonce are inputs: nothing here reads a clock or draws a random number.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -25,30 +25,11 @@ pub const DEFAULT_MAX_BODY: usize = 131_072;
 /// assert_eq!(purgekit_akamai::sign::timestamp(at), "20140321T19:34:21+0000");
 /// ```
 pub fn timestamp(at: SystemTime) -> String {
-    // Before 1970 cannot be signed meaningfully; it prints as the epoch.
-    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
+    let t = purgekit_core::UtcTime::from(at);
     format!(
-        "{year:04}{month:02}{day:02}T{:02}:{:02}:{:02}+0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}{:02}{:02}T{:02}:{:02}:{:02}+0000",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
-}
-
-/// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// `EG1-HMAC-SHA256 client_token=…;access_token=…;timestamp=…;nonce=…;`: one space after the

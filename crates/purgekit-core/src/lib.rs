@@ -23,6 +23,7 @@ mod provider;
 mod purger;
 mod report;
 mod request;
+mod utc;
 
 pub use config::{DEFAULT_RATE_WINDOW, duration, format_duration, parse_duration};
 pub use depth::{MAX_NESTING_DEPTH, check_json_depth, too_deep};
@@ -52,6 +53,7 @@ pub use request::{
     Action, MAX_CALLBACK_LEN, MAX_EMAIL_LEN, MAX_NOTE_LEN, MAX_TAG_LEN, MAX_TARGET_LEN, OptionKind,
     Options, PurgeRequest, PurgeRequestBuilder, Target, TargetKind,
 };
+pub use utc::UtcTime;
 
 /// Re-exported so provider crates build requests and responses with the same `http` version.
 pub use http;

@@ -3,6 +3,7 @@
 //! and the purge-shaped vectors of the same file.
 
 use super::*;
+use std::time::UNIX_EPOCH;
 
 const HOST: &str = "akaa-baseurl-xxxxxxxxxxx-xxxxxxxxxxxxx.luna.akamaiapis.net";
 const CLIENT_TOKEN: &str = "akab-client-token-xxx-xxxxxxxxxxxxxxxx";
