@@ -109,6 +109,11 @@ pub struct TokenBucket {
 pub struct Limits {
     /// Most items in one request.
     pub max_items: usize,
+    /// Most items in one request of a given batch scope, in place of [`Limits::max_items`] for
+    /// that scope (with [`Limits::group_by_scope`]): a provider whose calls differ per kind of
+    /// item (Fastly: one URL per single-URL purge, 256 surrogate keys per batch purge; a
+    /// service-wide purge alone). A scope not listed gets [`Limits::max_items`].
+    pub max_items_per_scope: Vec<(String, usize)>,
     /// Most body bytes in one request, counting [`crate::Provider::body_overhead`].
     pub max_body_bytes: Option<usize>,
     /// A wildcard item must be the only item of its request.
@@ -200,6 +205,29 @@ impl SharedScope {
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 impl Limits {
+    /// Most items in one request of batch scope `scope`: its entry in
+    /// [`Limits::max_items_per_scope`] when scopes are grouped, else [`Limits::max_items`].
+    ///
+    /// ```
+    /// use purgekit_core::Limits;
+    /// let limits = Limits {
+    ///     max_items: 256,
+    ///     max_items_per_scope: vec![("url".into(), 1)],
+    ///     group_by_scope: true,
+    ///     ..Limits::default()
+    /// };
+    /// assert_eq!((limits.max_items_for("url"), limits.max_items_for("keys")), (1, 256));
+    /// ```
+    pub fn max_items_for(&self, scope: &str) -> usize {
+        if !self.group_by_scope {
+            return self.max_items;
+        }
+        self.max_items_per_scope
+            .iter()
+            .find(|(s, _)| s == scope)
+            .map_or(self.max_items, |&(_, n)| n)
+    }
+
     /// The least time requests of these `(scope, items)` (in sending order) take under the
     /// rate limit ([`RateLimit::least_time`]) and every token bucket (it starts full with
     /// `burst` tokens; what the requests of its scope cost beyond that comes at its refill
@@ -248,6 +276,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_items: 1,
+            max_items_per_scope: Vec::new(),
             max_body_bytes: None,
             wildcard_alone: false,
             group_by_scope: false,

@@ -112,6 +112,10 @@ enum Packed {
 /// Greedy packing, one item at a time, keeping only what packing needs.
 struct Packer {
     max_items: usize,
+    /// [`Limits::max_items_per_scope`], when scopes are grouped.
+    max_items_per_scope: Vec<(String, usize)>,
+    /// Per scope id: most items in one of its batches.
+    scope_max: Vec<usize>,
     max_bytes: usize,
     wildcard_alone: bool,
     /// With an in-flight capacity: wildcards pack apart from other items, at most this many
@@ -157,8 +161,20 @@ impl Packer {
         }
         let in_flight = limits.in_flight_capacity;
         let max_items = in_flight.map_or(limits.max_items, |c| limits.max_items.min(c.items));
+        let max_items = max_items.max(1);
+        let cap = |n: usize| in_flight.map_or(n, |c| n.min(c.items)).max(1);
         Ok(Packer {
-            max_items: max_items.max(1),
+            max_items,
+            max_items_per_scope: if limits.group_by_scope {
+                limits
+                    .max_items_per_scope
+                    .iter()
+                    .map(|(s, n)| (s.clone(), cap(*n)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            scope_max: vec![max_items],
             max_wildcards: in_flight.map(|c| c.wildcards.min(max_items).max(1)),
             max_bytes: limits.max_body_bytes.unwrap_or(usize::MAX),
             wildcard_alone: limits.wildcard_alone,
@@ -214,6 +230,12 @@ impl Packer {
                 None => {
                     self.open.push(None);
                     self.open_wildcards.push(None);
+                    let max = self
+                        .max_items_per_scope
+                        .iter()
+                        .find(|(s, _)| *s == item.scope)
+                        .map_or(self.max_items, |&(_, n)| n);
+                    self.scope_max.push(max);
                     let id = self.open.len() - 1;
                     self.scopes.insert(item.scope.clone(), id);
                     id
@@ -228,8 +250,8 @@ impl Packer {
         }
         let apart = item.wildcard && self.max_wildcards.is_some();
         let max_items = match self.max_wildcards {
-            Some(max) if apart => max,
-            _ => self.max_items,
+            Some(max) if apart => max.min(self.scope_max[scope]),
+            _ => self.scope_max[scope],
         };
         let fits = |b: &BatchPlan| {
             b.len() < max_items && b.bytes.saturating_add(item.bytes) <= self.max_bytes
@@ -749,6 +771,28 @@ mod tests {
     /// The items of a packed batch.
     fn items_of<'a>(batch: &BatchPlan, items: &'a [Item]) -> Vec<&'a Item> {
         batch.targets.iter().map(|&t| &items[t as usize]).collect()
+    }
+
+    #[test]
+    fn a_scope_may_have_its_own_item_limit() {
+        // One URL per request, up to three keys per request, in the same plan.
+        let items: Vec<Item> = (0..4)
+            .flat_map(|i| [item("url", &format!("/u{i}"), false, 1), item("keys", &format!("k{i}"), false, 1)])
+            .collect();
+        let limits = Limits {
+            max_items_per_scope: vec![("url".into(), 1)],
+            ..limits(3, None, false, true)
+        };
+        let (batches, _) = pack(&items, &limits, 0).unwrap();
+        let sizes: Vec<(&str, usize)> = batches.iter().map(|b| (b.scope.as_str(), b.len())).collect();
+        assert_eq!(
+            sizes,
+            [("url", 1), ("keys", 3), ("url", 1), ("url", 1), ("url", 1), ("keys", 1)]
+        );
+        // Without scope grouping the per-scope limits do not apply.
+        let flat = Limits { group_by_scope: false, ..limits.clone() };
+        assert_eq!(flat.max_items_for("url"), 3);
+        assert_eq!(pack(&items, &flat, 0).unwrap().0.len(), 3);
     }
 
     #[test]

@@ -112,6 +112,11 @@ pub enum CompletionModel {
     /// The API has no status call: a purge counts as complete once [`Accepted::poll_after`]
     /// (the provider's own estimate) has passed. The provider's accepted warnings must say so.
     Estimated,
+    /// The API has no status call and a purge is done when the provider accepts it (Fastly,
+    /// Cloudflare: the 200 answers a purge that reaches the network within a fraction of a
+    /// second). With `wait`, an accepted batch is `completed` at once: nothing is polled, no
+    /// time is waited. The provider's accepted warnings must say so.
+    OnAcceptance,
 }
 
 /// Items that go out in one request, as [`Provider::encode`] takes them.

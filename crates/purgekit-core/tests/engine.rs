@@ -406,6 +406,35 @@ async fn waiting_polls_until_completed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_purge_complete_on_acceptance_is_completed_without_polling_or_waiting() {
+    let server = ToyServer::new(ToyConfig {
+        pending_polls: 2,
+        ..ToyConfig::default()
+    });
+    let toy = Toy {
+        completion: purgekit_core::CompletionModel::OnAcceptance,
+        ..Toy::new("on-acceptance", limits(2, None, None))
+    };
+    let events = Events::default();
+    let request = urls(3).with_wait(Some(Duration::from_secs(60)));
+    let started = Instant::now();
+    let report = purger("toy", toy, &server, EngineConfig::default(), None)
+        .purge_with(&request, &events.context())
+        .await
+        .unwrap();
+    assert_eq!(report.summary.completed, 3);
+    assert!(server.status_requests().is_empty());
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    let completed: Vec<f64> = events
+        .all()
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Completed { .. }))
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(completed, [0.0, 0.0]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn waiting_follows_the_providers_hints() {
     let server = ToyServer::new(ToyConfig {
         pending_polls: 2,

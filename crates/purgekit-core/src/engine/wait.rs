@@ -42,8 +42,19 @@ pub(crate) async fn wait_for_completion<P: Provider>(
     accepted: &Accepted,
     timeout: Duration,
 ) -> Completion {
-    if provider.completion() == CompletionModel::Estimated {
-        return wait_out_estimate(sender, batch, accepted, timeout).await;
+    match provider.completion() {
+        CompletionModel::Estimated => {
+            return wait_out_estimate(sender, batch, accepted, timeout).await;
+        }
+        CompletionModel::OnAcceptance => {
+            sender.context.emit(Event::Completed {
+                provider: sender.name.clone(),
+                batch: batch.index,
+                items: batch.items,
+            });
+            return Completion::Completed;
+        }
+        CompletionModel::Polled => {}
     }
     let handle = &accepted.handle;
     let cancel = &sender.context.cancel;

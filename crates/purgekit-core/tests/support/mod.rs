@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use purgekit_core::{
-    Accepted, Batch, Budget, Capabilities, Error, Event, Handle, HttpRequest, HttpResponse, Item,
+    Accepted, Batch, Budget, Capabilities, CompletionModel, Error, Event, Handle, HttpRequest, HttpResponse, Item,
     Limits, Mapped, Options, Progress, Provider, ProviderPurger, RateLimit, RateRegistry, Result,
     Secret, Status, Target, TargetKind, Transport, parse_retry_after,
 };
@@ -29,6 +29,8 @@ pub struct Toy {
     pub key: Secret,
     /// How many requests it has encoded (each attempt is encoded afresh).
     pub encoded: Arc<AtomicUsize>,
+    /// How completion is known (polled by default).
+    pub completion: CompletionModel,
 }
 
 impl Toy {
@@ -40,6 +42,7 @@ impl Toy {
             limits,
             key: Secret::new(SECRET),
             encoded: Arc::default(),
+            completion: CompletionModel::Polled,
         }
     }
 }
@@ -77,6 +80,9 @@ impl Provider for Toy {
     }
     fn limits(&self) -> Limits {
         self.limits.clone()
+    }
+    fn completion(&self) -> CompletionModel {
+        self.completion
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
