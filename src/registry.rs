@@ -153,6 +153,8 @@ impl Registry {
             purgekit_cloudfront::KIND,
             purgekit_cloudfront::CloudFront::new,
         );
+        #[cfg(feature = "fastly")]
+        registry.register(purgekit_fastly::KIND, purgekit_fastly::Fastly::new);
         registry
     }
 

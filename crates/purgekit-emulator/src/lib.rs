@@ -21,6 +21,7 @@ mod server;
 pub mod akamai;
 pub mod cloudfront;
 pub mod dynamicmedia;
+pub mod fastly;
 pub mod level3;
 pub mod limelight;
 
@@ -46,6 +47,7 @@ pub fn sandbox() -> Vec<Arc<dyn Emulated>> {
         Arc::new(akamai::AkamaiEmulator::sandbox()),
         Arc::new(cloudfront::CloudFrontEmulator::sandbox()),
         Arc::new(dynamicmedia::DynamicMediaEmulator::sandbox()),
+        Arc::new(fastly::FastlyEmulator::sandbox()),
         Arc::new(level3::Level3Emulator::sandbox()),
         Arc::new(limelight::LimelightEmulator::sandbox()),
     ]
