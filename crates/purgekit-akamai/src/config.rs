@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use purgekit_core::{Budget, Error, Result, Secret, TokenBucket};
+use purgekit_core::{BucketConfig, Error, Result, Secret, TokenBucket};
 use serde::{Deserialize, Deserializer};
 
 use crate::sign::DEFAULT_MAX_BODY;
@@ -95,18 +94,6 @@ pub struct BucketsConfig {
     pub cpcode: Option<BucketConfig>,
 }
 
-/// One token bucket: it holds `burst` tokens and regains `refill` every `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BucketConfig {
-    /// The most tokens it holds.
-    pub burst: u32,
-    /// Tokens regained every `per`.
-    pub refill: u32,
-    /// The refill period (`"1s"`, `"1m"`, `"250ms"`).
-    #[serde(with = "purgekit_core::duration")]
-    pub per: Duration,
-}
 
 impl BucketsConfig {
     /// `defaults` (in the order requests, url, tag, cpcode) with the named buckets replaced;
@@ -119,21 +106,9 @@ impl BucketsConfig {
             ("cpcode", self.cpcode),
         ];
         for (bucket, (name, given)) in defaults.iter_mut().zip(named) {
-            let Some(given) = given else { continue };
-            for (key, zero) in [
-                ("burst", given.burst == 0),
-                ("refill", given.refill == 0),
-                ("per", given.per.is_zero()),
-            ] {
-                if zero {
-                    return Err(Error::config(
-                        format!("buckets.{name}.{key}"),
-                        "must be more than zero",
-                    ));
-                }
+            if let Some(given) = given {
+                given.apply(&format!("buckets.{name}"), bucket)?;
             }
-            bucket.burst = given.burst;
-            bucket.refill = Budget::new(given.refill, given.per);
         }
         Ok(defaults)
     }

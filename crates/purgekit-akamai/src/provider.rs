@@ -23,7 +23,7 @@ use crate::wire::{self, MAX_BODY_BYTES, ObjectType};
 pub fn default_buckets() -> Vec<TokenBucket> {
     let bucket = |unit, scope: Option<ObjectType>, burst, refill| TokenBucket {
         unit,
-        scope: scope.map(|t| t.as_str().to_owned()),
+        scopes: scope.map(|t| t.as_str().to_owned()).into_iter().collect(),
         burst,
         refill,
     };
@@ -101,7 +101,7 @@ impl Akamai {
         let account = Account::new(config)?;
         let cpcode_burst = buckets
             .iter()
-            .find(|b| b.scope.as_deref() == Some(ObjectType::Cpcode.as_str()))
+            .find(|b| b.scopes == [ObjectType::Cpcode.as_str()])
             .map_or(u32::MAX, |b| b.burst);
         if account.cpcodes.len() > cpcode_burst as usize {
             return Err(Error::config(
@@ -168,7 +168,7 @@ impl Akamai {
         let n = u32::try_from(self.account.cpcodes.len())
             .unwrap_or(u32::MAX)
             .max(1);
-        if n == 1 || bucket.scope.as_deref() != Some(ObjectType::Cpcode.as_str()) {
+        if n == 1 || bucket.scopes != [ObjectType::Cpcode.as_str()] {
             return bucket.clone();
         }
         TokenBucket {

@@ -71,8 +71,9 @@ pub fn load(config: Option<&Path>) -> Result<Config, Failure> {
 }
 
 /// Keys whose values are secrets or credentials: `config init` writes them as `${VAR}`.
-const SECRET_KEYS: [&str; 8] = [
+const SECRET_KEYS: [&str; 9] = [
     "secret",
+    "api_token",
     "shared_key",
     "password",
     "client_secret",
@@ -268,8 +269,8 @@ mod tests {
         assert_eq!(providers.len(), 1);
         assert_eq!(providers[0].kind, "limelight");
         assert!(matches!(
-            open(None, true, &["fastly".to_owned()]).await,
-            Err(Failure::Usage(m)) if m.contains("configured: akamai, cloudfront, dynamic-media, level3, limelight")
+            open(None, true, &["nosuchcdn".to_owned()]).await,
+            Err(Failure::Usage(m)) if m.contains("configured: akamai, cloudfront, dynamic-media, fastly, level3, limelight")
         ));
     }
 
@@ -326,8 +327,8 @@ mod tests {
                 "level3.max_paths: the level3 emulator has no such limit (it has: completion_time, rate_window, requests_per_window)",
             ),
             (
-                "fastly.rate=1",
-                "no emulator `fastly` (there are: akamai, cloudfront, dynamic-media, level3, limelight)",
+                "nosuchcdn.rate=1",
+                "no emulator `nosuchcdn` (there are: akamai, cloudfront, dynamic-media, fastly, level3, limelight)",
             ),
             ("level3", "expected KIND.NAME=VALUE"),
             (

@@ -11,10 +11,11 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
 /// The sandbox's providers, by name, in the order the CLI lists them.
-const SANDBOX: [&str; 5] = [
+const SANDBOX: [&str; 6] = [
     "akamai",
     "cloudfront",
     "dynamic-media",
+    "fastly",
     "level3",
     "limelight",
 ];
@@ -723,7 +724,16 @@ fn sandbox_plan_sends_nothing_and_lists_requests() {
 fn purge_stopped_by(signal: &str) -> (Output, String) {
     let urls = urls_txt();
     let mut child = Command::new(BIN)
-        .args(["purge", "--sandbox", "--wait", "--timeout", "60s", "--file"])
+        .args([
+            "purge",
+            "--sandbox",
+            "--wait",
+            "--timeout",
+            "60s",
+            "--output",
+            "table",
+            "--file",
+        ])
         .arg(&urls)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
@@ -1382,7 +1392,7 @@ fn completions_version_durations_and_option_names() {
     assert_eq!(
         stdout(&o),
         format!(
-            "purgekit {} (providers: akamai, cloudfront, dynamic-media, level3, limelight)\n",
+            "purgekit {} (providers: akamai, cloudfront, dynamic-media, fastly, level3, limelight)\n",
             env!("CARGO_PKG_VERSION")
         )
     );
@@ -1550,6 +1560,7 @@ fn first_run_config_init_and_check() {
         ("PURGEKIT_AKAMAI_ACCESS_TOKEN", "akab-a"),
         ("PURGEKIT_CLOUDFRONT_ACCESS_KEY_ID", "AKID"),
         ("PURGEKIT_CLOUDFRONT_SECRET_ACCESS_KEY", "secret"),
+        ("PURGEKIT_FASTLY_API_TOKEN", "fastly-token"),
     ];
     let o = purgekit(&["--config", path, "config", "check"], &env, "");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -1558,17 +1569,18 @@ fn first_run_config_init_and_check() {
         "ok: akamai (akamai) at https://akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net\n\
          ok: cloudfront (cloudfront) at https://cloudfront.amazonaws.com\n\
          ok: dynamic-media (dynamic-media) at https://s7sps1apissl.scene7.com\n\
+         ok: fastly (fastly) at https://api.fastly.com\n\
          ok: level3 (level3) at https://ws.lumen.com\n\
          ok: limelight (limelight) at https://apis.llnw.com\n\
-         5 providers checked offline; nothing was sent (credentials are not verified)\n"
+         6 providers checked offline; nothing was sent (credentials are not verified)\n"
     );
     // One kind only; an unknown kind is refused.
     let o = run(&["config", "init", "--kind", "level3"]);
     assert!(!stdout(&o).contains("limelight"), "{}", stdout(&o));
-    let o = run(&["config", "init", "--kind", "fastly"]);
+    let o = run(&["config", "init", "--kind", "nosuchcdn"]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("kinds: akamai, cloudfront, dynamic-media, level3, limelight"),
+        stderr(&o).contains(&format!("kinds: {}", SANDBOX.join(", "))),
         "{}",
         stderr(&o)
     );

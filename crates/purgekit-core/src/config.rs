@@ -34,7 +34,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::limits::{Budget, RateLimit};
+use crate::error::{Error, Result as CoreResult};
+use crate::limits::{Budget, RateLimit, TokenBucket};
 use crate::provider::Secret;
 
 /// The window of a `rate_limit` without `per`.
@@ -187,6 +188,59 @@ impl<'de> Deserialize<'de> for Secret {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// One token bucket as a config table overrides it: `{ burst = 10000, refill = 200, per =
+/// "1s" }` holds `burst` tokens and regains `refill` every `per` (Akamai's `buckets`,
+/// Cloudflare's `purge_bucket`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// The most tokens it holds.
+    pub burst: u32,
+    /// Tokens regained every `per`.
+    pub refill: u32,
+    /// The refill period (`"1s"`, `"1m"`, `"250ms"`).
+    #[serde(with = "duration")]
+    pub per: Duration,
+}
+
+impl BucketConfig {
+    /// Sets `bucket`'s burst and refill to these; a zero figure is a config error naming
+    /// `key` and the figure (`buckets.url.refill`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use purgekit_core::{BucketConfig, BucketUnit, Budget, TokenBucket};
+    /// let mut bucket = TokenBucket {
+    ///     unit: BucketUnit::Requests,
+    ///     scopes: vec![],
+    ///     burst: 1,
+    ///     refill: Budget::per_minute(1),
+    /// };
+    /// let given = BucketConfig { burst: 25, refill: 5, per: Duration::from_secs(60) };
+    /// given.apply("purge_bucket", &mut bucket).unwrap();
+    /// assert_eq!((bucket.burst, bucket.refill), (25, Budget::per_minute(5)));
+    /// let zero = BucketConfig { refill: 0, ..given };
+    /// assert!(zero.apply("purge_bucket", &mut bucket).unwrap_err().to_string().contains("purge_bucket.refill"));
+    /// ```
+    pub fn apply(&self, key: &str, bucket: &mut TokenBucket) -> CoreResult<()> {
+        for (figure, zero) in [
+            ("burst", self.burst == 0),
+            ("refill", self.refill == 0),
+            ("per", self.per.is_zero()),
+        ] {
+            if zero {
+                return Err(Error::config(
+                    format!("{key}.{figure}"),
+                    "must be more than zero",
+                ));
+            }
+        }
+        bucket.burst = self.burst;
+        bucket.refill = Budget::new(self.refill, self.per);
+        Ok(())
     }
 }
 

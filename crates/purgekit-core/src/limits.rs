@@ -90,18 +90,26 @@ pub enum BucketUnit {
 /// A token bucket (Akamai's limits): it holds at most `burst` tokens and starts full, and gains
 /// `refill.amount` tokens every `refill.per`, continuously. A request takes its cost (one
 /// token, or one per item, by `unit`) and waits until the bucket holds that much. A bucket with
-/// a `scope` only concerns batches of that scope ([`crate::Batch::scope`]); status polls carry
-/// no items and no scope, so they take only from unscoped request buckets.
+/// `scopes` only concerns batches of those scopes ([`crate::Batch::scope`]; several when one
+/// budget covers several calls, e.g. Cloudflare's tag, host, prefix and everything purges);
+/// status polls carry no items and no scope, so they take only from unscoped request buckets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenBucket {
     /// What it counts.
     pub unit: BucketUnit,
-    /// The batch scope it applies to; `None` for every request.
-    pub scope: Option<String>,
+    /// The batch scopes it applies to; empty for every request.
+    pub scopes: Vec<String>,
     /// The most tokens it holds (also the largest cost it can ever grant).
     pub burst: u32,
     /// The refill rate.
     pub refill: Budget,
+}
+
+impl TokenBucket {
+    /// Whether a request of batch scope `scope` (`None`: a status poll) takes from it.
+    pub fn applies_to(&self, scope: Option<&str>) -> bool {
+        self.scopes.is_empty() || scope.is_some_and(|s| self.scopes.iter().any(|b| b == s))
+    }
 }
 
 /// Everything the planner and the engine need to schedule a provider's requests.
@@ -239,7 +247,7 @@ impl Limits {
     /// let limits = Limits {
     ///     buckets: vec![TokenBucket {
     ///         unit: BucketUnit::Items,
-    ///         scope: None,
+    ///         scopes: vec![],
     ///         burst: 100,
     ///         refill: Budget::new(10, Duration::from_secs(1)),
     ///     }],
@@ -253,7 +261,7 @@ impl Limits {
         for bucket in &self.buckets {
             let cost: u64 = batches
                 .iter()
-                .filter(|(scope, _)| bucket.scope.as_deref().is_none_or(|s| s == *scope))
+                .filter(|(scope, _)| bucket.applies_to(Some(scope)))
                 .map(|&(_, items)| match bucket.unit {
                     BucketUnit::Requests => 1,
                     BucketUnit::Items => items as u64,

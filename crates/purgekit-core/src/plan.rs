@@ -666,6 +666,7 @@ pub fn plan_provider<P: Provider + ?Sized>(
         }
     }
 
+    warnings.extend(provider.action_warning(options));
     let targets = request.targets();
     let limits = provider.limits();
     let mut packer = Packer::new(&limits, provider.body_overhead(options), targets.len())?;

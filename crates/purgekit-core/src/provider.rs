@@ -208,6 +208,14 @@ pub trait Provider: Send + Sync + 'static {
         CompletionModel::Polled
     }
 
+    /// What the provider does differently from what `options` ask, for a warning on every
+    /// planned row (Cloudflare removes objects where invalidation was asked). `None` (the
+    /// default): it does what is asked.
+    fn action_warning(&self, options: &Options) -> Option<String> {
+        let _ = options;
+        None
+    }
+
     /// Checks provider-specific rules on the options (e.g. Level 3's 250-character
     /// notification list). Called once per request before any target is mapped.
     fn check_options(&self, options: &Options) -> Result<()> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use purgekit_core::http::{HeaderMap, header};
-use purgekit_core::{Error, HttpResponse, Result, response_retry_after, snippet};
+use purgekit_core::{Error, HttpResponse, Result, escape_controls, response_retry_after, snippet};
 use serde::Deserialize;
 
 use crate::wire::Call;
@@ -59,7 +59,8 @@ pub(crate) fn accepted(
     let body = response.body();
     let bad = |e: String| {
         Error::protocol(format!(
-            "Fastly's answer to the purge of {what} is not what it documents ({e}): {}",
+            "Fastly's answer to the purge of {what} is not what it documents ({}): {}",
+            escape_controls(&e),
             snippet(body)
         ))
     };

@@ -121,7 +121,7 @@ impl Provider for Fastly {
             rate: self.account.rate,
             buckets: vec![TokenBucket {
                 unit: BucketUnit::Requests,
-                scope: Some(Call::All.scope().to_owned()),
+                scopes: vec![Call::All.scope().to_owned()],
                 burst: writes.amount,
                 refill: writes,
             }],

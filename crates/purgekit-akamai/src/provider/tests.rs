@@ -193,7 +193,7 @@ fn the_cpcode_bucket_is_charged_per_cpcode() {
         .limits()
         .buckets
         .into_iter()
-        .find(|b| b.scope.as_deref() == Some("cpcode"))
+        .find(|b| b.scopes == ["cpcode"])
         .unwrap();
     assert_eq!(cpcode.burst, 100);
     assert_eq!(cpcode.refill, Budget::new(30, Duration::from_secs(180)));
@@ -294,14 +294,14 @@ fn limits_and_buckets_are_the_documented_ones() {
     assert!(limits.group_by_scope);
     let b = &limits.buckets;
     assert_eq!(
-        (b[0].unit, b[0].scope.as_deref(), b[0].burst),
-        (BucketUnit::Requests, None, 100)
+        (b[0].unit, b[0].scopes.is_empty(), b[0].burst),
+        (BucketUnit::Requests, true, 100)
     );
     assert_eq!(b[0].refill, Budget::new(50, Duration::from_secs(1)));
-    assert_eq!((b[1].scope.as_deref(), b[1].burst), (Some("url"), 10_000));
-    assert_eq!((b[2].scope.as_deref(), b[2].burst), (Some("tag"), 5_000));
+    assert_eq!((b[1].scopes.as_slice(), b[1].burst), (["url".to_owned()].as_slice(), 10_000));
+    assert_eq!((b[2].scopes.as_slice(), b[2].burst), (["tag".to_owned()].as_slice(), 5_000));
     assert_eq!(b[2].refill, Budget::per_minute(500));
-    assert_eq!((b[3].scope.as_deref(), b[3].burst), (Some("cpcode"), 300));
+    assert_eq!((b[3].scopes.as_slice(), b[3].burst), (["cpcode".to_owned()].as_slice(), 300));
     assert_eq!(b[3].refill, Budget::per_minute(30));
 }
 

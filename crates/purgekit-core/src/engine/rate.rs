@@ -135,7 +135,7 @@ impl Cost<'_> {
 
     /// The tokens it takes from `bucket` (0 when the bucket is for another scope).
     fn tokens(&self, bucket: &TokenBucket) -> u64 {
-        if bucket.scope.is_some() && bucket.scope.as_deref() != self.scope {
+        if !bucket.applies_to(self.scope) {
             return 0;
         }
         match bucket.unit {
@@ -526,7 +526,7 @@ mod tests {
     fn bucket(unit: BucketUnit, scope: Option<&str>, burst: u32, refill: Budget) -> TokenBucket {
         TokenBucket {
             unit,
-            scope: scope.map(str::to_owned),
+            scopes: scope.map(str::to_owned).into_iter().collect(),
             burst,
             refill,
         }
