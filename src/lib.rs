@@ -3,10 +3,9 @@
 //! The model, the [`Purger`] trait, the provider SPI, the planner and the engine come from
 //! `purgekit-core` and are re-exported here; each provider is a cargo feature (all on by default):
 //! `akamai` (Akamai Fast Purge), `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge),
-//! `dynamicmedia` (Adobe Dynamic Media), `cloudfront` (Amazon CloudFront), `fastly` (Fastly), and
-//! `sandbox` (every
-//! emulator on loopback with its demo account, see
-//! [`sandbox`]). A config table's `kind` picks its provider from the [`Registry`] (the providers
+//! `dynamicmedia` (Adobe Dynamic Media), `cloudfront` (Amazon CloudFront), `fastly` (Fastly),
+//! `cloudflare` (Cloudflare), and `sandbox` (every emulator on loopback with its demo account,
+//! see [`sandbox`]). A config table's `kind` picks its provider from the [`Registry`] (the providers
 //! compiled in, plus any a library registers); the provider's crate reads the rest of the table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,6 +40,10 @@ pub use purgekit_cloudfront as cloudfront;
 /// Fastly purges (single-URL, surrogate-key batch and purge-all calls, soft or hard).
 #[cfg(feature = "fastly")]
 pub use purgekit_fastly as fastly;
+
+/// Cloudflare cache purges (files, tags, hosts, prefixes, everything; plan limits).
+#[cfg(feature = "cloudflare")]
+pub use purgekit_cloudflare as cloudflare;
 
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

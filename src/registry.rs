@@ -155,6 +155,11 @@ impl Registry {
         );
         #[cfg(feature = "fastly")]
         registry.register(purgekit_fastly::KIND, purgekit_fastly::Fastly::new);
+        #[cfg(feature = "cloudflare")]
+        registry.register(
+            purgekit_cloudflare::KIND,
+            purgekit_cloudflare::Cloudflare::new,
+        );
         registry
     }
 

@@ -94,7 +94,6 @@ pub struct BucketsConfig {
     pub cpcode: Option<BucketConfig>,
 }
 
-
 impl BucketsConfig {
     /// `defaults` (in the order requests, url, tag, cpcode) with the named buckets replaced;
     /// a bucket with a zero figure is a config error naming it (`buckets.url.refill`).

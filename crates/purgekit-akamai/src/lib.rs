@@ -39,9 +39,9 @@ mod provider;
 pub mod sign;
 mod wire;
 
-/// One bucket of `buckets` (core's, shared with other providers' bucket overrides).
-pub use purgekit_core::BucketConfig;
 pub use config::{AkamaiConfig, BucketsConfig, DEFAULT_SECTION, KIND, MAX_CPCODES};
 pub use decode::{Problem, PurgeAccepted, rate_limit_wait};
 pub use provider::{Akamai, MAX_OBJECTS_PER_REQUEST, default_buckets};
+/// One bucket of `buckets` (core's, shared with other providers' bucket overrides).
+pub use purgekit_core::BucketConfig;
 pub use wire::{MAX_BODY_BYTES, Network, ObjectType, path};

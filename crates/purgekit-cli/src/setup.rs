@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(providers[0].kind, "limelight");
         assert!(matches!(
             open(None, true, &["nosuchcdn".to_owned()]).await,
-            Err(Failure::Usage(m)) if m.contains("configured: akamai, cloudfront, dynamic-media, fastly, level3, limelight")
+            Err(Failure::Usage(m)) if m.contains("configured: akamai, cloudflare, cloudfront, dynamic-media, fastly, level3, limelight")
         ));
     }
 
@@ -328,7 +328,7 @@ mod tests {
             ),
             (
                 "nosuchcdn.rate=1",
-                "no emulator `nosuchcdn` (there are: akamai, cloudfront, dynamic-media, fastly, level3, limelight)",
+                "no emulator `nosuchcdn` (there are: akamai, cloudflare, cloudfront, dynamic-media, fastly, level3, limelight)",
             ),
             ("level3", "expected KIND.NAME=VALUE"),
             (

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
 /// The sandbox's providers, by name, in the order the CLI lists them.
-const SANDBOX: [&str; 6] = [
+const SANDBOX: [&str; 7] = [
     "akamai",
+    "cloudflare",
     "cloudfront",
     "dynamic-media",
     "fastly",
@@ -1392,7 +1393,7 @@ fn completions_version_durations_and_option_names() {
     assert_eq!(
         stdout(&o),
         format!(
-            "purgekit {} (providers: akamai, cloudfront, dynamic-media, fastly, level3, limelight)\n",
+            "purgekit {} (providers: akamai, cloudflare, cloudfront, dynamic-media, fastly, level3, limelight)\n",
             env!("CARGO_PKG_VERSION")
         )
     );
@@ -1561,18 +1562,20 @@ fn first_run_config_init_and_check() {
         ("PURGEKIT_CLOUDFRONT_ACCESS_KEY_ID", "AKID"),
         ("PURGEKIT_CLOUDFRONT_SECRET_ACCESS_KEY", "secret"),
         ("PURGEKIT_FASTLY_API_TOKEN", "fastly-token"),
+        ("PURGEKIT_CLOUDFLARE_API_TOKEN", "cloudflare-token"),
     ];
     let o = purgekit(&["--config", path, "config", "check"], &env, "");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
         "ok: akamai (akamai) at https://akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net\n\
+         ok: cloudflare (cloudflare) at https://api.cloudflare.com\n\
          ok: cloudfront (cloudfront) at https://cloudfront.amazonaws.com\n\
          ok: dynamic-media (dynamic-media) at https://s7sps1apissl.scene7.com\n\
          ok: fastly (fastly) at https://api.fastly.com\n\
          ok: level3 (level3) at https://ws.lumen.com\n\
          ok: limelight (limelight) at https://apis.llnw.com\n\
-         6 providers checked offline; nothing was sent (credentials are not verified)\n"
+         7 providers checked offline; nothing was sent (credentials are not verified)\n"
     );
     // One kind only; an unknown kind is refused.
     let o = run(&["config", "init", "--kind", "level3"]);

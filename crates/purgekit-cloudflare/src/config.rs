@@ -215,11 +215,7 @@ impl Account {
                     )
                 })?,
         };
-        if token
-            .expose()
-            .bytes()
-            .any(|b| !(0x21..=0x7e).contains(&b))
-        {
+        if token.expose().bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
             return Err(Error::config(
                 "api_token",
                 "holds characters an HTTP header cannot carry (white space, control or \
@@ -292,9 +288,21 @@ mod tests {
     #[test]
     fn the_token_comes_from_the_table_else_the_environment() {
         let env = |k: &str| (k == ENV_API_TOKEN).then(|| "env-token".to_owned());
-        assert_eq!(Account::new(CloudflareConfig::new(ZONE), env).unwrap().token.expose(), "env-token");
-        let error = Account::new(CloudflareConfig::new(ZONE), |_| None).err().unwrap().to_string();
-        assert!(error.contains("api_token") && error.contains(ENV_API_TOKEN), "{error}");
+        assert_eq!(
+            Account::new(CloudflareConfig::new(ZONE), env)
+                .unwrap()
+                .token
+                .expose(),
+            "env-token"
+        );
+        let error = Account::new(CloudflareConfig::new(ZONE), |_| None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("api_token") && error.contains(ENV_API_TOKEN),
+            "{error}"
+        );
     }
 
     #[test]
@@ -310,10 +318,17 @@ mod tests {
         assert_eq!((ent.files_per_request, ent.items_per_request), (500, 30));
         assert_eq!(ent.files_bucket.0, 3000);
         c.max_items_per_request = Some(100);
-        c.purge_bucket = Some(BucketConfig { burst: 10, refill: 1, per: Duration::from_secs(1) });
+        c.purge_bucket = Some(BucketConfig {
+            burst: 10,
+            refill: 1,
+            per: Duration::from_secs(1),
+        });
         let custom = Account::new(c.clone(), |_| None).unwrap();
         assert_eq!(custom.items_per_request, 100);
-        assert_eq!(custom.purge_bucket, (10, Budget::new(1, Duration::from_secs(1))));
+        assert_eq!(
+            custom.purge_bucket,
+            (10, Budget::new(1, Duration::from_secs(1)))
+        );
         c.max_files_per_request = Some(0);
         let e = Account::new(c, |_| None).err().unwrap().to_string();
         assert!(e.contains("max_files_per_request"), "{e}");

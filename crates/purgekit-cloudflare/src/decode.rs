@@ -61,7 +61,11 @@ pub(crate) fn accepted(response: &HttpResponse, sent: &Sent<'_>) -> Result<Strin
             escape_controls(&shown.join("; "))
         }
     };
-    let codes = |c: i64| envelope.as_ref().is_some_and(|e| e.errors.iter().any(|m| m.code == c));
+    let codes = |c: i64| {
+        envelope
+            .as_ref()
+            .is_some_and(|e| e.errors.iter().any(|m| m.code == c))
+    };
     match envelope {
         Some(Envelope {
             success: true,
@@ -69,27 +73,38 @@ pub(crate) fn accepted(response: &HttpResponse, sent: &Sent<'_>) -> Result<Strin
             ..
         }) if status == 200 => {
             if id.is_empty() {
-                return Err(Error::protocol("Cloudflare accepted the purge without an id"));
+                return Err(Error::protocol(
+                    "Cloudflare accepted the purge without an id",
+                ));
             }
             Ok(escape_controls(&id))
         }
         _ if status == 401 || status == 403 || codes(AUTH_ERROR) => Err(Error::auth(format!(
             "HTTP {status} from Cloudflare: {}",
-            envelope.as_ref().map_or_else(|| snippet(response.body()), |e| words(&e.errors))
+            envelope
+                .as_ref()
+                .map_or_else(|| snippet(response.body()), |e| words(&e.errors))
         ))),
         _ if status == 429 || codes(THROTTLED) => Err(Error::RateLimited {
             retry_after: retry_after(response),
             message: format!(
                 "HTTP {status} from Cloudflare: {}",
-                envelope.as_ref().map_or_else(|| snippet(response.body()), |e| words(&e.errors))
+                envelope
+                    .as_ref()
+                    .map_or_else(|| snippet(response.body()), |e| words(&e.errors))
             ),
         }),
         _ if (500..=599).contains(&status) => Err(Error::Transient {
             retry_after: retry_after(response),
-            message: format!("HTTP {status} from Cloudflare: {}", snippet(response.body())),
+            message: format!(
+                "HTTP {status} from Cloudflare: {}",
+                snippet(response.body())
+            ),
         }),
         Some(e) => Err(Error::rejected(
-            e.errors.first().map_or(status.to_string(), |m| m.code.to_string()),
+            e.errors
+                .first()
+                .map_or(status.to_string(), |m| m.code.to_string()),
             format!(
                 "{}; the request carried {} {} (this zone's limit: {} per request, `{}`)",
                 words(&e.errors),
@@ -163,7 +178,11 @@ mod tests {
         let throttled = r#"{"success":false,"errors":[{"code":971,"message":"Please wait and consider throttling your request speed"}],"messages":[],"result":null}"#;
         let e = accepted(&response(429, throttled, &[("retry-after", "7")]), &SENT).unwrap_err();
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
-        let e = accepted(&response(429, throttled, &[("retry-after-ms", "1500")]), &SENT).unwrap_err();
+        let e = accepted(
+            &response(429, throttled, &[("retry-after-ms", "1500")]),
+            &SENT,
+        )
+        .unwrap_err();
         assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
         let limit = r#"{"success":false,"errors":[{"code":1002,"message":"too many files"}],"messages":[],"result":null}"#;
         let e = accepted(&response(400, limit, &[]), &SENT).unwrap_err();
@@ -171,7 +190,11 @@ mod tests {
         for part in ["31 files", "30 per request", "max_files_per_request"] {
             assert!(e.to_string().contains(part), "{e}");
         }
-        assert!(accepted(&response(502, "", &[]), &SENT).unwrap_err().is_retryable());
+        assert!(
+            accepted(&response(502, "", &[]), &SENT)
+                .unwrap_err()
+                .is_retryable()
+        );
         assert!(matches!(
             accepted(&response(200, "<html>", &[]), &SENT).unwrap_err(),
             Error::Protocol { .. }

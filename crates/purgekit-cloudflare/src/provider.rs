@@ -5,9 +5,9 @@ use std::time::SystemTime;
 use purgekit_core::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use purgekit_core::http::{HeaderValue, Method};
 use purgekit_core::{
-    Accepted, Action, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle,
-    HttpRequest, HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED,
-    Result, Status, Target, TargetKind, TokenBucket,
+    Accepted, Action, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle, HttpRequest,
+    HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED, Result, Status,
+    Target, TargetKind, TokenBucket,
 };
 
 use crate::config::{Account, CloudflareConfig};
@@ -102,8 +102,9 @@ impl TryFrom<CloudflareConfig> for Cloudflare {
 }
 
 fn field_of(batch: &Batch) -> Result<Field> {
-    Field::from_scope(&batch.scope)
-        .ok_or_else(|| Error::protocol(format!("`{}` is not a Cloudflare purge field", batch.scope)))
+    Field::from_scope(&batch.scope).ok_or_else(|| {
+        Error::protocol(format!("`{}` is not a Cloudflare purge field", batch.scope))
+    })
 }
 
 impl Provider for Cloudflare {
@@ -124,10 +125,15 @@ impl Provider for Cloudflare {
     /// single-file purges.
     fn limits(&self) -> Limits {
         let a = &self.account;
-        let shared: Vec<String> = [Field::Tags, Field::Hosts, Field::Prefixes, Field::Everything]
-            .iter()
-            .map(|f| f.name().to_owned())
-            .collect();
+        let shared: Vec<String> = [
+            Field::Tags,
+            Field::Hosts,
+            Field::Prefixes,
+            Field::Everything,
+        ]
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect();
         Limits {
             max_items: a.items_per_request,
             max_items_per_scope: vec![
@@ -190,7 +196,9 @@ impl Provider for Cloudflare {
             TargetKind::Host => {
                 Self::item(Field::Hosts, TargetKind::Host, target.value().to_owned())
             }
-            TargetKind::Prefix => Self::item(Field::Prefixes, TargetKind::Prefix, wire::prefix(target)?),
+            TargetKind::Prefix => {
+                Self::item(Field::Prefixes, TargetKind::Prefix, wire::prefix(target)?)
+            }
             TargetKind::Everything => {
                 Self::item(Field::Everything, TargetKind::Everything, String::new())
             }
@@ -200,7 +208,11 @@ impl Provider for Cloudflare {
 
     fn encode(&self, batch: &Batch, _options: &Options, _now: SystemTime) -> Result<HttpRequest> {
         let field = field_of(batch)?;
-        let body = wire::body(field, batch.items.iter().map(|i| i.value.as_str()), batch.bytes);
+        let body = wire::body(
+            field,
+            batch.items.iter().map(|i| i.value.as_str()),
+            batch.bytes,
+        );
         let mut bearer = String::with_capacity(7 + self.account.token.expose().len());
         bearer.push_str("Bearer ");
         bearer.push_str(self.account.token.expose());

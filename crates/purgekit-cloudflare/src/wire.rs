@@ -149,7 +149,9 @@ mod tests {
         let t = Target::prefix("https://www.example.com/foo/").unwrap();
         assert_eq!(prefix(&t).unwrap(), "www.example.com/foo/");
         let deep = format!("https://www.example.com/{}", "a/".repeat(31));
-        let e = prefix(&Target::prefix(deep).unwrap()).unwrap_err().to_string();
+        let e = prefix(&Target::prefix(deep).unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("31") && e.contains("32"), "{e}");
     }
 
@@ -157,13 +159,21 @@ mod tests {
     fn bodies_hold_one_field() {
         let b = body(Field::Tags, ["a", "b\"c"].into_iter(), 0);
         assert_eq!(b, br#"{"tags":["a","b\"c"]}"#);
-        assert_eq!(body(Field::Everything, std::iter::empty(), 0), br#"{"purge_everything":true}"#);
+        assert_eq!(
+            body(Field::Everything, std::iter::empty(), 0),
+            br#"{"purge_everything":true}"#
+        );
         assert_eq!(value_bytes("b\"c"), "\"b\\\"c\",".len());
     }
 
     #[test]
     fn tags_are_printable_ascii() {
         assert!(check_tag("product-1").is_ok());
-        assert!(check_tag("caf\u{e9}").unwrap_err().to_string().contains("printable ASCII"));
+        assert!(
+            check_tag("caf\u{e9}")
+                .unwrap_err()
+                .to_string()
+                .contains("printable ASCII")
+        );
     }
 }

@@ -778,20 +778,38 @@ mod tests {
     fn a_scope_may_have_its_own_item_limit() {
         // One URL per request, up to three keys per request, in the same plan.
         let items: Vec<Item> = (0..4)
-            .flat_map(|i| [item("url", &format!("/u{i}"), false, 1), item("keys", &format!("k{i}"), false, 1)])
+            .flat_map(|i| {
+                [
+                    item("url", &format!("/u{i}"), false, 1),
+                    item("keys", &format!("k{i}"), false, 1),
+                ]
+            })
             .collect();
         let limits = Limits {
             max_items_per_scope: vec![("url".into(), 1)],
             ..limits(3, None, false, true)
         };
         let (batches, _) = pack(&items, &limits, 0).unwrap();
-        let sizes: Vec<(&str, usize)> = batches.iter().map(|b| (b.scope.as_str(), b.len())).collect();
+        let sizes: Vec<(&str, usize)> = batches
+            .iter()
+            .map(|b| (b.scope.as_str(), b.len()))
+            .collect();
         assert_eq!(
             sizes,
-            [("url", 1), ("keys", 3), ("url", 1), ("url", 1), ("url", 1), ("keys", 1)]
+            [
+                ("url", 1),
+                ("keys", 3),
+                ("url", 1),
+                ("url", 1),
+                ("url", 1),
+                ("keys", 1)
+            ]
         );
         // Without scope grouping the per-scope limits do not apply.
-        let flat = Limits { group_by_scope: false, ..limits.clone() };
+        let flat = Limits {
+            group_by_scope: false,
+            ..limits.clone()
+        };
         assert_eq!(flat.max_items_for("url"), 3);
         assert_eq!(pack(&items, &flat, 0).unwrap().0.len(), 3);
     }

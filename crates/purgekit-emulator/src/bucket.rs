@@ -86,5 +86,4 @@ mod tests {
         let t2 = t0 + Duration::from_secs(100);
         assert!((b.level(t2) - 100.0).abs() < 1e-9);
     }
-
 }

@@ -238,11 +238,7 @@ fn record(ledger: &mut Ledger, call: &'static str, value: String, headers: &Head
     id
 }
 
-async fn purge_url(
-    State(emu): State<FastlyEmulator>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn purge_url(State(emu): State<FastlyEmulator>, uri: Uri, headers: HeaderMap) -> Response {
     let mut ledger = match emu.admit(&headers, None, Needs::Select) {
         Ok(l) => l,
         Err(r) => return refuse(&emu, r),

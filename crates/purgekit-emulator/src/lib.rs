@@ -20,12 +20,14 @@ mod seen;
 mod server;
 
 pub mod akamai;
+pub mod cloudflare;
 pub mod cloudfront;
 pub mod dynamicmedia;
 pub mod fastly;
 pub mod level3;
 pub mod limelight;
 
+pub use bucket::BucketSpec;
 pub use emulated::{
     Adjust, Emulated, adjust_all, duration_value, host_and_path, limits_line, rate_limit, table,
 };
@@ -46,6 +48,7 @@ use std::sync::Arc;
 pub fn sandbox() -> Vec<Arc<dyn Emulated>> {
     vec![
         Arc::new(akamai::AkamaiEmulator::sandbox()),
+        Arc::new(cloudflare::CloudflareEmulator::sandbox()),
         Arc::new(cloudfront::CloudFrontEmulator::sandbox()),
         Arc::new(dynamicmedia::DynamicMediaEmulator::sandbox()),
         Arc::new(fastly::FastlyEmulator::sandbox()),

@@ -139,11 +139,7 @@ impl Account {
                     )
                 })?,
         };
-        if token
-            .expose()
-            .bytes()
-            .any(|b| !(0x21..=0x7e).contains(&b))
-        {
+        if token.expose().bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
             return Err(Error::config(
                 "api_token",
                 "holds characters an HTTP header cannot carry (white space, control or \
@@ -206,18 +202,27 @@ mod tests {
         c.api_token = Some("hunter2-token".into());
         assert!(!format!("{c:?}").contains("hunter2"));
         let error = Account::new(c.clone(), |_| None).err().unwrap().to_string();
-        assert!(error.contains("service_id") && !error.contains("hunter2"), "{error}");
+        assert!(
+            error.contains("service_id") && !error.contains("hunter2"),
+            "{error}"
+        );
         c.service_id = "SVC1".into();
         c.api_token = Some("hunter2 token".into());
         let error = Account::new(c, |_| None).err().unwrap().to_string();
-        assert!(error.contains("api_token") && !error.contains("hunter2"), "{error}");
+        assert!(
+            error.contains("api_token") && !error.contains("hunter2"),
+            "{error}"
+        );
     }
 
     #[test]
     fn the_write_limit_counts_requests() {
         let mut c = FastlyConfig::new("SVC1");
         c.api_token = Some("t".into());
-        assert_eq!(Account::new(c.clone(), |_| None).unwrap().writes, WRITE_LIMIT);
+        assert_eq!(
+            Account::new(c.clone(), |_| None).unwrap().writes,
+            WRITE_LIMIT
+        );
         c.write_limit = Some(RateLimit {
             requests: None,
             items: Some(Budget::per_minute(5)),

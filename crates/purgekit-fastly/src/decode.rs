@@ -68,7 +68,10 @@ pub(crate) fn accepted(
         Call::Url | Call::All => {
             let single: Single = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
             if single.status != "ok" {
-                return Err(bad(format!("status `{}`", snippet(single.status.as_bytes()))));
+                return Err(bad(format!(
+                    "status `{}`",
+                    snippet(single.status.as_bytes())
+                )));
             }
             match (call, single.id) {
                 (Call::All, _) => Ok(PURGE_ALL_HANDLE.to_owned()),
@@ -129,7 +132,13 @@ fn classify(response: &HttpResponse, what: &str) -> Error {
 /// The time from the answer's `Date` to `Fastly-RateLimit-Reset` (epoch seconds), when both
 /// are there: the decoder is pure, so the server's clock stands in for ours.
 pub fn until_reset(headers: &HeaderMap) -> Option<Duration> {
-    let reset: u64 = headers.get(RESET_HEADER)?.to_str().ok()?.trim().parse().ok()?;
+    let reset: u64 = headers
+        .get(RESET_HEADER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let date = httpdate::parse_http_date(headers.get(header::DATE)?.to_str().ok()?.trim()).ok()?;
     let reset = UNIX_EPOCH + Duration::from_secs(reset);
     Some(
@@ -142,8 +151,20 @@ pub fn until_reset(headers: &HeaderMap) -> Option<Duration> {
 
 /// `Fastly-RateLimit-Remaining` and the reset time, when Fastly sent them.
 pub fn rate_limit_state(headers: &HeaderMap) -> Option<(u64, SystemTime)> {
-    let remaining = headers.get(REMAINING_HEADER)?.to_str().ok()?.trim().parse().ok()?;
-    let reset: u64 = headers.get(RESET_HEADER)?.to_str().ok()?.trim().parse().ok()?;
+    let remaining = headers
+        .get(REMAINING_HEADER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let reset: u64 = headers
+        .get(RESET_HEADER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some((remaining, UNIX_EPOCH + Duration::from_secs(reset)))
 }
 
@@ -174,7 +195,13 @@ mod tests {
         let e = accepted(Call::Keys, &response(200, batch, &[]), &["k1", "k3"], "k").unwrap_err();
         assert!(e.to_string().contains("k3"), "{e}");
         assert_eq!(
-            accepted(Call::All, &response(200, r#"{"status":"ok"}"#, &[]), &[], "all").unwrap(),
+            accepted(
+                Call::All,
+                &response(200, r#"{"status":"ok"}"#, &[]),
+                &[],
+                "all"
+            )
+            .unwrap(),
             PURGE_ALL_HANDLE
         );
         assert!(accepted(Call::Url, &response(200, "<html>", &[]), &[], "u").is_err());
@@ -185,7 +212,11 @@ mod tests {
         for status in [401, 403] {
             let e = accepted(
                 Call::Url,
-                &response(status, r#"{"msg":"Provided credentials are missing or invalid"}"#, &[]),
+                &response(
+                    status,
+                    r#"{"msg":"Provided credentials are missing or invalid"}"#,
+                    &[],
+                ),
                 &[],
                 "u",
             )
@@ -206,14 +237,25 @@ mod tests {
         assert_eq!(e.retry_after(), Some(Duration::from_secs(60)));
         assert!(e.to_string().contains("Rate limit exceeded"), "{e}");
         assert_eq!(rate_limit_state(limited.headers()).unwrap().0, 0);
-        assert!(accepted(Call::Url, &response(503, "", &[]), &[], "u").unwrap_err().is_retryable());
+        assert!(
+            accepted(Call::Url, &response(503, "", &[]), &[], "u")
+                .unwrap_err()
+                .is_retryable()
+        );
         let e = accepted(
             Call::Keys,
-            &response(404, r#"{"msg":"Record not found","detail":"Cannot find service"}"#, &[]),
+            &response(
+                404,
+                r#"{"msg":"Record not found","detail":"Cannot find service"}"#,
+                &[],
+            ),
             &[],
             "tag:a",
         )
         .unwrap_err();
-        assert!(!e.is_retryable() && e.to_string().contains("Cannot find service"), "{e}");
+        assert!(
+            !e.is_retryable() && e.to_string().contains("Cannot find service"),
+            "{e}"
+        );
     }
 }

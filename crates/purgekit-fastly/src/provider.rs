@@ -5,9 +5,9 @@ use std::time::SystemTime;
 use purgekit_core::http::header::{ACCEPT, CONTENT_TYPE};
 use purgekit_core::http::{HeaderValue, Method};
 use purgekit_core::{
-    Accepted, Action, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle,
-    HttpRequest, HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED,
-    Result, Status, Target, TargetKind, TokenBucket,
+    Accepted, Action, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle, HttpRequest,
+    HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED, Result, Status,
+    Target, TargetKind, TokenBucket,
 };
 
 use crate::config::{Account, FastlyConfig};
@@ -224,10 +224,9 @@ impl Provider for Fastly {
             _ => Vec::new(),
         };
         let what = match call {
-            Call::Url => batch
-                .items
-                .first()
-                .map_or_else(String::new, |i| i.value.trim_start_matches("/purge/").to_owned()),
+            Call::Url => batch.items.first().map_or_else(String::new, |i| {
+                i.value.trim_start_matches("/purge/").to_owned()
+            }),
             Call::Keys => format!(
                 "{} surrogate key{} (first `{}`)",
                 keys.len(),

@@ -141,7 +141,10 @@ mod tests {
     #[test]
     fn url_paths_drop_the_scheme_and_keep_the_query() {
         let t = Target::url("https://www.example.com/css/site.css?v=2").unwrap();
-        assert_eq!(url_path(&t).unwrap(), "/purge/www.example.com/css/site.css?v=2");
+        assert_eq!(
+            url_path(&t).unwrap(),
+            "/purge/www.example.com/css/site.css?v=2"
+        );
         let t = Target::url("http://www.example.com:8080/").unwrap();
         assert_eq!(url_path(&t).unwrap(), "/purge/www.example.com:8080/");
     }

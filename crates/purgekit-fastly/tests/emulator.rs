@@ -56,16 +56,30 @@ async fn two_thousand_urls_and_six_hundred_keys_each_reach_fastly_once() {
     assert_eq!(report.results.len(), 2625);
     for row in &report.results[..2600] {
         assert_eq!(row.state, State::Completed, "{row:?}");
-        assert!(row.handle.as_deref().is_some_and(|h| h.starts_with("108-")), "{row:?}");
-        assert!(row.warnings.iter().any(|w| w.contains("complete when accepted")));
+        assert!(
+            row.handle.as_deref().is_some_and(|h| h.starts_with("108-")),
+            "{row:?}"
+        );
+        assert!(
+            row.warnings
+                .iter()
+                .any(|w| w.contains("complete when accepted"))
+        );
     }
     for row in &report.results[2600..] {
         assert_eq!(row.state, State::Unsupported, "{row:?}");
-        assert!(row.error.as_deref().unwrap().contains("surrogate key"), "{row:?}");
+        assert!(
+            row.error.as_deref().unwrap().contains("surrogate key"),
+            "{row:?}"
+        );
     }
     let purges = e.purges();
     assert_eq!(purges.len(), 2600, "each URL and key exactly once");
-    let mut urls: Vec<&str> = purges.iter().filter(|p| p.call == "url").map(|p| p.value.as_str()).collect();
+    let mut urls: Vec<&str> = purges
+        .iter()
+        .filter(|p| p.call == "url")
+        .map(|p| p.value.as_str())
+        .collect();
     urls.sort_unstable();
     urls.dedup();
     assert_eq!(urls.len(), 2000);
@@ -86,14 +100,32 @@ async fn everything_is_a_hard_purge_all_and_only_with_delete() {
     let soft = PurgeRequest::builder().everything().build().unwrap();
     let report = p.purge(&soft).await.unwrap();
     assert_eq!(report.results[0].state, State::Unsupported);
-    assert!(report.results[0].error.as_deref().unwrap().contains("--delete"));
+    assert!(
+        report.results[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("--delete")
+    );
     assert!(e.requests().is_empty());
-    let hard = PurgeRequest::builder().everything().delete().build().unwrap();
+    let hard = PurgeRequest::builder()
+        .everything()
+        .delete()
+        .build()
+        .unwrap();
     let report = p.purge(&hard).await.unwrap();
-    assert_eq!(report.results[0].state, State::Accepted, "{:?}", report.results[0]);
+    assert_eq!(
+        report.results[0].state,
+        State::Accepted,
+        "{:?}",
+        report.results[0]
+    );
     assert_eq!(report.results[0].handle.as_deref(), Some("purge_all"));
     let purges = e.purges();
-    assert_eq!((purges.len(), purges[0].call, purges[0].soft), (1, "all", false));
+    assert_eq!(
+        (purges.len(), purges[0].call, purges[0].soft),
+        (1, "all", false)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,11 +138,20 @@ async fn a_full_write_window_is_waited_out_from_the_reset_header() {
     })
     .await;
     let token = e.config().api_token.clone();
-    let hard = PurgeRequest::builder().everything().delete().build().unwrap();
+    let hard = PurgeRequest::builder()
+        .everything()
+        .delete()
+        .build()
+        .unwrap();
     // Two purgers with their own rate registries: the second does not know the first's write.
     for _ in 0..2 {
         let report = purger(&e, &running, &token).purge(&hard).await.unwrap();
-        assert_eq!(report.results[0].state, State::Accepted, "{:?}", report.results[0]);
+        assert_eq!(
+            report.results[0].state,
+            State::Accepted,
+            "{:?}",
+            report.results[0]
+        );
     }
     assert_eq!(e.purges().len(), 2);
     assert_eq!(e.rejections(), 1, "one 429, then a wait until the reset");
@@ -130,7 +171,10 @@ async fn a_wrong_token_is_fatal_not_retried_and_never_echoed() {
         assert_eq!(row.state, State::Failed, "{row:?}");
         assert_eq!(row.attempts, 1, "{row:?}");
         let error = row.error.as_deref().unwrap();
-        assert!(error.contains("401") && !error.contains("hunter2"), "{error}");
+        assert!(
+            error.contains("401") && !error.contains("hunter2"),
+            "{error}"
+        );
     }
     assert_eq!(e.requests().len(), 2);
     assert!(e.purges().is_empty());
@@ -153,7 +197,13 @@ async fn a_token_without_the_purge_all_scope_is_refused() {
     let report = purger(&e, &running, &token).purge(&request).await.unwrap();
     assert_eq!(report.results[0].state, State::Accepted);
     assert_eq!(report.results[1].state, State::Failed);
-    assert!(report.results[1].error.as_deref().unwrap().contains("purge_all"));
+    assert!(
+        report.results[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("purge_all")
+    );
 }
 
 #[tokio::test]
@@ -165,7 +215,13 @@ async fn bad_input_is_refused_before_sending() {
         .tag("caf\u{e9}")
         .build()
         .unwrap();
-    let err = purger(&e, &running, &token).purge(&request).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }) && err.to_string().contains("tag:caf"), "{err}");
+    let err = purger(&e, &running, &token)
+        .purge(&request)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInput { .. }) && err.to_string().contains("tag:caf"),
+        "{err}"
+    );
     assert!(e.requests().is_empty());
 }

@@ -298,10 +298,19 @@ fn limits_and_buckets_are_the_documented_ones() {
         (BucketUnit::Requests, true, 100)
     );
     assert_eq!(b[0].refill, Budget::new(50, Duration::from_secs(1)));
-    assert_eq!((b[1].scopes.as_slice(), b[1].burst), (["url".to_owned()].as_slice(), 10_000));
-    assert_eq!((b[2].scopes.as_slice(), b[2].burst), (["tag".to_owned()].as_slice(), 5_000));
+    assert_eq!(
+        (b[1].scopes.as_slice(), b[1].burst),
+        (["url".to_owned()].as_slice(), 10_000)
+    );
+    assert_eq!(
+        (b[2].scopes.as_slice(), b[2].burst),
+        (["tag".to_owned()].as_slice(), 5_000)
+    );
     assert_eq!(b[2].refill, Budget::per_minute(500));
-    assert_eq!((b[3].scopes.as_slice(), b[3].burst), (["cpcode".to_owned()].as_slice(), 300));
+    assert_eq!(
+        (b[3].scopes.as_slice(), b[3].burst),
+        (["cpcode".to_owned()].as_slice(), 300)
+    );
     assert_eq!(b[3].refill, Budget::per_minute(30));
 }
 

@@ -77,7 +77,10 @@ fn hosts_body() {
 
 #[test]
 fn prefixes_body() {
-    insta::assert_snapshot!(encoded(&[Target::prefix("https://www.example.com/assets/v41/").unwrap()]));
+    insta::assert_snapshot!(encoded(&[Target::prefix(
+        "https://www.example.com/assets/v41/"
+    )
+    .unwrap()]));
 }
 
 #[test]
@@ -103,19 +106,40 @@ fn plan_keeps_one_kind_per_request_under_the_plans_caps() {
         .build()
         .unwrap();
     let plan = plan_provider("cf", &p, &request).unwrap();
-    let mut sizes: Vec<(&str, usize)> = plan.batches.iter().map(|b| (b.scope.as_str(), b.len())).collect();
+    let mut sizes: Vec<(&str, usize)> = plan
+        .batches
+        .iter()
+        .map(|b| (b.scope.as_str(), b.len()))
+        .collect();
     sizes.sort_unstable();
-    let mut want = vec![("files", 30), ("files", 1), ("prefixes", 1), ("hosts", 1), ("purge_everything", 1)];
+    let mut want = vec![
+        ("files", 30),
+        ("files", 1),
+        ("prefixes", 1),
+        ("hosts", 1),
+        ("purge_everything", 1),
+    ];
     // 257 tags: eight requests of 30 and one of 17, not refused.
     want.extend(std::iter::repeat_n(("tags", 30), 8));
     want.push(("tags", 17));
     want.sort_unstable();
     assert_eq!(sizes, want);
-    assert!(matches!(plan.targets.last(), Some(Disposition::Unsupported { reason }) if reason.contains("prefix:")));
+    assert!(
+        matches!(plan.targets.last(), Some(Disposition::Unsupported { reason }) if reason.contains("prefix:"))
+    );
     // Every planned row carries what Cloudflare does instead of invalidating.
     assert_eq!(plan.warnings, [REMOVES]);
-    let delete = PurgeRequest::builder().url("https://www.example.com/").delete().build().unwrap();
-    assert!(plan_provider("cf", &p, &delete).unwrap().warnings.is_empty());
+    let delete = PurgeRequest::builder()
+        .url("https://www.example.com/")
+        .delete()
+        .build()
+        .unwrap();
+    assert!(
+        plan_provider("cf", &p, &delete)
+            .unwrap()
+            .warnings
+            .is_empty()
+    );
     // Enterprise: 500 URLs a request.
     let p = provider(Plan::Enterprise);
     let mut b = PurgeRequest::builder();
@@ -123,22 +147,36 @@ fn plan_keeps_one_kind_per_request_under_the_plans_caps() {
         b = b.url(format!("https://www.example.com/{i}.js"));
     }
     let plan = plan_provider("cf", &p, &b.build().unwrap()).unwrap();
-    assert_eq!(plan.batches.iter().map(|b| b.len()).collect::<Vec<_>>(), [500, 1]);
+    assert_eq!(
+        plan.batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        [500, 1]
+    );
 }
 
 #[test]
 fn limits_are_the_plans() {
     let limits = provider(Plan::Pro).limits();
-    assert_eq!(limits.buckets[0].scopes, ["tags", "hosts", "prefixes", "purge_everything"]);
-    assert_eq!((limits.buckets[0].burst, limits.buckets[0].refill.amount), (25, 5));
-    assert_eq!((limits.buckets[1].unit, limits.buckets[1].burst), (BucketUnit::Items, 1500));
+    assert_eq!(
+        limits.buckets[0].scopes,
+        ["tags", "hosts", "prefixes", "purge_everything"]
+    );
+    assert_eq!(
+        (limits.buckets[0].burst, limits.buckets[0].refill.amount),
+        (25, 5)
+    );
+    assert_eq!(
+        (limits.buckets[1].unit, limits.buckets[1].burst),
+        (BucketUnit::Items, 1500)
+    );
     assert_eq!(limits.rate.requests, Some(crate::GLOBAL_LIMIT));
 }
 
 #[test]
 fn bad_tags_are_refused_naming_them() {
     let p = provider(Plan::Free);
-    let e = p.map(&Target::tag("caf\u{e9}").unwrap(), &Options::default()).unwrap_err();
+    let e = p
+        .map(&Target::tag("caf\u{e9}").unwrap(), &Options::default())
+        .unwrap_err();
     assert!(e.is_usage() && e.to_string().contains("tag:caf"), "{e}");
 }
 
@@ -158,7 +196,10 @@ fn decode_answers_with_the_result_id() {
     let b = batch(&p, &[Target::url("https://www.example.com/").unwrap()]);
     let response = purgekit_core::http::Response::builder()
         .status(200)
-        .body(format!(r#"{{"success":true,"errors":[],"messages":[],"result":{{"id":"{ZONE}"}}}}"#).into_bytes())
+        .body(
+            format!(r#"{{"success":true,"errors":[],"messages":[],"result":{{"id":"{ZONE}"}}}}"#)
+                .into_bytes(),
+        )
         .unwrap();
     let accepted = p.decode(&b, response).unwrap();
     assert_eq!(accepted.handle.as_str(), ZONE);

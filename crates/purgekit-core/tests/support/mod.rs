@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use purgekit_core::{
-    Accepted, Batch, Budget, Capabilities, CompletionModel, Error, Event, Handle, HttpRequest, HttpResponse, Item,
-    Limits, Mapped, Options, Progress, Provider, ProviderPurger, RateLimit, RateRegistry, Result,
-    Secret, Status, Target, TargetKind, Transport, parse_retry_after,
+    Accepted, Batch, Budget, Capabilities, CompletionModel, Error, Event, Handle, HttpRequest,
+    HttpResponse, Item, Limits, Mapped, Options, Progress, Provider, ProviderPurger, RateLimit,
+    RateRegistry, Result, Secret, Status, Target, TargetKind, Transport, parse_retry_after,
 };
 use tokio::time::Instant;
 

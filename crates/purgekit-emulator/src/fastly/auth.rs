@@ -75,9 +75,19 @@ mod tests {
         let global = vec!["global".to_owned()];
         let select = vec!["purge_select".to_owned()];
         assert!(check(&key("t"), "t", &global, Needs::All, true).is_ok());
-        assert_eq!(check(&key("x"), "t", &global, Needs::Select, false).unwrap_err().0, 401);
+        assert_eq!(
+            check(&key("x"), "t", &global, Needs::Select, false)
+                .unwrap_err()
+                .0,
+            401
+        );
         assert!(check(&HeaderMap::new(), "t", &global, Needs::Select, false).is_ok());
-        assert_eq!(check(&HeaderMap::new(), "t", &global, Needs::Select, true).unwrap_err().0, 401);
+        assert_eq!(
+            check(&HeaderMap::new(), "t", &global, Needs::Select, true)
+                .unwrap_err()
+                .0,
+            401
+        );
         assert!(check(&key("t"), "t", &select, Needs::Select, true).is_ok());
         let (status, _, detail) =
             check(&key("tok-secret"), "tok-secret", &select, Needs::All, true).unwrap_err();

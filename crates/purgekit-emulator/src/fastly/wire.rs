@@ -25,7 +25,10 @@ pub(super) fn batch_keys(
         let text = header
             .to_str()
             .map_err(|_| bad("the Surrogate-Key header is not ASCII".into()))?;
-        text.split(' ').filter(|k| !k.is_empty()).map(str::to_owned).collect()
+        text.split(' ')
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect()
     } else if body.is_empty() {
         return Err(bad(
             "name the keys in a Surrogate-Key header or a {\"surrogate_keys\":[…]} body".into(),
@@ -36,7 +39,9 @@ pub(super) fn batch_keys(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         if !json {
-            return Err(bad("a JSON body needs Content-Type: application/json".into()));
+            return Err(bad(
+                "a JSON body needs Content-Type: application/json".into()
+            ));
         }
         serde_json::from_slice::<Keys>(body)
             .map_err(|e| bad(format!("the body is not {{\"surrogate_keys\":[…]}}: {e}")))?
@@ -59,13 +64,15 @@ pub(super) fn batch_keys(
 
 /// One key: 1 to `max_bytes` bytes of printable ASCII.
 pub(super) fn check_key(key: &str, max_bytes: usize) -> Result<(), Refusal> {
-    if key.is_empty() || key.len() > max_bytes || !key.bytes().all(|b| (0x21..=0x7e).contains(&b))
-    {
+    if key.is_empty() || key.len() > max_bytes || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         let shown: String = key.chars().take(40).collect();
         return Err((
             400,
             "Bad request",
-            format!("invalid surrogate key `{}`: 1 to {max_bytes} bytes of printable ASCII", shown.escape_default()),
+            format!(
+                "invalid surrogate key `{}`: 1 to {max_bytes} bytes of printable ASCII",
+                shown.escape_default()
+            ),
         ));
     }
     Ok(())
@@ -96,9 +103,19 @@ mod tests {
             batch_keys(&h, br#"{"surrogate_keys":["x","y"]}"#, 256, 1024).unwrap(),
             ["x", "y"]
         );
-        assert_eq!(batch_keys(&h, br#"{"keys":["x"]}"#, 256, 1024).unwrap_err().0, 400);
+        assert_eq!(
+            batch_keys(&h, br#"{"keys":["x"]}"#, 256, 1024)
+                .unwrap_err()
+                .0,
+            400
+        );
         let many = format!("{{\"surrogate_keys\":[{}]}}", vec!["\"k\""; 257].join(","));
-        assert!(batch_keys(&h, many.as_bytes(), 256, 1024).unwrap_err().2.contains("257"));
+        assert!(
+            batch_keys(&h, many.as_bytes(), 256, 1024)
+                .unwrap_err()
+                .2
+                .contains("257")
+        );
         assert!(batch_keys(&HeaderMap::new(), b"", 256, 1024).is_err());
     }
 }

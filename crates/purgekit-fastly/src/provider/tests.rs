@@ -108,10 +108,27 @@ fn plan_packs_one_url_a_request_and_256_keys_a_request() {
     for i in 0..257 {
         b = b.tag(format!("key-{i}"));
     }
-    let request = b.pattern("https://www.example.com/*").everything().build().unwrap();
+    let request = b
+        .pattern("https://www.example.com/*")
+        .everything()
+        .build()
+        .unwrap();
     let plan = plan_provider("fastly", &p, &request).unwrap();
-    let sizes: Vec<(&str, usize)> = plan.batches.iter().map(|b| (b.scope.as_str(), b.len())).collect();
-    assert_eq!(sizes, [("url", 1), ("url", 1), ("url", 1), ("keys", 256), ("keys", 1)]);
+    let sizes: Vec<(&str, usize)> = plan
+        .batches
+        .iter()
+        .map(|b| (b.scope.as_str(), b.len()))
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            ("url", 1),
+            ("url", 1),
+            ("url", 1),
+            ("keys", 256),
+            ("keys", 1)
+        ]
+    );
     // The pattern and (without --delete) everything are unsupported rows with the reasons.
     let unsupported: Vec<String> = plan
         .targets
@@ -129,26 +146,45 @@ fn bad_keys_and_urls_are_refused_naming_them() {
     let p = provider();
     // 1,024 bytes (core's own tag limit too) pass; a key beyond printable ASCII is refused
     // before anything is sent, naming it.
-    assert!(p.map(&Target::tag("k".repeat(1024)).unwrap(), &Options::default()).is_ok());
-    let e = p.map(&Target::tag("caf\u{e9}").unwrap(), &Options::default()).unwrap_err();
-    assert!(e.is_usage() && e.to_string().contains("printable ASCII"), "{e}");
+    assert!(
+        p.map(&Target::tag("k".repeat(1024)).unwrap(), &Options::default())
+            .is_ok()
+    );
+    let e = p
+        .map(&Target::tag("caf\u{e9}").unwrap(), &Options::default())
+        .unwrap_err();
+    assert!(
+        e.is_usage() && e.to_string().contains("printable ASCII"),
+        "{e}"
+    );
     assert!(e.to_string().contains("tag:caf"), "{e}");
 }
 
 #[test]
 fn redaction_removes_the_token() {
     let p = provider();
-    let b = batch(&p, &[Target::url("https://www.example.com/").unwrap()], &Options::default());
+    let b = batch(
+        &p,
+        &[Target::url("https://www.example.com/").unwrap()],
+        &Options::default(),
+    );
     let mut request = p.encode(&b, &Options::default(), now()).unwrap();
     p.redact(&mut request);
     assert!(!shown(&request).contains("fastly-token-example"));
-    assert!(format!("{p:?}").contains("<redacted>") && !format!("{p:?}").contains("fastly-token-example"));
+    assert!(
+        format!("{p:?}").contains("<redacted>")
+            && !format!("{p:?}").contains("fastly-token-example")
+    );
 }
 
 #[test]
 fn decode_answers_with_the_purge_id_and_says_completion_is_acceptance() {
     let p = provider();
-    let b = batch(&p, &[Target::url("https://www.example.com/").unwrap()], &Options::default());
+    let b = batch(
+        &p,
+        &[Target::url("https://www.example.com/").unwrap()],
+        &Options::default(),
+    );
     let response = purgekit_core::http::Response::builder()
         .status(200)
         .body(br#"{"status":"ok","id":"108-1391560174-974126"}"#.to_vec())
