@@ -3,6 +3,7 @@
 //! (`fuzz/fuzz_targets/decode_*.rs`), so both exercise the same inputs.
 #![allow(dead_code)]
 
+use purgekit::cloudflare::{Cloudflare, CloudflareConfig};
 use purgekit::dynamicmedia::{DynamicMedia, DynamicMediaConfig};
 use purgekit::fastly::{Fastly, FastlyConfig};
 use purgekit::level3::{Level3, Level3Config};
@@ -72,6 +73,15 @@ pub fn cases() -> Vec<DecoderCase> {
                 Fastly::new(config).expect("valid config")
             }),
             "108-1391560174-974124",
+        ),
+        (
+            "cloudflare",
+            Box::new({
+                let mut config = CloudflareConfig::new("023e105f4ecef8ad9ca31a8372d0c353");
+                config.api_token = Some("cloudflare-token".into());
+                Cloudflare::new(config).expect("valid config")
+            }),
+            "023e105f4ecef8ad9ca31a8372d0c353",
         ),
     ];
     providers

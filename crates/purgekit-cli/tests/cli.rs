@@ -321,8 +321,8 @@ fn targets_from_stdin() {
 
 #[test]
 fn exit_1_when_a_row_is_not_purged() {
-    // Adobe takes exact URLs only and Akamai has no wildcards: the pattern is unsupported
-    // there, purged elsewhere.
+    // Adobe takes exact URLs only, Akamai, Fastly and Cloudflare have no wildcards: the
+    // pattern is unsupported there, purged elsewhere.
     let o = run(&[
         "purge",
         "--sandbox",
@@ -335,8 +335,10 @@ fn exit_1_when_a_row_is_not_purged() {
     let state = |p: &str| rows.iter().find(|r| r["provider"] == p).unwrap()["state"].clone();
     assert_eq!(state("akamai"), "unsupported");
     assert_eq!(state("dynamic-media"), "unsupported");
+    assert_eq!(state("fastly"), "unsupported");
+    assert_eq!(state("cloudflare"), "unsupported");
     assert_eq!(state("limelight"), "accepted");
-    assert_eq!(report["summary"]["unsupported"], 2);
+    assert_eq!(report["summary"]["unsupported"], 4);
 }
 
 #[test]
@@ -377,7 +379,7 @@ fn exit_2_on_bad_input_before_sending() {
         "plan",
         "--sandbox",
         "--provider",
-        "fastly",
+        "nosuchcdn",
         "https://a.example/",
     ]);
     assert_eq!(code(&o), 2);
@@ -421,10 +423,24 @@ fn wide_targets_plan_on_every_provider_and_everything_needs_yes() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
-    // Confirmed: no provider of the sandbox has a purge-all, so every row is unsupported.
+    // Confirmed: Akamai (its CP codes), CloudFront (`/*`) and Cloudflare purge everything;
+    // Adobe, Level 3 and Limelight cannot, and Fastly's purge-all cannot be soft (it needs
+    // --delete), so those rows are unsupported.
     let o = run(&["purge", "--sandbox", "--json", "--everything", "--yes"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert_eq!(json(&o)["summary"]["unsupported"], 3);
+    let report = json(&o);
+    assert_eq!(report["summary"]["unsupported"], 4);
+    let fastly = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["provider"] == "fastly")
+        .unwrap()
+        .clone();
+    assert!(
+        fastly["error"].as_str().unwrap().contains("--delete"),
+        "{fastly}"
+    );
 }
 
 #[test]

@@ -1,0 +1,20 @@
+//! Fuzzes the Cloudflare provider's `decode` with arbitrary answers (it has no status call): any
+//! panic (a usage error, a raw control character in an error message, a stack overflow) is a
+//! finding.
+#![no_main]
+
+#[path = "../../tests/common/decoders.rs"]
+mod decoders;
+#[path = "answer.rs"]
+mod answer;
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+
+static CASE: LazyLock<decoders::DecoderCase> =
+    LazyLock::new(|| decoders::cases().swap_remove(4));
+
+fuzz_target!(|data: &[u8]| {
+    decoders::decode_both(&CASE, &answer::answer(data));
+});
