@@ -28,6 +28,17 @@
 //!   last path batch may start 3 s after the first (each round waits for the previous one to
 //!   complete), which is `min_seconds`; no `--wait`, so the purge ends once it is accepted.
 //!   `rejections` counts `TooManyInvalidationsInProgress`.
+//! - fastly: URL purges have no published limit (Fastly exempts them from its API limit) and
+//!   go one URL a request, 16 in flight; 1,000 URLs = 1,000 requests under a client-side 200
+//!   per window (`EngineConfig::rate`, as for Adobe): the last may start 4 windows after the
+//!   first. `rejections` counts the emulator's 429s.
+//! - cloudflare: the Free plan's tag/host/prefix/everything request bucket (burst 25, 5 a
+//!   minute) compressed to the same scale, at the emulator and in its config table: 1,500 tags
+//!   = 50 requests of 30; the last may start once 25 tokens beyond the burst have refilled
+//!   (3 s).
+//! - cloudflare-files: the Free plan's URL bucket (1,000 URLs a minute, burst 30) compressed:
+//!   3,000 URLs = 100 requests of 30; the last may start once 2,970 − 30 URL tokens have
+//!   refilled.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -40,7 +51,10 @@ use purgekit::{
     Budget, EngineConfig, FanOut, Outcome, PollPolicy, PurgeContext, PurgeRequest, Purger,
     RateLimit, RateRegistry,
 };
+use purgekit_emulator::BucketSpec;
 use purgekit_emulator::akamai::{AkamaiEmulator, AkamaiEmulatorConfig};
+use purgekit_emulator::cloudflare::{CloudflareEmulator, CloudflareEmulatorConfig};
+use purgekit_emulator::fastly::{FastlyEmulator, FastlyEmulatorConfig};
 
 struct Measured {
     items: usize,
@@ -232,6 +246,82 @@ async fn cloudfront() -> Measured {
     }
 }
 
+/// Fastly's single-URL purges under a client-side rate: see the module docs.
+async fn fastly() -> Measured {
+    let config = EngineConfig {
+        rate: Some(RateLimit {
+            requests: Some(Budget::new(200, WINDOW)),
+            items: None,
+        }),
+        ..engine(3)
+    };
+    let emulator = FastlyEmulator::new(FastlyEmulatorConfig::demo());
+    let fa = common::emulated(emulator, "fastly", &Arc::new(RateRegistry::new()), config).await;
+    let items = 1_000;
+    let seconds = timed(&*fa.purger, &urls(items)).await;
+    assert_eq!(fa.emulator.purges().len(), items);
+    Measured {
+        items,
+        seconds,
+        min_seconds: min_requests_schedule(items, 200, WINDOW).as_secs_f64(),
+        rejections: fa.emulator.rejections(),
+    }
+}
+
+/// Cloudflare's Free plan compressed (a minute in [`WINDOW`]): `tags` true for the request
+/// bucket case (1,500 tags), false for the URL bucket case (3,000 URLs).
+async fn cloudflare(tags: bool) -> Measured {
+    let per_second = 60.0 / WINDOW.as_secs_f64();
+    let config = CloudflareEmulatorConfig {
+        plan: "free",
+        purge_bucket: BucketSpec {
+            size: 25.0,
+            refill_per_second: 5.0 / 60.0 * per_second,
+        },
+        files_bucket: BucketSpec {
+            size: 30.0,
+            refill_per_second: 1000.0 / 60.0 * per_second,
+        },
+        ..CloudflareEmulatorConfig::demo()
+    };
+    let (purge, files) = (config.purge_bucket, config.files_bucket);
+    let cf = common::emulated(
+        CloudflareEmulator::new(config),
+        "cloudflare",
+        &Arc::new(RateRegistry::new()),
+        engine(3),
+    )
+    .await;
+    let (items, request, min_seconds) = if tags {
+        let request = (0..1_500)
+            .fold(PurgeRequest::builder(), |b, i| {
+                b.tag(format!("product-{i}"))
+            })
+            .build()
+            .unwrap();
+        (
+            1_500,
+            request,
+            (50.0 - purge.size) / purge.refill_per_second,
+        )
+    } else {
+        let last = 30.0;
+        (
+            3_000,
+            urls(3_000),
+            (3_000.0 - last - files.size) / files.refill_per_second,
+        )
+    };
+    let seconds = timed(&*cf.purger, &request).await;
+    assert_eq!(cf.emulator.purges().len(), items);
+    Measured {
+        items,
+        seconds,
+        min_seconds,
+        rejections: cf.emulator.rejections(),
+    }
+}
+
 fn print(case: &str, m: &Measured, extra: &str) {
     // One request needs no wait: the limit allows it at once, and the ratio says nothing.
     let efficiency = if m.min_seconds == 0.0 {
@@ -286,5 +376,11 @@ fn main() {
         print("fanout", &all, &extra);
         let cf = cloudfront().await;
         print("cloudfront", &cf, "");
+        let fa = fastly().await;
+        print("fastly", &fa, "");
+        let cl = cloudflare(true).await;
+        print("cloudflare", &cl, "");
+        let cl = cloudflare(false).await;
+        print("cloudflare-files", &cl, "");
     });
 }

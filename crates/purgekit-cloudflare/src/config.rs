@@ -18,8 +18,11 @@ pub const ENV_API_TOKEN: &str = "CLOUDFLARE_API_TOKEN";
 /// Cloudflare's global API limit: 1,200 requests per five minutes per user or token.
 pub const GLOBAL_LIMIT: Budget = Budget::new(1200, Duration::from_secs(300));
 
-/// Requests in flight at once per zone by default.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
+/// Requests in flight at once per zone by default: one, so Cloudflare sees requests in the
+/// order they were paced. Token buckets are order-sensitive: a request paced earlier but
+/// arriving later, while the bucket is full, finds fewer tokens than the client counted (the
+/// refill it waited for was lost at the bucket's cap), and is refused.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1;
 
 /// The zone's plan: it selects the per-request and rate limits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
