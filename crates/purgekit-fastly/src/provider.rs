@@ -45,6 +45,8 @@ pub struct Fastly {
     account: Account,
     /// `{endpoint}/service/{id}/`, built once.
     service_url: String,
+    /// The `Fastly-Key` header value, built once (a million URLs are a million requests).
+    key: HeaderValue,
 }
 
 impl std::fmt::Debug for Fastly {
@@ -67,9 +69,13 @@ impl Fastly {
     pub fn with_env(config: FastlyConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let account = Account::new(config, env)?;
         let service_url = format!("{}/service/{}/", account.endpoint, account.service_id);
+        let mut key = HeaderValue::from_str(account.token.expose())
+            .map_err(|_| Error::config("api_token", "cannot be sent in a header"))?;
+        key.set_sensitive(true);
         Ok(Fastly {
             account,
             service_url,
+            key,
         })
     }
 
@@ -198,12 +204,10 @@ impl Provider for Fastly {
             ),
             Call::All => (format!("{}purge_all", self.service_url), Vec::new()),
         };
-        let token = HeaderValue::from_str(self.account.token.expose())
-            .map_err(|_| Error::config("api_token", "cannot be sent in a header"))?;
         let mut builder = purgekit_core::http::Request::builder()
             .method(Method::POST)
             .uri(uri)
-            .header(KEY_HEADER, token)
+            .header(KEY_HEADER, self.key.clone())
             .header(ACCEPT, HeaderValue::from_static("application/json"));
         if call == Call::Keys {
             builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -122,9 +122,9 @@ fn plan_packs_one_url_a_request_and_256_keys_a_request() {
     assert_eq!(
         sizes,
         [
-            ("url", 1),
-            ("url", 1),
-            ("url", 1),
+            ("", 1),
+            ("", 1),
+            ("", 1),
             ("keys", 256),
             ("keys", 1)
         ]
