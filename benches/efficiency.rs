@@ -36,9 +36,9 @@
 //!   minute) compressed to the same scale, at the emulator and in its config table: 1,500 tags
 //!   = 50 requests of 30; the last may start once 25 tokens beyond the burst have refilled
 //!   (3 s).
-//! - cloudflare-files: the Free plan's URL bucket (1,000 URLs a minute, burst 30) compressed:
-//!   3,000 URLs = 100 requests of 30; the last may start once 2,970 − 30 URL tokens have
-//!   refilled.
+//! - cloudflare-files: the Free plan's URL bucket (1,000 URLs a minute, burst 1,000)
+//!   compressed: 3,000 URLs = 100 requests of 30; the last may start once 2,970 − 1,000 URL
+//!   tokens have refilled.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -279,7 +279,7 @@ async fn cloudflare(tags: bool) -> Measured {
             refill_per_second: 5.0 / 60.0 * per_second,
         },
         files_bucket: BucketSpec {
-            size: 30.0,
+            size: 1000.0,
             refill_per_second: 1000.0 / 60.0 * per_second,
         },
         ..CloudflareEmulatorConfig::demo()

@@ -61,7 +61,8 @@ impl Plan {
     /// 50; Enterprise 50 a second, burst 500). Single-file purges have a URL rate (Free: 1,000
     /// a minute in the older pages, 800 a second in the current ones, so the former; Pro and
     /// Business 1,500 a second; Enterprise 3,000), not a published bucket size: the burst is
-    /// one second's worth, at least one full request.
+    /// the rate's own figure (1,000 URLs for 1,000 a minute), what the rate allows in its
+    /// period.
     pub fn limits(self) -> PlanLimits {
         let second = |n: u32| Budget::new(n, Duration::from_secs(1));
         let (files_per_request, purge_bucket, files_rate) = match self {
@@ -70,15 +71,11 @@ impl Plan {
             Plan::Business => (30, (50, second(10)), second(1500)),
             Plan::Enterprise => (500, (500, second(50)), second(3000)),
         };
-        let per_second = (f64::from(files_rate.amount) / files_rate.per.as_secs_f64()) as u32;
         PlanLimits {
             files_per_request,
             items_per_request: 30,
             purge_bucket,
-            files_bucket: (
-                per_second.max(u32::try_from(files_per_request).unwrap_or(u32::MAX)),
-                files_rate,
-            ),
+            files_bucket: (files_rate.amount, files_rate),
         }
     }
 }
@@ -202,29 +199,13 @@ impl Account {
                 ),
             ));
         }
-        let token = match config.api_token {
-            Some(token) if !token.expose().trim().is_empty() => token,
-            Some(_) => return Err(Error::config("api_token", "is empty")),
-            None => env(ENV_API_TOKEN)
-                .filter(|t| !t.trim().is_empty())
-                .map(Secret::new)
-                .ok_or_else(|| {
-                    Error::config(
-                        "api_token",
-                        format!(
-                            "no Cloudflare API token: set `api_token` in the provider table, \
-                             or the {ENV_API_TOKEN} environment variable"
-                        ),
-                    )
-                })?,
-        };
-        if token.expose().bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-            return Err(Error::config(
-                "api_token",
-                "holds characters an HTTP header cannot carry (white space, control or \
-                 non-ASCII)",
-            ));
-        }
+        let token = purgekit_core::token_or_env(
+            "api_token",
+            config.api_token,
+            ENV_API_TOKEN,
+            "Cloudflare",
+            env,
+        )?;
         let plan = config.plan.limits();
         let positive = |key: &str, n: Option<usize>, default: usize| match n {
             Some(0) => Err(Error::config(key, "must be at least 1")),
@@ -315,7 +296,7 @@ mod tests {
         let free = Account::new(c.clone(), |_| None).unwrap();
         assert_eq!((free.files_per_request, free.items_per_request), (30, 30));
         assert_eq!(free.purge_bucket, (25, Budget::per_minute(5)));
-        assert_eq!(free.files_bucket, (30, Budget::per_minute(1000)));
+        assert_eq!(free.files_bucket, (1000, Budget::per_minute(1000)));
         c.plan = Plan::Enterprise;
         let ent = Account::new(c.clone(), |_| None).unwrap();
         assert_eq!((ent.files_per_request, ent.items_per_request), (500, 30));

@@ -191,6 +191,54 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// An API token from the provider table's `key`, else from the environment variable `var`
+/// (read through `env`), as the vendor's own tools read it. Neither is a config error naming
+/// both; an empty token, or one an HTTP header cannot carry (white space, control or non-ASCII
+/// characters), is a config error. The token is never shown.
+///
+/// ```
+/// use purgekit_core::{Secret, token_or_env};
+/// let env = |v: &str| (v == "ACME_TOKEN").then(|| "from-env".to_owned());
+/// assert_eq!(token_or_env("api_token", None, "ACME_TOKEN", "Acme", env).unwrap().expose(), "from-env");
+/// let given = Some(Secret::new("from-table"));
+/// assert_eq!(token_or_env("api_token", given, "ACME_TOKEN", "Acme", env).unwrap().expose(), "from-table");
+/// let err = token_or_env("api_token", None, "ACME_TOKEN", "Acme", |_| None).unwrap_err().to_string();
+/// assert!(err.contains("api_token") && err.contains("ACME_TOKEN"));
+/// let bad = token_or_env("api_token", Some(Secret::new("two words")), "ACME_TOKEN", "Acme", env);
+/// assert!(!bad.unwrap_err().to_string().contains("two words"));
+/// ```
+pub fn token_or_env(
+    key: &str,
+    given: Option<Secret>,
+    var: &str,
+    vendor: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> CoreResult<Secret> {
+    let token = match given {
+        Some(token) if !token.expose().trim().is_empty() => token,
+        Some(_) => return Err(Error::config(key, "is empty")),
+        None => env(var)
+            .filter(|t| !t.trim().is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| {
+                Error::config(
+                    key,
+                    format!(
+                        "no {vendor} API token: set `{key}` in the provider table, or the {var} \
+                         environment variable"
+                    ),
+                )
+            })?,
+    };
+    if token.expose().bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+        return Err(Error::config(
+            key,
+            "holds characters an HTTP header cannot carry (white space, control or non-ASCII)",
+        ));
+    }
+    Ok(token)
+}
+
 /// One token bucket as a config table overrides it: `{ burst = 10000, refill = 200, per =
 /// "1s" }` holds `burst` tokens and regains `refill` every `per` (Akamai's `buckets`,
 /// Cloudflare's `purge_bucket`).

@@ -25,7 +25,9 @@ mod report;
 mod request;
 mod utc;
 
-pub use config::{BucketConfig, DEFAULT_RATE_WINDOW, duration, format_duration, parse_duration};
+pub use config::{
+    BucketConfig, DEFAULT_RATE_WINDOW, duration, format_duration, parse_duration, token_or_env,
+};
 pub use depth::{MAX_NESTING_DEPTH, check_json_depth, too_deep};
 pub use endpoint::normalize_endpoint;
 #[cfg(feature = "reqwest")]

@@ -541,26 +541,6 @@ fn buckets_of(e: &AkamaiEmulatorConfig) -> [(&'static str, BucketSpec); 4] {
     ]
 }
 
-/// The time a bucket takes to refill whole, rounded up to the nanosecond (so the client never
-/// expects a token before the emulator has it).
-fn refill_time(spec: BucketSpec) -> Duration {
-    Duration::from_nanos((spec.size / spec.refill_per_second * 1e9).ceil() as u64)
-}
-
-/// `{ burst, refill, per }` of a bucket: `burst` tokens refilled in [`refill_time`].
-fn bucket_table(spec: BucketSpec) -> toml::Value {
-    let burst = spec.size.floor() as i64;
-    let per = refill_time(spec);
-    let mut table = toml::Table::new();
-    table.insert("burst".to_owned(), toml::Value::Integer(burst));
-    table.insert("refill".to_owned(), toml::Value::Integer(burst));
-    table.insert(
-        "per".to_owned(),
-        toml::Value::String(humantime::format_duration(per).to_string()),
-    );
-    toml::Value::Table(table)
-}
-
 impl crate::Emulated for AkamaiEmulator {
     fn kind(&self) -> &'static str {
         "akamai"
@@ -601,7 +581,7 @@ impl crate::Emulated for AkamaiEmulator {
         let mut buckets = toml::Table::new();
         for (key, spec) in buckets_of(e) {
             if spec.refill_per_second > 0.0 && spec.size >= 1.0 {
-                buckets.insert(key.to_owned(), bucket_table(spec));
+                buckets.insert(key.to_owned(), spec.table());
             }
         }
         table.insert("buckets".to_owned(), toml::Value::Table(buckets));
@@ -624,7 +604,7 @@ impl crate::Emulated for AkamaiEmulator {
             );
             t.insert(
                 format!("{name}_refill"),
-                crate::duration_value(refill_time(spec)),
+                crate::duration_value(spec.refill_time()),
             );
         }
         t.insert(
@@ -644,7 +624,7 @@ impl crate::Emulated for AkamaiEmulator {
         let mut specs = Vec::with_capacity(4);
         for (name, spec) in buckets_of(e) {
             let size = adjust.count(&format!("{name}_burst"), spec.size as usize, 1)? as f64;
-            let refill = adjust.time(&format!("{name}_refill"), refill_time(spec))?;
+            let refill = adjust.time(&format!("{name}_refill"), spec.refill_time())?;
             if refill.is_zero() {
                 return Err(format!("akamai.{name}_refill: must be longer than zero"));
             }

@@ -39,10 +39,11 @@ use tokio::time::Instant;
 pub use state::Purge;
 pub use wire::{INVALID, TOO_MANY};
 
+use crate::bucket::FixedWindow;
 use crate::bucket::{Bucket, BucketSpec};
 use crate::{Faults, Seen, SeenRequest};
 use auth::Refusal;
-use state::{Ledger, Window};
+use state::Ledger;
 
 /// The sandbox zone.
 pub const DEMO_ZONE_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
@@ -125,7 +126,7 @@ impl CloudflareEmulator {
             purges: Vec::new(),
             purge_bucket: Bucket::new(config.purge_bucket),
             files_bucket: Bucket::new(config.files_bucket),
-            global: Window::new(config.global_limit, config.global_window),
+            global: FixedWindow::new(config.global_limit, config.global_window),
             rejections: 0,
         };
         CloudflareEmulator {
@@ -195,7 +196,7 @@ impl CloudflareEmulator {
 
 /// An envelope with the `Ratelimit` headers of the global window.
 fn answer(ledger: &mut Ledger, status: u16, body: Value) -> Response {
-    let (remaining, reset) = ledger.global.state(Instant::now());
+    let (remaining, reset, _) = ledger.global.state(Instant::now());
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
@@ -285,7 +286,7 @@ fn handle(
     };
     let now = Instant::now();
     if !ledger.global.allows(now) {
-        let (_, reset) = ledger.global.state(now);
+        let (_, reset, _) = ledger.global.state(now);
         return throttled(&mut ledger, reset);
     }
     let (bucket, cost) = if field == "files" {
@@ -353,21 +354,6 @@ async fn purge_with_delete(State(emu): State<CloudflareEmulator>) -> Response {
     )
 }
 
-/// The time a bucket takes to refill whole, rounded up to the nanosecond.
-fn refill_time(spec: BucketSpec) -> Duration {
-    Duration::from_nanos((spec.size / spec.refill_per_second * 1e9).ceil() as u64)
-}
-
-/// `{ burst, refill, per }`: `burst` tokens refilled in [`refill_time`].
-fn bucket_table(spec: BucketSpec) -> toml::Value {
-    let burst = spec.size.floor() as i64;
-    let mut table = toml::Table::new();
-    table.insert("burst".to_owned(), toml::Value::Integer(burst));
-    table.insert("refill".to_owned(), toml::Value::Integer(burst));
-    table.insert("per".to_owned(), crate::duration_value(refill_time(spec)));
-    toml::Value::Table(table)
-}
-
 impl crate::Emulated for CloudflareEmulator {
     fn kind(&self) -> &'static str {
         "cloudflare"
@@ -400,8 +386,8 @@ impl crate::Emulated for CloudflareEmulator {
         let count = |n: usize| toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
         table.insert("max_files_per_request".into(), count(c.files_per_request));
         table.insert("max_items_per_request".into(), count(c.items_per_request));
-        table.insert("purge_bucket".into(), bucket_table(c.purge_bucket));
-        table.insert("files_bucket".into(), bucket_table(c.files_bucket));
+        table.insert("purge_bucket".into(), c.purge_bucket.table());
+        table.insert("files_bucket".into(), c.files_bucket.table());
         if let Some(limit) = crate::rate_limit("requests", c.global_limit, c.global_window) {
             table.insert("rate_limit".to_owned(), limit);
         }
@@ -423,7 +409,7 @@ impl crate::Emulated for CloudflareEmulator {
             t.insert(format!("{name}_burst"), int(spec.size as i64));
             t.insert(
                 format!("{name}_refill"),
-                crate::duration_value(refill_time(spec)),
+                crate::duration_value(spec.refill_time()),
             );
         }
         t.insert("global_limit".into(), int(c.global_limit.into()));
@@ -446,7 +432,7 @@ impl crate::Emulated for CloudflareEmulator {
         let mut specs = Vec::with_capacity(2);
         for (name, spec) in [("purge", c.purge_bucket), ("files", c.files_bucket)] {
             let size = adjust.count(&format!("{name}_burst"), spec.size as usize, 1)? as f64;
-            let refill = adjust.time(&format!("{name}_refill"), refill_time(spec))?;
+            let refill = adjust.time(&format!("{name}_refill"), spec.refill_time())?;
             if refill.is_zero() {
                 return Err(format!(
                     "cloudflare.{name}_refill: must be longer than zero"

@@ -40,9 +40,10 @@ use tokio::time::Instant;
 
 pub use state::Purge;
 
+use crate::bucket::FixedWindow;
 use crate::{Faults, Seen, SeenRequest};
 use auth::{Needs, Refusal};
-use state::{Ledger, Writes};
+use state::Ledger;
 
 /// The sandbox service.
 pub const DEMO_SERVICE_ID: &str = "SU1Z0isxPaozGVKXdv0eY";
@@ -110,7 +111,7 @@ struct Shared {
 impl FastlyEmulator {
     /// An emulator behaving as `config` says.
     pub fn new(config: FastlyEmulatorConfig) -> Self {
-        let writes = Writes::new(config.writes_per_window, config.write_window);
+        let writes = FixedWindow::new(config.writes_per_window, config.write_window);
         FastlyEmulator {
             shared: Arc::new(Shared {
                 config,
@@ -195,7 +196,12 @@ impl FastlyEmulator {
 
 /// The answer with `Fastly-RateLimit-*` headers.
 fn answer(ledger: &mut Ledger, status: u16, body: Value) -> Response {
-    let (remaining, reset) = ledger.writes.state(Instant::now());
+    let (remaining, _, end) = ledger.writes.state(Instant::now());
+    // Epoch seconds, rounded up.
+    let since = end
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let reset = since.as_secs() + u64::from(since.subsec_nanos() > 0);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
@@ -310,7 +316,8 @@ async fn purge_all(
         Ok(l) => l,
         Err(r) => return refuse(&emu, r),
     };
-    if !ledger.writes.admit(Instant::now()) {
+    let now = Instant::now();
+    if !ledger.writes.allows(now) {
         ledger.rejections += 1;
         let limit = ledger.writes.limit;
         return answer(
@@ -322,6 +329,7 @@ async fn purge_all(
             ),
         );
     }
+    ledger.writes.take(now);
     record(&mut ledger, "all", service, &headers);
     answer(&mut ledger, 200, serde_json::json!({"status": "ok"}))
 }

@@ -123,29 +123,13 @@ impl Account {
                 ),
             ));
         }
-        let token = match config.api_token {
-            Some(token) if !token.expose().trim().is_empty() => token,
-            Some(_) => return Err(Error::config("api_token", "is empty")),
-            None => env(ENV_API_TOKEN)
-                .filter(|t| !t.trim().is_empty())
-                .map(Secret::new)
-                .ok_or_else(|| {
-                    Error::config(
-                        "api_token",
-                        format!(
-                            "no Fastly API token: set `api_token` in the provider table, or \
-                             the {ENV_API_TOKEN} environment variable"
-                        ),
-                    )
-                })?,
-        };
-        if token.expose().bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-            return Err(Error::config(
-                "api_token",
-                "holds characters an HTTP header cannot carry (white space, control or \
-                 non-ASCII)",
-            ));
-        }
+        let token = purgekit_core::token_or_env(
+            "api_token",
+            config.api_token,
+            ENV_API_TOKEN,
+            "Fastly",
+            env,
+        )?;
         let writes = match config.write_limit {
             None => WRITE_LIMIT,
             Some(RateLimit {

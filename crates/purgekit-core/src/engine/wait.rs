@@ -47,12 +47,7 @@ pub(crate) async fn wait_for_completion<P: Provider>(
             return wait_out_estimate(sender, batch, accepted, timeout).await;
         }
         CompletionModel::OnAcceptance => {
-            sender.context.emit(Event::Completed {
-                provider: sender.name.clone(),
-                batch: batch.index,
-                items: batch.items,
-            });
-            return Completion::Completed;
+            return completed(sender, batch);
         }
         CompletionModel::Polled => {}
     }
@@ -102,14 +97,7 @@ pub(crate) async fn wait_for_completion<P: Provider>(
         asked = None;
         match answer {
             Ok(status) => match status.progress {
-                Progress::Completed => {
-                    sender.context.emit(Event::Completed {
-                        provider: sender.name.clone(),
-                        batch: batch.index,
-                        items: batch.items,
-                    });
-                    return Completion::Completed;
-                }
+                Progress::Completed => return completed(sender, batch),
                 Progress::Failed => {
                     let error = format!(
                         "the provider reports purge {handle} failed: {}",
@@ -187,6 +175,11 @@ async fn wait_out_estimate(
         _ = sender.context.cancel.cancelled() => return cancelled("the provider's estimate had not passed"),
         _ = tokio::time::sleep(estimate) => {}
     }
+    completed(sender, batch)
+}
+
+/// Reports `batch` completed (the progress event) and says so.
+fn completed(sender: &Sender, batch: BatchRef) -> Completion {
     sender.context.emit(Event::Completed {
         provider: sender.name.clone(),
         batch: batch.index,

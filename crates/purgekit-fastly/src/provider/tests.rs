@@ -121,13 +121,7 @@ fn plan_packs_one_url_a_request_and_256_keys_a_request() {
         .collect();
     assert_eq!(
         sizes,
-        [
-            ("", 1),
-            ("", 1),
-            ("", 1),
-            ("keys", 256),
-            ("keys", 1)
-        ]
+        [("", 1), ("", 1), ("", 1), ("keys", 256), ("keys", 1)]
     );
     // The pattern and (without --delete) everything are unsupported rows with the reasons.
     let unsupported: Vec<String> = plan
