@@ -569,6 +569,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_bucket_over_several_scopes_is_one_budget() {
+        // Cloudflare's request bucket: tag and host purges share 2 tokens, 1 a second; file
+        // purges and polls take none of it.
+        let l = limiter(RateLimit::default()).with_buckets(&[TokenBucket {
+            unit: BucketUnit::Requests,
+            scopes: vec!["tags".into(), "hosts".into()],
+            burst: 2,
+            refill: Budget::new(1, Duration::from_secs(1)),
+        }]);
+        assert_eq!(
+            scoped_starts(
+                &l,
+                &[
+                    (30, Some("tags")),
+                    (1, Some("hosts")),
+                    (30, Some("files")),
+                    (0, None),
+                    (30, Some("tags")),
+                    (1, Some("hosts")),
+                ]
+            )
+            .await,
+            [0.0, 0.0, 0.0, 0.0, 1.0, 2.0]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_item_bucket_charges_per_item_and_only_its_scope() {
         // Akamai's URL bucket: 10,000 burst, 200 a second; a tag bucket beside it.
         let l = limiter(RateLimit::default()).with_buckets(&[
