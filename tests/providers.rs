@@ -198,6 +198,38 @@ async fn every_target_gets_exactly_one_row_per_provider_whatever_it_supports() {
     }
 }
 
+/// Fastly's and Cloudflare's sandbox tables name no limit (the emulators run the documented
+/// figures: Fastly's write limit, Cloudflare's Pro plan), so the providers' own figures must be
+/// the emulators'.
+#[tokio::test]
+async fn the_sandbox_fastly_and_cloudflare_declare_what_their_emulators_run() {
+    use purgekit::emulator::cloudflare::CloudflareEmulatorConfig;
+    use purgekit::emulator::fastly::FastlyEmulatorConfig;
+    let sandbox = Sandbox::start().await.unwrap();
+    let limits = |name: &str| sandbox.purger(name).unwrap().providers()[0].limits.clone();
+    let e = CloudflareEmulatorConfig::demo();
+    let cf = limits("cloudflare");
+    assert_eq!(cf.max_items, e.items_per_request);
+    assert_eq!(cf.max_items_for("files"), e.files_per_request);
+    for (bucket, spec) in cf.buckets.iter().zip([e.purge_bucket, e.files_bucket]) {
+        assert_eq!(f64::from(bucket.burst), spec.size);
+        let per_second = f64::from(bucket.refill.amount) / bucket.refill.per.as_secs_f64();
+        assert!(
+            (per_second - spec.refill_per_second).abs() < 1e-9,
+            "{bucket:?}"
+        );
+    }
+    let global = cf.rate.requests.unwrap();
+    assert_eq!(
+        (global.amount, global.per),
+        (e.global_limit, e.global_window)
+    );
+    let f = FastlyEmulatorConfig::demo();
+    let fastly = limits("fastly");
+    assert_eq!(fastly.buckets[0].burst, f.writes_per_window);
+    assert_eq!(fastly.buckets[0].refill.per, f.write_window);
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_before_any_provider_sees_a_request() {
     let sandbox = Sandbox::start().await.unwrap();

@@ -43,6 +43,8 @@ pub struct Cloudflare {
     account: Account,
     /// `{endpoint}/client/v4/zones/{zone}/purge_cache`.
     url: String,
+    /// `Bearer {token}`, built once.
+    bearer: HeaderValue,
 }
 
 impl std::fmt::Debug for Cloudflare {
@@ -71,7 +73,14 @@ impl Cloudflare {
             "{}/client/v4/zones/{}/purge_cache",
             account.endpoint, account.zone_id
         );
-        Ok(Cloudflare { account, url })
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", account.token.expose()))
+            .map_err(|_| Error::config("api_token", "cannot be sent in a header"))?;
+        bearer.set_sensitive(true);
+        Ok(Cloudflare {
+            account,
+            url,
+            bearer,
+        })
     }
 
     fn item(field: Field, kind: TargetKind, value: String) -> Mapped {
@@ -213,15 +222,10 @@ impl Provider for Cloudflare {
             batch.items.iter().map(|i| i.value.as_str()),
             batch.bytes,
         );
-        let mut bearer = String::with_capacity(7 + self.account.token.expose().len());
-        bearer.push_str("Bearer ");
-        bearer.push_str(self.account.token.expose());
-        let bearer = HeaderValue::from_str(&bearer)
-            .map_err(|_| Error::config("api_token", "cannot be sent in a header"))?;
         purgekit_core::http::Request::builder()
             .method(Method::POST)
             .uri(&self.url)
-            .header(AUTHORIZATION, bearer)
+            .header(AUTHORIZATION, self.bearer.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body)
             .map_err(|e| Error::protocol(format!("cannot build the Cloudflare request: {e}")))

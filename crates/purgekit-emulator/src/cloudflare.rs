@@ -371,7 +371,9 @@ impl crate::Emulated for CloudflareEmulator {
         CloudflareEmulator::faults(self)
     }
 
-    /// The demo zone and token, its plan, and every limit it enforces.
+    /// The demo zone and token and its plan (`pro`), and each limit it enforces that differs
+    /// from the plan's documented figure (adjusted by `emulate`, or set by a test), so the
+    /// client paces to what it runs.
     fn config(&self, endpoint: &str) -> toml::Table {
         let c = self.config();
         let mut table = crate::table(
@@ -383,12 +385,23 @@ impl crate::Emulated for CloudflareEmulator {
                 ("plan", c.plan),
             ],
         );
+        let plan = CloudflareEmulatorConfig::demo();
         let count = |n: usize| toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
-        table.insert("max_files_per_request".into(), count(c.files_per_request));
-        table.insert("max_items_per_request".into(), count(c.items_per_request));
-        table.insert("purge_bucket".into(), c.purge_bucket.table());
-        table.insert("files_bucket".into(), c.files_bucket.table());
-        if let Some(limit) = crate::rate_limit("requests", c.global_limit, c.global_window) {
+        if c.files_per_request != plan.files_per_request {
+            table.insert("max_files_per_request".into(), count(c.files_per_request));
+        }
+        if c.items_per_request != plan.items_per_request {
+            table.insert("max_items_per_request".into(), count(c.items_per_request));
+        }
+        if c.purge_bucket != plan.purge_bucket {
+            table.insert("purge_bucket".into(), c.purge_bucket.table());
+        }
+        if c.files_bucket != plan.files_bucket {
+            table.insert("files_bucket".into(), c.files_bucket.table());
+        }
+        if (c.global_limit, c.global_window) != (plan.global_limit, plan.global_window)
+            && let Some(limit) = crate::rate_limit("requests", c.global_limit, c.global_window)
+        {
             table.insert("rate_limit".to_owned(), limit);
         }
         table
@@ -493,15 +506,19 @@ mod tests {
         let emu = CloudflareEmulator::sandbox();
         let table = Emulated::config(&emu, "http://127.0.0.1:1");
         assert_eq!(table["plan"].as_str(), Some("pro"));
-        assert_eq!(table["purge_bucket"]["burst"].as_integer(), Some(25));
-        assert_eq!(table["purge_bucket"]["per"].as_str(), Some("5s"));
-        assert_eq!(table["files_bucket"]["per"].as_str(), Some("1s"));
-        assert_eq!(table["rate_limit"]["requests"].as_integer(), Some(1200));
+        // The Pro plan's figures need no override.
+        assert!(!table.contains_key("purge_bucket") && !table.contains_key("rate_limit"));
         let mut overrides = toml::Table::new();
         overrides.insert("purge_burst".into(), toml::Value::Integer(5));
         let fast = emu.adjusted(5.0, &overrides).unwrap();
         assert_eq!(fast.limits()["purge_refill"].as_str(), Some("1s"));
         assert_eq!(fast.limits()["global_window"].as_str(), Some("1m"));
+        let table = fast.config("http://127.0.0.1:1");
+        assert_eq!(table["purge_bucket"]["burst"].as_integer(), Some(5));
+        assert_eq!(table["purge_bucket"]["per"].as_str(), Some("1s"));
+        assert_eq!(table["files_bucket"]["per"].as_str(), Some("200ms"));
+        assert_eq!(table["rate_limit"]["requests"].as_integer(), Some(1200));
+        assert!(!table.contains_key("max_files_per_request"));
         overrides.insert("files_burst".into(), toml::Value::Integer(1));
         assert!(
             emu.adjusted(1.0, &overrides)

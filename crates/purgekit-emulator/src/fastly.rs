@@ -351,7 +351,8 @@ impl crate::Emulated for FastlyEmulator {
         FastlyEmulator::faults(self)
     }
 
-    /// The demo service and token, and the write limit it enforces.
+    /// The demo service and token, and the write limit it enforces when it differs from
+    /// Fastly's (1,000 an hour).
     fn config(&self, endpoint: &str) -> toml::Table {
         let c = self.config();
         let mut table = crate::table(
@@ -362,7 +363,11 @@ impl crate::Emulated for FastlyEmulator {
                 ("api_token", c.api_token.as_str()),
             ],
         );
-        if let Some(limit) = crate::rate_limit("requests", c.writes_per_window, c.write_window) {
+        let documented = FastlyEmulatorConfig::demo();
+        if (c.writes_per_window, c.write_window)
+            != (documented.writes_per_window, documented.write_window)
+            && let Some(limit) = crate::rate_limit("requests", c.writes_per_window, c.write_window)
+        {
             table.insert("write_limit".to_owned(), limit);
         }
         table
@@ -426,11 +431,16 @@ mod tests {
     fn the_sandbox_table_declares_the_write_limit_it_runs() {
         let emu = FastlyEmulator::sandbox();
         let table = Emulated::config(&emu, "http://127.0.0.1:1");
-        assert_eq!(table["write_limit"]["requests"].as_integer(), Some(1000));
-        assert_eq!(table["write_limit"]["per"].as_str(), Some("1h"));
+        assert!(
+            !table.contains_key("write_limit"),
+            "Fastly's own limit: no override"
+        );
         let mut overrides = toml::Table::new();
         overrides.insert("writes_per_window".into(), toml::Value::Integer(5));
         let fast = emu.adjusted(60.0, &overrides).unwrap();
+        let table = fast.config("http://127.0.0.1:1");
+        assert_eq!(table["write_limit"]["requests"].as_integer(), Some(5));
+        assert_eq!(table["write_limit"]["per"].as_str(), Some("1m"));
         assert_eq!(fast.limits()["write_window"].as_str(), Some("1m"));
         assert_eq!(fast.limits()["writes_per_window"].as_integer(), Some(5));
         overrides.insert("urls_per_second".into(), toml::Value::Integer(5));
