@@ -1,6 +1,5 @@
 //! The zone's configuration, its plan's limits, and their validation.
 
-use std::fmt;
 use std::time::Duration;
 
 use purgekit_core::{BucketConfig, Budget, Error, RateLimit, Result, Secret};
@@ -91,7 +90,8 @@ impl Plan {
 /// let provider = Cloudflare::new(config).unwrap();
 /// # let _ = provider;
 /// ```
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+/// `Debug` shows the token as `<redacted>` ([`Secret`]).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudflareConfig {
     /// `scheme://host[:port]` of the API; [`DEFAULT_ENDPOINT`] unless testing.
@@ -150,23 +150,6 @@ impl CloudflareConfig {
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self
-    }
-}
-
-impl fmt::Debug for CloudflareConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CloudflareConfig")
-            .field("endpoint", &self.endpoint)
-            .field("zone_id", &self.zone_id)
-            .field("api_token", &self.api_token)
-            .field("plan", &self.plan)
-            .field("max_files_per_request", &self.max_files_per_request)
-            .field("max_items_per_request", &self.max_items_per_request)
-            .field("purge_bucket", &self.purge_bucket)
-            .field("files_bucket", &self.files_bucket)
-            .field("rate_limit", &self.rate_limit)
-            .field("max_in_flight", &self.max_in_flight)
-            .finish()
     }
 }
 

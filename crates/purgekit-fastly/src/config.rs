@@ -1,7 +1,5 @@
 //! The service's configuration, and its validation into what the codec sends with.
 
-use std::fmt;
-
 use purgekit_core::{Budget, Error, RateLimit, Result, Secret};
 use serde::Deserialize;
 
@@ -34,7 +32,8 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 /// let provider = Fastly::new(config).unwrap();
 /// # let _ = provider;
 /// ```
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+/// `Debug` shows the token as `<redacted>` ([`Secret`]).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FastlyConfig {
     /// `scheme://host[:port]` of the API; [`DEFAULT_ENDPOINT`] unless testing.
@@ -80,19 +79,6 @@ impl FastlyConfig {
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self
-    }
-}
-
-impl fmt::Debug for FastlyConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FastlyConfig")
-            .field("endpoint", &self.endpoint)
-            .field("service_id", &self.service_id)
-            .field("api_token", &self.api_token)
-            .field("rate_limit", &self.rate_limit)
-            .field("write_limit", &self.write_limit)
-            .field("max_in_flight", &self.max_in_flight)
-            .finish()
     }
 }
 
