@@ -85,33 +85,15 @@ async fn every_provider_purges_each_url_exactly_once_and_completes() {
 #[tokio::test]
 async fn plan_sends_nothing_and_shows_no_secret() {
     let sandbox = Sandbox::start().await.unwrap();
-    // Every value of the demo accounts' configs long enough to be a credential.
+    // Every secret of the demo accounts.
     let secrets: Vec<String> = sandbox
         .emulators()
         .iter()
-        .flat_map(|e| {
-            [
-                "secret",
-                "shared_key",
-                "password",
-                "api_token",
-                "client_secret",
-                "secret_access_key",
-            ]
-            .into_iter()
-            .filter_map(|key| {
-                e.config("http://127.0.0.1")
-                    .get(key)?
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect::<Vec<_>>()
-        })
+        .flat_map(|e| e.secrets())
         .collect();
-    assert_eq!(
-        secrets.len(),
-        sandbox.emulators().len(),
-        "one secret per account"
+    assert!(
+        secrets.len() >= sandbox.emulators().len(),
+        "at least one secret per account"
     );
     let request = PurgeRequest::builder()
         .url(urls()[0].clone())

@@ -70,32 +70,12 @@ pub fn load(config: Option<&Path>) -> Result<Config, Failure> {
     Ok(Config::load(path)?)
 }
 
-/// Keys whose values are secrets or credentials: `config init` writes them as `${VAR}`.
-const SECRET_KEYS: [&str; 8] = [
-    "secret",
-    "shared_key",
-    "password",
-    "client_secret",
-    "client_token",
-    "access_token",
-    "access_key_id",
-    "secret_access_key",
-];
-
-/// Keys a kind needs where its emulator's table has only the emulator's endpoint (Akamai's API
-/// host is per account: there is no vendor default), with the placeholder its page shows.
-const PLACEHOLDERS: [(&str, &str, &str); 1] = [(
-    "akamai",
-    "host",
-    "akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net",
-)];
-
 /// `config init`: a commented template for each kind in `kinds` (every kind built in when
-/// empty), from its emulator's demo account: the endpoint left to the vendor's default, each
-/// secret read from an environment variable.
+/// empty), as its provider's crate writes it (`Registry::template`): placeholder values, each
+/// secret read from an environment variable, the endpoint left to the vendor's default.
 pub fn config_template(kinds: &[String]) -> Result<String, Failure> {
-    let emulators = purgekit::emulator::sandbox();
-    let known: Vec<&str> = emulators.iter().map(|e| e.kind()).collect();
+    let registry = Registry::builtin();
+    let known = registry.kinds();
     if let Some(unknown) = kinds.iter().find(|k| !known.contains(&k.as_str())) {
         return Err(Failure::Usage(format!(
             "--kind {unknown}: not a provider kind of this build (kinds: {})",
@@ -104,43 +84,20 @@ pub fn config_template(kinds: &[String]) -> Result<String, Failure> {
     }
     let mut out = String::from(
         "# purgekit.toml: one [providers.NAME] table per CDN account; several = a fan-out.\n\
-         # The values are the emulators' demo accounts: replace them with yours.\n\
+         # The values are placeholders: replace them with your account's.\n\
          # Any string may read the environment as ${VAR}; secrets should.\n\
          # Check it offline with `purgekit config check`.\n",
     );
-    for emulator in &emulators {
-        let kind = emulator.kind();
+    for kind in known {
         if !kinds.is_empty() && !kinds.iter().any(|k| k == kind) {
             continue;
         }
-        let mut table = emulator.config("https://example.invalid");
-        // The vendor's endpoint and documented rate limits, not the emulator's.
-        table.remove("endpoint");
-        table.remove("rate_limit");
-        table.remove("buckets");
-        for (_, key, value) in PLACEHOLDERS.iter().filter(|(k, _, _)| *k == kind) {
-            table.insert((*key).to_owned(), toml::Value::String((*value).to_owned()));
-        }
-        for key in SECRET_KEYS {
-            if table.contains_key(key) {
-                let var = format!(
-                    "PURGEKIT_{}_{}",
-                    kind.to_uppercase().replace('-', "_"),
-                    key.to_uppercase()
-                );
-                table.insert(key.to_owned(), toml::Value::String(format!("${{{var}}}")));
-            }
-        }
-        let mut root = toml::Table::new();
-        let mut providers = toml::Table::new();
-        providers.insert(kind.to_owned(), toml::Value::Table(table));
-        root.insert("providers".to_owned(), toml::Value::Table(providers));
-        let text = toml::to_string(&root)
-            .map_err(|e| Failure::Failed(format!("cannot write the template: {e}")))?;
+        let Some(template) = registry.template(kind) else {
+            continue;
+        };
         out.push_str(&format!(
-            "\n# {} ({kind}): every key and rule in docs/providers/{kind}.md; `endpoint` \
-             and the rate limits default to the vendor's.\n{text}",
-            emulator.title()
+            "\n# {kind}: every key and rule in docs/providers/{kind}.md; `endpoint` and the rate \
+             limits default to the vendor's.\n[providers.{kind}]\n{template}"
         ));
     }
     Ok(out)
@@ -267,9 +224,10 @@ mod tests {
         let providers = only.purger.providers();
         assert_eq!(providers.len(), 1);
         assert_eq!(providers[0].kind, "limelight");
+        let configured = format!("configured: {}", emulated.join(", "));
         assert!(matches!(
             open(None, true, &["fastly".to_owned()]).await,
-            Err(Failure::Usage(m)) if m.contains("configured: akamai, cloudfront, dynamic-media, level3, limelight")
+            Err(Failure::Usage(m)) if m.contains(&configured)
         ));
     }
 
@@ -298,6 +256,7 @@ mod tests {
             &[
                 "level3.requests_per_window=20",
                 "limelight.item_interval=500ms",
+                "cloudfront.max_wildcards_in_progress=5",
             ],
         );
         let sandbox = start_emulators(&args).await.unwrap();
@@ -308,6 +267,8 @@ mod tests {
              requests_per_window = 20",
             "item_interval = \"50ms\"",
             "completion_after = \"200ms\", estimated_seconds = 0, ping_after_seconds = 0",
+            "#   limits (cloudfront.NAME=VALUE): completes_after = \"200ms\", \
+             max_paths_in_progress = 3000, max_wildcards_in_progress = 5\n",
         ] {
             assert!(fast.contains(line), "{line}\n{fast}");
         }
@@ -320,15 +281,14 @@ mod tests {
 
     #[tokio::test]
     async fn emulate_refuses_a_limit_it_does_not_have() {
+        let kinds: Vec<&str> = emulator::sandbox().iter().map(|e| e.kind()).collect();
+        let no_fastly = format!("no emulator `fastly` (there are: {})", kinds.join(", "));
         for (limit, says) in [
             (
                 "level3.max_paths=5",
                 "level3.max_paths: the level3 emulator has no such limit (it has: completion_time, rate_window, requests_per_window)",
             ),
-            (
-                "fastly.rate=1",
-                "no emulator `fastly` (there are: akamai, cloudfront, dynamic-media, level3, limelight)",
-            ),
+            ("fastly.rate=1", no_fastly.as_str()),
             ("level3", "expected KIND.NAME=VALUE"),
             (
                 "level3.rate_window=soon",

@@ -608,6 +608,10 @@ impl crate::Emulated for AkamaiEmulator {
         table
     }
 
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().client_secret.clone()]
+    }
+
     fn requests(&self) -> Vec<SeenRequest> {
         AkamaiEmulator::requests(self)
     }

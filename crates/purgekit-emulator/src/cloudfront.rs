@@ -392,6 +392,10 @@ impl crate::Emulated for CloudFrontEmulator {
         table
     }
 
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().secret_access_key.clone()]
+    }
+
     fn requests(&self) -> Vec<SeenRequest> {
         CloudFrontEmulator::requests(self)
     }
@@ -399,5 +403,97 @@ impl crate::Emulated for CloudFrontEmulator {
     /// Paths alone: a CloudFront path is invalidated on every host of the distribution.
     fn purged(&self) -> Vec<String> {
         self.paths()
+    }
+
+    /// The in-progress capacity and the completion time. The capacity is AWS's, fixed: the
+    /// config table cannot declare another, so a lowered one is met by the client as AWS's
+    /// `TooManyInvalidationsInProgress`, retried.
+    fn limits(&self) -> toml::Table {
+        let c = self.config();
+        let count = |n: usize| toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        let mut t = toml::Table::new();
+        t.insert(
+            "max_paths_in_progress".into(),
+            count(c.max_paths_in_progress),
+        );
+        t.insert(
+            "max_wildcards_in_progress".into(),
+            count(c.max_wildcards_in_progress),
+        );
+        t.insert(
+            "completes_after".into(),
+            crate::duration_value(c.completes_after),
+        );
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("cloudfront", speed, overrides)?;
+        let c = self.config();
+        let config = CloudFrontEmulatorConfig {
+            max_paths_in_progress: adjust.count(
+                "max_paths_in_progress",
+                c.max_paths_in_progress,
+                1,
+            )?,
+            max_wildcards_in_progress: adjust.count(
+                "max_wildcards_in_progress",
+                c.max_wildcards_in_progress,
+                1,
+            )?,
+            completes_after: adjust.time("completes_after", c.completes_after)?,
+            ..c.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(CloudFrontEmulator::new(config)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Emulated;
+
+    #[test]
+    fn adjusted_shortens_completion_and_changes_the_capacity() {
+        let emu = CloudFrontEmulator::sandbox();
+        let limits = emu.limits();
+        assert_eq!(limits["max_paths_in_progress"].as_integer(), Some(3000));
+        assert_eq!(limits["max_wildcards_in_progress"].as_integer(), Some(15));
+        assert_eq!(limits["completes_after"].as_str(), Some("2s"));
+
+        let mut overrides = toml::Table::new();
+        overrides.insert("max_wildcards_in_progress".into(), toml::Value::Integer(2));
+        overrides.insert("completes_after".into(), toml::Value::String("10s".into()));
+        let fast = emu.adjusted(10.0, &overrides).unwrap();
+        let limits = fast.limits();
+        // Counts are not times: `--speed` leaves them.
+        assert_eq!(limits["max_paths_in_progress"].as_integer(), Some(3000));
+        assert_eq!(limits["max_wildcards_in_progress"].as_integer(), Some(2));
+        assert_eq!(limits["completes_after"].as_str(), Some("1s"));
+        assert_eq!(fast.kind(), "cloudfront");
+
+        overrides.insert("max_paths_in_progress".into(), toml::Value::Integer(0));
+        let err = emu.adjusted(1.0, &overrides).err().unwrap();
+        assert!(
+            err.contains(
+                "cloudfront.max_paths_in_progress = 0: must be a whole number of at least 1"
+            ),
+            "{err}"
+        );
+        let mut unknown = toml::Table::new();
+        unknown.insert("rate_window".into(), toml::Value::String("1m".into()));
+        let err = emu.adjusted(1.0, &unknown).err().unwrap();
+        assert!(
+            err.contains(
+                "cloudfront.rate_window: the cloudfront emulator has no such limit (it has: \
+                 completes_after, max_paths_in_progress, max_wildcards_in_progress)"
+            ),
+            "{err}"
+        );
     }
 }

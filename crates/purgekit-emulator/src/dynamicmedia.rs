@@ -680,6 +680,10 @@ impl crate::Emulated for DynamicMediaEmulator {
         )
     }
 
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().password.clone()]
+    }
+
     fn requests(&self) -> Vec<SeenRequest> {
         DynamicMediaEmulator::requests(self)
     }

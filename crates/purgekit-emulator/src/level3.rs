@@ -630,6 +630,10 @@ impl crate::Emulated for Level3Emulator {
         table
     }
 
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().secret.clone()]
+    }
+
     fn requests(&self) -> Vec<SeenRequest> {
         Level3Emulator::requests(self)
     }

@@ -828,6 +828,10 @@ impl crate::Emulated for LimelightEmulator {
         table
     }
 
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().shared_key.clone()]
+    }
+
     fn requests(&self) -> Vec<SeenRequest> {
         LimelightEmulator::requests(self)
     }
