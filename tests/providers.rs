@@ -202,3 +202,52 @@ async fn bad_input_is_refused_before_any_provider_sees_a_request() {
         assert_eq!(emulator.requests().len(), 0, "{}", emulator.kind());
     }
 }
+
+#[tokio::test]
+async fn every_emulator_refuses_a_wrong_secret_through_its_auth_layer() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let request = PurgeRequest::builder()
+        .url(urls()[0].clone())
+        .build()
+        .unwrap();
+    for emulator in sandbox.emulators() {
+        let kind = emulator.kind();
+        // The demo account with each secret replaced by one of the same shape (its characters
+        // rotated by one).
+        let mut table = sandbox.account(kind).unwrap();
+        let secrets = emulator.secrets();
+        for (_, value) in table.iter_mut() {
+            if let Some(secret) = value.as_str().filter(|v| secrets.iter().any(|s| s == v)) {
+                let mut chars: Vec<char> = secret.chars().collect();
+                chars.rotate_left(1);
+                let wrong: String = chars.into_iter().collect();
+                assert_ne!(wrong, secret, "{kind}: a secret of one repeated character");
+                *value = toml::Value::String(wrong);
+            }
+        }
+        let mut providers = toml::Table::new();
+        providers.insert("wrong".to_owned(), toml::Value::Table(table));
+        let mut root = toml::Table::new();
+        root.insert("providers".to_owned(), toml::Value::Table(providers));
+        let config =
+            purgekit::Config::parse_with_env(&toml::to_string(&root).unwrap(), |_| None).unwrap();
+        let purger = config.build().unwrap();
+        let report = purger.purge(&request).await.unwrap();
+        let row = &report.results[0];
+        assert_eq!(
+            (row.state, row.attempts),
+            (State::Failed, 1),
+            "{kind}: {row:?}"
+        );
+        let error = row.error.as_deref().unwrap_or_default();
+        assert!(
+            error.starts_with("authentication failed"),
+            "{kind}: {error}"
+        );
+        // Refused before any handler: nothing purged, one request seen, answered as an error.
+        assert!(emulator.purged().is_empty(), "{kind}");
+        let seen = emulator.requests();
+        assert_eq!(seen.len(), 1, "{kind}: {seen:?}");
+        assert!(seen[0].status >= 400, "{kind}: {seen:?}");
+    }
+}

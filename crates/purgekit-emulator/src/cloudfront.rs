@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +40,7 @@ use tokio::time::Instant;
 
 pub use wire::{InvalidationBatch, NAMESPACE};
 
+use crate::auth::authenticate;
 use crate::{Faults, Seen, SeenRequest};
 use state::{Created, Ledger, Refused};
 
@@ -214,6 +215,10 @@ impl CloudFrontEmulator {
                 get(get_invalidation),
             )
             .with_state(self.clone())
+            .route_layer(from_fn_with_state(
+                self.clone(),
+                authenticate::<CloudFrontEmulator>,
+            ))
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
             .layer(from_fn_with_state(
                 self.shared.seen.clone(),
@@ -226,23 +231,9 @@ impl CloudFrontEmulator {
         self.shared.seen.requests()
     }
 
-    /// Verifies the signature and the distribution.
-    fn admit(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
-        distribution: &str,
-    ) -> Result<(), auth::Refusal> {
+    /// Checks the distribution (the signature was verified by the authentication layer).
+    fn admit(&self, distribution: &str) -> Result<(), auth::Refusal> {
         let c = &self.shared.config;
-        let keys = auth::Keys {
-            access_key_id: &c.access_key_id,
-            secret: &c.secret_access_key,
-            session_token: c.session_token.as_deref(),
-            max_skew: c.max_skew,
-        };
-        auth::verify(method, uri, headers, body, &keys, SystemTime::now())?;
         if distribution != c.distribution_id {
             return Err((
                 404,
@@ -257,12 +248,9 @@ impl CloudFrontEmulator {
 async fn create(
     State(e): State<CloudFrontEmulator>,
     Path(distribution): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refusal) = e.admit(&method, &uri, &headers, &body, &distribution) {
+    if let Err(refusal) = e.admit(&distribution) {
         return refuse(refusal);
     }
     let c = &e.shared.config;
@@ -325,12 +313,8 @@ fn status_of(created: Instant, completes_after: Duration) -> &'static str {
 async fn get_invalidation(
     State(e): State<CloudFrontEmulator>,
     Path((distribution, id)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
 ) -> Response {
-    if let Err(refusal) = e.admit(&method, &uri, &headers, &body, &distribution) {
+    if let Err(refusal) = e.admit(&distribution) {
         return refuse(refusal);
     }
     let ledger = e.ledger();
