@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use purgekit::sandbox::Sandbox;
-use purgekit::{PurgeRequest, State};
+use purgekit::{AuthOutcome, PurgeRequest, State};
 
 const HOSTS: [&str; 2] = ["images.example.com", "static.example.com"];
 
@@ -249,5 +249,40 @@ async fn every_emulator_refuses_a_wrong_secret_through_its_auth_layer() {
         let seen = emulator.requests();
         assert_eq!(seen.len(), 1, "{kind}: {seen:?}");
         assert!(seen[0].status >= 400, "{kind}: {seen:?}");
+        // The credentials check says so too, where the API has one.
+        let check = purger.check_auth().await.remove(0);
+        assert!(
+            matches!(
+                check.outcome,
+                AuthOutcome::Refused(_) | AuthOutcome::Unavailable(_)
+            ),
+            "{kind}: {check:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_credentials_check_is_one_read_only_call_where_the_api_has_one() {
+    let sandbox = Sandbox::start().await.unwrap();
+    for purger in sandbox.purgers() {
+        let name = purger.name();
+        let checks = purger.check_auth().await;
+        assert_eq!(checks.len(), 1, "{name}");
+        let check = &checks[0];
+        assert_eq!((check.name.as_str(), check.kind.as_str()), (name, name));
+        let emulator = sandbox.emulator(name).unwrap();
+        let sent = match &check.outcome {
+            AuthOutcome::Accepted => 1,
+            AuthOutcome::Unavailable(why) => {
+                assert!(!why.is_empty(), "{name}");
+                0
+            }
+            other => panic!("{name}: {other:?}"),
+        };
+        // Read-only: one call (Dynamic Media's answered with a fault about the probe's unknown
+        // handle, which IPS gives only past authentication), nothing purged.
+        let seen = emulator.requests();
+        assert_eq!(seen.len(), sent, "{name}: {seen:?}");
+        assert!(emulator.purged().is_empty(), "{name}");
     }
 }

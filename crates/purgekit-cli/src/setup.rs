@@ -7,7 +7,7 @@ use std::sync::Arc;
 use purgekit::emulator;
 use purgekit::registry::{Drive, Registry};
 use purgekit::sandbox::Sandbox;
-use purgekit::{Config, EngineConfig, Purger, Transport};
+use purgekit::{AuthOutcome, Config, EngineConfig, Purger, Transport};
 
 use crate::Failure;
 use crate::args::EmulateArgs;
@@ -122,6 +122,60 @@ pub fn config_check(config: Option<&Path>) -> Result<String, Failure> {
         }
     ));
     Ok(out)
+}
+
+/// How long `config check --auth` waits for all its checks.
+const AUTH_CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `config check --auth`: loads the config and sends each provider's read-only authenticated
+/// call (`Provider::auth_probe`) through `transport`, under one deadline; one line per
+/// provider, and the exit code (1 when any was refused or could not be checked for a reason
+/// other than its API having no such call). No line shows a secret: the messages are the
+/// providers' decoders', which never carry one.
+pub async fn config_check_auth(
+    config: Option<&Path>,
+    transport: &Arc<dyn Transport>,
+) -> Result<(String, u8), Failure> {
+    let engine = EngineConfig {
+        deadline: AUTH_CHECK_DEADLINE,
+        ..EngineConfig::default()
+    };
+    let session = Session::open(config, false, &[], &engine, transport).await?;
+    let checks = session.purger.check_auth().await;
+    let mut out = String::new();
+    let (mut accepted, mut refused, mut failed, mut unavailable) = (0, 0, 0, 0);
+    for c in &checks {
+        let (name, kind, endpoint) = (&c.name, &c.kind, &c.endpoint);
+        out.push_str(&match &c.outcome {
+            AuthOutcome::Accepted => {
+                accepted += 1;
+                format!("ok: {name} ({kind}) credentials accepted at {endpoint}\n")
+            }
+            AuthOutcome::Refused(why) => {
+                refused += 1;
+                format!("refused: {name} ({kind}) at {endpoint}: {why}\n")
+            }
+            AuthOutcome::Failed(why) => {
+                failed += 1;
+                format!("failed: {name} ({kind}) at {endpoint}: {why}\n")
+            }
+            AuthOutcome::Unavailable(why) => {
+                unavailable += 1;
+                format!("cannot check: {name} ({kind}) ({why})\n")
+            }
+        });
+    }
+    out.push_str(&format!(
+        "{} checked: {accepted} accepted, {refused} refused, {failed} failed, {unavailable} \
+         cannot be checked\n",
+        checks.len()
+    ));
+    let code = if refused + failed > 0 {
+        crate::run::EXIT_FAILED
+    } else {
+        crate::run::EXIT_OK
+    };
+    Ok((out, code))
 }
 
 /// The line `emulate` ends its printed config with (a script reading the config stops there).

@@ -1652,3 +1652,91 @@ fn emulate_refuses_options_it_does_not_use() {
     let o = run(&["emulate", "--speed", "0"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
+
+#[test]
+fn config_check_auth_sends_one_read_only_call_per_provider() {
+    let emulate = Emulate::start();
+    // Which kinds have a read-only call to check with: the providers' own answer.
+    let config = purgekit::Config::parse_with_env(&emulate.config, |_| None).unwrap();
+    let checkable: Vec<(&str, bool)> = config
+        .names()
+        .into_iter()
+        .map(|name| {
+            let probe = config
+                .provider(name)
+                .unwrap()
+                .codec()
+                .auth_probe(std::time::SystemTime::now())
+                .unwrap();
+            (name, matches!(probe, purgekit::AuthProbe::Request(_)))
+        })
+        .collect();
+    assert_eq!(checkable.len(), sandbox_kinds().len());
+    assert!(checkable.iter().any(|(_, c)| *c), "{checkable:?}");
+
+    // `config check --auth` on a config.
+    let check = |config: &str| {
+        let path = write_config(config);
+        run(&[
+            "--config",
+            path.to_str().unwrap(),
+            "config",
+            "check",
+            "--auth",
+        ])
+    };
+    // The demo credentials: accepted where checkable, the others say why not.
+    let o = check(&emulate.config);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    // One line per provider: `checked` where it can be checked, else why not.
+    let lines = |out: &str, checked: &str| {
+        for (name, can) in &checkable {
+            let line = if *can {
+                format!("{checked}: {name} ({name}) ")
+            } else {
+                format!("cannot check: {name} ({name}) (")
+            };
+            assert!(out.lines().any(|l| l.starts_with(&line)), "{line}\n{out}");
+        }
+    };
+    lines(&out, "ok");
+    assert_eq!(
+        out.matches(" credentials accepted at http://127.0.0.1:")
+            .count(),
+        checkable.iter().filter(|(_, c)| *c).count(),
+        "{out}"
+    );
+    let count = |can: bool| checkable.iter().filter(|(_, c)| *c == can).count();
+    assert!(
+        out.ends_with(&format!(
+            "{} checked: {} accepted, 0 refused, 0 failed, {} cannot be checked\n",
+            checkable.len(),
+            count(true),
+            count(false)
+        )),
+        "{out}"
+    );
+
+    // Every secret wrong (its characters rotated): each checkable provider is refused, exit 1,
+    // and neither the right nor the wrong secret is shown.
+    let secrets = emulate.secrets();
+    let mut wrong_config = emulate.config.clone();
+    let mut wrong = Vec::new();
+    for secret in &secrets {
+        let mut chars: Vec<char> = secret.chars().collect();
+        chars.rotate_left(1);
+        let rotated: String = chars.into_iter().collect();
+        wrong_config = wrong_config.replace(secret.as_str(), &rotated);
+        wrong.push(rotated);
+    }
+    let o = check(&wrong_config);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    lines(&out, "refused");
+    for secret in secrets.iter().chain(&wrong) {
+        assert!(!out.contains(secret.as_str()), "{secret} in\n{out}");
+        assert!(!err.contains(secret.as_str()), "{secret} in\n{err}");
+    }
+    assert_eq!(emulate.interrupt(), 0);
+}

@@ -18,7 +18,8 @@
 //!   invalidation (201 again, nothing new), the same reference with other paths
 //!   `InvalidationBatchAlreadyExists` (400);
 //! - `InProgress` → `Completed` after [`CloudFrontEmulatorConfig::completes_after`];
-//!   `NoSuchInvalidation` (404) for an unknown id.
+//!   `NoSuchInvalidation` (404) for an unknown id;
+//! - ListInvalidations (`GET …/invalidation?Marker&MaxItems`), newest first, paged.
 //!
 //! Timers run on `tokio::time::Instant`; the wall clock is read to check signing times.
 
@@ -208,7 +209,7 @@ impl CloudFrontEmulator {
         Router::new()
             .route(
                 "/2020-05-31/distribution/{distribution}/invalidation",
-                post(create),
+                post(create).get(list),
             )
             .route(
                 "/2020-05-31/distribution/{distribution}/invalidation/{id}",
@@ -300,6 +301,59 @@ async fn create(
         response.headers_mut().insert(header::LOCATION, v);
     }
     response
+}
+
+/// ListInvalidations: newest first, `MaxItems` (1 to 100, default 100) per page, after
+/// `Marker` (an id of the list).
+async fn list(
+    State(e): State<CloudFrontEmulator>,
+    Path(distribution): Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(refusal) = e.admit(&distribution) {
+        return refuse(refusal);
+    }
+    let mut marker = "";
+    let mut max_items = 100usize;
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("Marker", value) => marker = value,
+            ("MaxItems", value) => match value.parse::<usize>() {
+                Ok(n) if (1..=100).contains(&n) => max_items = n,
+                _ => {
+                    return refuse((
+                        400,
+                        "InvalidArgument",
+                        format!("MaxItems must be a number from 1 to 100, not `{value}`"),
+                    ));
+                }
+            },
+            _ => {}
+        }
+    }
+    let ledger = e.ledger();
+    let completes_after = e.shared.config.completes_after;
+    let mut summaries: Vec<(&str, &str, &str)> = ledger
+        .records
+        .iter()
+        .rev()
+        .map(|r| {
+            let status = status_of(r.created, completes_after);
+            (r.id.as_str(), status, r.create_time.as_str())
+        })
+        .collect();
+    if !marker.is_empty() {
+        match summaries.iter().position(|(id, _, _)| *id == marker) {
+            Some(at) => summaries.drain(..=at).for_each(drop),
+            None => summaries.clear(),
+        }
+    }
+    xml(200, wire::invalidation_list(&summaries, marker, max_items))
 }
 
 fn status_of(created: Instant, completes_after: Duration) -> &'static str {
