@@ -12,10 +12,9 @@ mod signals;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches};
-use purgekit::{EngineConfig, ProxyPolicy, PurgeContext, ReqwestTransport, Transport};
+use purgekit::{EngineConfig, ProxyPolicy, PurgeContext};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{Cli, Command, ConfigCommand, FailOn, Output};
@@ -90,13 +89,12 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let mut stdout = std::io::stdout().lock();
     let config = cli.config.as_deref();
+    // `--proxy` (or `$PURGEKIT_PROXY`) wins over the config file's `proxy`.
     let proxy = match &cli.proxy {
-        Some(text) => ProxyPolicy::parse("--proxy", text)?,
-        None => ProxyPolicy::Environment,
+        Some(text) => Some(ProxyPolicy::parse("--proxy", text)?),
+        None => None,
     };
-    let transport = || -> Result<Arc<dyn Transport>, Failure> {
-        Ok(Arc::new(ReqwestTransport::with_proxy(&proxy)?))
-    };
+    let proxy = proxy.as_ref();
     match cli.command {
         Command::Purge(command) => {
             let args = &command.request;
@@ -116,8 +114,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 ..EngineConfig::default()
             };
             let session =
-                setup::Session::open(config, args.sandbox, &args.provider, &engine, &transport()?)
-                    .await?;
+                setup::Session::open(config, args.sandbox, &args.provider, &engine, proxy).await?;
             tracing::info!(
                 "purging {} targets on {}",
                 request.targets().len(),
@@ -164,7 +161,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 args.sandbox,
                 &args.provider,
                 &EngineConfig::default(),
-                &transport()?,
+                proxy,
             )
             .await?;
             run::plan(&*session.purger, &request, args.json, &mut stdout)
@@ -175,8 +172,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 deadline: args.timeout(),
                 ..EngineConfig::default()
             };
-            let session =
-                setup::Session::open(config, false, &only, &engine, &transport()?).await?;
+            let session = setup::Session::open(config, false, &only, &engine, proxy).await?;
             run::status(
                 &*session.purger,
                 args.provider.as_deref(),
@@ -190,8 +186,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Providers(args) => {
             let session =
-                setup::Session::open(config, false, &[], &EngineConfig::default(), &transport()?)
-                    .await?;
+                setup::Session::open(config, false, &[], &EngineConfig::default(), proxy).await?;
             run::providers(&*session.purger, args.json, &mut stdout)
         }
         Command::Emulate(args) => {
@@ -216,7 +211,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(run::EXIT_OK)
         }
         Command::Config(ConfigCommand::Check(args)) if args.auth => {
-            let (text, code) = setup::config_check_auth(config, &transport()?).await?;
+            let (text, code) = setup::config_check_auth(config, proxy).await?;
             run::write_out(&mut stdout, &text)?;
             Ok(code)
         }

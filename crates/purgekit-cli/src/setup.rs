@@ -7,7 +7,9 @@ use std::sync::Arc;
 use purgekit::emulator;
 use purgekit::registry::{Drive, Registry};
 use purgekit::sandbox::Sandbox;
-use purgekit::{AuthOutcome, Config, EngineConfig, Purger, Transport};
+use purgekit::{
+    AuthOutcome, Config, EngineConfig, ProxyPolicy, Purger, ReqwestTransport, Transport,
+};
 
 use crate::Failure;
 use crate::args::EmulateArgs;
@@ -31,7 +33,7 @@ impl Session {
         sandbox: bool,
         only: &[String],
         engine: &EngineConfig,
-        transport: &Arc<dyn Transport>,
+        proxy: Option<&ProxyPolicy>,
     ) -> Result<Session, Failure> {
         let (config, sandbox) = if sandbox {
             let sandbox = Sandbox::start()
@@ -42,10 +44,15 @@ impl Session {
         } else {
             (load(config)?, None)
         };
+        // The proxy: `--proxy` if given, else the config file's `proxy`, else the environment.
+        let proxy = proxy
+            .or(config.proxy.as_ref())
+            .unwrap_or(&ProxyPolicy::Environment);
+        let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::with_proxy(proxy)?);
         let drive = Drive {
             rates: None,
             engine: Some(engine.clone()),
-            transport: Some(transport.clone()),
+            transport: Some(transport),
         };
         let purger = config.select(only)?.build_with(&drive)?;
         Ok(Session {
@@ -128,19 +135,19 @@ pub fn config_check(config: Option<&Path>) -> Result<String, Failure> {
 const AUTH_CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `config check --auth`: loads the config and sends each provider's read-only authenticated
-/// call (`Provider::auth_probe`) through `transport`, under one deadline; one line per
+/// call (`Provider::auth_probe`) through the proxy `purge` would use, under one deadline; one line per
 /// provider, and the exit code (1 when any was refused or could not be checked for a reason
 /// other than its API having no such call). No line shows a secret: the messages are the
 /// providers' decoders', which never carry one.
 pub async fn config_check_auth(
     config: Option<&Path>,
-    transport: &Arc<dyn Transport>,
+    proxy: Option<&ProxyPolicy>,
 ) -> Result<(String, u8), Failure> {
     let engine = EngineConfig {
         deadline: AUTH_CHECK_DEADLINE,
         ..EngineConfig::default()
     };
-    let session = Session::open(config, false, &[], &engine, transport).await?;
+    let session = Session::open(config, false, &[], &engine, proxy).await?;
     let checks = session.purger.check_auth().await;
     let mut out = String::new();
     let (mut accepted, mut refused, mut failed, mut unavailable) = (0, 0, 0, 0);
@@ -257,8 +264,7 @@ mod tests {
         sandbox: bool,
         only: &[String],
     ) -> Result<Session, Failure> {
-        let transport: Arc<dyn Transport> = Arc::new(purgekit::ReqwestTransport::default());
-        Session::open(config, sandbox, only, &EngineConfig::default(), &transport).await
+        Session::open(config, sandbox, only, &EngineConfig::default(), None).await
     }
 
     #[tokio::test]
