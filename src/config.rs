@@ -814,9 +814,10 @@ mod tests {
 
     #[test]
     fn missing_and_wrong_kinds() {
+        let kinds = crate::Registry::builtin().kinds().join(", ");
+        assert!(kinds.contains("level3, limelight"), "{kinds}");
         let (field, message) = config_error("[providers.a]\nshortname = \"x\"");
         assert_eq!(field, "providers.a.kind");
-        let kinds = crate::Registry::builtin().kinds().join(", ");
         assert!(message.contains(&kinds), "{message}");
         let (field, message) = config_error("[providers.a]\nkind = \"nosuchcdn\"");
         assert_eq!(field, "providers.a.kind");

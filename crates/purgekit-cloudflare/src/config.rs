@@ -8,6 +8,15 @@ use serde::Deserialize;
 /// The `kind` a config table names to use this provider: `kind = "cloudflare"`.
 pub const KIND: &str = "cloudflare";
 
+/// The table `purgekit config init` writes for this provider: every key it needs, with
+/// placeholder values to replace, the token read from the environment
+/// (`${PURGEKIT_CLOUDFLARE_API_TOKEN}`), the endpoint and rate limits left to their defaults.
+pub const TEMPLATE: &str = r#"kind = "cloudflare"
+zone_id = "023e105f4ecef8ad9ca31a8372d0c353"
+api_token = "${PURGEKIT_CLOUDFLARE_API_TOKEN}"
+plan = "free"    # free, pro, business or enterprise: the zone's caps and rate limits
+"#;
+
 /// Cloudflare's API endpoint (the `/client/v4` base path is added to it).
 pub const DEFAULT_ENDPOINT: &str = "https://api.cloudflare.com";
 

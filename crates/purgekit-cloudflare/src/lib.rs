@@ -39,7 +39,7 @@ mod wire;
 
 pub use config::{
     CloudflareConfig, DEFAULT_ENDPOINT, DEFAULT_MAX_IN_FLIGHT, ENV_API_TOKEN, GLOBAL_LIMIT, KIND,
-    Plan, PlanLimits,
+    Plan, PlanLimits, TEMPLATE,
 };
 pub use decode::{AUTH_ERROR, THROTTLED};
 pub use provider::Cloudflare;

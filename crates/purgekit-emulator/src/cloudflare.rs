@@ -407,6 +407,11 @@ impl crate::Emulated for CloudflareEmulator {
         table
     }
 
+    /// The API token: it is the whole credential, so it is as secret as a signing key.
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().api_token.clone()]
+    }
+
     fn requests(&self) -> Vec<SeenRequest> {
         CloudflareEmulator::requests(self)
     }

@@ -373,6 +373,11 @@ impl crate::Emulated for FastlyEmulator {
         table
     }
 
+    /// The API token: it is the whole credential, so it is as secret as a signing key.
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().api_token.clone()]
+    }
+
     fn requests(&self) -> Vec<SeenRequest> {
         FastlyEmulator::requests(self)
     }

@@ -6,6 +6,14 @@ use serde::Deserialize;
 /// The `kind` a config table names to use this provider: `kind = "fastly"`.
 pub const KIND: &str = "fastly";
 
+/// The table `purgekit config init` writes for this provider: every key it needs, with
+/// placeholder values to replace, the token read from the environment
+/// (`${PURGEKIT_FASTLY_API_TOKEN}`), the endpoint and rate limits left to their defaults.
+pub const TEMPLATE: &str = r#"kind = "fastly"
+service_id = "SU1Z0isxPaozGVKXdv0eY"
+api_token = "${PURGEKIT_FASTLY_API_TOKEN}"
+"#;
+
 /// Fastly's API endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://api.fastly.com";
 

@@ -36,7 +36,8 @@ mod provider;
 mod wire;
 
 pub use config::{
-    DEFAULT_ENDPOINT, DEFAULT_MAX_IN_FLIGHT, ENV_API_TOKEN, FastlyConfig, KIND, WRITE_LIMIT,
+    DEFAULT_ENDPOINT, DEFAULT_MAX_IN_FLIGHT, ENV_API_TOKEN, FastlyConfig, KIND, TEMPLATE,
+    WRITE_LIMIT,
 };
 pub use decode::{PURGE_ALL_HANDLE, REMAINING_HEADER, RESET_HEADER, rate_limit_state, until_reset};
 pub use provider::Fastly;
