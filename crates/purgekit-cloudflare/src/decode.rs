@@ -121,6 +121,73 @@ pub(crate) fn accepted(response: &HttpResponse, sent: &Sent<'_>) -> Result<Strin
     }
 }
 
+#[derive(Deserialize)]
+struct Verified {
+    success: bool,
+    #[serde(default)]
+    errors: Vec<Message>,
+    #[serde(default)]
+    result: Option<TokenStatus>,
+}
+
+#[derive(Deserialize)]
+struct TokenStatus {
+    status: String,
+}
+
+/// The answer to the credentials check (`GET /user/tokens/verify`): accepted when the token is
+/// `active`; a token that is not, 401/403 or code 10000 are auth errors, 5xx transient.
+pub(crate) fn verified(response: &HttpResponse) -> Result<()> {
+    let status = response.status().as_u16();
+    let answer: Option<Verified> = serde_json::from_slice(response.body()).ok();
+    let words = || match &answer {
+        Some(a) if !a.errors.is_empty() => escape_controls(
+            &a.errors
+                .iter()
+                .take(5)
+                .map(|e| format!("{} {}", e.code, snippet(e.message.as_bytes())))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => snippet(response.body()),
+    };
+    match &answer {
+        Some(Verified {
+            success: true,
+            result: Some(TokenStatus { status: token }),
+            ..
+        }) if status == 200 => {
+            if token == "active" {
+                Ok(())
+            } else {
+                Err(Error::auth(format!(
+                    "the Cloudflare token is `{}`, not active",
+                    snippet(token.as_bytes())
+                )))
+            }
+        }
+        _ if status == 401
+            || status == 403
+            || answer
+                .as_ref()
+                .is_some_and(|a| a.errors.iter().any(|m| m.code == AUTH_ERROR)) =>
+        {
+            Err(Error::auth(format!(
+                "HTTP {status} from Cloudflare: {}",
+                words()
+            )))
+        }
+        _ if (500..=599).contains(&status) => Err(Error::Transient {
+            retry_after: retry_after(response),
+            message: format!("HTTP {status} from Cloudflare: {}", words()),
+        }),
+        _ => Err(Error::protocol(format!(
+            "HTTP {status} from Cloudflare to the token check: {}",
+            words()
+        ))),
+    }
+}
+
 /// `retry-after` (seconds or a date), else the non-standard `retry-after-ms` the official SDK
 /// also honours.
 fn retry_after(response: &HttpResponse) -> Option<Duration> {
@@ -154,6 +221,36 @@ mod tests {
         count: 31,
         limit: (30, "max_files_per_request"),
     };
+
+    #[test]
+    fn the_token_check_accepts_an_active_token_only() {
+        let read = |status: u16, body: &str| verified(&response(status, body, &[]));
+        let auth = |e: Error| matches!(e, Error::Auth { .. });
+        assert!(read(200, r#"{"success":true,"errors":[],"messages":[],"result":{"id":"t","status":"active"}}"#).is_ok());
+        let e = read(
+            200,
+            r#"{"success":true,"errors":[],"result":{"id":"t","status":"disabled"}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("disabled") && auth(e));
+        let e = read(
+            401,
+            r#"{"success":false,"errors":[{"code":1000,"message":"Invalid API Token"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("Invalid API Token") && auth(e));
+        let e = read(
+            403,
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+        )
+        .unwrap_err();
+        assert!(auth(e));
+        assert!(matches!(
+            read(503, "busy").unwrap_err(),
+            Error::Transient { .. }
+        ));
+        assert!(!auth(read(200, "<html>").unwrap_err()));
+    }
 
     #[test]
     fn success_gives_the_result_id() {

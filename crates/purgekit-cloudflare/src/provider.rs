@@ -5,9 +5,9 @@ use std::time::SystemTime;
 use purgekit_core::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use purgekit_core::http::{HeaderValue, Method};
 use purgekit_core::{
-    Accepted, Action, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle, HttpRequest,
-    HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED, Result, Status,
-    Target, TargetKind, TokenBucket,
+    Accepted, Action, AuthProbe, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle,
+    HttpRequest, HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED,
+    Result, Status, Target, TargetKind, TokenBucket,
 };
 
 use crate::config::{Account, CloudflareConfig};
@@ -229,6 +229,22 @@ impl Provider for Cloudflare {
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body)
             .map_err(|e| Error::protocol(format!("cannot build the Cloudflare request: {e}")))
+    }
+
+    /// `GET /client/v4/user/tokens/verify`: read-only, answered for a token of any permission.
+    fn auth_probe(&self, _now: SystemTime) -> Result<AuthProbe> {
+        let request = purgekit_core::http::Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{}", self.account.endpoint, wire::VERIFY_PATH))
+            .header(AUTHORIZATION, self.bearer.clone())
+            .body(Vec::new())
+            .map_err(|e| Error::protocol(format!("cannot build the Cloudflare request: {e}")))?;
+        Ok(AuthProbe::Request(Box::new(request)))
+    }
+
+    /// Accepted when Cloudflare says the token is `active`.
+    fn decode_auth_probe(&self, response: HttpResponse) -> Result<()> {
+        decode::verified(&response)
     }
 
     fn decode(&self, batch: &Batch, response: HttpResponse) -> Result<Accepted> {

@@ -3,6 +3,9 @@
 
 use purgekit_core::{Error, Result, Target};
 
+/// The token check (`GET`): the credentials check.
+pub(crate) const VERIFY_PATH: &str = "/client/v4/user/tokens/verify";
+
 /// The body field of each kind of purge: the batch scope naming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {

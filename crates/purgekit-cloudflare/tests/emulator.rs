@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use purgekit_cloudflare::{Cloudflare, CloudflareConfig, Plan};
 use purgekit_core::{
-    BucketConfig, EngineConfig, Error, ProviderPurger, PurgeRequest, Purger, RateRegistry,
-    RetryPolicy, State,
+    AuthOutcome, BucketConfig, EngineConfig, Error, ProviderPurger, PurgeRequest, Purger,
+    RateRegistry, RetryPolicy, State,
 };
 use purgekit_emulator::cloudflare::{CloudflareEmulator, CloudflareEmulatorConfig};
 use purgekit_emulator::{Running, serve};
@@ -222,4 +222,35 @@ async fn bad_input_is_refused_before_sending() {
         "{err}"
     );
     assert!(e.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credentials_check_verifies_the_token_read_only() {
+    for (token_ok, accepted) in [(true, true), (false, false)] {
+        let (e, running) = start(CloudflareEmulatorConfig::demo()).await;
+        let token = if token_ok {
+            e.config().api_token.clone()
+        } else {
+            "wrong-token-hunter2".to_owned()
+        };
+        let check = purger(&e, &running, &token, |_| {})
+            .check_auth()
+            .await
+            .remove(0);
+        match &check.outcome {
+            AuthOutcome::Accepted => assert!(accepted),
+            AuthOutcome::Refused(why) => {
+                assert!(!accepted, "{why}");
+                assert!(why.contains("10000") && !why.contains("hunter2"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let seen = e.requests();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            (seen[0].method.as_str(), seen[0].path_and_query.as_str()),
+            ("GET", "/client/v4/user/tokens/verify")
+        );
+        assert!(e.purges().is_empty());
+    }
 }

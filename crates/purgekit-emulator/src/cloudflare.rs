@@ -5,9 +5,11 @@
 //! - `POST …/purge_cache` (remove), `POST …/invalidate_cache` (mark stale; recorded as such),
 //!   `POST …/environments/{environment}/purge_cache`; `DELETE …/purge_cache`, which older
 //!   clients sent, is refused with 1012 as Cloudflare now refuses it;
-//! - credentials: `Authorization: Bearer {token}`, or `X-Auth-Email` + `X-Auth-Key` when a
-//!   legacy key is configured; anything else is code 10000 (401 without credentials, 403 with
-//!   wrong ones), nothing echoed;
+//! - credentials, checked by the shared authentication layer (`cloudflare/auth.rs`) before any
+//!   handler: `Authorization: Bearer {token}`, or `X-Auth-Email` + `X-Auth-Key` when a legacy
+//!   key is configured; anything else is code 10000 (401 without credentials, 403 with wrong
+//!   ones), nothing echoed;
+//! - `GET /client/v4/user/tokens/verify` (the credentials check): the token's id and `active`;
 //! - the zone (404);
 //! - the body: exactly one of `files` (URL strings or `{"url","headers"}` objects, no nulls),
 //!   `tags`, `hosts`, `prefixes` (no scheme, query, fragment or wildcard; at most 31 `/`) or
@@ -29,16 +31,17 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::time::Instant;
 
 pub use state::Purge;
 pub use wire::{INVALID, TOO_MANY};
 
+use crate::auth::authenticate;
 use crate::bucket::FixedWindow;
 use crate::bucket::{Bucket, BucketSpec};
 use crate::{Faults, Seen, SeenRequest};
@@ -154,9 +157,11 @@ impl CloudflareEmulator {
         self.shared.faults.clone()
     }
 
-    /// The routes, with the fault layer and request recording.
+    /// The routes behind the shared authentication layer (verified in `cloudflare/auth.rs`),
+    /// the fault layer and request recording.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/client/v4/user/tokens/verify", get(verify_token))
             .route(
                 "/client/v4/zones/{zone}/purge_cache",
                 post(purge).delete(purge_with_delete),
@@ -167,6 +172,10 @@ impl CloudflareEmulator {
                 post(purge_environment),
             )
             .with_state(self.clone())
+            .route_layer(from_fn_with_state(
+                self.clone(),
+                authenticate::<CloudflareEmulator>,
+            ))
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
             .layer(from_fn_with_state(
                 self.shared.seen.clone(),
@@ -250,17 +259,12 @@ fn throttled(ledger: &mut Ledger, wait: Duration) -> Response {
 fn handle(
     emu: &CloudflareEmulator,
     zone: &str,
-    headers: &HeaderMap,
     body: &[u8],
     invalidate: bool,
     environment: Option<String>,
 ) -> Response {
     let c = emu.config();
     let mut ledger = emu.ledger();
-    let legacy = c.legacy_key.as_ref().map(|(e, k)| (e.as_str(), k.as_str()));
-    if let Err(refusal) = auth::check(headers, &c.api_token, legacy) {
-        return refuse(&mut ledger, refusal);
-    }
     if zone != c.zone_id {
         return refuse(
             &mut ledger,
@@ -316,31 +320,41 @@ fn handle(
     answer(&mut ledger, 200, wire::success(zone))
 }
 
+/// `GET /user/tokens/verify`: the token is valid and active (the layer refused any other). It
+/// counts against the global window like every API call.
+async fn verify_token(State(emu): State<CloudflareEmulator>) -> Response {
+    let mut ledger = emu.ledger();
+    let now = Instant::now();
+    if !ledger.global.allows(now) {
+        let (_, reset, _) = ledger.global.state(now);
+        return throttled(&mut ledger, reset);
+    }
+    ledger.global.take(now);
+    answer(&mut ledger, 200, wire::token_active())
+}
+
 async fn purge(
     State(emu): State<CloudflareEmulator>,
     Path(zone): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&emu, &zone, &headers, &body, false, None)
+    handle(&emu, &zone, &body, false, None)
 }
 
 async fn invalidate(
     State(emu): State<CloudflareEmulator>,
     Path(zone): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&emu, &zone, &headers, &body, true, None)
+    handle(&emu, &zone, &body, true, None)
 }
 
 async fn purge_environment(
     State(emu): State<CloudflareEmulator>,
     Path((zone, environment)): Path<(String, String)>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&emu, &zone, &headers, &body, false, Some(environment))
+    handle(&emu, &zone, &body, false, Some(environment))
 }
 
 async fn purge_with_delete(State(emu): State<CloudflareEmulator>) -> Response {

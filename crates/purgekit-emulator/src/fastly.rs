@@ -7,9 +7,11 @@
 //!   or a `{"surrogate_keys":[…]}` JSON body), `POST /service/{id}/purge_all`;
 //!   `Fastly-Soft-Purge` (recorded; purge-all is hard whatever is sent) and
 //!   `Fastly-Purge-Environment` (recorded);
-//! - `Fastly-Key`: a wrong token is 401 on every call; a missing one is 401 except on URL
-//!   purges of a service that does not require auth ([`FastlyEmulatorConfig::urls_require_auth`]);
-//!   the token's scopes (`purge_select` for URLs and keys, `purge_all`, `global`) are 403;
+//! - `Fastly-Key`, checked by the shared authentication layer (`fastly/auth.rs`) before any
+//!   handler: a wrong token is 401 on every call; a missing one is 401 except on URL purges of
+//!   a service that does not require auth ([`FastlyEmulatorConfig::urls_require_auth`]); the
+//!   token's scopes (`purge_select` for URLs and keys, `purge_all`, `global`) are 403;
+//! - `GET /tokens/self` (the credentials check): the token's record, its scopes as `scope`;
 //! - the service id (404 `Record not found`), keys of 1 to 1,024 bytes of printable ASCII, at
 //!   most 256 a request (400);
 //! - the hourly API write limit: purge-all counts (1,000 an hour in fixed windows), URL and
@@ -34,21 +36,25 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 pub use state::Purge;
 
+use crate::auth::authenticate;
 use crate::bucket::FixedWindow;
 use crate::{Faults, Seen, SeenRequest};
-use auth::{Needs, Refusal};
+use auth::Refusal;
 use state::Ledger;
 
 /// The sandbox service.
 pub const DEMO_SERVICE_ID: &str = "SU1Z0isxPaozGVKXdv0eY";
 /// The sandbox token. Not a secret: it only opens the emulator.
 pub const DEMO_API_TOKEN: &str = "sandbox-fastly-token-not-a-real-one";
+
+/// The token's own record.
+const TOKEN_PATH: &str = "/tokens/self";
 
 /// How the emulator behaves; [`Default`] is Fastly's documented behaviour with the demo token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,14 +143,20 @@ impl FastlyEmulator {
         self.shared.faults.clone()
     }
 
-    /// The routes, with the fault layer and request recording.
+    /// The routes behind the shared authentication layer (`Fastly-Key`, verified in
+    /// `fastly/auth.rs`), the fault layer and request recording.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/purge/{*url}", post(purge_url))
             .route("/service/{service}/purge/{key}", post(purge_key))
             .route("/service/{service}/purge", post(purge_keys))
             .route("/service/{service}/purge_all", post(purge_all))
+            .route(TOKEN_PATH, get(token_self))
             .with_state(self.clone())
+            .route_layer(from_fn_with_state(
+                self.clone(),
+                authenticate::<FastlyEmulator>,
+            ))
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
             .layer(from_fn_with_state(
                 self.shared.seen.clone(),
@@ -171,18 +183,11 @@ impl FastlyEmulator {
         self.shared.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The token, its scopes and the service id: a refusal, or the ledger to record in.
-    fn admit(
-        &self,
-        headers: &HeaderMap,
-        service: Option<&str>,
-        needs: Needs,
-    ) -> Result<MutexGuard<'_, Ledger>, Refusal> {
-        let c = &self.shared.config;
-        let required = service.is_some() || c.urls_require_auth;
-        auth::check(headers, &c.api_token, &c.token_scopes, needs, required)?;
+    /// The service id (the credentials are the authentication layer's): a refusal, or the
+    /// ledger to record in.
+    fn admit(&self, service: Option<&str>) -> Result<MutexGuard<'_, Ledger>, Refusal> {
         if let Some(service) = service
-            && service != c.service_id
+            && service != self.shared.config.service_id
         {
             return Err((
                 404,
@@ -245,7 +250,7 @@ fn record(ledger: &mut Ledger, call: &'static str, value: String, headers: &Head
 }
 
 async fn purge_url(State(emu): State<FastlyEmulator>, uri: Uri, headers: HeaderMap) -> Response {
-    let mut ledger = match emu.admit(&headers, None, Needs::Select) {
+    let mut ledger = match emu.admit(None) {
         Ok(l) => l,
         Err(r) => return refuse(&emu, r),
     };
@@ -271,7 +276,7 @@ async fn purge_key(
     Path((service, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let mut ledger = match emu.admit(&headers, Some(&service), Needs::Select) {
+    let mut ledger = match emu.admit(Some(&service)) {
         Ok(l) => l,
         Err(r) => return refuse(&emu, r),
     };
@@ -288,7 +293,7 @@ async fn purge_keys(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut ledger = match emu.admit(&headers, Some(&service), Needs::Select) {
+    let mut ledger = match emu.admit(Some(&service)) {
         Ok(l) => l,
         Err(r) => return refuse(&emu, r),
     };
@@ -312,7 +317,7 @@ async fn purge_all(
     Path(service): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let mut ledger = match emu.admit(&headers, Some(&service), Needs::All) {
+    let mut ledger = match emu.admit(Some(&service)) {
         Ok(l) => l,
         Err(r) => return refuse(&emu, r),
     };
@@ -332,6 +337,14 @@ async fn purge_all(
     ledger.writes.take(now);
     record(&mut ledger, "all", service, &headers);
     answer(&mut ledger, 200, serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /tokens/self`: the token's record (its scopes space-separated in `scope`, no service
+/// restriction). Reading is not a write: the hourly window is untouched.
+async fn token_self(State(emu): State<FastlyEmulator>) -> Response {
+    let c = emu.config();
+    let body = wire::token(&c.token_scopes.join(" "));
+    answer(&mut emu.ledger(), 200, body)
 }
 
 impl crate::Emulated for FastlyEmulator {

@@ -93,6 +93,48 @@ pub(crate) fn accepted(
     }
 }
 
+/// `GET /tokens/self`'s record: the scopes (space-separated; `global` when absent) and the
+/// services the token is limited to (any when empty).
+#[derive(Deserialize)]
+struct Token {
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    services: Vec<String>,
+}
+
+/// The answer to the credentials check (`GET /tokens/self`): accepted when the token holds a
+/// purge scope (`global`, `purge_select` or `purge_all`) and may act on `service_id`; a token
+/// without one is an auth error, as a purge with it would be.
+pub(crate) fn token(response: &HttpResponse, service_id: &str) -> Result<()> {
+    if response.status().as_u16() != 200 {
+        return Err(classify(response, "nothing (the credentials check)"));
+    }
+    let token: Token = serde_json::from_slice(response.body()).map_err(|e| {
+        Error::protocol(format!(
+            "Fastly's answer to GET /tokens/self is not what it documents ({}): {}",
+            escape_controls(&e.to_string()),
+            snippet(response.body())
+        ))
+    })?;
+    let scope = token.scope.as_deref().unwrap_or("global");
+    if !scope
+        .split_whitespace()
+        .any(|s| matches!(s, "global" | "purge_select" | "purge_all"))
+    {
+        return Err(Error::auth(format!(
+            "the Fastly token's scope `{}` has none of purge_select, purge_all or global",
+            snippet(scope.as_bytes())
+        )));
+    }
+    if !token.services.is_empty() && !token.services.iter().any(|s| s == service_id) {
+        return Err(Error::auth(format!(
+            "the Fastly token is limited to other services than `{service_id}`"
+        )));
+    }
+    Ok(())
+}
+
 /// An error answer: 401/403 auth (never retried), 429 a rate limit until the window resets,
 /// 5xx transient, the rest rejections naming the status and Fastly's words.
 fn classify(response: &HttpResponse, what: &str) -> Error {
@@ -178,6 +220,30 @@ mod tests {
             b = b.header(*k, *v);
         }
         b.body(body.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_token_record_needs_a_purge_scope_and_the_service() {
+        let read = |status: u16, body: &str| token(&response(status, body, &[]), "SVC");
+        assert!(read(200, r#"{"scope":"global","services":[]}"#).is_ok());
+        assert!(read(200, r#"{"scope":"global:read purge_select"}"#).is_ok());
+        assert!(
+            read(200, r#"{"id":"t"}"#).is_ok(),
+            "no scope is Fastly's default, global"
+        );
+        assert!(read(200, r#"{"scope":"purge_all","services":["SVC"]}"#).is_ok());
+        let auth = |e: Error| matches!(e, Error::Auth { .. });
+        let e = read(200, r#"{"scope":"global:read"}"#).unwrap_err();
+        assert!(e.to_string().contains("global:read") && auth(e));
+        let e = read(200, r#"{"scope":"global","services":["OTHER"]}"#).unwrap_err();
+        assert!(e.to_string().contains("SVC") && auth(e));
+        let e = read(
+            401,
+            r#"{"msg":"Provided credentials are missing or invalid"}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("missing or invalid") && auth(e));
+        assert!(!auth(read(200, "<html>").unwrap_err()));
     }
 
     #[test]

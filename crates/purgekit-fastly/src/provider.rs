@@ -5,9 +5,9 @@ use std::time::SystemTime;
 use purgekit_core::http::header::{ACCEPT, CONTENT_TYPE};
 use purgekit_core::http::{HeaderValue, Method};
 use purgekit_core::{
-    Accepted, Action, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle, HttpRequest,
-    HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED, Result, Status,
-    Target, TargetKind, TokenBucket,
+    Accepted, Action, AuthProbe, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle,
+    HttpRequest, HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED,
+    Result, Status, Target, TargetKind, TokenBucket,
 };
 
 use crate::config::{Account, FastlyConfig};
@@ -218,6 +218,24 @@ impl Provider for Fastly {
         builder
             .body(body)
             .map_err(|e| Error::protocol(format!("cannot build the Fastly request: {e}")))
+    }
+
+    /// The token's own record, `GET /tokens/self`: read-only, and answered for a token of any
+    /// scope (a purge-only token may not read the service's configuration).
+    fn auth_probe(&self, _now: SystemTime) -> Result<AuthProbe> {
+        let request = purgekit_core::http::Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{}", self.account.endpoint, wire::TOKEN_PATH))
+            .header(KEY_HEADER, self.key.clone())
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .body(Vec::new())
+            .map_err(|e| Error::protocol(format!("cannot build the Fastly request: {e}")))?;
+        Ok(AuthProbe::Request(Box::new(request)))
+    }
+
+    /// Accepted when the token holds a purge scope and is not limited to other services.
+    fn decode_auth_probe(&self, response: HttpResponse) -> Result<()> {
+        decode::token(&response, &self.account.service_id)
     }
 
     fn decode(&self, batch: &Batch, response: HttpResponse) -> Result<Accepted> {

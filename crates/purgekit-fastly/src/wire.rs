@@ -13,6 +13,9 @@ use purgekit_core::{Error, Result, Target};
 
 /// The token header.
 pub const KEY_HEADER: &str = "fastly-key";
+
+/// The token's own record (`GET`): the credentials check.
+pub(crate) const TOKEN_PATH: &str = "/tokens/self";
 /// The soft-purge header: mark stale instead of removing.
 pub const SOFT_PURGE_HEADER: &str = "fastly-soft-purge";
 /// Most surrogate keys in one batch purge.

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use purgekit_core::{
-    EngineConfig, Error, ProviderPurger, PurgeRequest, Purger, RateRegistry, RetryPolicy, State,
+    AuthOutcome, EngineConfig, Error, ProviderPurger, PurgeRequest, Purger, RateRegistry,
+    RetryPolicy, State,
 };
 use purgekit_emulator::fastly::{FastlyEmulator, FastlyEmulatorConfig};
 use purgekit_emulator::{Running, serve};
@@ -224,4 +225,44 @@ async fn bad_input_is_refused_before_sending() {
         "{err}"
     );
     assert!(e.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credentials_check_reads_the_token_and_its_scopes() {
+    for (scopes, token_ok, accepted) in [
+        (vec!["global"], true, true),
+        (vec!["purge_select"], true, true),
+        (vec!["global:read"], true, false),
+        (vec!["global"], false, false),
+    ] {
+        let (e, running) = start(FastlyEmulatorConfig {
+            token_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..FastlyEmulatorConfig::demo()
+        })
+        .await;
+        let token = if token_ok {
+            e.config().api_token.clone()
+        } else {
+            "wrong-token-hunter2".to_owned()
+        };
+        let check = purger(&e, &running, &token).check_auth().await.remove(0);
+        match &check.outcome {
+            AuthOutcome::Accepted => assert!(accepted, "{scopes:?}"),
+            AuthOutcome::Refused(why) => {
+                assert!(!accepted, "{scopes:?}: {why}");
+                assert!(!why.contains("hunter2"), "{why}");
+                if token_ok {
+                    assert!(why.contains("global:read"), "{why}");
+                }
+            }
+            other => panic!("{scopes:?}: {other:?}"),
+        }
+        let seen = e.requests();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            (seen[0].method.as_str(), seen[0].path_and_query.as_str()),
+            ("GET", "/tokens/self")
+        );
+        assert!(e.purges().is_empty());
+    }
 }

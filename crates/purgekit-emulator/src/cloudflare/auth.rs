@@ -2,6 +2,10 @@
 //! `X-Auth-Email` + `X-Auth-Key` (a global API key), when configured.
 
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::response::Response;
+
+use crate::auth::{Authenticator, Principal};
 
 /// Why a request is refused: (HTTP status, Cloudflare error code, message).
 pub(super) type Refusal = (u16, i64, String);
@@ -42,6 +46,29 @@ pub(super) fn check(
         };
     }
     Err((401, 10000, "Authentication error".into()))
+}
+
+/// Cloudflare's refusal: the error envelope (code 10000) with the `Ratelimit` headers every
+/// answer carries.
+impl Authenticator for super::CloudflareEmulator {
+    type Refusal = Refusal;
+
+    fn verify(&self, parts: &Parts, _body: &[u8]) -> Result<Principal, Refusal> {
+        let c = self.config();
+        let legacy = c.legacy_key.as_ref().map(|(e, k)| (e.as_str(), k.as_str()));
+        check(&parts.headers, &c.api_token, legacy)?;
+        let who = match parts.headers.get("x-auth-email") {
+            Some(email) if !parts.headers.contains_key("authorization") => {
+                String::from_utf8_lossy(email.as_bytes()).into_owned()
+            }
+            _ => "api-token".to_owned(),
+        };
+        Ok(Principal(who))
+    }
+
+    fn refuse(&self, refusal: Refusal) -> Response {
+        super::refuse(&mut self.ledger(), refusal)
+    }
 }
 
 #[cfg(test)]

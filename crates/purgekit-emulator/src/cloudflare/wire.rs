@@ -218,6 +218,16 @@ pub(super) fn success(id: &str) -> Value {
     json!({"success": true, "errors": [], "messages": [], "result": {"id": id}})
 }
 
+/// `GET /user/tokens/verify`'s envelope for a valid token.
+pub(super) fn token_active() -> Value {
+    json!({
+        "success": true,
+        "errors": [],
+        "messages": [{"code": 10000, "message": "This API Token is valid and active", "type": null}],
+        "result": {"id": "ed17574386854bf78a67040be0a770b0", "status": "active"}
+    })
+}
+
 /// The error envelope.
 pub(super) fn failure(code: i64, message: &str) -> Value {
     json!({"success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null})

@@ -1,6 +1,12 @@
-//! `Fastly-Key` checks: the token, and its scopes for the call.
+//! `Fastly-Key` checks: the token, and its scopes for the call, as the emulator's
+//! [`Authenticator`]: a refusal is Fastly's `{"msg":…,"detail":…}` with 401 (no or a wrong
+//! token) or 403 (a scope the call needs is missing).
 
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::response::Response;
+
+use crate::auth::{Authenticator, Principal};
 
 /// Why a request is refused: (HTTP status, `msg`, `detail`).
 pub(super) type Refusal = (u16, &'static str, String);
@@ -12,6 +18,8 @@ pub(super) enum Needs {
     Select,
     /// Purge-all: `purge_all` or `global`.
     All,
+    /// Reading the token's own record (`GET /tokens/self`): any valid token.
+    Any,
 }
 
 /// Compares without stopping at the first differing byte.
@@ -49,6 +57,7 @@ pub(super) fn check(
     let wanted = match needs {
         Needs::Select => "purge_select",
         Needs::All => "purge_all",
+        Needs::Any => return Ok(()),
     };
     if !scopes.iter().any(|s| s == "global" || s == wanted) {
         return Err((
@@ -58,6 +67,44 @@ pub(super) fn check(
         ));
     }
     Ok(())
+}
+
+impl Authenticator for super::FastlyEmulator {
+    type Refusal = Refusal;
+
+    /// The call is read from the path: `/purge/…` a URL purge (a token needed only when the
+    /// service requires auth), `…/purge_all` purge-all, `/tokens/self` any token, the rest
+    /// surrogate-key purges.
+    fn verify(&self, parts: &Parts, _body: &[u8]) -> Result<Principal, Refusal> {
+        let c = self.config();
+        let path = parts.uri.path();
+        let (needs, required) = if path.starts_with("/purge/") {
+            (Needs::Select, c.urls_require_auth)
+        } else if path == super::TOKEN_PATH {
+            (Needs::Any, true)
+        } else if path.ends_with("/purge_all") {
+            (Needs::All, true)
+        } else {
+            (Needs::Select, true)
+        };
+        check(
+            &parts.headers,
+            &c.api_token,
+            &c.token_scopes,
+            needs,
+            required,
+        )?;
+        let who = if parts.headers.contains_key("fastly-key") {
+            "token"
+        } else {
+            "anonymous"
+        };
+        Ok(Principal(who.to_owned()))
+    }
+
+    fn refuse(&self, refusal: Refusal) -> Response {
+        super::refuse(self, refusal)
+    }
 }
 
 #[cfg(test)]

@@ -83,6 +83,17 @@ pub(super) fn ok(id: &str) -> Value {
     json!({"status": "ok", "id": id})
 }
 
+/// The token's record `GET /tokens/self` answers (the fields a client reads; never the token).
+pub(super) fn token(scope: &str) -> Value {
+    json!({
+        "id": "5K2iB1UlGbA3fSzeHWA7qN",
+        "name": "purgekit sandbox",
+        "scope": scope,
+        "services": [],
+        "expires_at": null
+    })
+}
+
 /// `{"msg":…,"detail":…}`.
 pub(super) fn error(msg: &str, detail: &str) -> Value {
     json!({"msg": msg, "detail": detail})
