@@ -137,6 +137,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let context = PurgeContext {
                 progress: Some(display.callback(request.wait().is_some(), log_handles)),
                 cancel: CancellationToken::new(),
+                journal: None,
             };
             display.start_heartbeat(progress::HEARTBEAT);
             let interrupts = Interrupts::listen(context.cancel.clone());

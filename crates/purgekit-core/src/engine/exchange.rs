@@ -114,6 +114,16 @@ impl Sender {
             };
             attempts += 1;
             if let Some(b) = batch {
+                // Journaled as being sent before it leaves: a crash from here on leaves it
+                // `sending`, and resume sends it again.
+                if let Some(log) = &self.context.journal
+                    && let Err(error) = log.sending(&self.name, b.index, attempts).await
+                {
+                    return Exchanged {
+                        result: Err(error),
+                        attempts: attempts - 1,
+                    };
+                }
                 self.context.emit(Event::Sent {
                     provider: self.name.clone(),
                     batch: b.index,

@@ -18,6 +18,7 @@ pub(super) fn rows(
     plan: &ProviderPlan,
     request: &PurgeRequest,
     outcomes: &[BatchOutcome],
+    notes: &[Option<String>],
     dry_run: bool,
 ) -> Vec<Row> {
     let targets = request.targets();
@@ -28,7 +29,8 @@ pub(super) fn rows(
     // request at a shared parent scope).
     let batches: Vec<Vec<Row>> = outcomes
         .iter()
-        .map(|outcome| {
+        .enumerate()
+        .map(|(index, outcome)| {
             let parts = match outcome {
                 BatchOutcome::Sent { parts, .. } => parts.len().max(1),
                 _ => 1,
@@ -47,6 +49,9 @@ pub(super) fn rows(
                     };
                     let mut warnings = plan_warnings.clone();
                     fill(&mut row, &mut warnings, outcome, part, dry_run);
+                    if let Some(Some(note)) = notes.get(index) {
+                        warnings.push(Arc::from(note.as_str()));
+                    }
                     if !warnings.is_empty() {
                         row.warnings = warnings.into();
                     }
@@ -141,13 +146,23 @@ fn fill(
         BatchOutcome::Failed { error, attempts } => {
             row.state = State::Failed;
             row.attempts = *attempts;
-            row.error = Some(Arc::from(if *attempts > 1 {
-                format!("{error} (after {attempts} attempts)")
-            } else {
-                error.to_string()
-            }));
+            row.error = Some(Arc::from(failed_text(error, *attempts)));
+        }
+        BatchOutcome::Recorded { error, attempts } => {
+            row.state = State::Failed;
+            row.attempts = *attempts;
+            row.error = Some(error.clone());
         }
         BatchOutcome::DryRun => row.state = State::DryRun,
+    }
+}
+
+/// A failed batch's row error: the error, and the attempts when there were several.
+pub(super) fn failed_text(error: &crate::Error, attempts: u32) -> String {
+    if attempts > 1 {
+        format!("{error} (after {attempts} attempts)")
+    } else {
+        error.to_string()
     }
 }
 
