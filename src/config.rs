@@ -64,6 +64,9 @@ pub const FAN_OUT_NAME: &str = "all";
 pub struct Config {
     /// The configured providers, sorted by name. Several providers mean a fan-out.
     pub providers: Vec<ProviderConfig>,
+    /// `[journal] url`: where purge runs are journaled (`postgres://…`, `sqlite://PATH` or a
+    /// path); `None` for the default location.
+    pub journal: Option<String>,
 }
 
 /// One `[providers.<name>]` table, read and checked by its provider.
@@ -72,6 +75,33 @@ pub struct ProviderConfig {
     /// The table's name (`cdn-eu`): the provider's name in reports and `--provider`.
     pub name: String,
     account: Arc<dyn Account>,
+}
+
+/// The `[journal]` table: `url`, a string (`${VAR}` interpolated), and nothing else.
+fn read_journal(value: Value, env: &impl Fn(&str) -> Option<String>) -> Result<String> {
+    let Value::Table(mut table) = value else {
+        return Err(Error::config(
+            "journal",
+            format!("expected a table, found {}", describe(&value)),
+        ));
+    };
+    if let Some(key) = table.keys().find(|k| k.as_str() != "url") {
+        return Err(Error::config(
+            format!("journal.{key}"),
+            "unknown key; expected: url",
+        ));
+    }
+    match table.remove("url") {
+        Some(Value::String(url)) => interpolate("journal.url", &url, env),
+        Some(other) => Err(Error::config(
+            "journal.url",
+            format!("expected a string, found {}", describe(&other)),
+        )),
+        None => Err(Error::config(
+            "journal.url",
+            "missing: give the journal's URL (postgres://…, sqlite://PATH or a path)",
+        )),
+    }
 }
 
 /// The field an error about the whole file names (replaced by the path in [`Config::load`]).
@@ -140,15 +170,23 @@ impl Config {
         let mut root: Table = text
             .parse()
             .map_err(|e: toml::de::Error| syntax_error(text, &e))?;
-        if let Some(key) = root.keys().find(|k| k.as_str() != "providers") {
+        if let Some(key) = root
+            .keys()
+            .find(|k| k.as_str() != "providers" && k.as_str() != "journal")
+        {
             return Err(Error::config(
                 key,
                 format!(
-                    "unknown key `{}` in the top level of the file; expected one of: providers",
+                    "unknown key `{}` in the top level of the file; expected one of: providers, \
+                     journal",
                     key.escape_default()
                 ),
             ));
         }
+        let journal = match root.remove("journal") {
+            None => None,
+            Some(value) => Some(read_journal(value, &env)?),
+        };
         let none = || {
             Error::config(
                 "providers",
@@ -170,7 +208,7 @@ impl Config {
             .into_iter()
             .map(|(name, value)| read_provider(registry, name, value, &env))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Config { providers })
+        Ok(Config { providers, journal })
     }
 
     /// The provider named `name`.
@@ -203,6 +241,7 @@ impl Config {
                 .filter(|p| names.iter().any(|n| n.as_ref() == p.name))
                 .cloned()
                 .collect(),
+            journal: self.journal.clone(),
         })
     }
 

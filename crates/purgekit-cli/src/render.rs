@@ -211,8 +211,10 @@ fn write_summary_part(report: &Report, out: &mut impl Write) -> io::Result<()> {
 
 /// Writes the report, given as its providers' reports in order, as JSON lines: one row object
 /// per line, then `{"summary": …}`. Returns the summary.
+/// With `run`, the summary line names the journaled run.
 pub fn write_report_jsonl(
     parts: impl IntoIterator<Item = Report>,
+    run: Option<&str>,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
     let mut total = Summary::default();
@@ -223,7 +225,10 @@ pub fn write_report_jsonl(
             writeln!(out)?;
         }
     }
-    serde_json::to_writer(&mut *out, &json!({ "summary": total }))?;
+    match run {
+        Some(run) => serde_json::to_writer(&mut *out, &json!({ "summary": total, "run": run }))?,
+        None => serde_json::to_writer(&mut *out, &json!({ "summary": total }))?,
+    }
     writeln!(out)?;
     Ok(total)
 }
@@ -247,13 +252,16 @@ pub fn counts_text(s: &Summary) -> String {
 /// document (provider text kept exactly, in JSON's own escapes) — the same bytes as
 /// serializing the merged [`Report`] — streamed: each part is formed, written and dropped in
 /// turn. Returns the summary.
+/// With `run`, a `run` field comes first: the journaled run's id.
 pub fn write_report_json(
     parts: impl IntoIterator<Item = Report>,
+    run: Option<&str>,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
     let streamed = Streamed {
         parts: RefCell::new(Some(parts.into_iter())),
         summary: Cell::new(Summary::default()),
+        run,
     };
     serde_json::to_writer_pretty(&mut *out, &streamed)?;
     writeln!(out)?;
@@ -261,18 +269,23 @@ pub fn write_report_json(
 }
 
 /// A [`Report`] whose rows come from its parts as they are serialized.
-struct Streamed<I> {
+struct Streamed<'r, I> {
     parts: RefCell<Option<I>>,
     summary: Cell<Summary>,
+    /// The journaled run, if any.
+    run: Option<&'r str>,
 }
 
 /// The `results` array of a [`Streamed`] report.
-struct StreamedRows<'a, I>(&'a Streamed<I>);
+struct StreamedRows<'a, 'r, I>(&'a Streamed<'r, I>);
 
-impl<I: Iterator<Item = Report>> Serialize for Streamed<I> {
+impl<I: Iterator<Item = Report>> Serialize for Streamed<'_, I> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut report = serializer.serialize_struct("Report", 2)?;
+        let mut report = serializer.serialize_struct("Report", 3)?;
+        if let Some(run) = self.run {
+            report.serialize_field("run", run)?;
+        }
         report.serialize_field("results", &StreamedRows(self))?;
         // The rows are written: their summary is complete.
         report.serialize_field("summary", &self.summary.get())?;
@@ -280,7 +293,7 @@ impl<I: Iterator<Item = Report>> Serialize for Streamed<I> {
     }
 }
 
-impl<I: Iterator<Item = Report>> Serialize for StreamedRows<'_, I> {
+impl<I: Iterator<Item = Report>> Serialize for StreamedRows<'_, '_, I> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let mut rows = serializer.serialize_seq(None)?;
@@ -787,7 +800,7 @@ https://a.example/b.css  ll        failed       -       3
 
     fn json_text(report: &Report) -> String {
         let mut out = Vec::new();
-        write_report_json([report.clone()], &mut out).unwrap();
+        write_report_json([report.clone()], None, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -811,20 +824,20 @@ https://a.example/b.css  ll        failed       -       3
         let mut expected = serde_json::to_vec_pretty(&merged).unwrap();
         expected.push(b'\n');
         let mut out = Vec::new();
-        let summary = write_report_json([a.clone(), b.clone()], &mut out).unwrap();
+        let summary = write_report_json([a.clone(), b.clone()], None, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             String::from_utf8(expected).unwrap()
         );
         assert_eq!(summary, merged.summary);
         let mut out = Vec::new();
-        write_report_json([Report::default()], &mut out).unwrap();
+        write_report_json([Report::default()], None, &mut out).unwrap();
         let mut empty = serde_json::to_vec_pretty(&Report::default()).unwrap();
         empty.push(b'\n');
         assert_eq!(out, empty);
         // JSON lines: the same rows, then the summary.
         let mut out = Vec::new();
-        write_report_jsonl([a, b], &mut out).unwrap();
+        write_report_jsonl([a, b], None, &mut out).unwrap();
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
             .unwrap()
             .lines()

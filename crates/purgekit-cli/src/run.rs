@@ -56,6 +56,8 @@ pub struct Reporting<'a> {
     pub output: Option<Output>,
     /// `--fail-on`.
     pub fail_on: &'a [FailOn],
+    /// The journaled run's id, for the JSON forms.
+    pub run: Option<String>,
 }
 
 /// Writes `reports` on `out` as `output` (by default a table up to
@@ -65,6 +67,7 @@ pub struct Reporting<'a> {
 pub fn write_report(
     reports: Reports,
     output: Option<Output>,
+    run: Option<&str>,
     mut each: impl FnMut(&Report),
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
@@ -81,8 +84,8 @@ pub fn write_report(
             render::write_report_table(&report, &mut buffered)
         }
         Output::Summary => render::write_report_summary(&mut parts, &mut buffered).map(drop),
-        Output::Json => render::write_report_json(&mut parts, &mut buffered).map(drop),
-        Output::Jsonl => render::write_report_jsonl(&mut parts, &mut buffered).map(drop),
+        Output::Json => render::write_report_json(&mut parts, run, &mut buffered).map(drop),
+        Output::Jsonl => render::write_report_jsonl(&mut parts, run, &mut buffered).map(drop),
     };
     // Parts a failed write (a closed pipe) did not reach still count, for the exit code.
     parts.for_each(drop);
@@ -93,7 +96,7 @@ pub fn write_report(
 pub fn nothing_to_purge(output: Option<Output>, out: &mut dyn Write) -> Result<u8, Failure> {
     match output {
         Some(Output::Json | Output::Jsonl) => {
-            write_report(Reports::ready(Report::default()), output, |_| {}, out)?;
+            write_report(Reports::ready(Report::default()), output, None, |_| {}, out)?;
         }
         _ => write_out(out, "nothing to purge: the input holds no target\n")?,
     }
@@ -120,6 +123,7 @@ pub async fn purge(
     write_report(
         reports,
         reporting.output,
+        reporting.run.as_deref(),
         |report| {
             fails |= report
                 .results
@@ -464,6 +468,7 @@ mod tests {
     async fn run_purge(request: PurgeRequest, json: bool) -> (Result<u8, Failure>, String) {
         let mut out = Vec::new();
         let reporting = Reporting {
+            run: None,
             output: json.then_some(Output::Json),
             fail_on: &ALL,
         };
@@ -574,6 +579,7 @@ mod tests {
         let r = request(&["https://a.example/x"]).build().unwrap();
         let mut out = Vec::new();
         let reporting = Reporting {
+            run: None,
             output: None,
             fail_on: &ALL,
         };

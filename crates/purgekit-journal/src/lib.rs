@@ -23,4 +23,4 @@ mod purger;
 pub use journal::{
     Backend, BatchCounts, Claimed, Journal, LEASE, RunInfo, default_url, parse_run_id, state_dir,
 };
-pub use purger::JournaledPurger;
+pub use purger::{JournaledPurger, RunPurger};

@@ -138,3 +138,74 @@ impl Purger for JournaledPurger {
         self.inner.status(provider, handle).await
     }
 }
+
+/// One run of a [`JournaledPurger`] as a [`Purger`]: purging runs (or resumes) that run, with
+/// the request given (the run's own, for a resumed one). For a caller that prints the run's id
+/// before the purge starts.
+pub struct RunPurger {
+    purger: Arc<JournaledPurger>,
+    run: RunId,
+    fresh: bool,
+}
+
+impl RunPurger {
+    /// A new run of `request` in `purger`'s journal (written now: nothing is sent yet).
+    pub async fn start(purger: Arc<JournaledPurger>, request: &PurgeRequest) -> Result<Self> {
+        let run = purger.start(request).await?;
+        Ok(RunPurger {
+            purger,
+            run,
+            fresh: true,
+        })
+    }
+
+    /// Run `run` of `purger`, claimed to be resumed ([`Journal::claim`]).
+    pub fn resumed(purger: Arc<JournaledPurger>, run: RunId) -> Self {
+        RunPurger {
+            purger,
+            run,
+            fresh: false,
+        }
+    }
+
+    /// The run.
+    pub fn run(&self) -> RunId {
+        self.run
+    }
+}
+
+#[async_trait]
+impl Purger for RunPurger {
+    fn name(&self) -> &str {
+        self.purger.name()
+    }
+
+    fn providers(&self) -> Vec<ProviderInfo> {
+        self.purger.providers()
+    }
+
+    fn plan(&self, request: &PurgeRequest) -> Result<Plan> {
+        self.purger.plan(request)
+    }
+
+    async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
+        Ok(self.purge_reports(request, context).await?.into_report())
+    }
+
+    async fn purge_reports(
+        &self,
+        request: &PurgeRequest,
+        context: &PurgeContext,
+    ) -> Result<Reports> {
+        let result = self.purger.run(self.run, request, context).await;
+        if result.is_err() && self.fresh {
+            // Bad input: nothing was sent, so the run is no run.
+            self.purger.journal.discard_unsent(self.run).await?;
+        }
+        result
+    }
+
+    async fn status(&self, provider: &str, handle: &Handle) -> Result<Status> {
+        self.purger.status(provider, handle).await
+    }
+}
