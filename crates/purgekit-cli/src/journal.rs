@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use purgekit::journal::{Journal, JournaledPurger, RunInfo, RunPurger, default_url, parse_run_id};
-use purgekit::{PurgeRequest, Purger, Reports};
+use purgekit::{PurgeRequest, Purger, RateRegistry, Reports};
 
 use crate::Failure;
 use crate::args::{JournalArgs, PurgeCommand};
@@ -41,6 +41,11 @@ pub async fn for_purge(
         return Ok(None);
     }
     Ok(Some(open(&command.journal, config).await?))
+}
+
+/// Rate limiters whose schedules live in `journal`, shared with every process using it.
+pub fn shared_rates(journal: &Journal) -> Arc<RateRegistry> {
+    Arc::new(RateRegistry::with_store(Arc::new(journal.clone())))
 }
 
 /// Starts a journaled run of `request` through `purger` and says so on stderr: the purger
@@ -136,12 +141,12 @@ pub async fn report(
 pub async fn resume(
     journal: Journal,
     run: Option<&str>,
-    open_session: impl AsyncFnOnce(&[String]) -> Result<setup::Session, Failure>,
+    open_session: impl AsyncFnOnce(&[String], Arc<RateRegistry>) -> Result<setup::Session, Failure>,
     quiet: bool,
 ) -> Result<(Arc<dyn Purger>, PurgeRequest, String, setup::Session), Failure> {
     let run = run.map(parse_run_id).transpose()?;
     let claimed = journal.claim(run).await?;
-    let session = open_session(&claimed.providers).await?;
+    let session = open_session(&claimed.providers, shared_rates(&journal)).await?;
     let location = journal.location().to_owned();
     let purger = Arc::new(JournaledPurger::new(session.purger.clone(), journal));
     let id = claimed.id.to_string();

@@ -116,9 +116,16 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 deadline: args.deadline(),
                 ..EngineConfig::default()
             };
-            let session =
-                setup::Session::open(config, args.sandbox, &args.provider, &engine, &transport()?)
-                    .await?;
+            let journal = journal::for_purge(&command, config).await?;
+            let session = setup::Session::open_with_rates(
+                config,
+                args.sandbox,
+                &args.provider,
+                &engine,
+                &transport()?,
+                journal.as_ref().map(journal::shared_rates),
+            )
+            .await?;
             tracing::info!(
                 "purging {} targets on {}",
                 request.targets().len(),
@@ -130,7 +137,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let (purger, run) = match journal::for_purge(&command, config).await? {
+            let (purger, run) = match journal {
                 Some(journal) => {
                     let (purger, run) =
                         journal::start(session.purger.clone(), journal, &request, cli.quiet)
@@ -164,8 +171,16 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let (purger, request, run, _session) = journal::resume(
                 journal,
                 args.run.as_deref(),
-                async |providers: &[String]| {
-                    setup::Session::open(config, false, providers, &engine, &transport).await
+                async |providers: &[String], rates| {
+                    setup::Session::open_with_rates(
+                        config,
+                        false,
+                        providers,
+                        &engine,
+                        &transport,
+                        Some(rates),
+                    )
+                    .await
                 },
                 cli.quiet,
             )

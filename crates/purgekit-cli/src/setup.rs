@@ -33,6 +33,19 @@ impl Session {
         engine: &EngineConfig,
         transport: &Arc<dyn Transport>,
     ) -> Result<Session, Failure> {
+        Self::open_with_rates(config, sandbox, only, engine, transport, None).await
+    }
+
+    /// [`Session::open`], the accounts' rate limiters kept in `rates` (a journal's shared
+    /// schedules) instead of the process-wide registry.
+    pub async fn open_with_rates(
+        config: Option<&Path>,
+        sandbox: bool,
+        only: &[String],
+        engine: &EngineConfig,
+        transport: &Arc<dyn Transport>,
+        rates: Option<Arc<purgekit::RateRegistry>>,
+    ) -> Result<Session, Failure> {
         let (config, sandbox) = if sandbox {
             let sandbox = Sandbox::start()
                 .await
@@ -43,7 +56,7 @@ impl Session {
             (load(config)?, None)
         };
         let drive = Drive {
-            rates: None,
+            rates,
             engine: Some(engine.clone()),
             transport: Some(transport.clone()),
         };

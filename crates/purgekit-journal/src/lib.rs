@@ -19,6 +19,7 @@ mod codec;
 mod journal;
 mod log;
 mod purger;
+mod rate;
 
 pub use journal::{
     Backend, BatchCounts, Claimed, Journal, LEASE, RunInfo, default_url, parse_run_id, state_dir,

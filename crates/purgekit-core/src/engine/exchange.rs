@@ -233,6 +233,7 @@ fn stopped(stop: Paced, last: Option<Error>) -> Error {
         Paced::Deadline { ready: None } => {
             "the run's deadline came while waiting for the account".to_owned()
         }
+        Paced::Store(error) => return error,
     };
     Error::deadline(match last {
         Some(error) => format!("{error}; not retried: {why}"),
