@@ -301,3 +301,113 @@ fn processes_sharing_a_postgres_journal_share_the_rate_limit() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// `n` URLs from `first` under `/dedup/`, in a file.
+fn dedup_urls(dir: &Path, name: &str, first: usize, n: usize) -> PathBuf {
+    let path = dir.join(format!("{name}.txt"));
+    let text: String = (first..first + n)
+        .map(|i| format!("https://cdn.example.com/dedup/{i}.js\n"))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // One request a second: the first run's later batches wait in its queue.
+    let overrides = vec![
+        "level3.rate_window=1s".to_owned(),
+        "level3.requests_per_window=1".to_owned(),
+    ];
+    let emulators = adjust_all(
+        purgekit::emulator::sandbox()
+            .into_iter()
+            .filter(|e| e.kind() == "level3")
+            .collect(),
+        1.0,
+        &overrides,
+    )
+    .unwrap();
+    let sandbox = runtime
+        .block_on(Sandbox::start_with(
+            emulators,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            0,
+            &Registry::builtin(),
+        ))
+        .unwrap();
+    let dir = temp_dir("dedup");
+    let config = dir.join("purgekit.toml");
+    std::fs::write(&config, sandbox.config_toml()).unwrap();
+    let config = config.to_str().unwrap();
+    // Run A: targets 0..1000 (5 batches); run B: 400..1400, whose first 3 batches are A's last 3.
+    let a = dedup_urls(&dir, "a", 0, 5 * BATCH);
+    let b = dedup_urls(&dir, "b", 2 * BATCH, 5 * BATCH);
+    let purge = |file: &Path| {
+        purgekit(
+            &[
+                "purge",
+                "--config",
+                config,
+                "--file",
+                file.to_str().unwrap(),
+                "--progress",
+                "none",
+                "--json",
+            ],
+            &dir,
+        )
+        .spawn()
+        .unwrap()
+    };
+    let first = purge(&a);
+    std::thread::sleep(Duration::from_millis(400));
+    let second = purge(&b);
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    for out in [&first, &second] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let level3 = sandbox.emulator("level3").unwrap();
+    let purged = level3.purged();
+    let mut times: HashMap<&str, usize> = HashMap::new();
+    for path in &purged {
+        *times.entry(path.as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(times.len(), 7 * BATCH, "every target purged");
+    assert_eq!(purged.len(), 7 * BATCH, "each shared target purged once");
+    assert_eq!(level3.requests().len(), 7, "one request per distinct batch");
+    // B's shared rows carry A's handles and say whom they followed.
+    let (a, b) = (json(&first), json(&second));
+    let handle = |report: &Value, target: &str| {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"] == target)
+            .unwrap()
+            .clone()
+    };
+    let shared = "https://cdn.example.com/dedup/500.js";
+    let (in_a, in_b) = (handle(&a, shared), handle(&b, shared));
+    assert_eq!(in_a["handle"], in_b["handle"]);
+    assert_eq!(in_b["state"], "accepted");
+    let note = in_b["warnings"][0].as_str().unwrap();
+    assert!(
+        note.contains(&format!(
+            "queued first in run {}",
+            a["run"].as_str().unwrap()
+        )),
+        "{note}"
+    );
+    let own = handle(&b, "https://cdn.example.com/dedup/1300.js");
+    assert!(own["warnings"].as_array().unwrap().is_empty(), "{own}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -480,35 +480,7 @@ impl Journal {
         .map_err(|e| self.error(e))?;
         for row in states {
             let index = get::<i64>(&row, 0)? as usize;
-            let state: String = get(&row, 1)?;
-            let attempts = get::<i64>(&row, 2)? as u32;
-            let parts: Option<String> = get(&row, 3)?;
-            let slots: Option<Vec<u8>> = get(&row, 4)?;
-            let error: Option<String> = get(&row, 5)?;
-            let parts = || -> Result<Vec<RecordedPart>> {
-                serde_json::from_str(parts.as_deref().unwrap_or("[]")).map_err(|e| self.error(e))
-            };
-            let slots = || codec::decode_u32s(slots.as_deref().unwrap_or_default());
-            let record = match state.as_str() {
-                "sending" => BatchRecord::Sending,
-                "accepted" => BatchRecord::Accepted {
-                    parts: parts()?,
-                    slots: slots()?,
-                    attempts,
-                },
-                "completed" => BatchRecord::Completed {
-                    parts: parts()?,
-                    slots: slots()?,
-                    attempts,
-                },
-                "failed" => BatchRecord::Failed {
-                    error: error.unwrap_or_default(),
-                    attempts,
-                },
-                other => {
-                    return Err(self.error(format!("unknown batch state `{other}`")));
-                }
-            };
+            let record = self.record_of(&row, 1)?;
             if let Some(slot) = batches.get_mut(index) {
                 *slot = record;
             }
@@ -521,6 +493,120 @@ impl Journal {
                 notes: Vec::new(),
             },
         )))
+    }
+
+    /// A batch's record from the columns `state, attempts, parts, slots, error` of `row`,
+    /// starting at column `at`.
+    fn record_of(&self, row: &AnyRow, at: usize) -> Result<BatchRecord> {
+        let state: String = get(row, at)?;
+        let attempts = get::<i64>(row, at + 1)? as u32;
+        let parts: Option<String> = get(row, at + 2)?;
+        let slots: Option<Vec<u8>> = get(row, at + 3)?;
+        let error: Option<String> = get(row, at + 4)?;
+        let parts = || -> Result<Vec<RecordedPart>> {
+            serde_json::from_str(parts.as_deref().unwrap_or("[]")).map_err(|e| self.error(e))
+        };
+        let slots = || codec::decode_u32s(slots.as_deref().unwrap_or_default());
+        Ok(match state.as_str() {
+            "sending" => BatchRecord::Sending,
+            "accepted" => BatchRecord::Accepted {
+                parts: parts()?,
+                slots: slots()?,
+                attempts,
+            },
+            "completed" => BatchRecord::Completed {
+                parts: parts()?,
+                slots: slots()?,
+                attempts,
+            },
+            "failed" => BatchRecord::Failed {
+                error: error.unwrap_or_default(),
+                attempts,
+            },
+            other => return Err(self.error(format!("unknown batch state `{other}`"))),
+        })
+    }
+
+    /// Where batch `batch` of provider `provider` in run `run` stands.
+    pub(crate) async fn batch_record(
+        &self,
+        run: RunId,
+        provider: &str,
+        batch: usize,
+    ) -> Result<BatchRecord> {
+        let row = sqlx::query(
+            "SELECT state, attempts, parts, slots, error FROM batch_states \
+             WHERE run_id = $1 AND provider = $2 AND idx = $3",
+        )
+        .bind(run.to_string())
+        .bind(provider)
+        .bind(batch as i64)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.error(e))?;
+        match row {
+            Some(row) => self.record_of(&row, 0),
+            None => Ok(BatchRecord::Queued),
+        }
+    }
+
+    /// The batches of provider `provider` in run `run` still queued (never sent).
+    pub(crate) async fn left_queued(
+        &self,
+        run: RunId,
+        provider: &str,
+    ) -> Result<std::collections::HashSet<usize>> {
+        let row =
+            sqlx::query("SELECT batch_count FROM run_plans WHERE run_id = $1 AND provider = $2")
+                .bind(run.to_string())
+                .bind(provider)
+                .fetch_one(self.pool())
+                .await
+                .map_err(|e| self.error(e))?;
+        let count = get::<i64>(&row, 0)? as usize;
+        let mut left: std::collections::HashSet<usize> = (0..count).collect();
+        let rows = sqlx::query("SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2")
+            .bind(run.to_string())
+            .bind(provider)
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        for row in rows {
+            left.remove(&(get::<i64>(&row, 0)? as usize));
+        }
+        Ok(left)
+    }
+
+    /// Run `run`'s target texts, in request order.
+    pub(crate) async fn target_texts(&self, run: RunId) -> Result<Vec<Arc<str>>> {
+        let rows = sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
+            .bind(run.to_string())
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        let mut texts = Vec::new();
+        for row in rows {
+            let chunk: Vec<u8> = get(&row, 0)?;
+            let chunk = String::from_utf8(chunk).map_err(|e| self.error(e))?;
+            texts.extend(chunk.split('\n').map(Arc::from));
+        }
+        Ok(texts)
+    }
+
+    /// Whether run `run` is unfinished and held by a live process.
+    pub(crate) async fn is_live(&self, run: RunId) -> Result<bool> {
+        let row = sqlx::query("SELECT state, owner, lease_until_ms FROM runs WHERE id = $1")
+            .bind(run.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let state: String = get(&row, 0)?;
+        let holder: String = get(&row, 1)?;
+        let until: i64 = get(&row, 2)?;
+        Ok(state == "running" && until > now_ms() && holder_alive(&holder))
     }
 
     /// Run `run`'s report, from the journal alone: one row per (target, provider) planned so

@@ -1,19 +1,37 @@
 //! [`RunJournal`]: the [`RunLog`] the engine writes one run's plans and batch transitions to.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use async_trait::async_trait;
 use purgekit_core::{
-    BatchPlan, Error, ProviderPlan, PurgeRequest, RecordedPart, Result, RunId, RunLog, RunRecord,
+    BatchPlan, BatchRecord, Error, ProviderPlan, PurgeRequest, RecordedPart, Result, RunId, RunLog,
+    RunRecord,
 };
 
 use crate::Journal;
 use crate::codec;
-use crate::journal::now_ms;
+use crate::journal::{get, now_ms, parse_run_id};
+
+/// How often a batch following another run's waits for it is looked at.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// Another run's batch that one of this run's follows.
+#[derive(Debug, Clone)]
+struct Followed {
+    run: RunId,
+    provider: String,
+    batch: usize,
+}
 
 /// One run's log in a [`Journal`].
 pub(crate) struct RunJournal {
     journal: Journal,
     run: RunId,
     id: String,
+    /// (provider, batch) → the other run's batch it follows.
+    follows: Mutex<HashMap<(String, usize), Followed>>,
 }
 
 impl RunJournal {
@@ -22,7 +40,83 @@ impl RunJournal {
             journal,
             run,
             id: run.to_string(),
+            follows: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The batches of `plan` whose targets, in order, are exactly those of a batch still queued
+    /// in another live unfinished run on the same account with the same options.
+    async fn queued_elsewhere(
+        &self,
+        plan: &ProviderPlan,
+        account: &str,
+        options: &str,
+        request: &PurgeRequest,
+    ) -> Result<Vec<Option<Followed>>> {
+        let mut found = vec![None; plan.batches.len()];
+        let others = sqlx::query(
+            "SELECT p.run_id, p.provider, p.plan, r.target_count FROM run_plans p \
+             JOIN runs r ON r.id = p.run_id WHERE r.state = 'running' AND p.kind = $1 \
+             AND p.account = $2 AND p.options_key = $3 AND p.run_id <> $4 \
+             ORDER BY r.started_ms",
+        )
+        .bind(&plan.kind)
+        .bind(account)
+        .bind(options)
+        .bind(&self.id)
+        .fetch_all(self.journal.pool())
+        .await
+        .map_err(|e| self.journal.error(e))?;
+        if others.is_empty() {
+            return Ok(found);
+        }
+        // This plan's batches by their targets' text.
+        let mut mine: HashMap<Vec<Arc<str>>, usize> = HashMap::new();
+        for (index, batch) in plan.batches.iter().enumerate() {
+            let texts = batch
+                .targets
+                .iter()
+                .map(|&t| request.targets()[t as usize].shared_text())
+                .collect();
+            mine.entry(texts).or_insert(index);
+        }
+        for row in others {
+            let run = parse_run_id(&get::<String>(&row, 0)?)?;
+            let provider: String = get(&row, 1)?;
+            if !self.journal.is_live(run).await? {
+                continue;
+            }
+            let blob: Vec<u8> = get(&row, 2)?;
+            let count = get::<i64>(&row, 3)? as usize;
+            let theirs = codec::decode_plan(&blob, &provider, &plan.kind, count)?;
+            let left = self.journal.left_queued(run, &provider).await?;
+            let texts = self.journal.target_texts(run).await?;
+            for (batch, planned) in theirs.batches.iter().enumerate() {
+                if !left.contains(&batch) {
+                    continue;
+                }
+                let key: Vec<Arc<str>> = planned
+                    .targets
+                    .iter()
+                    .map(|&t| {
+                        texts
+                            .get(t as usize)
+                            .cloned()
+                            .unwrap_or_else(|| Arc::from(""))
+                    })
+                    .collect();
+                if let Some(&index) = mine.get(&key)
+                    && found[index].is_none()
+                {
+                    found[index] = Some(Followed {
+                        run,
+                        provider: provider.clone(),
+                        batch,
+                    });
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Writes batch `batch`'s state (one statement: it is one durable commit).
@@ -95,6 +189,9 @@ impl RunLog for RunJournal {
         let blob = codec::encode_plan(plan);
         let options =
             serde_json::to_string(request.options()).map_err(|e| self.journal.error(e))?;
+        let follows = self
+            .queued_elsewhere(plan, account, &options, request)
+            .await?;
         sqlx::query(
             "INSERT INTO run_plans (run_id, provider, kind, account, options_key, batch_count, \
              plan) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -109,10 +206,24 @@ impl RunLog for RunJournal {
         .execute(self.journal.pool())
         .await
         .map_err(|e| self.journal.error(e))?;
+        let mut batches = vec![BatchRecord::Queued; plan.batches.len()];
+        let mut notes = vec![None; plan.batches.len()];
+        let mut following = self.follows.lock().unwrap_or_else(|e| e.into_inner());
+        for (index, followed) in follows.into_iter().enumerate() {
+            if let Some(followed) = followed {
+                batches[index] = BatchRecord::Follows;
+                notes[index] = Some(format!(
+                    "queued first in run {} (its request {}): purged once, with it",
+                    followed.run,
+                    followed.batch + 1
+                ));
+                following.insert((plan.provider.clone(), index), followed);
+            }
+        }
         Ok(RunRecord {
             id: self.run,
-            batches: vec![purgekit_core::BatchRecord::Queued; plan.batches.len()],
-            notes: Vec::new(),
+            batches,
+            notes,
         })
     }
 
@@ -146,6 +257,51 @@ impl RunLog for RunJournal {
     async fn failed(&self, provider: &str, batch: usize, error: &str, attempts: u32) -> Result<()> {
         self.set(provider, batch, "failed", attempts, None, None, Some(error))
             .await
+    }
+
+    async fn follow(&self, provider: &str, batch: usize) -> Result<BatchRecord> {
+        let followed = self
+            .follows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(provider.to_owned(), batch))
+            .cloned();
+        let Some(followed) = followed else {
+            return Ok(BatchRecord::Queued);
+        };
+        loop {
+            let record = self
+                .journal
+                .batch_record(followed.run, &followed.provider, followed.batch)
+                .await?;
+            match &record {
+                BatchRecord::Accepted {
+                    parts,
+                    slots,
+                    attempts,
+                }
+                | BatchRecord::Completed {
+                    parts,
+                    slots,
+                    attempts,
+                } => {
+                    self.accepted(provider, batch, parts, slots, *attempts)
+                        .await?;
+                    if matches!(record, BatchRecord::Completed { .. }) {
+                        self.completed(provider, batch).await?;
+                    }
+                    return Ok(record);
+                }
+                BatchRecord::Failed { error, attempts } => {
+                    self.failed(provider, batch, error, *attempts).await?;
+                    return Ok(record);
+                }
+                _ if !self.journal.is_live(followed.run).await? => {
+                    return Ok(BatchRecord::Queued);
+                }
+                _ => tokio::time::sleep(FOLLOW_POLL).await,
+            }
+        }
     }
 
     async fn completed(&self, provider: &str, batch: usize) -> Result<()> {

@@ -53,10 +53,14 @@ pub enum BatchRecord {
         /// HTTP attempts it took.
         attempts: u32,
     },
+    /// The same targets are queued in another unfinished run on the same account with the same
+    /// options: not sent here; the engine waits for that batch ([`RunLog::follow`]) and takes
+    /// its outcome.
+    Follows,
 }
 
 impl BatchRecord {
-    /// Whether the batch needs no more sending.
+    /// Whether this run does not send the batch (now).
     pub fn is_sent(&self) -> bool {
         !matches!(self, BatchRecord::Queued | BatchRecord::Sending)
     }
@@ -140,6 +144,15 @@ pub trait RunLog: Send + Sync {
 
     /// Every part of batch `batch` was seen complete.
     async fn completed(&self, provider: &str, batch: usize) -> Result<()>;
+
+    /// Waits until the other run's batch that batch `batch` follows ([`BatchRecord::Follows`])
+    /// is accepted, completed or failed, and returns that (already journaled as this batch's
+    /// own); [`BatchRecord::Queued`] when that run stopped before sending it (this run's resume
+    /// sends it). By default, [`BatchRecord::Queued`].
+    async fn follow(&self, provider: &str, batch: usize) -> Result<BatchRecord> {
+        let _ = (provider, batch);
+        Ok(BatchRecord::Queued)
+    }
 }
 
 /// A shared [`RunLog`].
@@ -165,7 +178,7 @@ pub(super) fn outcome(record: &BatchRecord) -> Option<BatchOutcome> {
             attempts,
         };
     match record {
-        BatchRecord::Queued | BatchRecord::Sending => None,
+        BatchRecord::Queued | BatchRecord::Sending | BatchRecord::Follows => None,
         BatchRecord::Accepted {
             parts,
             slots,

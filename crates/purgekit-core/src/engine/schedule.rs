@@ -85,7 +85,6 @@ impl<P: Provider> ProviderPurger<P> {
         let mut resumed = JoinSet::new();
         for (index, record) in records.iter().enumerate() {
             match (journal::outcome(record), record) {
-                (None, _) => {}
                 (
                     Some(_),
                     BatchRecord::Accepted {
@@ -113,6 +112,25 @@ impl<P: Provider> ProviderPurger<P> {
                     resumed.spawn(async move { (index, job.run(None).await) });
                 }
                 (Some(outcome), _) => earlier.push((index, outcome)),
+                (None, BatchRecord::Follows) => {
+                    let Some(log) = context.journal.clone() else {
+                        continue;
+                    };
+                    let job = BatchJob {
+                        sender: admission.sender.clone(),
+                        provider: self.provider.clone(),
+                        options: admission.options.clone(),
+                        index,
+                        items: plan.batches[index].len(),
+                        batch: None,
+                        earlier: None,
+                        wait,
+                        held: None,
+                        watching: admission.watching.clone(),
+                    };
+                    resumed.spawn(async move { (index, job.follow(log).await) });
+                }
+                (None, _) => {}
             }
         }
         let (plain, wildcard): (Vec<usize>, Vec<usize>) = (0..plan.batches.len())
@@ -411,6 +429,45 @@ impl<P: Provider> BatchJob<P> {
                     attempts: sent.attempts,
                 })
             }
+        }
+    }
+
+    /// Waits for the other run's batch this one follows, then takes its outcome: accepted (and
+    /// waited for, when asked), completed or failed.
+    async fn follow(mut self, log: crate::SharedRunLog) -> Finished {
+        let cancel = self.sender.context.cancel.clone();
+        let followed = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Err(Error::Cancelled),
+            followed = log.follow(&self.sender.name, self.index) => followed,
+            _ = tokio::time::sleep_until(self.sender.deadline) => Err(Error::deadline(
+                "not sent: the other run's batch it follows was not sent before the run's deadline",
+            )),
+        };
+        let failed = |error| (BatchOutcome::Failed { error, attempts: 0 }, None);
+        match followed {
+            Ok(BatchRecord::Accepted {
+                parts,
+                slots,
+                attempts,
+            }) => {
+                self.earlier = Some((
+                    parts.iter().map(|p| p.accepted()).collect(),
+                    slots,
+                    attempts,
+                ));
+                self.run(None).await
+            }
+            Ok(record @ (BatchRecord::Completed { .. } | BatchRecord::Failed { .. })) => {
+                let outcome = journal::outcome(&record).unwrap_or(BatchOutcome::DryRun);
+                (outcome, None)
+            }
+            Ok(_) => failed(Error::Journal {
+                message: "not sent: the other run it followed stopped before sending it \
+                          (`purgekit resume` sends it)"
+                    .to_owned(),
+            }),
+            Err(error) => failed(error),
         }
     }
 
