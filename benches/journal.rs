@@ -15,13 +15,18 @@
 //! - `efficiency-sqlite`: 5,000 URLs = 25 requests through Level 3's emulator under 10 requests
 //!   per 600 ms window, journaled: `efficiency` = the least time the limit allows over the time
 //!   taken; `rejections` counts the emulator's rate-limit refusals.
+//! - `shared-sqlite` and `shared-postgres`: 4,800 URLs (24 requests) on one Level 3 account under
+//!   10 requests per 600 ms window, by 1, 2 and 4 purgers at once, each with its own journal
+//!   connection and rate limiter sharing the account's schedule through the journal (as separate
+//!   processes do): `seconds` per count of purgers, `vs_one` their time over one purger's, and
+//!   `rejections`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{WINDOW, engine, min_requests_schedule, urls};
 use purgekit::emulator::Emulated;
@@ -45,6 +50,8 @@ fn main() {
             "transitions-sqlite",
             "transitions-postgres",
             "efficiency-sqlite",
+            "shared-sqlite",
+            "shared-postgres",
         ] {
             let status = std::process::Command::new(&exe)
                 .arg(case)
@@ -98,6 +105,17 @@ fn main() {
                 drop.await;
             }
             "efficiency-sqlite" => efficiency().await,
+            "shared-sqlite" => {
+                let dir = temp_dir();
+                let url = format!("sqlite://{}", dir.join("journal.sqlite3").display());
+                shared("shared-sqlite", &url).await;
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            "shared-postgres" => {
+                let (url, drop) = postgres_schema().await;
+                shared("shared-postgres", &url).await;
+                drop.await;
+            }
             other => panic!("no case `{other}`"),
         }
     });
@@ -215,6 +233,78 @@ async fn efficiency() {
         l3.emulator.rejections()
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// 4,800 URLs on one Level 3 account by 1, 2 and 4 purgers sharing the account's schedule
+/// through the journal at `url`, each purger with its own connection and rate limiter.
+async fn shared(case: &str, url: &str) {
+    use purgekit::emulator::level3::{Level3Emulator, Level3EmulatorConfig};
+    use purgekit::registry::Drive;
+    const TOTAL: usize = 4_800;
+    let mut seconds = Vec::new();
+    let mut rejections = 0;
+    for purgers in [1usize, 2, 4] {
+        let emulator = Level3Emulator::new(Level3EmulatorConfig {
+            rate_window: WINDOW,
+            completion_time: Duration::from_millis(300),
+            ..Level3EmulatorConfig::demo()
+        });
+        let running = purgekit::emulator::serve(emulator.router(), ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let toml =
+            config_toml([("l3", &emulator as &dyn Emulated, running.url().as_str())]).unwrap();
+        let config = Config::parse_with_env(&toml, |_| None).unwrap();
+        let mut jobs = Vec::new();
+        for p in 0..purgers {
+            let journal = Journal::open(url).await.expect("opens");
+            let drive = Drive {
+                rates: Some(Arc::new(RateRegistry::with_store(Arc::new(
+                    journal.clone(),
+                )))),
+                engine: Some(engine(3)),
+                transport: None,
+            };
+            let purger = JournaledPurger::new(config.build_with(&drive).unwrap(), journal);
+            let n = TOTAL / purgers;
+            let request = (p * n..(p + 1) * n)
+                .fold(PurgeRequest::builder(), |b, i| {
+                    b.url(format!(
+                        "https://s7d1.scene7.com/is/image/PurgekitDemo/{case}-{i}.jpg"
+                    ))
+                })
+                .build()
+                .unwrap();
+            jobs.push((purger, request));
+        }
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (purger, request) in jobs {
+            tasks.spawn(async move {
+                let report = purger
+                    .purge_with(&request, &PurgeContext::default())
+                    .await
+                    .expect("valid input");
+                assert_eq!(report.outcome(), Outcome::Success, "{:?}", report.summary);
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("a purger task");
+        }
+        seconds.push(started.elapsed().as_secs_f64());
+        rejections += emulator.rejections();
+    }
+    let min_seconds = min_requests_schedule(TOTAL / 200, 10, WINDOW).as_secs_f64();
+    println!(
+        "{{\"case\":\"{case}\",\"items\":{TOTAL},\"min_seconds\":{},\"seconds_1\":{},\
+         \"seconds_2\":{},\"seconds_4\":{},\"vs_one_2\":{},\"vs_one_4\":{},\"rejections\":{rejections}}}",
+        round(min_seconds),
+        round(seconds[0]),
+        round(seconds[1]),
+        round(seconds[2]),
+        round(seconds[1] / seconds[0]),
+        round(seconds[2] / seconds[0]),
+    );
 }
 
 /// A schema of its own in the PostgreSQL test database: its URL, and a future dropping it.

@@ -19,30 +19,52 @@ fn corrupt(what: &str) -> Error {
     }
 }
 
-/// The target texts of a request, `'\n'`-separated, in chunks of at most about [`CHUNK_BYTES`].
-/// A target whose text holds a line break cannot be stored (no valid target has one).
-pub(crate) fn target_chunks(targets: &[Target]) -> Result<Vec<Vec<u8>>> {
-    let mut chunks = Vec::new();
-    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES.min(targets.len() * 64 + 16));
-    for (i, target) in targets.iter().enumerate() {
-        let text = target.shared_text();
-        if text.contains('\n') {
-            return Err(Error::invalid(
-                &*text,
-                "a journaled target cannot hold a line break",
-            ));
-        }
-        if !chunk.is_empty() && chunk.len() + text.len() + 1 > CHUNK_BYTES {
-            chunks.push(std::mem::take(&mut chunk));
-            chunk.reserve(CHUNK_BYTES);
-        }
-        if i > 0 && !chunk.is_empty() {
-            chunk.push(b'\n');
-        }
-        chunk.extend_from_slice(text.as_bytes());
+/// Refuses a target whose text holds a line break (no valid target has one): the stored form
+/// is one target per line.
+pub(crate) fn check_lines(targets: &[Target]) -> Result<()> {
+    match targets.iter().find(|t| t.shared_text().contains('\n')) {
+        Some(target) => Err(Error::invalid(
+            &*target.shared_text(),
+            "a journaled target cannot hold a line break",
+        )),
+        None => Ok(()),
     }
-    chunks.push(chunk);
-    Ok(chunks)
+}
+
+/// The target texts of a request, `'\n'`-separated, in chunks of at most about
+/// [`CHUNK_BYTES`], formed one at a time (each written and dropped before the next).
+pub(crate) struct TargetChunks<'a> {
+    targets: &'a [Target],
+    next: usize,
+}
+
+impl<'a> TargetChunks<'a> {
+    pub(crate) fn new(targets: &'a [Target]) -> Self {
+        TargetChunks { targets, next: 0 }
+    }
+}
+
+impl Iterator for TargetChunks<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.next >= self.targets.len() {
+            return None;
+        }
+        let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
+        while let Some(target) = self.targets.get(self.next) {
+            let text = target.shared_text();
+            if !chunk.is_empty() && chunk.len() + text.len() + 1 > CHUNK_BYTES {
+                break;
+            }
+            if !chunk.is_empty() {
+                chunk.push(b'\n');
+            }
+            chunk.extend_from_slice(text.as_bytes());
+            self.next += 1;
+        }
+        Some(chunk)
+    }
 }
 
 /// The targets back from their chunks, each parsed (and so validated) again.
@@ -285,7 +307,8 @@ mod tests {
         .iter()
         .map(|t| Target::parse(t).unwrap())
         .collect();
-        let chunks = target_chunks(&targets).unwrap();
+        check_lines(&targets).unwrap();
+        let chunks: Vec<Vec<u8>> = TargetChunks::new(&targets).collect();
         assert_eq!(targets_of(&chunks, targets.len()).unwrap(), targets);
         assert!(targets_of(&chunks, targets.len() + 1).is_err());
     }

@@ -1,7 +1,8 @@
 //! [`Journal`]: where it lives, opening it (migrations, the version check), and its runs.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use purgekit_core::{
@@ -11,6 +12,7 @@ use purgekit_core::{
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
+use tokio::sync::watch;
 
 use crate::codec;
 use crate::log::RunJournal;
@@ -44,6 +46,8 @@ struct Inner {
     location: String,
     /// `host:pid:token`, this process's name as a run's owner.
     owner: String,
+    /// Runs started here, by whether they are written yet (`None`: not yet).
+    writing: Mutex<HashMap<RunId, watch::Receiver<Option<std::result::Result<(), String>>>>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -250,6 +254,7 @@ impl Journal {
                 backend,
                 location,
                 owner: owner(),
+                writing: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -272,16 +277,80 @@ impl Journal {
         db_error(&self.inner.location, e)
     }
 
-    /// Writes a new run of `request` on `providers`, held by this process, and returns its id:
-    /// before anything is sent.
+    /// Starts a new run of `request` on `providers`, held by this process, and returns its
+    /// id. The run and its targets are written in one transaction in the background, while the
+    /// caller plans: every provider's [`purgekit_core::RunLog::planned`] waits for it, so it is
+    /// durable before anything is sent. A target that cannot be stored is refused here.
     pub async fn start_run(&self, request: &PurgeRequest, providers: &[String]) -> Result<RunId> {
+        codec::check_lines(request.targets())?;
         let id = RunId::random();
+        let (done, written) = watch::channel(None);
+        self.inner
+            .writing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, written);
+        let journal = self.clone();
+        let request = request.clone();
+        let providers = providers.to_vec();
+        tokio::spawn(async move {
+            let result = journal.write_run(id, &request, &providers).await;
+            let _ = done.send(Some(result.map_err(|e| e.to_string())));
+        });
+        Ok(id)
+    }
+
+    /// Waits until run `run`, started by [`Journal::start_run`] in this process, is written.
+    pub(crate) async fn written(&self, run: RunId) -> Result<()> {
+        let written = self
+            .inner
+            .writing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run)
+            .cloned();
+        let Some(mut written) = written else {
+            return Ok(());
+        };
+        let outcome = written
+            .wait_for(Option::is_some)
+            .await
+            .map(|v| v.clone())
+            .map_err(|_| self.error("the task writing the run ended abnormally"))?;
+        match outcome {
+            Some(Err(message)) => Err(Error::Journal { message }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until every run started in this process is written.
+    async fn all_written(&self) -> Result<()> {
+        let runs: Vec<RunId> = self
+            .inner
+            .writing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        for run in runs {
+            self.written(run).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the run row and its targets, one transaction, streaming the targets in chunks.
+    async fn write_run(
+        &self,
+        id: RunId,
+        request: &PurgeRequest,
+        providers: &[String],
+    ) -> Result<()> {
         let stored = StoredRequest {
             options: request.options().clone(),
             wait_ms: request.wait().map(|w| w.as_millis() as u64),
             local_dry_run: request.local_dry_run(),
         };
-        let chunks = codec::target_chunks(request.targets())?;
         let now = now_ms();
         let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
         sqlx::query(
@@ -298,7 +367,7 @@ impl Journal {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
-        for (n, chunk) in chunks.into_iter().enumerate() {
+        for (n, chunk) in codec::TargetChunks::new(request.targets()).enumerate() {
             sqlx::query("INSERT INTO run_targets (run_id, chunk, texts) VALUES ($1, $2, $3)")
                 .bind(id.to_string())
                 .bind(n as i64)
@@ -308,7 +377,7 @@ impl Journal {
                 .map_err(|e| self.error(e))?;
         }
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(id)
+        Ok(())
     }
 
     /// The run log the engine writes a run's plan and transitions to.
@@ -331,6 +400,7 @@ impl Journal {
     /// Takes over run `run` (or, with `None`, the latest unfinished run nobody holds) to resume
     /// it. A run still held by a live process is refused.
     pub async fn claim(&self, run: Option<RunId>) -> Result<Claimed> {
+        self.all_written().await?;
         let now = now_ms();
         let lease = now + LEASE.as_millis() as i64;
         // Candidates: unfinished runs whose lease ran out or whose holder on this machine is
@@ -416,6 +486,7 @@ impl Journal {
 
     /// The request of run `run`, and its providers.
     pub async fn request(&self, run: RunId) -> Result<(PurgeRequest, Vec<String>)> {
+        self.written(run).await?;
         let row = sqlx::query("SELECT request, target_count, providers FROM runs WHERE id = $1")
             .bind(run.to_string())
             .fetch_optional(self.pool())
@@ -627,6 +698,7 @@ impl Journal {
     /// Marks run `run` finished when every batch of every provider is settled (accepted,
     /// completed or failed), and gives up this process's hold on it. Returns whether it is.
     pub async fn finish(&self, run: RunId) -> Result<bool> {
+        self.written(run).await?;
         let info = self.run_info(run).await?;
         let finished = info.batches.queued == 0 && info.batches.sending == 0;
         sqlx::query(
@@ -645,6 +717,7 @@ impl Journal {
 
     /// Deletes run `run` if none of its batches was ever sent (a purge refused for its input).
     pub async fn discard_unsent(&self, run: RunId) -> Result<()> {
+        self.written(run).await?;
         sqlx::query(
             "DELETE FROM runs WHERE id = $1 AND NOT EXISTS \
              (SELECT 1 FROM batch_states WHERE run_id = $1)",
@@ -658,6 +731,7 @@ impl Journal {
 
     /// Every run, latest first.
     pub async fn runs(&self) -> Result<Vec<RunInfo>> {
+        self.all_written().await?;
         let ids: Vec<String> = sqlx::query("SELECT id FROM runs ORDER BY started_ms DESC")
             .fetch_all(self.pool())
             .await
@@ -674,6 +748,7 @@ impl Journal {
 
     /// One run's listing.
     pub async fn run_info(&self, run: RunId) -> Result<RunInfo> {
+        self.written(run).await?;
         let row = sqlx::query(
             "SELECT started_ms, state, target_count, providers, owner, lease_until_ms \
              FROM runs WHERE id = $1",

@@ -170,6 +170,8 @@ impl RunLog for RunJournal {
         account: &str,
         request: &PurgeRequest,
     ) -> Result<RunRecord> {
+        // The run and its targets first: nothing of this run is sent before they are durable.
+        self.journal.written(self.run).await?;
         let targets = request.targets().len();
         if let Some((stored, record)) = self.journal.load(self.run, &plan.provider, targets).await?
         {
