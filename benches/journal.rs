@@ -15,7 +15,7 @@
 //! - `efficiency-sqlite`: 5,000 URLs = 25 requests through Level 3's emulator under 10 requests
 //!   per 600 ms window, journaled: `efficiency` = the least time the limit allows over the time
 //!   taken; `rejections` counts the emulator's rate-limit refusals.
-//! - `shared-sqlite` and `shared-postgres`: 4,800 URLs (24 requests) on one Level 3 account under
+//! - `shared-sqlite` and `shared-postgres`: 48,000 URLs (240 requests) on one Level 3 account under
 //!   10 requests per 600 ms window, by 1, 2 and 4 purgers at once, each with its own journal
 //!   connection and rate limiter sharing the account's schedule through the journal (as separate
 //!   processes do): `seconds` per count of purgers, `vs_one` their time over one purger's, and
@@ -235,12 +235,12 @@ async fn efficiency() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// 4,800 URLs on one Level 3 account by 1, 2 and 4 purgers sharing the account's schedule
+/// 48,000 URLs on one Level 3 account by 1, 2 and 4 purgers sharing the account's schedule
 /// through the journal at `url`, each purger with its own connection and rate limiter.
 async fn shared(case: &str, url: &str) {
     use purgekit::emulator::level3::{Level3Emulator, Level3EmulatorConfig};
     use purgekit::registry::Drive;
-    const TOTAL: usize = 4_800;
+    const TOTAL: usize = 48_000;
     let mut seconds = Vec::new();
     let mut rejections = 0;
     for purgers in [1usize, 2, 4] {

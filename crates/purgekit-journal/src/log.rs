@@ -25,6 +25,30 @@ struct Followed {
     batch: usize,
 }
 
+/// A batch's new state and what comes with it.
+struct Transition<'a> {
+    state: &'a str,
+    attempts: u32,
+    /// The handles (JSON), when accepted.
+    parts: Option<String>,
+    /// Per slot its part, for a shared-scope batch.
+    slots: Option<Vec<u8>>,
+    /// The row's error, when failed.
+    error: Option<&'a str>,
+}
+
+impl<'a> Transition<'a> {
+    fn to(state: &'a str, attempts: u32) -> Self {
+        Transition {
+            state,
+            attempts,
+            parts: None,
+            slots: None,
+            error: None,
+        }
+    }
+}
+
 /// One run's log in a [`Journal`].
 pub(crate) struct RunJournal {
     journal: Journal,
@@ -120,16 +144,14 @@ impl RunJournal {
     }
 
     /// Writes batch `batch`'s state (one statement: it is one durable commit).
-    async fn set(
-        &self,
-        provider: &str,
-        batch: usize,
-        state: &str,
-        attempts: u32,
-        parts: Option<String>,
-        slots: Option<Vec<u8>>,
-        error: Option<&str>,
-    ) -> Result<()> {
+    async fn set(&self, provider: &str, batch: usize, to: Transition<'_>) -> Result<()> {
+        let Transition {
+            state,
+            attempts,
+            parts,
+            slots,
+            error,
+        } = to;
         sqlx::query(
             "INSERT INTO batch_states (run_id, provider, idx, state, attempts, parts, slots, \
              error, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -230,7 +252,7 @@ impl RunLog for RunJournal {
     }
 
     async fn sending(&self, provider: &str, batch: usize, attempt: u32) -> Result<()> {
-        self.set(provider, batch, "sending", attempt, None, None, None)
+        self.set(provider, batch, Transition::to("sending", attempt))
             .await
     }
 
@@ -244,21 +266,20 @@ impl RunLog for RunJournal {
     ) -> Result<()> {
         let parts = serde_json::to_string(parts).map_err(|e| self.journal.error(e))?;
         let slots = (!slots.is_empty()).then(|| codec::encode_u32s(slots));
-        self.set(
-            provider,
-            batch,
-            "accepted",
-            attempts,
-            Some(parts),
+        let to = Transition {
+            parts: Some(parts),
             slots,
-            None,
-        )
-        .await
+            ..Transition::to("accepted", attempts)
+        };
+        self.set(provider, batch, to).await
     }
 
     async fn failed(&self, provider: &str, batch: usize, error: &str, attempts: u32) -> Result<()> {
-        self.set(provider, batch, "failed", attempts, None, None, Some(error))
-            .await
+        let to = Transition {
+            error: Some(error),
+            ..Transition::to("failed", attempts)
+        };
+        self.set(provider, batch, to).await
     }
 
     async fn follow(&self, provider: &str, batch: usize) -> Result<BatchRecord> {

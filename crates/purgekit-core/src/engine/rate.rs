@@ -101,6 +101,13 @@ impl RateRegistry {
     }
 }
 
+/// How far ahead a claim in a [`RateStore`] is first made: a durable commit's time.
+const INITIAL_LEAD: Duration = Duration::from_millis(20);
+
+/// The most a claim is made ahead (a store slower than this still works, its starts later than
+/// recorded by the difference).
+const MAX_LEAD: Duration = Duration::from_secs(1);
+
 /// How long a rate-limit rejection closes an account whose provider declares no rate window.
 pub(crate) const DEFAULT_PENALTY_CAP: Duration = Duration::from_secs(60);
 
@@ -242,6 +249,8 @@ pub(crate) struct AccountLimiter {
     blocked_until: Mutex<Option<Instant>>,
     /// The store the schedule is kept in beyond this process, and the account's key there.
     shared: Option<(Arc<dyn RateStore>, String)>,
+    /// How far ahead a claim in the store is made (see [`AccountLimiter::pace`]).
+    lead: Mutex<Duration>,
 }
 
 /// What has been sent: start instants of the last `amount` requests, when the item debt
@@ -300,6 +309,7 @@ impl AccountLimiter {
             gate: AsyncMutex::new(Schedule::default()),
             blocked_until: Mutex::new(None),
             shared: None,
+            lead: Mutex::new(INITIAL_LEAD),
         }
     }
 
@@ -342,20 +352,41 @@ impl AccountLimiter {
             let step = match &self.shared {
                 None => self.step(&mut schedule, cost, Instant::now()),
                 Some((store, key)) => {
-                    // The shared schedule, claimed atomically: read, step, written back.
+                    // The shared schedule, claimed atomically: read, step, written back. The
+                    // claim is for a start `lead` ahead, the time a claim takes to commit, and
+                    // the request then waits for that instant: the start recorded is the start
+                    // made, however long the store took (within the safety margin).
                     let clocks = Clocks::read();
+                    let lead = *self.lead.lock().unwrap_or_else(|e| e.into_inner());
+                    let start = clock::after(clocks.now, lead);
                     let mut step = None;
                     let updated = store
                         .update(key, &mut |state| {
                             let mut shared = Schedule::from_state(state, clocks);
-                            step = Some(self.step(&mut shared, cost, clocks.now));
+                            step = Some(self.step(&mut shared, cost, start));
                             let local =
                                 *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
                             shared.blocked_until = shared.blocked_until.max(local);
                             *state = shared.to_state(clocks);
                         })
                         .await;
+                    // The lead follows the time claims take: half again the last one, or a
+                    // decaying memory of slower ones.
+                    let took = clocks.now.elapsed();
+                    {
+                        let mut lead = self.lead.lock().unwrap_or_else(|e| e.into_inner());
+                        *lead = (took * 3 / 2)
+                            .max(*lead * 4 / 5)
+                            .clamp(INITIAL_LEAD, MAX_LEAD);
+                    }
                     match (updated, step) {
+                        (Ok(()), Some(Step::Started)) => {
+                            // Recorded in the store: the next request of this process may claim
+                            // its start while this one waits for its own.
+                            drop(schedule);
+                            tokio::time::sleep_until(start).await;
+                            return Ok(());
+                        }
                         (Ok(()), Some(step)) => step,
                         (Err(e), _) => return Err(Paced::Store(e)),
                         (Ok(()), None) => {
