@@ -46,7 +46,7 @@ use std::sync::Arc;
 use toml::{Table, Value};
 
 use crate::registry::{Account, Drive, Registry};
-use crate::{Error, FanOut, Purger, Result};
+use crate::{Error, FanOut, ProxyPolicy, Purger, ReqwestTransport, Result};
 
 pub use purgekit_core::{DEFAULT_RATE_WINDOW, parse_duration};
 
@@ -64,6 +64,11 @@ pub const FAN_OUT_NAME: &str = "all";
 pub struct Config {
     /// The configured providers, sorted by name. Several providers mean a fan-out.
     pub providers: Vec<ProviderConfig>,
+    /// The top-level `proxy = "URL" | "none" | "env"`: the HTTP proxy every provider's requests
+    /// go through, used when [`Drive::transport`] gives none (a CLI's `--proxy` does; it wins).
+    /// `None`: the environment, as curl reads it ([`ProxyPolicy::Environment`]). Its `Debug`
+    /// hides credentials in the URL.
+    pub proxy: Option<ProxyPolicy>,
     /// `[journal] url`: where purge runs are journaled (`postgres://…`, `sqlite://PATH` or a
     /// path); `None` for the default location.
     pub journal: Option<String>,
@@ -103,6 +108,9 @@ fn read_journal(value: Value, env: &impl Fn(&str) -> Option<String>) -> Result<S
         )),
     }
 }
+
+/// The keys the file's top level may hold.
+const TOP_LEVEL_KEYS: [&str; 3] = ["providers", "proxy", "journal"];
 
 /// The field an error about the whole file names (replaced by the path in [`Config::load`]).
 const WHOLE_FILE: &str = "<config>";
@@ -170,19 +178,33 @@ impl Config {
         let mut root: Table = text
             .parse()
             .map_err(|e: toml::de::Error| syntax_error(text, &e))?;
-        if let Some(key) = root
-            .keys()
-            .find(|k| k.as_str() != "providers" && k.as_str() != "journal")
-        {
+        if let Some(key) = root.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
             return Err(Error::config(
                 key,
                 format!(
-                    "unknown key `{}` in the top level of the file; expected one of: providers, \
-                     journal",
-                    key.escape_default()
+                    "unknown key `{}` in the top level of the file; expected one of: {}",
+                    key.escape_default(),
+                    TOP_LEVEL_KEYS.join(", ")
                 ),
             ));
         }
+        let proxy = match root.remove("proxy") {
+            None => None,
+            Some(Value::String(text)) => Some(ProxyPolicy::parse(
+                "proxy",
+                &interpolate("proxy", &text, &env)?,
+            )?),
+            // Not echoed: a proxy URL may carry credentials.
+            Some(other) => {
+                return Err(Error::config(
+                    "proxy",
+                    format!(
+                        "expected a string (a proxy URL, `none` or `env`), found {}",
+                        describe(&other)
+                    ),
+                ));
+            }
+        };
         let journal = match root.remove("journal") {
             None => None,
             Some(value) => Some(read_journal(value, &env)?),
@@ -208,7 +230,11 @@ impl Config {
             .into_iter()
             .map(|(name, value)| read_provider(registry, name, value, &env))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Config { providers, journal })
+        Ok(Config {
+            providers,
+            proxy,
+            journal,
+        })
     }
 
     /// The provider named `name`.
@@ -241,6 +267,7 @@ impl Config {
                 .filter(|p| names.iter().any(|n| n.as_ref() == p.name))
                 .cloned()
                 .collect(),
+            proxy: self.proxy.clone(),
             journal: self.journal.clone(),
         })
     }
@@ -274,16 +301,29 @@ impl Config {
 
     /// [`Config::build`], the purgers driven as `drive` says.
     pub fn build_with(&self, drive: &Drive) -> Result<Arc<dyn Purger>> {
-        let mut purgers = self.build_each(drive);
+        let mut purgers = self.build_each(drive)?;
         if purgers.len() == 1 {
             return Ok(purgers.remove(0));
         }
         Ok(Arc::new(FanOut::new(FAN_OUT_NAME, purgers)?))
     }
 
-    /// One purger per provider, in order, without the fan-out.
-    pub fn build_each(&self, drive: &Drive) -> Vec<Arc<dyn Purger>> {
-        self.providers.iter().map(|p| p.purger(drive)).collect()
+    /// One purger per provider, in order, without the fan-out. They share one transport: the
+    /// drive's, else one through the config's [`Config::proxy`] when it names one; the error
+    /// is that proxy's (e.g. an `https_proxy` variable that is not a URL, under `env`).
+    pub fn build_each(&self, drive: &Drive) -> Result<Vec<Arc<dyn Purger>>> {
+        let through_proxy;
+        let drive = match (&self.proxy, &drive.transport) {
+            (Some(policy), None) => {
+                through_proxy = Drive {
+                    transport: Some(Arc::new(ReqwestTransport::with_proxy(policy)?)),
+                    ..drive.clone()
+                };
+                &through_proxy
+            }
+            _ => drive,
+        };
+        Ok(self.providers.iter().map(|p| p.purger(drive)).collect())
     }
 }
 
@@ -940,9 +980,51 @@ mod tests {
     }
 
     #[test]
+    fn the_top_level_proxy_is_read_interpolated_and_never_echoed() {
+        let table = "[providers.a]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"00\"\n";
+        let env = |name: &str| (name == "PW").then(|| "hunter2".to_owned());
+        let config = Config::parse_with_env(&format!("proxy = \"none\"\n{table}"), env).unwrap();
+        assert_eq!(config.proxy, Some(ProxyPolicy::None));
+        assert_eq!(
+            config.select(&["a"]).unwrap().proxy,
+            Some(ProxyPolicy::None)
+        );
+        let config = Config::parse_with_env(
+            &format!("proxy = \"http://u:${{PW}}@p.example:3128\"\n{table}"),
+            env,
+        )
+        .unwrap();
+        assert_eq!(
+            config.proxy,
+            Some(ProxyPolicy::Url(
+                "http://u:hunter2@p.example:3128".to_owned()
+            ))
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.build_each(&Drive::default()).unwrap().len(), 1);
+        assert!(Config::parse_with_env(table, env).unwrap().proxy.is_none());
+        for (bad, needle) in [
+            (
+                "proxy = 3128",
+                "expected a string (a proxy URL, `none` or `env`), found",
+            ),
+            ("proxy = \"ftp://u:hunter2@p.example\"", ""),
+            ("proxies = \"none\"", "expected one of: providers, proxy"),
+        ] {
+            let e = Config::parse_with_env(&format!("{bad}\n{table}"), env).unwrap_err();
+            let Error::Config { field, message } = &e else {
+                panic!("{e:?}")
+            };
+            assert!(field.starts_with("prox"), "{bad}: {field}");
+            assert!(message.contains(needle), "{bad}: {message}");
+            assert!(!e.to_string().contains("hunter2"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn builds_one_purger_per_provider_with_the_settings() {
         let config = parse(FULL).unwrap();
-        let purgers = config.build_each(&Drive::default());
+        let purgers = config.build_each(&Drive::default()).unwrap();
         let infos: Vec<(String, String, String)> = purgers
             .iter()
             .map(|p| {

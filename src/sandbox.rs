@@ -82,7 +82,9 @@ impl Sandbox {
             engine: None,
             transport: None,
         };
-        let purgers = config.build_each(&drive);
+        let purgers = config
+            .build_each(&drive)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Sandbox {
             emulators,
             servers,

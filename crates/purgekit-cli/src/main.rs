@@ -13,10 +13,9 @@ mod signals;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches};
-use purgekit::{EngineConfig, ProxyPolicy, PurgeContext, ReqwestTransport, Transport};
+use purgekit::{EngineConfig, ProxyPolicy, PurgeContext};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{Cli, Command, ConfigCommand, FailOn, Output, ProgressMode};
@@ -91,13 +90,12 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Failure> {
     let mut stdout = std::io::stdout().lock();
     let config = cli.config.as_deref();
+    // `--proxy` (or `$PURGEKIT_PROXY`) wins over the config file's `proxy`.
     let proxy = match &cli.proxy {
-        Some(text) => ProxyPolicy::parse("--proxy", text)?,
-        None => ProxyPolicy::Environment,
+        Some(text) => Some(ProxyPolicy::parse("--proxy", text)?),
+        None => None,
     };
-    let transport = || -> Result<Arc<dyn Transport>, Failure> {
-        Ok(Arc::new(ReqwestTransport::with_proxy(&proxy)?))
-    };
+    let proxy = proxy.as_ref();
     match cli.command {
         Command::Purge(command) => {
             let args = &command.request;
@@ -122,7 +120,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 args.sandbox,
                 &args.provider,
                 &engine,
-                &transport()?,
+                proxy,
                 journal.as_ref().map(journal::shared_rates),
             )
             .await?;
@@ -167,7 +165,6 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 deadline: args.deadline(),
                 ..EngineConfig::default()
             };
-            let transport = transport()?;
             let (purger, request, run, _session) = journal::resume(
                 journal,
                 args.run.as_deref(),
@@ -177,7 +174,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                         false,
                         providers,
                         &engine,
-                        &transport,
+                        proxy,
                         Some(rates),
                     )
                     .await
@@ -220,7 +217,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 args.sandbox,
                 &args.provider,
                 &EngineConfig::default(),
-                &transport()?,
+                proxy,
             )
             .await?;
             run::plan(&*session.purger, &request, args.json, &mut stdout)
@@ -231,8 +228,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 deadline: args.timeout(),
                 ..EngineConfig::default()
             };
-            let session =
-                setup::Session::open(config, false, &only, &engine, &transport()?).await?;
+            let session = setup::Session::open(config, false, &only, &engine, proxy).await?;
             run::status(
                 &*session.purger,
                 args.provider.as_deref(),
@@ -246,8 +242,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Providers(args) => {
             let session =
-                setup::Session::open(config, false, &[], &EngineConfig::default(), &transport()?)
-                    .await?;
+                setup::Session::open(config, false, &[], &EngineConfig::default(), proxy).await?;
             run::providers(&*session.purger, args.json, &mut stdout)
         }
         Command::Emulate(args) => {

@@ -29,8 +29,8 @@ struct WarningCounts {
 }
 
 impl WarningCounts {
-    fn add(&mut self, report: &Report) {
-        for warning in report.results.iter().flat_map(|r| r.warnings.iter()) {
+    fn add(&mut self, row: &Row) {
+        for warning in row.warnings.iter() {
             let slot = match self.index.get(warning) {
                 Some(&slot) => slot,
                 None => {
@@ -82,7 +82,7 @@ fn error_label(row: &Row) -> String {
 pub fn write_report_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
     const HEADERS: [&str; 5] = ["TARGET", "PROVIDER", "STATE", "HANDLE", "ATTEMPTS"];
     let mut warnings = WarningCounts::default();
-    warnings.add(report);
+    report.results.iter().for_each(|r| warnings.add(r));
     let mut widths = HEADERS.map(str::len);
     for r in &report.results {
         let cells = [
@@ -134,96 +134,117 @@ pub fn write_report_table(report: &Report, out: &mut impl Write) -> io::Result<(
     writeln!(out, "{}", summary_line(report))
 }
 
-/// Writes the report, given as its providers' reports in order ([`purgekit::Reports`]), as a
-/// summary: per provider, its rows counted by state and its failed, unsupported and
-/// unconfirmed rows listed (at most [`SUMMARY_MAX_LISTED`] each), then the warnings (once each,
-/// with a count) and the summary line. Its size does not grow with the rows that went well;
-/// each part is dropped once written. Returns the whole report's summary.
+/// Writes the report, given as its rows in provider order (streamed from
+/// [`purgekit::Reports`]), as a summary: per provider, its rows counted by state and its failed,
+/// unsupported and unconfirmed rows listed (at most [`SUMMARY_MAX_LISTED`] each), then the
+/// warnings (once each, with a count) and the summary line. It holds no row once counted, so
+/// its memory does not grow with the rows that went well. Returns the whole report's summary.
 pub fn write_report_summary(
-    parts: impl IntoIterator<Item = Report>,
+    rows: impl IntoIterator<Item = Row>,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
+    /// One provider's counts and the rows listed under them.
+    struct Part {
+        provider: Arc<str>,
+        summary: Summary,
+        listed: Vec<Row>,
+        more: usize,
+    }
     let mut total = Summary::default();
     let mut warnings = WarningCounts::default();
-    for report in parts {
-        total += report.summary;
-        warnings.add(&report);
-        write_summary_part(&report, out)?;
+    // Providers in the order their rows come.
+    let mut parts: Vec<Part> = Vec::new();
+    for row in rows {
+        warnings.add(&row);
+        total.count(&row);
+        let index = match parts.iter().position(|p| p.provider == row.provider) {
+            Some(index) => index,
+            None => {
+                parts.push(Part {
+                    provider: row.provider.clone(),
+                    summary: Summary::default(),
+                    listed: Vec::new(),
+                    more: 0,
+                });
+                parts.len() - 1
+            }
+        };
+        let part = &mut parts[index];
+        part.summary.count(&row);
+        if matches!(row.state, State::Failed | State::Unsupported) || row.unfinished.is_some() {
+            if part.listed.len() == SUMMARY_MAX_LISTED {
+                part.more += 1;
+            } else {
+                part.listed.push(row);
+            }
+        }
+    }
+    for part in &parts {
+        write_summary_part(
+            part.provider.as_ref(),
+            &part.summary,
+            &part.listed,
+            part.more,
+            out,
+        )?;
     }
     warnings.write_shared(out)?;
     writeln!(out, "{}", counts_text(&total))?;
     Ok(total)
 }
 
-/// The summary's lines for one part of a report (usually one provider's rows).
-fn write_summary_part(report: &Report, out: &mut impl Write) -> io::Result<()> {
-    // Providers in the order their rows come.
-    let mut providers: Vec<&str> = Vec::new();
-    for row in &report.results {
-        if !providers.contains(&&*row.provider) {
-            providers.push(&row.provider);
-        }
-    }
-    for provider in providers {
-        let rows = || report.results.iter().filter(|r| &*r.provider == provider);
+/// The summary's lines for one provider: its counts, then its listed rows.
+fn write_summary_part(
+    provider: &str,
+    summary: &Summary,
+    listed: &[Row],
+    more: usize,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}: {}",
+        escape_controls(provider),
+        counts_text(summary)
+    )?;
+    for row in listed {
+        let label = match row.state {
+            State::Unsupported => "unsupported".to_owned(),
+            State::Accepted => format!(
+                "not confirmed ({})",
+                row.unfinished.map_or("", Unfinished::name)
+            ),
+            _ => "failed".to_owned(),
+        };
         writeln!(
             out,
-            "{}: {}",
-            escape_controls(provider),
-            counts_text(&Summary::of(rows()))
+            "  {label}: {}: {}",
+            escape_controls(&row.target),
+            escape_controls(row.error.as_deref().unwrap_or("")),
         )?;
-        let bad = rows().filter(|r| {
-            matches!(r.state, State::Failed | State::Unsupported) || r.unfinished.is_some()
-        });
-        let mut listed = 0usize;
-        let mut more = 0usize;
-        for row in bad {
-            if listed == SUMMARY_MAX_LISTED {
-                more += 1;
-                continue;
-            }
-            listed += 1;
-            let label = match row.state {
-                State::Unsupported => "unsupported".to_owned(),
-                State::Accepted => format!(
-                    "not confirmed ({})",
-                    row.unfinished.map_or("", Unfinished::name)
-                ),
-                _ => "failed".to_owned(),
-            };
-            writeln!(
-                out,
-                "  {label}: {}: {}",
-                escape_controls(&row.target),
-                escape_controls(row.error.as_deref().unwrap_or("")),
-            )?;
-        }
-        if more > 0 {
-            writeln!(
-                out,
-                "  … and {} more (--output table or json lists every row)",
-                thousands(more)
-            )?;
-        }
+    }
+    if more > 0 {
+        writeln!(
+            out,
+            "  … and {} more (--output table or json lists every row)",
+            thousands(more)
+        )?;
     }
     Ok(())
 }
 
-/// Writes the report, given as its providers' reports in order, as JSON lines: one row object
-/// per line, then `{"summary": …}`. Returns the summary.
-/// With `run`, the summary line names the journaled run.
+/// Writes the report, given as its rows in provider order, as JSON lines: one row object per
+/// line, then `{"summary": …}` (with `run`, naming the journaled run). Returns the summary.
 pub fn write_report_jsonl(
-    parts: impl IntoIterator<Item = Report>,
+    rows: impl IntoIterator<Item = Row>,
     run: Option<&str>,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
     let mut total = Summary::default();
-    for report in parts {
-        total += report.summary;
-        for row in &report.results {
-            serde_json::to_writer(&mut *out, row)?;
-            writeln!(out)?;
-        }
+    for row in rows {
+        total.count(&row);
+        serde_json::to_writer(&mut *out, &row)?;
+        writeln!(out)?;
     }
     match run {
         Some(run) => serde_json::to_writer(&mut *out, &json!({ "summary": total, "run": run }))?,
@@ -248,18 +269,17 @@ pub fn counts_text(s: &Summary) -> String {
     s.to_string()
 }
 
-/// Writes the report, given as its providers' reports in order, as the documented JSON
-/// document (provider text kept exactly, in JSON's own escapes) — the same bytes as
-/// serializing the merged [`Report`] — streamed: each part is formed, written and dropped in
-/// turn. Returns the summary.
-/// With `run`, a `run` field comes first: the journaled run's id.
+/// Writes the report, given as its rows in provider order, as the documented JSON document
+/// (provider text kept exactly, in JSON's own escapes) — the same bytes as serializing the
+/// merged [`Report`] — streamed: each row is written and dropped in turn. With `run`, a `run`
+/// field comes first: the journaled run's id. Returns the summary.
 pub fn write_report_json(
-    parts: impl IntoIterator<Item = Report>,
+    rows: impl IntoIterator<Item = Row>,
     run: Option<&str>,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
     let streamed = Streamed {
-        parts: RefCell::new(Some(parts.into_iter())),
+        rows: RefCell::new(Some(rows.into_iter())),
         summary: Cell::new(Summary::default()),
         run,
     };
@@ -268,9 +288,9 @@ pub fn write_report_json(
     Ok(streamed.summary.get())
 }
 
-/// A [`Report`] whose rows come from its parts as they are serialized.
+/// A [`Report`] whose rows are written as they come.
 struct Streamed<'r, I> {
-    parts: RefCell<Option<I>>,
+    rows: RefCell<Option<I>>,
     summary: Cell<Summary>,
     /// The journaled run, if any.
     run: Option<&'r str>,
@@ -279,7 +299,7 @@ struct Streamed<'r, I> {
 /// The `results` array of a [`Streamed`] report.
 struct StreamedRows<'a, 'r, I>(&'a Streamed<'r, I>);
 
-impl<I: Iterator<Item = Report>> Serialize for Streamed<'_, I> {
+impl<I: Iterator<Item = Row>> Serialize for Streamed<'_, I> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut report = serializer.serialize_struct("Report", 3)?;
@@ -293,20 +313,18 @@ impl<I: Iterator<Item = Report>> Serialize for Streamed<'_, I> {
     }
 }
 
-impl<I: Iterator<Item = Report>> Serialize for StreamedRows<'_, '_, I> {
+impl<I: Iterator<Item = Row>> Serialize for StreamedRows<'_, '_, I> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
-        let mut rows = serializer.serialize_seq(None)?;
-        let parts = self.0.parts.borrow_mut().take();
-        for report in parts.into_iter().flatten() {
+        let mut seq = serializer.serialize_seq(None)?;
+        let rows = self.0.rows.borrow_mut().take();
+        for row in rows.into_iter().flatten() {
             let mut summary = self.0.summary.get();
-            summary += report.summary;
+            summary.count(&row);
             self.0.summary.set(summary);
-            for row in &report.results {
-                rows.serialize_element(row)?;
-            }
+            seq.serialize_element(&row)?;
         }
-        rows.end()
+        seq.end()
     }
 }
 
@@ -800,7 +818,7 @@ https://a.example/b.css  ll        failed       -       3
 
     fn json_text(report: &Report) -> String {
         let mut out = Vec::new();
-        write_report_json([report.clone()], None, &mut out).unwrap();
+        write_report_json(report.results.clone(), None, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -824,20 +842,21 @@ https://a.example/b.css  ll        failed       -       3
         let mut expected = serde_json::to_vec_pretty(&merged).unwrap();
         expected.push(b'\n');
         let mut out = Vec::new();
-        let summary = write_report_json([a.clone(), b.clone()], None, &mut out).unwrap();
+        let summary =
+            write_report_json(a.results.iter().chain(&b.results).cloned(), None, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             String::from_utf8(expected).unwrap()
         );
         assert_eq!(summary, merged.summary);
         let mut out = Vec::new();
-        write_report_json([Report::default()], None, &mut out).unwrap();
+        write_report_json(Vec::new(), None, &mut out).unwrap();
         let mut empty = serde_json::to_vec_pretty(&Report::default()).unwrap();
         empty.push(b'\n');
         assert_eq!(out, empty);
         // JSON lines: the same rows, then the summary.
         let mut out = Vec::new();
-        write_report_jsonl([a, b], None, &mut out).unwrap();
+        write_report_jsonl(a.results.into_iter().chain(b.results), None, &mut out).unwrap();
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
             .unwrap()
             .lines()

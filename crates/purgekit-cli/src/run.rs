@@ -61,14 +61,14 @@ pub struct Reporting<'a> {
 }
 
 /// Writes `reports` on `out` as `output` (by default a table up to
-/// [`render::TABLE_MAX_ROWS`] rows, a summary above), calling `each` with every provider's
-/// report as it is written. Every format but the table forms, writes and drops one provider's
-/// rows at a time.
+/// [`render::TABLE_MAX_ROWS`] rows, a summary above), calling `each` with every row as it is
+/// written. Every format but the table streams the rows: each is formed, written and dropped
+/// in turn, so none holds the report's rows.
 pub fn write_report(
-    reports: Reports,
+    mut reports: Reports,
     output: Option<Output>,
     run: Option<&str>,
-    mut each: impl FnMut(&Report),
+    mut each: impl FnMut(&Row),
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let output = output.unwrap_or(if reports.rows() > render::TABLE_MAX_ROWS {
@@ -77,18 +77,20 @@ pub fn write_report(
         Output::Table
     });
     let mut buffered = std::io::BufWriter::new(out);
-    let mut parts = reports.inspect(|report| each(report));
+    let mut rows = std::iter::from_fn(|| reports.next_rows())
+        .flatten()
+        .inspect(|row| each(row));
     let written = match output {
         Output::Table => {
-            let report = Report::merge(&mut parts);
+            let report = Report::new((&mut rows).collect());
             render::write_report_table(&report, &mut buffered)
         }
-        Output::Summary => render::write_report_summary(&mut parts, &mut buffered).map(drop),
-        Output::Json => render::write_report_json(&mut parts, run, &mut buffered).map(drop),
-        Output::Jsonl => render::write_report_jsonl(&mut parts, run, &mut buffered).map(drop),
+        Output::Summary => render::write_report_summary(&mut rows, &mut buffered).map(drop),
+        Output::Json => render::write_report_json(&mut rows, run, &mut buffered).map(drop),
+        Output::Jsonl => render::write_report_jsonl(&mut rows, run, &mut buffered).map(drop),
     };
-    // Parts a failed write (a closed pipe) did not reach still count, for the exit code.
-    parts.for_each(drop);
+    // Rows a failed write (a closed pipe) did not reach still count, for the exit code.
+    rows.for_each(drop);
     finish_out(written.and_then(|()| buffered.flush()))
 }
 
@@ -124,12 +126,9 @@ pub async fn purge(
         reports,
         reporting.output,
         reporting.run.as_deref(),
-        |report| {
-            fails |= report
-                .results
-                .iter()
-                .any(|r| row_fails(r, waited, reporting.fail_on));
-            summary += report.summary;
+        |row| {
+            fails |= row_fails(row, waited, reporting.fail_on);
+            summary.count(row);
         },
         out,
     )?;

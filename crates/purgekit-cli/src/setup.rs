@@ -7,7 +7,7 @@ use std::sync::Arc;
 use purgekit::emulator;
 use purgekit::registry::{Drive, Registry};
 use purgekit::sandbox::Sandbox;
-use purgekit::{Config, EngineConfig, Purger, Transport};
+use purgekit::{Config, EngineConfig, ProxyPolicy, Purger, ReqwestTransport, Transport};
 
 use crate::Failure;
 use crate::args::EmulateArgs;
@@ -31,9 +31,9 @@ impl Session {
         sandbox: bool,
         only: &[String],
         engine: &EngineConfig,
-        transport: &Arc<dyn Transport>,
+        proxy: Option<&ProxyPolicy>,
     ) -> Result<Session, Failure> {
-        Self::open_with_rates(config, sandbox, only, engine, transport, None).await
+        Self::open_with_rates(config, sandbox, only, engine, proxy, None).await
     }
 
     /// [`Session::open`], the accounts' rate limiters kept in `rates` (a journal's shared
@@ -43,7 +43,7 @@ impl Session {
         sandbox: bool,
         only: &[String],
         engine: &EngineConfig,
-        transport: &Arc<dyn Transport>,
+        proxy: Option<&ProxyPolicy>,
         rates: Option<Arc<purgekit::RateRegistry>>,
     ) -> Result<Session, Failure> {
         let (config, sandbox) = if sandbox {
@@ -55,10 +55,15 @@ impl Session {
         } else {
             (load(config)?, None)
         };
+        // The proxy: `--proxy` if given, else the config file's `proxy`, else the environment.
+        let proxy = proxy
+            .or(config.proxy.as_ref())
+            .unwrap_or(&ProxyPolicy::Environment);
+        let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::with_proxy(proxy)?);
         let drive = Drive {
             rates,
             engine: Some(engine.clone()),
-            transport: Some(transport.clone()),
+            transport: Some(transport),
         };
         let purger = config.select(only)?.build_with(&drive)?;
         Ok(Session {
@@ -259,8 +264,7 @@ mod tests {
         sandbox: bool,
         only: &[String],
     ) -> Result<Session, Failure> {
-        let transport: Arc<dyn Transport> = Arc::new(purgekit::ReqwestTransport::default());
-        Session::open(config, sandbox, only, &EngineConfig::default(), &transport).await
+        Session::open(config, sandbox, only, &EngineConfig::default(), None).await
     }
 
     #[tokio::test]

@@ -862,6 +862,61 @@ fn environment_proxies_are_logged_without_credentials_and_never_see_loopback() {
 }
 
 #[test]
+fn the_config_files_proxy_is_used_unless_the_flag_says_otherwise() {
+    let config = write_config(
+        "proxy = \"http://deploy:${PK_TEST_PROXY_PW}@proxy.example:3128\"\n\
+         [providers.eu]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"00\"\n",
+    );
+    let config = config.to_str().unwrap();
+    let env = [
+        ("PK_TEST_PROXY_PW", "hunter2"),
+        ("https_proxy", "http://env.example:1"),
+    ];
+    // `plan` sends nothing; `-v` logs the proxy the transport was built with.
+    let o = purgekit(
+        &["-v", "--config", config, "plan", "https://a.example/x.js"],
+        &env,
+        "",
+    );
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(
+        err.contains("proxy: https via http://***@proxy.example:3128 (configured)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2") && !err.contains("env.example"),
+        "{err}"
+    );
+    // `--proxy` (and `$PURGEKIT_PROXY`) win over the file.
+    for (args, extra) in [
+        (vec!["-v", "--proxy", "env"], None),
+        (vec!["-v"], Some(("PURGEKIT_PROXY", "env"))),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--config", config, "plan", "https://a.example/x.js"]);
+        let mut env = env.to_vec();
+        env.extend(extra);
+        let o = purgekit(&all, &env, "");
+        let err = stderr(&o);
+        assert_eq!(code(&o), 0, "{err}");
+        assert!(
+            err.contains("proxy: https via http://env.example:1 (https_proxy)"),
+            "{err}"
+        );
+    }
+    // A value that is not a proxy is an error naming the key, without its text.
+    let bad = write_config(
+        "proxy = \"ftp://deploy:hunter2@proxy.example\"\n\
+         [providers.eu]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"00\"\n",
+    );
+    let o = run(&["--config", bad.to_str().unwrap(), "providers"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("proxy"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
+}
+
+#[test]
 fn status_against_a_server_that_never_answers_ends_at_its_timeout() {
     const H1: &str = "0123456789abcdef0123456789abcdef";
     const H2: &str = "fedcba9876543210fedcba9876543210";

@@ -23,6 +23,7 @@ mod provider;
 mod purger;
 mod report;
 mod request;
+mod text;
 mod utc;
 
 pub use config::{DEFAULT_RATE_WINDOW, duration, format_duration, parse_duration};
@@ -49,11 +50,12 @@ pub use provider::{
     Progress, Provider, REDACTED, RunId, Secret, Status,
 };
 pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
-pub use report::{Outcome, Report, Reports, Row, State, Summary, Unfinished, thousands};
+pub use report::{Outcome, Report, Reports, Row, RowStream, State, Summary, Unfinished, thousands};
 pub use request::{
     Action, MAX_CALLBACK_LEN, MAX_EMAIL_LEN, MAX_NOTE_LEN, MAX_TAG_LEN, MAX_TARGET_LEN, OptionKind,
     Options, PurgeRequest, PurgeRequestBuilder, Target, TargetKind,
 };
+pub use text::Text;
 pub use utc::UtcTime;
 
 /// Re-exported so provider crates build requests and responses with the same `http` version.

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::text::Text;
+
 /// The final state of one target at one provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,13 +53,13 @@ impl fmt::Display for State {
 
 /// One target at one provider.
 ///
-/// Its text is shared (`Arc<str>`), not copied: a report may hold millions of rows, and the
-/// rows of one target share its text ([`crate::Target::shared_text`]), those of one provider
+/// Its text is shared ([`Text`], `Arc<str>`), not copied: a report may hold millions of rows,
+/// and the rows of one target share its text ([`crate::Target::shared_text`]), those of one provider
 /// its name, those of one request its handle, error and warnings. Serialized as plain strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
     /// The target as given (`tag:` prefixed for tags).
-    pub target: Arc<str>,
+    pub target: Text,
     /// The purger's name.
     pub provider: Arc<str>,
     /// The final state.
@@ -140,24 +142,27 @@ impl Summary {
     /// The counts of `rows` (a report's, or some of them: one provider's).
     pub fn of<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Summary {
         let mut s = Summary::default();
-        for row in rows {
-            s.total += 1;
-            match row.state {
-                State::Accepted => s.accepted += 1,
-                State::Completed => s.completed += 1,
-                State::Failed => s.failed += 1,
-                State::Unsupported => s.unsupported += 1,
-                State::DryRun => s.dry_run += 1,
-            }
-            match row.unfinished {
-                Some(Unfinished::TimedOut) => s.timed_out += 1,
-                Some(Unfinished::Cancelled) => s.cancelled += 1,
-                Some(Unfinished::NoStatusApi) => s.no_status_api += 1,
-                Some(Unfinished::StatusError) => s.status_error += 1,
-                None => {}
-            }
-        }
+        rows.into_iter().for_each(|row| s.count(row));
         s
+    }
+
+    /// Counts one more row (a caller streaming rows counts each as it passes).
+    pub fn count(&mut self, row: &Row) {
+        self.total += 1;
+        match row.state {
+            State::Accepted => self.accepted += 1,
+            State::Completed => self.completed += 1,
+            State::Failed => self.failed += 1,
+            State::Unsupported => self.unsupported += 1,
+            State::DryRun => self.dry_run += 1,
+        }
+        match row.unfinished {
+            Some(Unfinished::TimedOut) => self.timed_out += 1,
+            Some(Unfinished::Cancelled) => self.cancelled += 1,
+            Some(Unfinished::NoStatusApi) => self.no_status_api += 1,
+            Some(Unfinished::StatusError) => self.status_error += 1,
+            None => {}
+        }
     }
 
     /// Rows left accepted although the purge waited: every [`Unfinished`] reason.
@@ -240,19 +245,23 @@ impl std::ops::AddAssign for Summary {
 /// A finished purge whose rows are formed on demand, one provider at a time, in provider
 /// order ([`Purger::purge_reports`](crate::Purger::purge_reports)).
 ///
-/// Iterating yields each provider's [`Report`]; a caller that writes each and drops it holds
-/// one provider's rows at a time instead of every provider's (a fan-out of a million targets
-/// to three providers forms three million rows). [`Reports::into_report`] merges them all.
+/// [`Reports::next_rows`] streams each provider's rows, formed one at a time as they are
+/// iterated: a caller that writes each row and drops it holds no provider's rows at all (a
+/// fan-out of a million targets to three providers forms three million rows). Iterating yields
+/// each provider's [`Report`], its rows collected; [`Reports::into_report`] merges them all.
 pub struct Reports {
     parts: std::collections::VecDeque<Part>,
 }
+
+/// One provider's rows, streamed: each formed when it is reached.
+pub type RowStream = Box<dyn Iterator<Item = Row> + Send>;
 
 /// One provider's rows, formed or to be formed.
 enum Part {
     Ready(Report),
     Deferred {
         rows: usize,
-        form: Box<dyn FnOnce() -> Report + Send>,
+        form: Box<dyn FnOnce() -> RowStream + Send>,
     },
 }
 
@@ -264,12 +273,15 @@ impl Reports {
         }
     }
 
-    /// `rows` rows that `form` forms when they are reached.
-    pub fn deferred(rows: usize, form: impl FnOnce() -> Report + Send + 'static) -> Self {
+    /// `rows` rows that the iterator `form` returns forms as it is iterated.
+    pub fn deferred<I>(rows: usize, form: impl FnOnce() -> I + Send + 'static) -> Self
+    where
+        I: Iterator<Item = Row> + Send + 'static,
+    {
         Reports {
             parts: [Part::Deferred {
                 rows,
-                form: Box::new(form),
+                form: Box::new(move || Box::new(form()) as RowStream),
             }]
             .into(),
         }
@@ -291,6 +303,14 @@ impl Reports {
             .sum()
     }
 
+    /// The next provider's rows, each formed when the stream reaches it.
+    pub fn next_rows(&mut self) -> Option<RowStream> {
+        Some(match self.parts.pop_front()? {
+            Part::Ready(report) => Box::new(report.results.into_iter()),
+            Part::Deferred { form, .. } => form(),
+        })
+    }
+
     /// Every row, merged into one report.
     pub fn into_report(self) -> Report {
         Report::merge(self)
@@ -300,11 +320,11 @@ impl Reports {
 impl Iterator for Reports {
     type Item = Report;
 
-    /// The next provider's report, formed now.
+    /// The next provider's report, its rows formed now.
     fn next(&mut self) -> Option<Report> {
         Some(match self.parts.pop_front()? {
             Part::Ready(report) => report,
-            Part::Deferred { form, .. } => form(),
+            Part::Deferred { form, .. } => Report::new(form().collect()),
         })
     }
 }
@@ -438,7 +458,7 @@ mod tests {
                 FORMED.fetch_add(1, Ordering::SeqCst);
                 let mut r = row(State::DryRun, None);
                 r.provider = provider.into();
-                Report::new(vec![r.clone(), r])
+                vec![r.clone(), r].into_iter()
             })
         };
         let mut all = Reports::ready(Report::new(vec![row(State::Failed, Some("x"))]));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::text::Text;
 
 /// Longest URL or pattern accepted by core (providers may declare a tighter bound).
 pub const MAX_TARGET_LEN: usize = 8192;
@@ -89,7 +90,7 @@ pub struct Target {
     /// The target as shown (`tag:`, `prefix:` or `host:` prefixed; [`Target::value`] is the
     /// rest). Shared, not a `String`: a request may hold a million targets, and every report
     /// row of a target shares this one text instead of copying it.
-    text: Arc<str>,
+    text: Text,
 }
 
 impl Target {
@@ -228,16 +229,16 @@ impl Target {
 
     /// A target of `kind` and `value` (already checked), with its shown text.
     fn shown(kind: TargetKind, value: &str) -> Self {
-        let text: Arc<str> = match kind {
-            TargetKind::Url | TargetKind::Pattern => Arc::from(value),
-            _ => Arc::from(format!("{}{value}", kind.shown_prefix())),
+        let text = match kind {
+            TargetKind::Url | TargetKind::Pattern => Text::from(value),
+            _ => Text::from(format!("{}{value}", kind.shown_prefix())),
         };
         Target { kind, text }
     }
 
     /// The target as shown (what [`fmt::Display`] writes), shared: cloning it copies no text.
     /// Report rows carry it.
-    pub fn shared_text(&self) -> Arc<str> {
+    pub fn shared_text(&self) -> Text {
         self.text.clone()
     }
 

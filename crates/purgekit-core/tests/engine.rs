@@ -592,7 +592,7 @@ async fn a_fan_out_survives_a_failing_and_a_slow_provider() {
 
     assert_eq!(report.outcome(), Outcome::Partial);
     assert_eq!(report.results.len(), 9);
-    let pairs: HashSet<(std::sync::Arc<str>, std::sync::Arc<str>)> = report
+    let pairs: HashSet<(purgekit_core::Text, std::sync::Arc<str>)> = report
         .results
         .iter()
         .map(|r| (r.target.clone(), r.provider.clone()))

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use purgekit_core::{
     BatchRecord, Error, Options, PurgeRequest, RecordedPart, Report, Result, RunId, RunRecord,
-    SharedRunLog, report_of,
+    SharedRunLog, Text, report_of,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
@@ -649,7 +649,7 @@ impl Journal {
     }
 
     /// Run `run`'s target texts, in request order.
-    pub(crate) async fn target_texts(&self, run: RunId) -> Result<Vec<Arc<str>>> {
+    pub(crate) async fn target_texts(&self, run: RunId) -> Result<Vec<Text>> {
         let rows = sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
             .bind(run.to_string())
             .fetch_all(self.pool())
@@ -659,7 +659,7 @@ impl Journal {
         for row in rows {
             let chunk: Vec<u8> = get(&row, 0)?;
             let chunk = String::from_utf8(chunk).map_err(|e| self.error(e))?;
-            texts.extend(chunk.split('\n').map(Arc::from));
+            texts.extend(chunk.split('\n').map(Text::from));
         }
         Ok(texts)
     }

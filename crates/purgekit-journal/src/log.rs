@@ -1,13 +1,13 @@
 //! [`RunJournal`]: the [`RunLog`] the engine writes one run's plans and batch transitions to.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use purgekit_core::{
     BatchPlan, BatchRecord, Error, ProviderPlan, PurgeRequest, RecordedPart, Result, RunId, RunLog,
-    RunRecord,
+    RunRecord, Text,
 };
 
 use crate::Journal;
@@ -95,7 +95,7 @@ impl RunJournal {
             return Ok(found);
         }
         // This plan's batches by their targets' text.
-        let mut mine: HashMap<Vec<Arc<str>>, usize> = HashMap::new();
+        let mut mine: HashMap<Vec<Text>, usize> = HashMap::new();
         for (index, batch) in plan.batches.iter().enumerate() {
             let texts = batch
                 .targets
@@ -119,15 +119,10 @@ impl RunJournal {
                 if !left.contains(&batch) {
                     continue;
                 }
-                let key: Vec<Arc<str>> = planned
+                let key: Vec<Text> = planned
                     .targets
                     .iter()
-                    .map(|&t| {
-                        texts
-                            .get(t as usize)
-                            .cloned()
-                            .unwrap_or_else(|| Arc::from(""))
-                    })
+                    .map(|&t| texts.get(t as usize).cloned().unwrap_or_default())
                     .collect();
                 if let Some(&index) = mine.get(&key)
                     && found[index].is_none()

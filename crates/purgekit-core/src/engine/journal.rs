@@ -213,11 +213,14 @@ pub fn report_of(plan: &ProviderPlan, request: &PurgeRequest, record: &RunRecord
             })
         })
         .collect();
-    Report::new(rows::rows(
-        plan,
-        request,
-        &outcomes,
-        &record.notes,
-        request.options().dry_run,
-    ))
+    Report::new(
+        rows::Rows::new(
+            plan.clone(),
+            request.clone(),
+            outcomes,
+            &record.notes,
+            request.options().dry_run,
+        )
+        .collect(),
+    )
 }

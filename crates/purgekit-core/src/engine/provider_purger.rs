@@ -13,7 +13,7 @@ use super::exchange::{Retries, Sender};
 use super::in_flight::InFlight;
 use super::journal::{BatchRecord, RunRecord};
 use super::rate::Cost;
-use super::rows::{planned_request, rows};
+use super::rows::{Rows, planned_request};
 use super::schedule::{BatchOutcome, Run};
 use super::{EngineConfig, RateRegistry, Transport};
 use crate::error::{Error, Result};
@@ -230,7 +230,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         // request's targets are shared, not copied).
         let request = request.clone();
         Ok(Reports::deferred(plan.targets.len(), move || {
-            Report::new(rows(&plan, &request, &outcomes, &notes, dry_run))
+            Rows::new(plan, request, outcomes, &notes, dry_run)
         }))
     }
 
