@@ -281,7 +281,7 @@ pub(crate) fn encode_u32s(values: &[u32]) -> Vec<u8> {
 
 /// Slots back from [`encode_u32s`].
 pub(crate) fn decode_u32s(bytes: &[u8]) -> Result<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(corrupt("batch"));
     }
     Ok(bytes

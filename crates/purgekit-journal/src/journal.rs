@@ -47,7 +47,7 @@ struct Inner {
     /// `host:pid:token`, this process's name as a run's owner.
     owner: String,
     /// Runs started here, by whether they are written yet (`None`: not yet).
-    writing: Mutex<HashMap<RunId, watch::Receiver<Option<std::result::Result<(), String>>>>>,
+    writing: Mutex<HashMap<RunId, Written>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -57,6 +57,9 @@ impl std::fmt::Debug for Journal {
             .finish()
     }
 }
+
+/// Whether a run started here is written: `None` while it is being written, then the outcome.
+type Written = watch::Receiver<Option<std::result::Result<(), String>>>;
 
 /// A run as `purgekit runs` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
