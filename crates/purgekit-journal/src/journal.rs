@@ -276,6 +276,14 @@ impl Journal {
         &self.inner.pool
     }
 
+    /// The error for a run id the journal does not hold.
+    fn no_such_run(&self, run: RunId) -> Error {
+        Error::invalid(
+            run.to_string(),
+            format!("no such run in the journal {}", self.location()),
+        )
+    }
+
     pub(crate) fn error(&self, e: impl std::fmt::Display) -> Error {
         db_error(&self.inner.location, e)
     }
@@ -425,10 +433,7 @@ impl Journal {
             .map_err(|e| self.error(e))?,
         };
         if let (Some(id), true) = (run, rows.is_empty()) {
-            return Err(Error::invalid(
-                id.to_string(),
-                format!("no such run in the journal {}", self.location()),
-            ));
+            return Err(self.no_such_run(id));
         }
         let mut held = None;
         for row in rows {
@@ -495,12 +500,7 @@ impl Journal {
             .fetch_optional(self.pool())
             .await
             .map_err(|e| self.error(e))?
-            .ok_or_else(|| {
-                Error::invalid(
-                    run.to_string(),
-                    format!("no such run in the journal {}", self.location()),
-                )
-            })?;
+            .ok_or_else(|| self.no_such_run(run))?;
         let stored: StoredRequest =
             serde_json::from_str(&get::<String>(&row, 0)?).map_err(|e| self.error(e))?;
         let count = get::<i64>(&row, 1)? as usize;
@@ -760,12 +760,7 @@ impl Journal {
         .fetch_optional(self.pool())
         .await
         .map_err(|e| self.error(e))?
-        .ok_or_else(|| {
-            Error::invalid(
-                run.to_string(),
-                format!("no such run in the journal {}", self.location()),
-            )
-        })?;
+        .ok_or_else(|| self.no_such_run(run))?;
         let providers: Vec<String> =
             serde_json::from_str(&get::<String>(&row, 3)?).map_err(|e| self.error(e))?;
         let mut state: String = get(&row, 1)?;
