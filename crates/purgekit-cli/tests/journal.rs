@@ -11,6 +11,7 @@
 //!   rate-limit rejection from the emulator.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -340,7 +341,7 @@ fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
                 "--file",
                 file.to_str().unwrap(),
                 "--progress",
-                "none",
+                "lines",
                 "--json",
             ],
             &dir,
@@ -348,14 +349,24 @@ fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
         .spawn()
         .unwrap()
     };
-    let first = purge(&a);
-    std::thread::sleep(Duration::from_millis(400));
+    let mut first = purge(&a);
+    // B starts once A's plan is written and its first request accepted (its later ones then
+    // wait for the rate limit): A's stderr says so.
+    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("accepted") {
+            break;
+        }
+    }
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
     let second = purge(&b);
     let (first, second) = (
         first.wait_with_output().unwrap(),
         second.wait_with_output().unwrap(),
     );
-    for out in [&first, &second] {
+    let first_stderr = drain.join().unwrap().join("\n");
+    assert!(first.status.success(), "{first_stderr}");
+    for out in [&second] {
         assert!(
             out.status.success(),
             "{}",

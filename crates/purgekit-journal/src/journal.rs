@@ -624,8 +624,9 @@ impl Journal {
         }
     }
 
-    /// The batches of provider `provider` in run `run` still queued (never sent).
-    pub(crate) async fn left_queued(
+    /// The batches of provider `provider` in run `run` not settled yet: queued, or `sending`
+    /// (waiting for their turn under the rate limits, or in flight).
+    pub(crate) async fn unsettled(
         &self,
         run: RunId,
         provider: &str,
@@ -639,12 +640,15 @@ impl Journal {
                 .map_err(|e| self.error(e))?;
         let count = get::<i64>(&row, 0)? as usize;
         let mut left: std::collections::HashSet<usize> = (0..count).collect();
-        let rows = sqlx::query("SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2")
-            .bind(run.to_string())
-            .bind(provider)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+        let rows = sqlx::query(
+            "SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2 \
+             AND state <> 'sending'",
+        )
+        .bind(run.to_string())
+        .bind(provider)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.error(e))?;
         for row in rows {
             left.remove(&(get::<i64>(&row, 0)? as usize));
         }
