@@ -506,16 +506,7 @@ impl Journal {
         let count = get::<i64>(&row, 1)? as usize;
         let providers: Vec<String> =
             serde_json::from_str(&get::<String>(&row, 2)?).map_err(|e| self.error(e))?;
-        let chunks: Vec<Vec<u8>> =
-            sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
-                .bind(run.to_string())
-                .fetch_all(self.pool())
-                .await
-                .map_err(|e| self.error(e))?
-                .iter()
-                .map(|row| get(row, 0))
-                .collect::<Result<_>>()?;
-        let targets = codec::targets_of(&chunks, count)?;
+        let targets = codec::targets_of(&self.chunks(run).await?, count)?;
         let request = PurgeRequest::new(targets, stored.options)?
             .with_wait(stored.wait_ms.map(Duration::from_millis))
             .with_local_dry_run(stored.local_dry_run);
@@ -655,16 +646,22 @@ impl Journal {
         Ok(left)
     }
 
-    /// Run `run`'s target texts, in request order.
-    pub(crate) async fn target_texts(&self, run: RunId) -> Result<Vec<Text>> {
-        let rows = sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
+    /// Run `run`'s target texts as stored: `'\n'`-separated chunks, in order.
+    async fn chunks(&self, run: RunId) -> Result<Vec<Vec<u8>>> {
+        sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
             .bind(run.to_string())
             .fetch_all(self.pool())
             .await
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| self.error(e))?
+            .iter()
+            .map(|row| get(row, 0))
+            .collect()
+    }
+
+    /// Run `run`'s target texts, in request order.
+    pub(crate) async fn target_texts(&self, run: RunId) -> Result<Vec<Text>> {
         let mut texts = Vec::new();
-        for row in rows {
-            let chunk: Vec<u8> = get(&row, 0)?;
+        for chunk in self.chunks(run).await? {
             let chunk = String::from_utf8(chunk).map_err(|e| self.error(e))?;
             texts.extend(chunk.split('\n').map(Text::from));
         }
