@@ -69,6 +69,9 @@ pub struct Config {
     /// `None`: the environment, as curl reads it ([`ProxyPolicy::Environment`]). Its `Debug`
     /// hides credentials in the URL.
     pub proxy: Option<ProxyPolicy>,
+    /// `[journal] url`: where purge runs are journaled (`postgres://…`, `sqlite://PATH` or a
+    /// path); `None` for the default location.
+    pub journal: Option<String>,
 }
 
 /// One `[providers.<name>]` table, read and checked by its provider.
@@ -79,8 +82,35 @@ pub struct ProviderConfig {
     account: Arc<dyn Account>,
 }
 
+/// The `[journal]` table: `url`, a string (`${VAR}` interpolated), and nothing else.
+fn read_journal(value: Value, env: &impl Fn(&str) -> Option<String>) -> Result<String> {
+    let Value::Table(mut table) = value else {
+        return Err(Error::config(
+            "journal",
+            format!("expected a table, found {}", describe(&value)),
+        ));
+    };
+    if let Some(key) = table.keys().find(|k| k.as_str() != "url") {
+        return Err(Error::config(
+            format!("journal.{key}"),
+            "unknown key; expected: url",
+        ));
+    }
+    match table.remove("url") {
+        Some(Value::String(url)) => interpolate("journal.url", &url, env),
+        Some(other) => Err(Error::config(
+            "journal.url",
+            format!("expected a string, found {}", describe(&other)),
+        )),
+        None => Err(Error::config(
+            "journal.url",
+            "missing: give the journal's URL (postgres://…, sqlite://PATH or a path)",
+        )),
+    }
+}
+
 /// The keys the file's top level may hold.
-const TOP_LEVEL_KEYS: [&str; 2] = ["providers", "proxy"];
+const TOP_LEVEL_KEYS: [&str; 3] = ["providers", "proxy", "journal"];
 
 /// The field an error about the whole file names (replaced by the path in [`Config::load`]).
 const WHOLE_FILE: &str = "<config>";
@@ -175,6 +205,10 @@ impl Config {
                 ));
             }
         };
+        let journal = match root.remove("journal") {
+            None => None,
+            Some(value) => Some(read_journal(value, &env)?),
+        };
         let none = || {
             Error::config(
                 "providers",
@@ -196,7 +230,11 @@ impl Config {
             .into_iter()
             .map(|(name, value)| read_provider(registry, name, value, &env))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Config { providers, proxy })
+        Ok(Config {
+            providers,
+            proxy,
+            journal,
+        })
     }
 
     /// The provider named `name`.
@@ -230,6 +268,7 @@ impl Config {
                 .cloned()
                 .collect(),
             proxy: self.proxy.clone(),
+            journal: self.journal.clone(),
         })
     }
 

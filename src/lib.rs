@@ -22,6 +22,11 @@ pub use registry::providers::*;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 
+/// The journal (`purgekit-journal`): purge runs written durably before anything is sent, in
+/// SQLite or PostgreSQL, so a run survives a crash and resumes.
+pub use purgekit_journal as journal;
+pub use purgekit_journal::{Journal, JournaledPurger};
+
 /// The provider emulators (`purgekit-emulator`), for tests and demos.
 #[cfg(feature = "sandbox")]
 pub use purgekit_emulator as emulator;

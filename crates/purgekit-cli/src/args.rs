@@ -54,6 +54,12 @@ pub enum Command {
     Plan(PurgeArgs),
     /// Ask a provider where earlier purges stand, by the handles `purge` printed
     Status(StatusArgs),
+    /// Continue an interrupted purge run from the journal (default: the latest unfinished run)
+    Resume(ResumeArgs),
+    /// List the purge runs in the journal: id, start, state, batch counts
+    Runs(RunsArgs),
+    /// Print a purge run's report from the journal
+    Report(ReportArgs),
     /// List the configured providers: kind, endpoint, limits and what each supports
     Providers(ProvidersArgs),
     /// Run every provider emulator until interrupted, printing a ready config
@@ -124,6 +130,91 @@ pub struct PurgeCommand {
     /// 30s with counts and an ETA), `none`, or `auto` (bar on a terminal, else lines)
     #[arg(long, value_name = "MODE", value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+
+    /// Where the run is journaled.
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
+    /// Keep the run in memory only: nothing to resume after a crash
+    #[arg(long, conflicts_with = "journal")]
+    pub no_journal: bool,
+}
+
+/// `--journal`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct JournalArgs {
+    /// The journal: `postgres://…`, `sqlite://PATH` or a file path [default: the config's
+    /// `[journal] url`, else journal.sqlite3 in $PURGEKIT_STATE_DIR, $XDG_STATE_HOME/purgekit or
+    /// ~/.local/state/purgekit]
+    #[arg(long, env = "PURGEKIT_JOURNAL", value_name = "URL")]
+    pub journal: Option<String>,
+}
+
+/// `resume` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ResumeArgs {
+    /// The run (its id, as `purge` printed it) [default: the latest unfinished run]
+    #[arg(value_name = "RUN_ID")]
+    pub run: Option<String>,
+
+    /// Where the run is journaled.
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
+    /// Wait until every provider reports the purge complete (accepted batches are polled)
+    #[arg(long)]
+    pub wait: bool,
+
+    /// The longest the resumed run may take [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// The report on stdout, as for `purge`
+    #[arg(long, value_name = "FORMAT", value_enum, conflicts_with = "json")]
+    pub output: Option<Output>,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ResumeArgs {
+    /// The run's deadline: `--timeout`, or [`DEFAULT_WAIT_TIMEOUT`].
+    pub fn deadline(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT)
+    }
+}
+
+/// `runs` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct RunsArgs {
+    /// Where the runs are journaled.
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
+    /// Print JSON on stdout instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `report` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The run, as `purge` printed it
+    #[arg(value_name = "RUN_ID")]
+    pub run: String,
+
+    /// Where the run is journaled.
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
+    /// The report on stdout, as for `purge`
+    #[arg(long, value_name = "FORMAT", value_enum, conflicts_with = "json")]
+    pub output: Option<Output>,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl PurgeCommand {

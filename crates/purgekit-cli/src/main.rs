@@ -4,6 +4,7 @@
 
 mod args;
 mod input;
+mod journal;
 mod progress;
 mod render;
 mod run;
@@ -17,7 +18,7 @@ use clap::{CommandFactory, FromArgMatches};
 use purgekit::{EngineConfig, ProxyPolicy, PurgeContext};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Cli, Command, ConfigCommand, FailOn, Output};
+use crate::args::{Cli, Command, ConfigCommand, FailOn, Output, ProgressMode};
 use crate::progress::ProgressDisplay;
 use crate::run::{EXIT_FAILED, EXIT_USAGE};
 use crate::signals::Interrupts;
@@ -113,8 +114,16 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 deadline: args.deadline(),
                 ..EngineConfig::default()
             };
-            let session =
-                setup::Session::open(config, args.sandbox, &args.provider, &engine, proxy).await?;
+            let journal = journal::for_purge(&command, config).await?;
+            let session = setup::Session::open_with_rates(
+                config,
+                args.sandbox,
+                &args.provider,
+                &engine,
+                proxy,
+                journal.as_ref().map(journal::shared_rates),
+            )
+            .await?;
             tracing::info!(
                 "purging {} targets on {}",
                 request.targets().len(),
@@ -126,31 +135,78 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let mut display =
-                ProgressDisplay::new(progress::Shown::resolve(command.progress, cli.quiet));
-            // Without a terminal on stdout (CI), each handle is logged as it comes, so even a
-            // killed run leaves them in the log.
-            let log_handles = !cli.quiet && !std::io::stdout().is_terminal();
-            let context = PurgeContext {
-                progress: Some(display.callback(request.wait().is_some(), log_handles)),
-                cancel: CancellationToken::new(),
+            let (purger, run) = match journal {
+                Some(journal) => {
+                    let (purger, run) =
+                        journal::start(session.purger.clone(), journal, &request, cli.quiet)
+                            .await?;
+                    (purger, Some(run))
+                }
+                None => (session.purger.clone(), None),
             };
-            display.start_heartbeat(progress::HEARTBEAT);
-            let interrupts = Interrupts::listen(context.cancel.clone());
             let reporting = run::Reporting {
                 output,
                 fail_on: &fail_on,
+                run,
             };
-            let code = run::purge(
-                &*session.purger,
+            drive(
+                &*purger,
                 &request,
-                &context,
                 &reporting,
-                || display.finish(),
+                command.progress,
+                cli.quiet,
                 &mut stdout,
             )
+            .await
+        }
+        Command::Resume(args) => {
+            let journal = journal::open(&args.journal, config).await?;
+            let engine = EngineConfig {
+                deadline: args.deadline(),
+                ..EngineConfig::default()
+            };
+            let (purger, request, run, _session) = journal::resume(
+                journal,
+                args.run.as_deref(),
+                async |providers: &[String], rates| {
+                    setup::Session::open_with_rates(
+                        config,
+                        false,
+                        providers,
+                        &engine,
+                        proxy,
+                        Some(rates),
+                    )
+                    .await
+                },
+                cli.quiet,
+            )
             .await?;
-            Ok(interrupts.exit_code(code))
+            let request = request.with_wait(args.wait.then(|| args.deadline()));
+            let fail_on = [FailOn::Failed, FailOn::Unsupported, FailOn::Timeout];
+            let reporting = run::Reporting {
+                output: args.output.or(args.json.then_some(Output::Json)),
+                fail_on: &fail_on,
+                run: Some(run),
+            };
+            drive(
+                &*purger,
+                &request,
+                &reporting,
+                ProgressMode::Auto,
+                cli.quiet,
+                &mut stdout,
+            )
+            .await
+        }
+        Command::Runs(args) => {
+            let journal = journal::open(&args.journal, config).await?;
+            journal::runs(&journal, args.json, &mut stdout).await
+        }
+        Command::Report(args) => {
+            let journal = journal::open(&args.journal, config).await?;
+            let output = args.output.or(args.json.then_some(Output::Json));
+            journal::report(&journal, &args.run, output, &mut stdout).await
         }
         Command::Plan(args) => {
             let Some(request) = input::build_request(&args, std::io::stdin().lock())? else {
@@ -226,6 +282,38 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(run::EXIT_OK)
         }
     }
+}
+
+/// Runs a purge with progress on stderr and Ctrl-C handling, prints its report; the exit code.
+async fn drive(
+    purger: &dyn purgekit::Purger,
+    request: &purgekit::PurgeRequest,
+    reporting: &run::Reporting<'_>,
+    progress: ProgressMode,
+    quiet: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<u8, Failure> {
+    let mut display = ProgressDisplay::new(progress::Shown::resolve(progress, quiet));
+    // Without a terminal on stdout (CI), each handle is logged as it comes, so even a
+    // killed run leaves them in the log.
+    let log_handles = !quiet && !std::io::stdout().is_terminal();
+    let context = PurgeContext {
+        progress: Some(display.callback(request.wait().is_some(), log_handles)),
+        cancel: CancellationToken::new(),
+        journal: None,
+    };
+    display.start_heartbeat(progress::HEARTBEAT);
+    let interrupts = Interrupts::listen(context.cancel.clone());
+    let code = run::purge(
+        purger,
+        request,
+        &context,
+        reporting,
+        || display.finish(),
+        out,
+    )
+    .await?;
+    Ok(interrupts.exit_code(code))
 }
 
 /// The log filter for `-v…`/`--quiet`; `RUST_LOG` wins when set and neither is given.

@@ -234,9 +234,10 @@ fn write_summary_part(
 }
 
 /// Writes the report, given as its rows in provider order, as JSON lines: one row object per
-/// line, then `{"summary": …}`. Returns the summary.
+/// line, then `{"summary": …}` (with `run`, naming the journaled run). Returns the summary.
 pub fn write_report_jsonl(
     rows: impl IntoIterator<Item = Row>,
+    run: Option<&str>,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
     let mut total = Summary::default();
@@ -245,7 +246,10 @@ pub fn write_report_jsonl(
         serde_json::to_writer(&mut *out, &row)?;
         writeln!(out)?;
     }
-    serde_json::to_writer(&mut *out, &json!({ "summary": total }))?;
+    match run {
+        Some(run) => serde_json::to_writer(&mut *out, &json!({ "summary": total, "run": run }))?,
+        None => serde_json::to_writer(&mut *out, &json!({ "summary": total }))?,
+    }
     writeln!(out)?;
     Ok(total)
 }
@@ -267,14 +271,17 @@ pub fn counts_text(s: &Summary) -> String {
 
 /// Writes the report, given as its rows in provider order, as the documented JSON document
 /// (provider text kept exactly, in JSON's own escapes) — the same bytes as serializing the
-/// merged [`Report`] — streamed: each row is written and dropped in turn. Returns the summary.
+/// merged [`Report`] — streamed: each row is written and dropped in turn. With `run`, a `run`
+/// field comes first: the journaled run's id. Returns the summary.
 pub fn write_report_json(
     rows: impl IntoIterator<Item = Row>,
+    run: Option<&str>,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
     let streamed = Streamed {
         rows: RefCell::new(Some(rows.into_iter())),
         summary: Cell::new(Summary::default()),
+        run,
     };
     serde_json::to_writer_pretty(&mut *out, &streamed)?;
     writeln!(out)?;
@@ -282,18 +289,23 @@ pub fn write_report_json(
 }
 
 /// A [`Report`] whose rows are written as they come.
-struct Streamed<I> {
+struct Streamed<'r, I> {
     rows: RefCell<Option<I>>,
     summary: Cell<Summary>,
+    /// The journaled run, if any.
+    run: Option<&'r str>,
 }
 
 /// The `results` array of a [`Streamed`] report.
-struct StreamedRows<'a, I>(&'a Streamed<I>);
+struct StreamedRows<'a, 'r, I>(&'a Streamed<'r, I>);
 
-impl<I: Iterator<Item = Row>> Serialize for Streamed<I> {
+impl<I: Iterator<Item = Row>> Serialize for Streamed<'_, I> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut report = serializer.serialize_struct("Report", 2)?;
+        let mut report = serializer.serialize_struct("Report", 3)?;
+        if let Some(run) = self.run {
+            report.serialize_field("run", run)?;
+        }
         report.serialize_field("results", &StreamedRows(self))?;
         // The rows are written: their summary is complete.
         report.serialize_field("summary", &self.summary.get())?;
@@ -301,7 +313,7 @@ impl<I: Iterator<Item = Row>> Serialize for Streamed<I> {
     }
 }
 
-impl<I: Iterator<Item = Row>> Serialize for StreamedRows<'_, I> {
+impl<I: Iterator<Item = Row>> Serialize for StreamedRows<'_, '_, I> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let mut seq = serializer.serialize_seq(None)?;
@@ -806,7 +818,7 @@ https://a.example/b.css  ll        failed       -       3
 
     fn json_text(report: &Report) -> String {
         let mut out = Vec::new();
-        write_report_json(report.results.clone(), &mut out).unwrap();
+        write_report_json(report.results.clone(), None, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -831,20 +843,20 @@ https://a.example/b.css  ll        failed       -       3
         expected.push(b'\n');
         let mut out = Vec::new();
         let summary =
-            write_report_json(a.results.iter().chain(&b.results).cloned(), &mut out).unwrap();
+            write_report_json(a.results.iter().chain(&b.results).cloned(), None, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             String::from_utf8(expected).unwrap()
         );
         assert_eq!(summary, merged.summary);
         let mut out = Vec::new();
-        write_report_json(Vec::new(), &mut out).unwrap();
+        write_report_json(Vec::new(), None, &mut out).unwrap();
         let mut empty = serde_json::to_vec_pretty(&Report::default()).unwrap();
         empty.push(b'\n');
         assert_eq!(out, empty);
         // JSON lines: the same rows, then the summary.
         let mut out = Vec::new();
-        write_report_jsonl(a.results.into_iter().chain(b.results), &mut out).unwrap();
+        write_report_jsonl(a.results.into_iter().chain(b.results), None, &mut out).unwrap();
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
             .unwrap()
             .lines()

@@ -56,6 +56,8 @@ pub struct Reporting<'a> {
     pub output: Option<Output>,
     /// `--fail-on`.
     pub fail_on: &'a [FailOn],
+    /// The journaled run's id, for the JSON forms.
+    pub run: Option<String>,
 }
 
 /// Writes `reports` on `out` as `output` (by default a table up to
@@ -65,6 +67,7 @@ pub struct Reporting<'a> {
 pub fn write_report(
     mut reports: Reports,
     output: Option<Output>,
+    run: Option<&str>,
     mut each: impl FnMut(&Row),
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
@@ -83,8 +86,8 @@ pub fn write_report(
             render::write_report_table(&report, &mut buffered)
         }
         Output::Summary => render::write_report_summary(&mut rows, &mut buffered).map(drop),
-        Output::Json => render::write_report_json(&mut rows, &mut buffered).map(drop),
-        Output::Jsonl => render::write_report_jsonl(&mut rows, &mut buffered).map(drop),
+        Output::Json => render::write_report_json(&mut rows, run, &mut buffered).map(drop),
+        Output::Jsonl => render::write_report_jsonl(&mut rows, run, &mut buffered).map(drop),
     };
     // Rows a failed write (a closed pipe) did not reach still count, for the exit code.
     rows.for_each(drop);
@@ -95,7 +98,7 @@ pub fn write_report(
 pub fn nothing_to_purge(output: Option<Output>, out: &mut dyn Write) -> Result<u8, Failure> {
     match output {
         Some(Output::Json | Output::Jsonl) => {
-            write_report(Reports::ready(Report::default()), output, |_| {}, out)?;
+            write_report(Reports::ready(Report::default()), output, None, |_| {}, out)?;
         }
         _ => write_out(out, "nothing to purge: the input holds no target\n")?,
     }
@@ -122,6 +125,7 @@ pub async fn purge(
     write_report(
         reports,
         reporting.output,
+        reporting.run.as_deref(),
         |row| {
             fails |= row_fails(row, waited, reporting.fail_on);
             summary.count(row);
@@ -463,6 +467,7 @@ mod tests {
     async fn run_purge(request: PurgeRequest, json: bool) -> (Result<u8, Failure>, String) {
         let mut out = Vec::new();
         let reporting = Reporting {
+            run: None,
             output: json.then_some(Output::Json),
             fail_on: &ALL,
         };
@@ -573,6 +578,7 @@ mod tests {
         let r = request(&["https://a.example/x"]).build().unwrap();
         let mut out = Vec::new();
         let reporting = Reporting {
+            run: None,
             output: None,
             fail_on: &ALL,
         };

@@ -35,6 +35,19 @@ impl Session {
         engine: &EngineConfig,
         proxy: Option<&ProxyPolicy>,
     ) -> Result<Session, Failure> {
+        Self::open_with_rates(config, sandbox, only, engine, proxy, None).await
+    }
+
+    /// [`Session::open`], the accounts' rate limiters kept in `rates` (a journal's shared
+    /// schedules) instead of the process-wide registry.
+    pub async fn open_with_rates(
+        config: Option<&Path>,
+        sandbox: bool,
+        only: &[String],
+        engine: &EngineConfig,
+        proxy: Option<&ProxyPolicy>,
+        rates: Option<Arc<purgekit::RateRegistry>>,
+    ) -> Result<Session, Failure> {
         let (config, sandbox) = if sandbox {
             let sandbox = Sandbox::start()
                 .await
@@ -50,7 +63,7 @@ impl Session {
             .unwrap_or(&ProxyPolicy::Environment);
         let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::with_proxy(proxy)?);
         let drive = Drive {
-            rates: None,
+            rates,
             engine: Some(engine.clone()),
             transport: Some(transport),
         };

@@ -39,15 +39,19 @@ fn urls_txt_targets() -> Vec<String> {
         .collect()
 }
 
-/// `purgekit ARGS` with `env` set, `stdin` fed, `PURGEKIT_CONFIG` and `RUST_LOG` cleared and
-/// the working directory a fresh temp dir (so no stray `./purgekit.toml` is found).
+/// `purgekit ARGS` with `env` set, `stdin` fed, `PURGEKIT_CONFIG`, `PURGEKIT_JOURNAL` and
+/// `RUST_LOG` cleared and the working directory a fresh temp dir (so no stray
+/// `./purgekit.toml` is found), which also holds the run's journal (`PURGEKIT_STATE_DIR`).
 fn purgekit(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let dir = temp_dir("cwd");
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .current_dir(&dir)
         .env_remove("PURGEKIT_CONFIG")
+        .env_remove("PURGEKIT_JOURNAL")
         .env_remove("RUST_LOG")
+        // Each run its own journal, in its own directory.
+        .env("PURGEKIT_STATE_DIR", &dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

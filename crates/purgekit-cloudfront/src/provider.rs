@@ -121,6 +121,11 @@ impl Provider for CloudFront {
         self.account.endpoint.clone()
     }
 
+    /// The body's `CallerReference` is the batch's id.
+    fn sends_idempotency_key(&self) -> bool {
+        true
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             max_items: MAX_PATHS_PER_REQUEST,

@@ -82,6 +82,13 @@ pub enum Error {
     /// The purge was cancelled before this batch was sent.
     #[error("cancelled before sending")]
     Cancelled,
+    /// The journal ([`crate::RunLog`]) could not be read or written: a purge stops before
+    /// sending what it could not record.
+    #[error("journal: {}", Escaped(.message))]
+    Journal {
+        /// What failed, naming the journal (never its password).
+        message: String,
+    },
 }
 
 fn fmt_after(after: Option<Duration>) -> String {
@@ -173,6 +180,7 @@ impl Error {
             Error::Protocol { .. } => "protocol",
             Error::Deadline { .. } => "deadline",
             Error::Cancelled => "cancelled",
+            Error::Journal { .. } => "journal",
         }
     }
 

@@ -33,9 +33,10 @@ pub use depth::{MAX_NESTING_DEPTH, check_json_depth, too_deep};
 pub use endpoint::normalize_endpoint;
 #[cfg(feature = "reqwest")]
 pub use engine::ReqwestTransport;
+pub use engine::{BatchRecord, NOT_SENT, RecordedPart, RunLog, RunRecord, SharedRunLog, report_of};
 pub use engine::{
-    EngineConfig, FanOut, PollPolicy, ProviderPurger, ProxyPolicy, RateRegistry, RetryPolicy,
-    SafetyMargin, Transport, parse_retry_after, response_retry_after,
+    EngineConfig, FanOut, PollPolicy, ProviderPurger, ProxyPolicy, RateRegistry, RateState,
+    RateStore, RetryPolicy, SafetyMargin, Transport, parse_retry_after, response_retry_after,
 };
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
 pub use limits::{

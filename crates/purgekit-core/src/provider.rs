@@ -216,6 +216,13 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Whether [`Provider::encode`] sends the batch's [`Batch::id`] as an idempotency key the
+    /// provider honours (CloudFront's `CallerReference`): a batch sent again after an
+    /// interruption is then purged once. `false` by default.
+    fn sends_idempotency_key(&self) -> bool {
+        false
+    }
+
     /// Checks provider-specific rules on the options (e.g. Level 3's 250-character
     /// notification list). Called once per request before any target is mapped.
     fn check_options(&self, options: &Options) -> Result<()> {

@@ -200,6 +200,9 @@ pub struct PurgeContext {
     pub progress: Option<ProgressFn>,
     /// Cancelling stops sending new batches and waiting; the report still covers every target.
     pub cancel: CancellationToken,
+    /// Where the run is journaled, if it is: each provider's plan before anything is sent, each
+    /// batch's transitions as they happen ([`crate::RunLog`]). `None`: the run lives in memory.
+    pub journal: Option<crate::SharedRunLog>,
 }
 
 impl PurgeContext {
@@ -216,6 +219,7 @@ impl fmt::Debug for PurgeContext {
         f.debug_struct("PurgeContext")
             .field("progress", &self.progress.is_some())
             .field("cancelled", &self.cancel.is_cancelled())
+            .field("journaled", &self.journal.is_some())
             .finish()
     }
 }

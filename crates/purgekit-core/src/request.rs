@@ -376,7 +376,7 @@ impl fmt::Display for OptionKind {
 }
 
 /// How to purge. Every field defaults to the providers' common default behaviour.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Options {
     /// Invalidate or delete.
     pub action: Action,

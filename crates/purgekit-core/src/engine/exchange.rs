@@ -86,6 +86,18 @@ impl Sender {
         let mut first_attempt: Option<Instant> = None;
         let mut last: Option<Error> = None;
         loop {
+            // Journaled as being sent before it is paced: a crash from here on leaves it
+            // `sending`, and resume sends it again. (Before pacing, so no write stands between
+            // the instant the rate limiter records and the instant the request leaves.)
+            if let Some(b) = batch
+                && let Some(log) = &self.context.journal
+                && let Err(error) = log.sending(&self.name, b.index, attempts + 1).await
+            {
+                return Exchanged {
+                    result: Err(error),
+                    attempts,
+                };
+            }
             let paced = match self.limiter.in_flight(cancel, self.deadline).await {
                 Ok(place) => match self.limiter.pace(cost, cancel, self.deadline).await {
                     Ok(()) => Ok(place),
@@ -223,6 +235,7 @@ fn stopped(stop: Paced, last: Option<Error>) -> Error {
         Paced::Deadline { ready: None } => {
             "the run's deadline came while waiting for the account".to_owned()
         }
+        Paced::Store(error) => return error,
     };
     Error::deadline(match last {
         Some(error) => format!("{error}; not retried: {why}"),

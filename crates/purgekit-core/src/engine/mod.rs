@@ -18,6 +18,7 @@ mod clock;
 mod exchange;
 mod fanout;
 mod in_flight;
+mod journal;
 mod policy;
 mod provider_purger;
 mod rate;
@@ -28,9 +29,12 @@ mod transport;
 mod wait;
 
 pub use fanout::FanOut;
+pub use journal::{
+    BatchRecord, NOT_SENT, RecordedPart, RunLog, RunRecord, SharedRunLog, report_of,
+};
 pub use policy::{EngineConfig, PollPolicy, RetryPolicy, SafetyMargin};
 pub use provider_purger::ProviderPurger;
-pub use rate::RateRegistry;
+pub use rate::{RateRegistry, RateState, RateStore};
 pub use retry_after::{parse_retry_after, response_retry_after};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

@@ -11,6 +11,7 @@ use super::ReqwestTransport;
 use super::clock;
 use super::exchange::{Retries, Sender};
 use super::in_flight::InFlight;
+use super::journal::{BatchRecord, RunRecord};
 use super::rate::Cost;
 use super::rows::{Rows, planned_request};
 use super::schedule::{BatchOutcome, Run};
@@ -193,21 +194,43 @@ impl<P: Provider> Purger for ProviderPurger<P> {
             items: plan.items(),
         });
         let dry_run = request.options().dry_run;
+        let mut notes = Vec::new();
         let outcomes = if plan.client_side_dry_run {
             vec![BatchOutcome::DryRun; plan.batches.len()]
         } else {
             // A provider-side dry run is not waited for.
             let wait = request.wait().filter(|_| !dry_run);
-            // One random run id per purge: each batch's idempotency key ([`crate::BatchId`]).
-            let run = RunId::random();
-            self.send_all(&plan, request, wait, context, Run { id: run, deadline })
-                .await
+            // One random run id per purge: each batch's idempotency key ([`crate::BatchId`]);
+            // a journaled run keeps its id, so a resumed batch sends the same key.
+            let record = match &context.journal {
+                Some(log) => Some(
+                    log.planned(&plan, &self.provider.account(), request)
+                        .await?,
+                ),
+                None => None,
+            };
+            let (run, records) = match record {
+                Some(record) => {
+                    notes = resume_notes(&record, self.provider.sends_idempotency_key());
+                    (record.id, record.batches)
+                }
+                None => (RunId::random(), Vec::new()),
+            };
+            self.send_all(
+                &plan,
+                request,
+                wait,
+                context,
+                Run { id: run, deadline },
+                &records,
+            )
+            .await
         };
         // The rows are formed from the plan and the outcomes when they are asked for (the
         // request's targets are shared, not copied).
         let request = request.clone();
         Ok(Reports::deferred(plan.targets.len(), move || {
-            Rows::new(plan, request, outcomes, dry_run)
+            Rows::new(plan, request, outcomes, &notes, dry_run)
         }))
     }
 
@@ -266,4 +289,33 @@ impl<P: Provider> Purger for ProviderPurger<P> {
             outcome,
         }]
     }
+}
+
+/// The rows' notes for a resumed run: the journal's, and for each batch that was being sent when
+/// the run stopped, that it was sent again.
+fn resume_notes(record: &RunRecord, idempotent: bool) -> Vec<Option<String>> {
+    record
+        .batches
+        .iter()
+        .enumerate()
+        .map(|(index, batch)| {
+            let note = record.notes.get(index).cloned().flatten();
+            match batch {
+                BatchRecord::Sending => {
+                    let resent = if idempotent {
+                        "sent again after an interruption with the same idempotency key: the \
+                         provider purges it once"
+                    } else {
+                        "may have been sent twice: the run stopped while this batch was being \
+                         sent, and it was sent again"
+                    };
+                    Some(match note {
+                        Some(note) => format!("{note}; {resent}"),
+                        None => resent.to_owned(),
+                    })
+                }
+                _ => note,
+            }
+        })
+        .collect()
 }

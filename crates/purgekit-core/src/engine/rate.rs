@@ -31,7 +31,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -49,12 +51,23 @@ use crate::limits::{BucketUnit, Budget, RateLimit, TokenBucket};
 #[derive(Debug, Default)]
 pub struct RateRegistry {
     accounts: Mutex<HashMap<(String, String), Arc<AccountLimiter>>>,
+    /// Where each account's schedule is kept beyond this process, if anywhere.
+    store: Option<Arc<dyn RateStore>>,
 }
 
 impl RateRegistry {
     /// An empty registry.
     pub fn new() -> Self {
         RateRegistry::default()
+    }
+
+    /// An empty registry whose accounts keep their schedules in `store`, shared with every
+    /// process using it: each request's start is claimed there atomically.
+    pub fn with_store(store: Arc<dyn RateStore>) -> Self {
+        RateRegistry {
+            store: Some(store),
+            ..RateRegistry::default()
+        }
     }
 
     /// The process-wide registry.
@@ -77,17 +90,29 @@ impl RateRegistry {
         accounts
             .entry((kind.to_owned(), account.to_owned()))
             .or_insert_with(|| {
-                Arc::new(AccountLimiter::new(rate, max_in_flight, margin).with_buckets(buckets))
+                let mut limiter =
+                    AccountLimiter::new(rate, max_in_flight, margin).with_buckets(buckets);
+                if let Some(store) = &self.store {
+                    limiter.shared = Some((store.clone(), format!("{kind}/{account}")));
+                }
+                Arc::new(limiter)
             })
             .clone()
     }
 }
 
+/// How far ahead a claim in a [`RateStore`] is first made: a durable commit's time.
+const INITIAL_LEAD: Duration = Duration::from_millis(20);
+
+/// The most a claim is made ahead (a store slower than this still works, its starts later than
+/// recorded by the difference).
+const MAX_LEAD: Duration = Duration::from_secs(1);
+
 /// How long a rate-limit rejection closes an account whose provider declares no rate window.
 pub(crate) const DEFAULT_PENALTY_CAP: Duration = Duration::from_secs(60);
 
 /// Why a wait for the account ended without a go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Paced {
     /// The purge was cancelled.
     Cancelled,
@@ -96,6 +121,121 @@ pub(crate) enum Paced {
         /// When the account would let it start.
         ready: Option<Instant>,
     },
+    /// The shared schedule ([`RateStore`]) could not be read or written.
+    Store(crate::Error),
+}
+
+/// An account's rate schedule as a [`RateStore`] keeps it, every instant in nanoseconds of
+/// wall-clock time since the Unix epoch (processes share no monotonic clock).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RateState {
+    /// Start instants of the last requests (as many as the request budget's `amount`).
+    #[serde(default)]
+    pub started: Vec<u64>,
+    /// When the item debt is paid.
+    #[serde(default)]
+    pub debt_paid_at: Option<u64>,
+    /// Per token bucket, when it is full again (`None`: full).
+    #[serde(default)]
+    pub full_at: Vec<Option<u64>>,
+    /// Until when a rate-limit rejection closed the account.
+    #[serde(default)]
+    pub blocked_until: Option<u64>,
+}
+
+/// Where accounts' rate schedules live when several processes share them (a journal): each
+/// request's start is claimed through [`RateStore::update`], atomically, so the processes
+/// together keep within the provider's limits, and a process started after another was killed
+/// starts from what that one spent. Without a store, schedules live in the process
+/// ([`RateRegistry::new`]).
+#[async_trait]
+pub trait RateStore: Send + Sync + std::fmt::Debug {
+    /// Atomically: reads the schedule of `account` (default when none is kept), lets `update`
+    /// change it, writes it back. No other update of the same account may interleave.
+    async fn update(
+        &self,
+        account: &str,
+        update: &mut (dyn for<'s> FnMut(&'s mut RateState) + Send),
+    ) -> crate::Result<()>;
+}
+
+/// The wall clock, in nanoseconds since the Unix epoch.
+fn wall_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// One reading of both clocks, to carry instants between them.
+#[derive(Clone, Copy)]
+struct Clocks {
+    now: Instant,
+    wall: u64,
+}
+
+impl Clocks {
+    fn read() -> Self {
+        Clocks {
+            now: Instant::now(),
+            wall: wall_nanos(),
+        }
+    }
+
+    fn instant(self, wall: u64) -> Instant {
+        if wall >= self.wall {
+            clock::after(self.now, Duration::from_nanos(wall - self.wall))
+        } else {
+            self.now
+                .checked_sub(Duration::from_nanos(self.wall - wall))
+                .unwrap_or(self.now)
+        }
+    }
+
+    fn wall(self, at: Instant) -> u64 {
+        if at >= self.now {
+            let ahead = u64::try_from((at - self.now).as_nanos()).unwrap_or(u64::MAX);
+            self.wall.saturating_add(ahead)
+        } else {
+            let behind = u64::try_from((self.now - at).as_nanos()).unwrap_or(u64::MAX);
+            self.wall.saturating_sub(behind)
+        }
+    }
+}
+
+impl Schedule {
+    fn from_state(state: &RateState, clocks: Clocks) -> Self {
+        Schedule {
+            started: state.started.iter().map(|&t| clocks.instant(t)).collect(),
+            debt_paid_at: state.debt_paid_at.map(|t| clocks.instant(t)),
+            full_at: state
+                .full_at
+                .iter()
+                .map(|t| t.map(|t| clocks.instant(t)))
+                .collect(),
+            blocked_until: state.blocked_until.map(|t| clocks.instant(t)),
+        }
+    }
+
+    fn to_state(&self, clocks: Clocks) -> RateState {
+        RateState {
+            started: self.started.iter().map(|&t| clocks.wall(t)).collect(),
+            debt_paid_at: self.debt_paid_at.map(|t| clocks.wall(t)),
+            full_at: self
+                .full_at
+                .iter()
+                .map(|t| t.map(|t| clocks.wall(t)))
+                .collect(),
+            blocked_until: self.blocked_until.map(|t| clocks.wall(t)),
+        }
+    }
+}
+
+/// What one look at the schedule said.
+enum Step {
+    /// Recorded as started now.
+    Started,
+    /// Not before this instant.
+    Wait(Instant),
 }
 
 /// One account's budgets, concurrency limit and back-off state.
@@ -107,6 +247,10 @@ pub(crate) struct AccountLimiter {
     in_flight: Arc<Semaphore>,
     gate: AsyncMutex<Schedule>,
     blocked_until: Mutex<Option<Instant>>,
+    /// The store the schedule is kept in beyond this process, and the account's key there.
+    shared: Option<(Arc<dyn RateStore>, String)>,
+    /// How far ahead a claim in the store is made (see [`AccountLimiter::pace`]).
+    lead: Mutex<Duration>,
 }
 
 /// What has been sent: start instants of the last `amount` requests, when the item debt
@@ -116,6 +260,8 @@ struct Schedule {
     started: VecDeque<Instant>,
     debt_paid_at: Option<Instant>,
     full_at: Vec<Option<Instant>>,
+    /// A rejection's closing, as another process sharing the schedule recorded it.
+    blocked_until: Option<Instant>,
 }
 
 /// What one request asks of the limiter: its items and its batch's scope (`None` for a status
@@ -162,6 +308,8 @@ impl AccountLimiter {
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
             gate: AsyncMutex::new(Schedule::default()),
             blocked_until: Mutex::new(None),
+            shared: None,
+            lead: Mutex::new(INITIAL_LEAD),
         }
     }
 
@@ -194,7 +342,6 @@ impl AccountLimiter {
         cancel: &CancellationToken,
         deadline: Instant,
     ) -> Result<(), Paced> {
-        let items = cost.items;
         let mut schedule = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Paced::Cancelled),
@@ -202,24 +349,91 @@ impl AccountLimiter {
             _ = tokio::time::sleep_until(deadline) => return Err(Paced::Deadline { ready: None }),
         };
         loop {
-            let now = Instant::now();
-            let ready = self.ready_at(&schedule, items);
-            let ready = match (ready, self.bucket_ready_at(&schedule, cost, now)) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
+            let step = match &self.shared {
+                None => self.step(&mut schedule, cost, Instant::now()),
+                Some((store, key)) => {
+                    // The shared schedule, claimed atomically: read, step, written back. The
+                    // claim is for a start `lead` ahead, the time a claim takes to commit, and
+                    // the request then waits for that instant: the start recorded is the start
+                    // made, however long the store took (within the safety margin).
+                    let clocks = Clocks::read();
+                    let lead = *self.lead.lock().unwrap_or_else(|e| e.into_inner());
+                    let start = clock::after(clocks.now, lead);
+                    let mut step = None;
+                    let updated = store
+                        .update(key, &mut |state| {
+                            let mut shared = Schedule::from_state(state, clocks);
+                            step = Some(self.step(&mut shared, cost, start));
+                            let local =
+                                *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
+                            shared.blocked_until = shared.blocked_until.max(local);
+                            *state = shared.to_state(clocks);
+                        })
+                        .await;
+                    // The lead follows the time claims take: half again the last one, or a
+                    // decaying memory of slower ones.
+                    let took = clocks.now.elapsed();
+                    {
+                        let mut lead = self.lead.lock().unwrap_or_else(|e| e.into_inner());
+                        *lead = (took * 3 / 2)
+                            .max(*lead * 4 / 5)
+                            .clamp(INITIAL_LEAD, MAX_LEAD);
+                    }
+                    match (updated, step) {
+                        (Ok(()), Some(Step::Started)) => {
+                            // Recorded in the store: the next request of this process may claim
+                            // its start while this one waits for its own.
+                            drop(schedule);
+                            tokio::time::sleep_until(start).await;
+                            return Ok(());
+                        }
+                        (Ok(()), Some(step)) => step,
+                        (Err(e), _) => return Err(Paced::Store(e)),
+                        (Ok(()), None) => {
+                            return Err(Paced::Store(crate::Error::Journal {
+                                message: "the rate store did not apply the update".to_owned(),
+                            }));
+                        }
+                    }
+                }
             };
-            let Some(at) = ready.filter(|at| *at > now) else {
-                self.record(&mut schedule, now, items);
-                self.take_tokens(&mut schedule, cost, now);
+            let Step::Wait(at) = step else {
                 return Ok(());
             };
             if at > deadline {
                 return Err(Paced::Deadline { ready: Some(at) });
             }
+            // A claim in a store is made a lead ahead: wake that much early, so the start
+            // claimed is `at` itself.
+            let wake = match &self.shared {
+                Some(_) => {
+                    let lead = *self.lead.lock().unwrap_or_else(|e| e.into_inner());
+                    at.checked_sub(lead).unwrap_or(at)
+                }
+                None => at,
+            };
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(Paced::Cancelled),
-                _ = tokio::time::sleep_until(at) => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// One look at `schedule` at `now`: records a request of `cost` as started now if it may
+    /// start, else says when it may.
+    fn step(&self, schedule: &mut Schedule, cost: Cost<'_>, now: Instant) -> Step {
+        let ready = self.ready_at(schedule, cost.items);
+        let ready = match (ready, self.bucket_ready_at(schedule, cost, now)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        match ready.filter(|at| *at > now) {
+            Some(at) => Step::Wait(at),
+            None => {
+                self.record(schedule, now, cost.items);
+                self.take_tokens(schedule, cost, now);
+                Step::Started
             }
         }
     }
@@ -231,7 +445,25 @@ impl AccountLimiter {
             return;
         }
         let mut schedule = self.gate.lock().await;
-        let now = Instant::now();
+        if let Some((store, key)) = &self.shared {
+            let clocks = Clocks::read();
+            let updated = store
+                .update(key, &mut |state| {
+                    let mut shared = Schedule::from_state(state, clocks);
+                    self.refilled_after(&mut shared, cost, clocks.now);
+                    *state = shared.to_state(clocks);
+                })
+                .await;
+            if let Err(e) = updated {
+                tracing::warn!("rate store: {e}");
+            }
+            return;
+        }
+        self.refilled_after(&mut schedule, cost, Instant::now());
+    }
+
+    /// [`AccountLimiter::answered`] on `schedule`.
+    fn refilled_after(&self, schedule: &mut Schedule, cost: Cost<'_>, now: Instant) {
         schedule.full_at.resize(self.buckets.len(), None);
         for (i, bucket) in self.buckets.iter().enumerate() {
             let tokens = cost.tokens(bucket);
@@ -274,7 +506,8 @@ impl AccountLimiter {
     }
 
     fn ready_at(&self, schedule: &Schedule, items: usize) -> Option<Instant> {
-        let mut ready = *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
+        let local = *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ready = local.max(schedule.blocked_until);
         if let Some(b) = self.rate.requests.filter(|b| b.amount > 0) {
             let amount = b.amount as usize;
             if schedule.started.len() >= amount {

@@ -35,6 +35,7 @@ impl Rows {
         plan: ProviderPlan,
         request: PurgeRequest,
         outcomes: Vec<BatchOutcome>,
+        notes: &[Option<String>],
         dry_run: bool,
     ) -> Self {
         let provider: Arc<str> = Arc::from(plan.provider.as_str());
@@ -42,7 +43,8 @@ impl Rows {
         let no_warnings: Arc<[Arc<str>]> = Arc::default();
         let templates = outcomes
             .iter()
-            .map(|outcome| {
+            .enumerate()
+            .map(|(index, outcome)| {
                 let parts = match outcome {
                     BatchOutcome::Sent { parts, .. } => parts.len().max(1),
                     _ => 1,
@@ -61,6 +63,9 @@ impl Rows {
                         };
                         let mut warnings = plan_warnings.clone();
                         fill(&mut row, &mut warnings, outcome, part, dry_run);
+                        if let Some(Some(note)) = notes.get(index) {
+                            warnings.push(Arc::from(note.as_str()));
+                        }
                         if !warnings.is_empty() {
                             row.warnings = warnings.into();
                         }
@@ -188,13 +193,23 @@ fn fill(
         BatchOutcome::Failed { error, attempts } => {
             row.state = State::Failed;
             row.attempts = *attempts;
-            row.error = Some(Arc::from(if *attempts > 1 {
-                format!("{error} (after {attempts} attempts)")
-            } else {
-                error.to_string()
-            }));
+            row.error = Some(Arc::from(failed_text(error, *attempts)));
+        }
+        BatchOutcome::Recorded { error, attempts } => {
+            row.state = State::Failed;
+            row.attempts = *attempts;
+            row.error = Some(error.clone());
         }
         BatchOutcome::DryRun => row.state = State::DryRun,
+    }
+}
+
+/// A failed batch's row error: the error, and the attempts when there were several.
+pub(super) fn failed_text(error: &crate::Error, attempts: u32) -> String {
+    if attempts > 1 {
+        format!("{error} (after {attempts} attempts)")
+    } else {
+        error.to_string()
     }
 }
 

@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::ProviderPurger;
 use super::exchange::{BatchRef, Retries, Sender};
 use super::in_flight::Held;
+use super::journal::{self, BatchRecord};
 use super::rate::Cost;
+use super::rows;
 use super::wait::{self, Completion};
 use crate::error::Error;
 use crate::plan::ProviderPlan;
@@ -34,6 +36,12 @@ pub(super) enum BatchOutcome {
     },
     Failed {
         error: Error,
+        attempts: u32,
+    },
+    /// Failed for good in an earlier attempt at the run, as the journal recorded it (the row's
+    /// error text).
+    Recorded {
+        error: Arc<str>,
         attempts: u32,
     },
     DryRun,
@@ -61,6 +69,7 @@ impl<P: Provider> ProviderPurger<P> {
         wait: Option<Duration>,
         context: &PurgeContext,
         run: Run,
+        records: &[BatchRecord],
     ) -> Vec<BatchOutcome> {
         let admission = Admission {
             run: run.id,
@@ -70,13 +79,76 @@ impl<P: Provider> ProviderPurger<P> {
             wait,
             watching: context.cancel.child_token(),
         };
+        // Batches an earlier attempt at the run sent: not sent again; an accepted one is
+        // waited for when the request waits.
+        let mut earlier = Vec::new();
+        let mut resumed = JoinSet::new();
+        // A job for a batch this run does not send itself.
+        let unsent_job = |index: usize| BatchJob {
+            sender: admission.sender.clone(),
+            provider: self.provider.clone(),
+            options: admission.options.clone(),
+            index,
+            items: plan.batches[index].len(),
+            batch: None,
+            earlier: None,
+            wait,
+            held: None,
+            watching: admission.watching.clone(),
+        };
+        for (index, record) in records.iter().enumerate() {
+            match (journal::outcome(record), record) {
+                (
+                    Some(_),
+                    BatchRecord::Accepted {
+                        parts,
+                        slots,
+                        attempts,
+                    },
+                ) if wait.is_some() => {
+                    let job = BatchJob {
+                        earlier: Some((
+                            parts.iter().map(|p| p.accepted()).collect(),
+                            slots.clone(),
+                            *attempts,
+                        )),
+                        ..unsent_job(index)
+                    };
+                    resumed.spawn(async move { (index, job.run(None).await) });
+                }
+                (Some(outcome), _) => earlier.push((index, outcome)),
+                (None, BatchRecord::Follows) => {
+                    let Some(log) = context.journal.clone() else {
+                        continue;
+                    };
+                    let job = unsent_job(index);
+                    resumed.spawn(async move { (index, job.follow(log).await) });
+                }
+                (None, _) => {}
+            }
+        }
         let (plain, wildcard): (Vec<usize>, Vec<usize>) = (0..plan.batches.len())
+            .filter(|&i| !records.get(i).is_some_and(BatchRecord::is_sent))
             .partition(|&i| self.in_flight.is_none() || plan.batches[i].wildcards == 0);
         let ((mut outcomes, mut tasks), (more, other_tasks)) = tokio::join!(
             self.admit_lane(&plain, plan, request, &admission),
             self.admit_lane(&wildcard, plan, request, &admission),
         );
         outcomes.extend(more);
+        if let Some(log) = &context.journal {
+            // Batches never sent, for good (a cancelled one stays queued for resume).
+            for (index, outcome) in &outcomes {
+                if let BatchOutcome::Failed { error, attempts } = outcome
+                    && !matches!(error, Error::Cancelled)
+                {
+                    let text = rows::failed_text(error, *attempts);
+                    if let Err(e) = log.failed(&self.name, *index, &text, *attempts).await {
+                        tracing::error!(provider = %self.name, "journal: {e}");
+                    }
+                }
+            }
+        }
+        outcomes.extend(earlier);
         if wait.is_none() {
             // Every batch is admitted: no later batch needs the capacity still held.
             admission.watching.cancel();
@@ -85,7 +157,7 @@ impl<P: Provider> ProviderPurger<P> {
         for (index, outcome) in outcomes {
             slots[index] = Some(outcome);
         }
-        for set in [&mut tasks, &mut { other_tasks }] {
+        for set in [&mut tasks, &mut { other_tasks }, &mut resumed] {
             while let Some(joined) = set.join_next().await {
                 match joined {
                     // A share still held (purge not seen complete) is freed only here, once
@@ -175,12 +247,14 @@ impl<P: Provider> ProviderPurger<P> {
                 provider: self.provider.clone(),
                 options: admission.options.clone(),
                 index,
-                batch,
+                items: planned.len(),
+                batch: Some(batch),
+                earlier: None,
                 wait: admission.wait,
                 held,
                 watching: admission.watching.clone(),
             };
-            tasks.spawn(async move { (index, job.run(place).await) });
+            tasks.spawn(async move { (index, job.run(Some(place)).await) });
         }
         (outcomes, tasks)
     }
@@ -255,7 +329,12 @@ struct BatchJob<P: Provider> {
     provider: Arc<P>,
     options: Arc<Options>,
     index: usize,
-    batch: Batch,
+    /// Its items.
+    items: usize,
+    /// The batch to send; `None` for one accepted in an earlier attempt at the run.
+    batch: Option<Batch>,
+    /// What an earlier attempt at the run was answered (accepted parts, slots, attempts).
+    earlier: Option<(Vec<Accepted>, Vec<u32>, u32)>,
     wait: Option<Duration>,
     /// The batch's share of the in-flight capacity, freed once it is seen complete.
     held: Option<Held>,
@@ -268,42 +347,58 @@ impl<P: Provider> BatchJob<P> {
     /// then waits for completion if asked. Returns the batch's in-flight share if its purge was
     /// not seen to end (the provider still counts it): the caller keeps it until no batch of
     /// the run can be admitted.
-    async fn run(self, place: OwnedSemaphorePermit) -> Finished {
+    /// Sends the batch, holding this purge's sending `place` until it is accepted or failed,
+    /// and tells the journal. Returns the accepted parts, their slots and the attempts, or the
+    /// failed outcome.
+    async fn send(
+        &self,
+        batch: &Batch,
+        place: Option<OwnedSemaphorePermit>,
+    ) -> Result<(Vec<Accepted>, Vec<u32>, u32), BatchOutcome> {
         let reference = BatchRef {
             index: self.index,
-            items: self.batch.items.len(),
+            items: batch.items.len(),
         };
         let shared = self
             .provider
             .limits()
             .shared_scope
-            .is_some_and(|s| s.parent == self.batch.scope);
+            .is_some_and(|s| s.parent == batch.scope);
         let sent = self
             .sender
             .exchange(
                 Cost {
-                    items: self.batch.items.len(),
-                    scope: Some(&self.batch.scope),
+                    items: batch.items.len(),
+                    scope: Some(&batch.scope),
                 },
                 Some(reference),
                 Retries::Policy,
-                |now| self.provider.encode(&self.batch, &self.options, now),
+                |now| self.provider.encode(batch, &self.options, now),
                 |response| -> crate::Result<Parts> {
                     if shared {
-                        let answer = self.provider.decode_shared(&self.batch, response)?;
-                        spread(self.provider.kind(), &self.batch, answer)
+                        let answer = self.provider.decode_shared(batch, response)?;
+                        spread(self.provider.kind(), batch, answer)
                     } else {
-                        Ok((
-                            vec![self.provider.decode(&self.batch, response)?],
-                            Vec::new(),
-                        ))
+                        Ok((vec![self.provider.decode(batch, response)?], Vec::new()))
                     }
                 },
             )
             .await;
         drop(place);
-        let (accepted, slots) = match sent.result {
-            Ok(accepted) => accepted,
+        let journal = self.sender.context.journal.as_ref();
+        match sent.result {
+            Ok((accepted, slots)) => {
+                if let Some(log) = journal {
+                    let parts = journal::recorded(&accepted);
+                    let logged = log
+                        .accepted(&self.sender.name, self.index, &parts, &slots, sent.attempts)
+                        .await;
+                    if let Err(e) = logged {
+                        tracing::error!(provider = %self.sender.name, "journal: {e}");
+                    }
+                }
+                Ok((accepted, slots, sent.attempts))
+            }
             Err(error) => {
                 self.sender.context.emit(Event::Failed {
                     provider: self.sender.name.clone(),
@@ -311,13 +406,81 @@ impl<P: Provider> BatchJob<P> {
                     items: reference.items,
                     error: error.to_string(),
                 });
+                if let Some(log) = journal
+                    && !matches!(error, Error::Cancelled)
+                {
+                    let text = rows::failed_text(&error, sent.attempts);
+                    let logged = log
+                        .failed(&self.sender.name, self.index, &text, sent.attempts)
+                        .await;
+                    if let Err(e) = logged {
+                        tracing::error!(provider = %self.sender.name, "journal: {e}");
+                    }
+                }
                 // Refused: the provider holds nothing for it.
-                let failed = BatchOutcome::Failed {
+                Err(BatchOutcome::Failed {
                     error,
                     attempts: sent.attempts,
-                };
+                })
+            }
+        }
+    }
+
+    /// Waits for the other run's batch this one follows, then takes its outcome: accepted (and
+    /// waited for, when asked), completed or failed.
+    async fn follow(mut self, log: crate::SharedRunLog) -> Finished {
+        let cancel = self.sender.context.cancel.clone();
+        let followed = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Err(Error::Cancelled),
+            followed = log.follow(&self.sender.name, self.index) => followed,
+            _ = tokio::time::sleep_until(self.sender.deadline) => Err(Error::deadline(
+                "not sent: the other run's batch it follows was not sent before the run's deadline",
+            )),
+        };
+        let failed = |error| (BatchOutcome::Failed { error, attempts: 0 }, None);
+        match followed {
+            Ok(BatchRecord::Accepted {
+                parts,
+                slots,
+                attempts,
+            }) => {
+                self.earlier = Some((
+                    parts.iter().map(|p| p.accepted()).collect(),
+                    slots,
+                    attempts,
+                ));
+                self.run(None).await
+            }
+            Ok(record @ (BatchRecord::Completed { .. } | BatchRecord::Failed { .. })) => {
+                let outcome = journal::outcome(&record).unwrap_or(BatchOutcome::DryRun);
+                (outcome, None)
+            }
+            Ok(_) => failed(Error::Journal {
+                message: "not sent: the other run it followed stopped before sending it \
+                          (`purgekit resume` sends it)"
+                    .to_owned(),
+            }),
+            Err(error) => failed(error),
+        }
+    }
+
+    async fn run(mut self, place: Option<OwnedSemaphorePermit>) -> Finished {
+        let (accepted, slots, attempts) = match (self.earlier.take(), self.batch.take()) {
+            (Some(earlier), _) => earlier,
+            (None, Some(batch)) => match self.send(&batch, place).await {
+                Ok(sent) => sent,
+                Err(failed) => return (failed, None),
+            },
+            (None, None) => {
+                let error = Error::protocol("a batch with neither items nor an earlier answer");
+                let failed = BatchOutcome::Failed { error, attempts: 0 };
                 return (failed, None);
             }
+        };
+        let reference = BatchRef {
+            index: self.index,
+            items: self.items,
         };
         // Items per part, for progress events.
         let mut items = vec![0usize; accepted.len()];
@@ -409,10 +572,27 @@ impl<P: Provider> BatchJob<P> {
                 }
             }
         }
+        if let Some(log) = &self.sender.context.journal {
+            let failed = parts.iter().find_map(|p| match &p.completion {
+                Some(Completion::Failed(error)) => Some(error.clone()),
+                _ => None,
+            });
+            let logged = match failed {
+                Some(error) => {
+                    log.failed(&self.sender.name, self.index, &error, attempts)
+                        .await
+                }
+                None if seen_to_end => log.completed(&self.sender.name, self.index).await,
+                None => Ok(()),
+            };
+            if let Err(e) = logged {
+                tracing::error!(provider = %self.sender.name, "journal: {e}");
+            }
+        }
         let sent = BatchOutcome::Sent {
             parts,
             slots,
-            attempts: sent.attempts,
+            attempts,
         };
         (sent, still_held)
     }

@@ -1,0 +1,367 @@
+//! The compact forms a run is stored in: a request's target texts as a few large chunks, and a
+//! provider's plan as one blob (every batch's scope, sizes and target indices, then the targets
+//! it sends in no batch of their own). Little-endian, length-prefixed, versioned.
+
+use std::sync::Arc;
+
+use purgekit_core::{BatchPlan, Disposition, Error, ProviderPlan, Result, Target};
+
+/// The version byte of [`encode_plan`]'s format.
+const PLAN_FORMAT: u8 = 1;
+
+/// Target texts per chunk, at most (bytes): big enough that a million URLs are a few dozen
+/// rows, small enough that one chunk is a modest allocation.
+pub(crate) const CHUNK_BYTES: usize = 4 << 20;
+
+fn corrupt(what: &str) -> Error {
+    Error::Journal {
+        message: format!("the stored {what} is damaged (written by another program?)"),
+    }
+}
+
+/// Refuses a target whose text holds a line break (no valid target has one): the stored form
+/// is one target per line.
+pub(crate) fn check_lines(targets: &[Target]) -> Result<()> {
+    match targets.iter().find(|t| t.shared_text().contains('\n')) {
+        Some(target) => Err(Error::invalid(
+            &*target.shared_text(),
+            "a journaled target cannot hold a line break",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The target texts of a request, `'\n'`-separated, in chunks of at most about
+/// [`CHUNK_BYTES`], formed one at a time (each written and dropped before the next).
+pub(crate) struct TargetChunks<'a> {
+    targets: &'a [Target],
+    next: usize,
+}
+
+impl<'a> TargetChunks<'a> {
+    pub(crate) fn new(targets: &'a [Target]) -> Self {
+        TargetChunks { targets, next: 0 }
+    }
+}
+
+impl Iterator for TargetChunks<'_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.next >= self.targets.len() {
+            return None;
+        }
+        let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
+        while let Some(target) = self.targets.get(self.next) {
+            let text = target.shared_text();
+            if !chunk.is_empty() && chunk.len() + text.len() + 1 > CHUNK_BYTES {
+                break;
+            }
+            if !chunk.is_empty() {
+                chunk.push(b'\n');
+            }
+            chunk.extend_from_slice(text.as_bytes());
+            self.next += 1;
+        }
+        Some(chunk)
+    }
+}
+
+/// The targets back from their chunks, each parsed (and so validated) again.
+pub(crate) fn targets_of(chunks: &[Vec<u8>], expected: usize) -> Result<Vec<Target>> {
+    let mut targets = Vec::with_capacity(expected);
+    for chunk in chunks {
+        let text = std::str::from_utf8(chunk).map_err(|_| corrupt("request"))?;
+        for line in text.split('\n') {
+            targets.push(Target::parse(line)?);
+        }
+    }
+    if targets.len() != expected {
+        return Err(corrupt("request"));
+    }
+    Ok(targets)
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u32(&mut self, n: usize) {
+        self.0.extend_from_slice(&(n as u32).to_le_bytes());
+    }
+    fn u64(&mut self, n: usize) {
+        self.0.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.u32(s.len());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.0.len() < n {
+            return Err(corrupt("plan"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn str(&mut self) -> Result<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| corrupt("plan"))
+    }
+}
+
+/// A provider's plan as one blob: the batches (scope, body bytes, wildcards, target indices)
+/// and the targets in no batch of their own (unsupported with their reasons, merged
+/// duplicates with the target they follow). The encoded requests and billing are not kept.
+pub(crate) fn encode_plan(plan: &ProviderPlan) -> Vec<u8> {
+    let slots: usize = plan.batches.iter().map(BatchPlan::len).sum();
+    let mut w = Writer(Vec::with_capacity(64 + slots * 4 + plan.batches.len() * 32));
+    w.0.push(PLAN_FORMAT);
+    w.0.push(u8::from(plan.client_side_dry_run));
+    w.u32(plan.warnings.len());
+    for warning in &plan.warnings {
+        w.str(warning);
+    }
+    w.u32(plan.batches.len());
+    for batch in &plan.batches {
+        w.str(&batch.scope);
+        w.u64(batch.bytes);
+        w.u32(batch.wildcards);
+        w.u32(batch.targets.len());
+        for &t in &batch.targets {
+            w.0.extend_from_slice(&t.to_le_bytes());
+        }
+    }
+    // Reasons are shared strings: each distinct one written once.
+    let mut reasons: Vec<Arc<str>> = Vec::new();
+    let mut unsupported = Vec::new();
+    let mut merged = Vec::new();
+    for (index, disposition) in plan.targets.iter().enumerate() {
+        match disposition {
+            Disposition::Unsupported { reason } => {
+                let at = match reasons
+                    .iter()
+                    .position(|r| Arc::ptr_eq(r, reason) || r == reason)
+                {
+                    Some(at) => at,
+                    None => {
+                        reasons.push(reason.clone());
+                        reasons.len() - 1
+                    }
+                };
+                unsupported.push((index, at));
+            }
+            Disposition::Planned {
+                merged_with: Some(first),
+                ..
+            } => merged.push((index, *first as usize)),
+            Disposition::Planned { .. } => {}
+        }
+    }
+    w.u32(reasons.len());
+    for reason in &reasons {
+        w.str(reason);
+    }
+    w.u32(unsupported.len());
+    for (index, reason) in unsupported {
+        w.u32(index);
+        w.u32(reason);
+    }
+    w.u32(merged.len());
+    for (index, first) in merged {
+        w.u32(index);
+        w.u32(first);
+    }
+    w.0
+}
+
+/// The plan back from [`encode_plan`], for a request of `targets` targets.
+pub(crate) fn decode_plan(
+    bytes: &[u8],
+    provider: &str,
+    kind: &str,
+    targets: usize,
+) -> Result<ProviderPlan> {
+    let mut r = Reader(bytes);
+    if r.u8()? != PLAN_FORMAT {
+        return Err(corrupt("plan"));
+    }
+    let client_side_dry_run = r.u8()? != 0;
+    let warnings = (0..r.u32()?).map(|_| r.str()).collect::<Result<Vec<_>>>()?;
+    let batch_count = r.u32()? as usize;
+    let mut batches = Vec::with_capacity(batch_count);
+    let mut dispositions: Vec<Option<Disposition>> = vec![None; targets];
+    for b in 0..batch_count {
+        let scope = r.str()?;
+        let body = r.u64()? as usize;
+        let wildcards = r.u32()? as usize;
+        let n = r.u32()? as usize;
+        let raw = r.take(n.checked_mul(4).ok_or_else(|| corrupt("plan"))?)?;
+        let mut list = Vec::with_capacity(n);
+        for (slot, t) in raw.chunks_exact(4).enumerate() {
+            let t = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
+            let entry = dispositions
+                .get_mut(t as usize)
+                .ok_or_else(|| corrupt("plan"))?;
+            *entry = Some(Disposition::Planned {
+                batch: b as u32,
+                slot: slot as u32,
+                merged_with: None,
+            });
+            list.push(t);
+        }
+        batches.push(BatchPlan {
+            scope,
+            targets: list,
+            bytes: body,
+            wildcards,
+        });
+    }
+    let reasons: Vec<Arc<str>> = (0..r.u32()?)
+        .map(|_| r.str().map(Arc::from))
+        .collect::<Result<_>>()?;
+    for _ in 0..r.u32()? {
+        let (index, reason) = (r.u32()? as usize, r.u32()? as usize);
+        let reason = reasons.get(reason).ok_or_else(|| corrupt("plan"))?.clone();
+        *dispositions.get_mut(index).ok_or_else(|| corrupt("plan"))? =
+            Some(Disposition::Unsupported { reason });
+    }
+    for _ in 0..r.u32()? {
+        let (index, first) = (r.u32()? as usize, r.u32()?);
+        let Some(Some(Disposition::Planned { batch, slot, .. })) =
+            dispositions.get(first as usize).cloned()
+        else {
+            return Err(corrupt("plan"));
+        };
+        *dispositions.get_mut(index).ok_or_else(|| corrupt("plan"))? = Some(Disposition::Planned {
+            batch,
+            slot,
+            merged_with: Some(first),
+        });
+    }
+    if !r.0.is_empty() {
+        return Err(corrupt("plan"));
+    }
+    let targets = dispositions
+        .into_iter()
+        .map(|d| d.ok_or_else(|| corrupt("plan")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ProviderPlan {
+        provider: provider.to_owned(),
+        kind: kind.to_owned(),
+        batches,
+        targets,
+        warnings,
+        requests: Vec::new(),
+        client_side_dry_run,
+        billable: None,
+    })
+}
+
+/// Slots (`u32` each) as bytes.
+pub(crate) fn encode_u32s(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Slots back from [`encode_u32s`].
+pub(crate) fn decode_u32s(bytes: &[u8]) -> Result<Vec<u32>> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(corrupt("batch"));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_round_trip_through_chunks() {
+        let targets: Vec<Target> = [
+            "https://a.example/x?y=1",
+            "tag:home",
+            "prefix:https://a.example/d/",
+            "host:a.example",
+            "everything",
+            "https://a.example/*.css",
+        ]
+        .iter()
+        .map(|t| Target::parse(t).unwrap())
+        .collect();
+        check_lines(&targets).unwrap();
+        let chunks: Vec<Vec<u8>> = TargetChunks::new(&targets).collect();
+        assert_eq!(targets_of(&chunks, targets.len()).unwrap(), targets);
+        assert!(targets_of(&chunks, targets.len() + 1).is_err());
+    }
+
+    #[test]
+    fn a_plan_round_trips_and_damage_is_an_error() {
+        let mut plan = ProviderPlan {
+            provider: "p".into(),
+            kind: "k".into(),
+            batches: vec![
+                BatchPlan {
+                    scope: "s".into(),
+                    targets: vec![0],
+                    bytes: 10,
+                    wildcards: 0,
+                },
+                BatchPlan {
+                    scope: String::new(),
+                    targets: vec![1],
+                    bytes: 12,
+                    wildcards: 1,
+                },
+            ],
+            targets: vec![
+                Disposition::Planned {
+                    batch: 0,
+                    slot: 0,
+                    merged_with: None,
+                },
+                Disposition::Planned {
+                    batch: 1,
+                    slot: 0,
+                    merged_with: None,
+                },
+                Disposition::Planned {
+                    batch: 0,
+                    slot: 0,
+                    merged_with: Some(0),
+                },
+            ],
+            warnings: vec!["w".into()],
+            requests: Vec::new(),
+            client_side_dry_run: false,
+            billable: None,
+        };
+        let blob = encode_plan(&plan);
+        assert_eq!(decode_plan(&blob, "p", "k", 3).unwrap(), plan);
+        assert!(decode_plan(&blob[..blob.len() - 1], "p", "k", 3).is_err());
+        assert!(decode_plan(&blob, "p", "k", 4).is_err());
+        plan.targets[1] = Disposition::Unsupported {
+            reason: Arc::from("no"),
+        };
+        plan.batches.pop();
+        assert_eq!(decode_plan(&encode_plan(&plan), "p", "k", 3).unwrap(), plan);
+    }
+}
