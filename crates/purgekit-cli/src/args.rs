@@ -64,6 +64,9 @@ pub enum Command {
     Providers(ProvidersArgs),
     /// Run every provider emulator until interrupted, printing a ready config
     Emulate(EmulateArgs),
+    /// Run the purge service: an HTTP API that queues purges in the journal, and workers that
+    /// run them (several instances may share one PostgreSQL journal)
+    Serve(ServeArgs),
     /// Write a config file to start from, or check one
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -366,6 +369,16 @@ pub struct PurgeArgs {
 }
 
 impl PurgeArgs {
+    /// Every flag at its default (no target): what the service fills from a submission.
+    pub fn blank() -> Self {
+        let command = PurgeArgs::augment_args(clap::Command::new("purge"));
+        let matches = command
+            .try_get_matches_from(["purge"])
+            .expect("no argument parses");
+        <PurgeArgs as clap::FromArgMatches>::from_arg_matches(&matches)
+            .expect("the defaults are valid")
+    }
+
     /// The wait for completion the request carries.
     pub fn wait_timeout(&self) -> Option<Duration> {
         self.wait.then(|| self.deadline())
@@ -375,6 +388,27 @@ impl PurgeArgs {
     pub fn deadline(&self) -> Duration {
         self.timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT)
     }
+}
+
+/// `serve` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address the API listens on; without `[server] tokens` in the config, only a
+    /// loopback address is accepted
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8470")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
+    /// Workers in this instance, each running one queued purge at a time
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+
+    /// Ignore the config's providers: run against the provider emulators, in-process on
+    /// loopback (the config's `[server]` table still applies)
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 /// `status` arguments.

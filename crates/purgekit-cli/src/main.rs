@@ -8,6 +8,7 @@ mod journal;
 mod progress;
 mod render;
 mod run;
+mod serve;
 mod setup;
 mod signals;
 
@@ -261,6 +262,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             setup::emulate(&args, &mut stdout).await
         }
+        Command::Serve(args) => serve::serve(&args, config, proxy).await,
         Command::Config(ConfigCommand::Init(args)) => {
             let text = setup::config_template(&args.kind)?;
             run::write_out(&mut stdout, &text)?;
