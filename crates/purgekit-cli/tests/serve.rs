@@ -1,0 +1,704 @@
+//! `purgekit serve` end to end: child `serve` processes over loopback, the provider emulators
+//! served by this test process (so what they received can be read), the journal on SQLite and
+//! on PostgreSQL (`PURGEKIT_TEST_POSTGRES`, a schema of its own per test).
+//!
+//! - the API: every route, status and schema of docs/api.yaml exercised, and every response
+//!   checked against it (an undocumented status or field fails);
+//! - auth and bad input: no token, wrong token, token in the query, oversized body, malformed
+//!   JSON, invalid targets, `everything` without confirm, unknown provider, the POST rate:
+//!   each the documented status, and nothing queued;
+//! - failover: two instances on one PostgreSQL journal, one SIGKILLed mid-way; every run ends
+//!   done, every target in exactly one final state, no rate-limit rejection, few batches
+//!   re-sent. `PURGEKIT_FAILOVER_RUNS=N` submits N runs (default 24).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use purgekit::Registry;
+use purgekit::emulator::adjust_all;
+use purgekit::sandbox::Sandbox;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
+const TOKEN: &str = "test-token-0123456789abcdef";
+const PROVIDERS: [&str; 3] = ["cloudfront", "level3", "limelight"];
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "purgekit-serve-{}-{tag}-{:08x}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The emulators of three providers, at `speed`× their documented rates, and a config for
+/// them with the `[server]` table `server`.
+fn emulators(
+    runtime: &tokio::runtime::Runtime,
+    speed: f64,
+    server: &str,
+    dir: &Path,
+) -> (Sandbox, PathBuf) {
+    let emulators = adjust_all(
+        purgekit::emulator::sandbox()
+            .into_iter()
+            .filter(|e| PROVIDERS.contains(&e.kind()))
+            .collect(),
+        speed,
+        &[],
+    )
+    .unwrap();
+    let sandbox = runtime
+        .block_on(Sandbox::start_with(
+            emulators,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            0,
+            &Registry::builtin(),
+        ))
+        .unwrap();
+    let config = dir.join("purgekit.toml");
+    std::fs::write(&config, format!("{}\n{server}\n", sandbox.config_toml())).unwrap();
+    (sandbox, config)
+}
+
+/// A `serve` child process and its address.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(
+        config: &Path,
+        journal: &str,
+        dir: &Path,
+        workers: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                config.to_str().unwrap(),
+                "--journal",
+                journal,
+                "--workers",
+                workers,
+            ])
+            .env_remove("PURGEKIT_CONFIG")
+            .env_remove("PURGEKIT_JOURNAL")
+            .env_remove("RUST_LOG")
+            .env("PURGEKIT_STATE_DIR", dir)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("purgekit: serving on ")
+            .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
+            .to_owned();
+        Server { child, base }
+    }
+
+    /// SIGTERM, and the exit code.
+    fn terminate(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status.code()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// docs/api.yaml, and what the tests exercised of it.
+struct Spec {
+    doc: Value,
+    exercised: Mutex<BTreeSet<(String, String, String)>>,
+}
+
+impl Spec {
+    fn load() -> Spec {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.yaml"),
+        )
+        .unwrap();
+        Spec {
+            doc: serde_yaml_ng::from_str(&text).unwrap(),
+            exercised: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
+        while let Some(reference) = node.get("$ref").and_then(Value::as_str) {
+            node = self
+                .doc
+                .pointer(reference.strip_prefix('#').unwrap())
+                .unwrap_or_else(|| panic!("docs/api.yaml: dangling {reference}"));
+        }
+        node
+    }
+
+    /// Checks a response against the spec: its route, method and status documented, its
+    /// content type, its body against the schema. Returns the body as JSON (if it is).
+    fn check(&self, route: &str, method: &str, status: u16, ctype: &str, body: &str) -> Value {
+        let operation = self
+            .doc
+            .pointer(&format!("/paths/{}/{method}", route.replace('/', "~1")))
+            .unwrap_or_else(|| panic!("{method} {route} is not in docs/api.yaml"));
+        let response = operation["responses"]
+            .get(status.to_string())
+            .unwrap_or_else(|| {
+                panic!("{method} {route} → {status} is not in docs/api.yaml: {body}")
+            });
+        let response = self.resolve(response);
+        let media = ctype.split(';').next().unwrap().trim();
+        let content = response["content"]
+            .get(media)
+            .unwrap_or_else(|| panic!("{method} {route} → {status}: {media} undocumented"));
+        self.exercised.lock().unwrap().insert((
+            route.to_owned(),
+            method.to_owned(),
+            status.to_string(),
+        ));
+        if media.ends_with("json") {
+            let value: Value = serde_json::from_str(body).unwrap();
+            self.validate(
+                &content["schema"],
+                &value,
+                &format!("{method} {route} {status}"),
+            );
+            value
+        } else {
+            Value::String(body.to_owned())
+        }
+    }
+
+    /// A small JSON Schema check: types (nullable as `[T, "null"]`), enums, required, and every
+    /// object closed (a field the spec does not name fails).
+    fn validate(&self, schema: &Value, value: &Value, at: &str) {
+        let schema = self.resolve(schema);
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let type_ok = types.is_empty()
+            || types.iter().any(|t| match *t {
+                "object" => value.is_object(),
+                "array" => value.is_array(),
+                "string" => value.is_string(),
+                "integer" => value.is_i64() || value.is_u64(),
+                "boolean" => value.is_boolean(),
+                "null" => value.is_null(),
+                _ => false,
+            });
+        assert!(type_ok, "{at}: {value} is not {types:?}");
+        if let Some(choices) = schema["enum"].as_array() {
+            assert!(choices.contains(value), "{at}: {value} not in {choices:?}");
+        }
+        if let Value::Object(fields) = value {
+            let properties = schema["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap();
+                assert!(
+                    fields.contains_key(name),
+                    "{at}: `{name}` missing in {value}"
+                );
+            }
+            for (name, field) in fields {
+                let property = properties
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{at}: field `{name}` is not in docs/api.yaml"));
+                self.validate(property, field, &format!("{at}.{name}"));
+            }
+        }
+        if let Value::Array(items) = value {
+            for (i, item) in items.iter().enumerate() {
+                self.validate(&schema["items"], item, &format!("{at}[{i}]"));
+            }
+        }
+    }
+
+    /// Every (route, method, status) documented.
+    fn documented(&self) -> BTreeSet<(String, String, String)> {
+        let mut all = BTreeSet::new();
+        for (route, operations) in self.doc["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                for status in operation["responses"].as_object().unwrap().keys() {
+                    all.insert((route.clone(), method.clone(), status.clone()));
+                }
+            }
+        }
+        all
+    }
+}
+
+/// An API client that checks every answer against the spec.
+struct Client<'a> {
+    http: reqwest::Client,
+    base: String,
+    spec: &'a Spec,
+    runtime: &'a tokio::runtime::Runtime,
+}
+
+/// An answer: status, headers, body (JSON when it is).
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Client<'_> {
+    /// `method path` (the route it matches: `route`), with `token`, body `body`, headers.
+    fn call(
+        &self,
+        method: &str,
+        route: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        self.runtime.block_on(async {
+            let mut request = self.http.request(
+                method.to_uppercase().parse().unwrap(),
+                format!("{}{path}", self.base),
+            );
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let ctype = headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let text = response.text().await.unwrap();
+            let body = self.spec.check(route, method, status, &ctype, &text);
+            Answer {
+                status,
+                headers,
+                body,
+            }
+        })
+    }
+
+    fn get(&self, route: &str, path: &str) -> Answer {
+        self.call("get", route, path, Some(TOKEN), None, &[])
+    }
+
+    fn post(&self, body: &Value, headers: &[(&str, &str)]) -> Answer {
+        let body = serde_json::to_vec(body).unwrap();
+        self.call(
+            "post",
+            "/v1/purges",
+            "/v1/purges",
+            Some(TOKEN),
+            Some(body),
+            headers,
+        )
+    }
+
+    /// Polls a run until `done`; its last state.
+    fn until_done(&self, id: &str, within: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let run = self.get("/v1/purges/{id}", &format!("/v1/purges/{id}?limit=10000"));
+            assert_eq!(run.status, 200);
+            if run.body["state"] == "done" {
+                return run.body;
+            }
+            assert!(
+                started.elapsed() < within,
+                "run {id} not done: {}",
+                run.body
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The purges submitted so far, from the metrics.
+    fn submitted(&self) -> u64 {
+        let metrics = self.get("/metrics", "/metrics");
+        metrics
+            .body
+            .as_str()
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("purgekit_purges_submitted_total "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+fn urls(name: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("https://images.example.com/is/image/PurgekitDemo/{name}-{i}"))
+        .collect()
+}
+
+/// The whole API on the journal at `journal`.
+fn api_end_to_end(journal: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = temp_dir("api");
+    let server_table = format!(
+        "[server]\ntokens = [\"{TOKEN}\", \"${{SECOND_TOKEN}}\"]\nposts_per_minute = 30\n\
+         max_body_bytes = 65536"
+    );
+    let (sandbox, config) = emulators(&runtime, 10.0, &server_table, &dir);
+    let env = [("SECOND_TOKEN", "second-token-0123456789")];
+    let server = Server::start(&config, journal, &dir, "2", &env);
+    let spec = Spec::load();
+    let client = Client {
+        http: reqwest::Client::builder().build().unwrap(),
+        base: server.base.clone(),
+        spec: &spec,
+        runtime: &runtime,
+    };
+
+    // Health without a token; the rest needs one.
+    let health = client.call("get", "/healthz", "/healthz", None, None, &[]);
+    assert_eq!(
+        (health.status, health.body["status"].as_str()),
+        (200, Some("ok"))
+    );
+    for (route, path) in [
+        ("/readyz", "/readyz"),
+        ("/metrics", "/metrics"),
+        ("/v1/providers", "/v1/providers"),
+        (
+            "/v1/purges/{id}",
+            "/v1/purges/00000000000000000000000000000000",
+        ),
+        (
+            "/v1/purges/{id}/events",
+            "/v1/purges/00000000000000000000000000000000/events",
+        ),
+    ] {
+        for token in [None, Some("wrong-token-0123456789")] {
+            let answer = client.call("get", route, path, token, None, &[]);
+            assert_eq!(answer.status, 401, "{path} {token:?}");
+            assert!(answer.headers.contains_key("www-authenticate"));
+        }
+    }
+    assert_eq!(client.get("/readyz", "/readyz").status, 200);
+    let providers = client.get("/v1/providers", "/v1/providers");
+    let names: Vec<&str> = providers.body["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, PROVIDERS);
+
+    // Bad input: each its status and message, nothing queued.
+    let bad: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"{\"targets\": [\"https://x.example/a\",".to_vec(), 400, "EOF"),
+        (br#"{"targets": [1]}"#.to_vec(), 400, "`targets[0]`"),
+        (br#"{"targets": [], "options": {"delet": true}}"#.to_vec(), 400, "`options.delet`"),
+        (br#"{"targets": ["homepage"]}"#.to_vec(), 422, "did you mean tag:homepage?"),
+        (br#"{"targets": ["everything"]}"#.to_vec(), 422, "\"confirm\": true"),
+        (br#"{"targets": []}"#.to_vec(), 422, "nothing to purge"),
+        (
+            br#"{"targets": ["https://images.example.com/a"], "providers": ["nope"]}"#.to_vec(),
+            422,
+            "nope",
+        ),
+        (
+            br#"{"targets": ["https://images.example.com/a"], "options": {"notify": ["not-an-email"]}}"#
+                .to_vec(),
+            422,
+            "not-an-email",
+        ),
+        (vec![b' '; 70_000], 413, "65536"),
+    ];
+    for (body, status, says) in bad {
+        let answer = client.call(
+            "post",
+            "/v1/purges",
+            "/v1/purges",
+            Some(TOKEN),
+            Some(body),
+            &[],
+        );
+        assert_eq!(answer.status, status, "{}", answer.body);
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{detail:?} does not say {says:?}");
+    }
+    let good = json!({ "targets": urls("a", 3), "providers": ["level3"] });
+    let refused = [
+        client.call(
+            "post",
+            "/v1/purges",
+            "/v1/purges",
+            None,
+            Some(good.to_string().into()),
+            &[],
+        ),
+        client.call(
+            "post",
+            "/v1/purges",
+            "/v1/purges?access_token=x",
+            Some(TOKEN),
+            Some(good.to_string().into()),
+            &[],
+        ),
+    ];
+    assert_eq!(
+        refused.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [401, 400]
+    );
+    assert_eq!(client.submitted(), 0, "bad input queued a run");
+
+    // A purge on every provider, by both tokens; the same Idempotency-Key, the same run.
+    let targets = urls("spring", 120);
+    let body = json!({ "targets": targets, "options": { "note": "spring" } });
+    let first = client.post(&body, &[("Idempotency-Key", "deploy-42")]);
+    assert_eq!(first.status, 202, "{}", first.body);
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(first.body["status_url"], format!("/v1/purges/{id}"));
+    let again = client.call(
+        "post",
+        "/v1/purges",
+        "/v1/purges",
+        Some("second-token-0123456789"),
+        Some(body.to_string().into()),
+        &[("Idempotency-Key", "deploy-42")],
+    );
+    assert_eq!(
+        (again.status, again.body["id"].as_str()),
+        (202, Some(id.as_str()))
+    );
+    assert_eq!(client.submitted(), 1);
+
+    // Its progress as server-sent events, to the end.
+    let events = client.get("/v1/purges/{id}/events", &format!("/v1/purges/{id}/events"));
+    let text = events.body.as_str().unwrap();
+    let mut names = Vec::new();
+    for block in text
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty() && !b.starts_with(':'))
+    {
+        let name = block
+            .lines()
+            .find_map(|l| l.strip_prefix("event: "))
+            .unwrap();
+        let data = block
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap();
+        let schema = &spec.doc["paths"]["/v1/purges/{id}/events"]["get"]["responses"]["200"]["content"]
+            ["text/event-stream"]["schema"];
+        spec.validate(schema, &serde_json::from_str(data).unwrap(), "event");
+        names.push(name.to_owned());
+    }
+    assert_eq!(names.last().map(String::as_str), Some("done"), "{text}");
+
+    // Done: one row per target and provider, each in one final state.
+    let run = client.until_done(&id, Duration::from_secs(60));
+    let rows = run["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), targets.len() * PROVIDERS.len(), "{run}");
+    let mut seen = HashMap::new();
+    for row in rows {
+        assert!(
+            ["accepted", "completed"].contains(&row["state"].as_str().unwrap()),
+            "{row}"
+        );
+        *seen
+            .entry((row["target"].to_string(), row["provider"].to_string()))
+            .or_insert(0) += 1;
+    }
+    assert!(seen.values().all(|&n| n == 1), "a target has two rows");
+    assert_eq!(run["summary"]["total"], rows.len());
+    for emulator in PROVIDERS {
+        let purged = sandbox.emulator(emulator).unwrap().purged();
+        assert!(!purged.is_empty(), "{emulator} purged nothing");
+    }
+
+    // Pages: limit and cursor walk the rows; a state filter.
+    let mut walked = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/purges/{id}?limit=100&cursor={c}"),
+            None => format!("/v1/purges/{id}?limit=100"),
+        };
+        let page = client.get("/v1/purges/{id}", &path);
+        walked += page.body["rows"].as_array().unwrap().len();
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(walked, rows.len());
+    let failed = client.get("/v1/purges/{id}", &format!("/v1/purges/{id}?state=failed"));
+    assert_eq!(failed.body["rows"], json!([]));
+    for query in ["state=lost", "limit=0", "cursor=x", "colour=red"] {
+        let bad = client.get("/v1/purges/{id}", &format!("/v1/purges/{id}?{query}"));
+        assert_eq!(bad.status, 400, "{query}");
+    }
+    for path in [
+        "/v1/purges/nope",
+        "/v1/purges/0123456789abcdef0123456789abcdef",
+    ] {
+        assert_eq!(client.get("/v1/purges/{id}", path).status, 404);
+    }
+    let missing = "/v1/purges/0123456789abcdef0123456789abcdef/events";
+    assert_eq!(client.get("/v1/purges/{id}/events", missing).status, 404);
+
+    // The metrics.
+    let metrics = client.get("/metrics", "/metrics");
+    let text = metrics.body.as_str().unwrap();
+    for line in [
+        "purgekit_rows_total{provider=\"level3\",state=\"accepted\"} 120",
+        "purgekit_provider_requests_total{provider=\"level3\"}",
+        "purgekit_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/purges\",status=\"202\"} 2",
+    ] {
+        assert!(text.contains(line), "no {line} in\n{text}");
+    }
+    assert!(
+        !text.contains(TOKEN) && !text.contains("second-token"),
+        "a token in the metrics"
+    );
+    assert!(
+        !text.contains("purgekit_provider_rejections_total{"),
+        "{text}"
+    );
+
+    // The POST rate: 30 a minute a token, then 429 with Retry-After; nothing queued.
+    let mut limited = None;
+    for _ in 0..40 {
+        let answer = client.call(
+            "post",
+            "/v1/purges",
+            "/v1/purges",
+            Some(TOKEN),
+            Some(b"{}".to_vec()),
+            &[],
+        );
+        if answer.status == 429 {
+            limited = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status, 400);
+    }
+    let limited = limited.expect("no 429 after 40 POSTs at 30 a minute");
+    let after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&after), "Retry-After {after}");
+    assert_eq!(client.submitted(), 1);
+
+    // An undocumented route is a 404 problem (and that 404 is documented for purges only).
+    let answer = runtime.block_on(async {
+        client
+            .http
+            .get(format!("{}/v1/nothing", server.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(answer.status(), 404);
+
+    // Every documented route and status was exercised but those this test cannot cause
+    // (a journal that stops answering).
+    let mut missed: Vec<_> = spec
+        .documented()
+        .difference(&spec.exercised.lock().unwrap())
+        .cloned()
+        .collect();
+    missed.retain(|(route, _, status)| !(route == "/readyz" && status == "503"));
+    assert!(
+        missed.is_empty(),
+        "documented but not exercised: {missed:?}"
+    );
+
+    // SIGTERM: exit 0.
+    assert_eq!(server.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A PostgreSQL journal URL in a fresh schema, and a guard dropping it.
+fn postgres(runtime: &tokio::runtime::Runtime) -> (String, impl FnOnce()) {
+    use sqlx::Connection;
+    let base = std::env::var("PURGEKIT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("purgekit_serve_test_{:016x}", fastrand::u64(..));
+    let mut admin = runtime
+        .block_on(sqlx::PgConnection::connect(&base))
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at PURGEKIT_TEST_POSTGRES ({base}) is unreachable: {e}; start it or \
+                 set PURGEKIT_TEST_POSTGRES"
+            )
+        });
+    runtime
+        .block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin))
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    let drop_schema = move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _ = runtime
+            .block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin));
+    };
+    (url, drop_schema)
+}
+
+#[test]
+fn the_api_end_to_end_on_sqlite() {
+    let dir = temp_dir("sqlite");
+    api_end_to_end(dir.join("journal.sqlite3").to_str().unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_api_end_to_end_on_postgres() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, drop_schema) = postgres(&runtime);
+    let outcome = std::panic::catch_unwind(|| api_end_to_end(&url));
+    drop_schema();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
