@@ -702,3 +702,111 @@ fn the_api_end_to_end_on_postgres() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Two instances on one PostgreSQL journal, `runs` submissions of 50 URLs spread over three
+/// providers; one instance SIGKILLed after a few runs are done.
+fn failover(runs: usize) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, drop_schema) = postgres(&runtime);
+    let outcome = std::panic::catch_unwind(|| {
+        let dir = temp_dir("failover");
+        let (sandbox, config) = emulators(&runtime, 20.0, "", &dir);
+        // Each answer 300 ms late: the kill lands while batches are being sent.
+        for kind in PROVIDERS {
+            let emulator = sandbox.emulator(kind).unwrap();
+            emulator
+                .faults()
+                .always(purgekit::emulator::Fault::Latency(Duration::from_millis(
+                    300,
+                )));
+        }
+        let victim = Server::start(&config, &url, &dir, "2", &[]);
+        let survivor = Server::start(&config, &url, &dir, "2", &[]);
+        let spec = Spec::load();
+        let client = |base: &str| Client {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            spec: &spec,
+            runtime: &runtime,
+        };
+        let (a, b) = (client(&victim.base), client(&survivor.base));
+        let mut ids = Vec::new();
+        for i in 0..runs {
+            let provider = PROVIDERS[i % PROVIDERS.len()];
+            let body = json!({ "targets": urls(&format!("r{i}"), 50), "providers": [provider] });
+            let answer = if i % 2 == 0 { &a } else { &b }.post(&body, &[]);
+            assert_eq!(answer.status, 202, "{}", answer.body);
+            ids.push(answer.body["id"].as_str().unwrap().to_owned());
+        }
+        // Mid-way: some runs done, others not.
+        let started = Instant::now();
+        loop {
+            let done = ids
+                .iter()
+                .filter(|id| {
+                    b.get("/v1/purges/{id}", &format!("/v1/purges/{id}?limit=1"))
+                        .body["state"]
+                        == "done"
+                })
+                .count();
+            assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+            if done >= runs / 4 {
+                assert!(done < runs, "every run was done before the kill");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(victim); // SIGKILL
+        for id in &ids {
+            let run = b.until_done(id, Duration::from_secs(120));
+            let rows = run["rows"].as_array().unwrap();
+            let targets: BTreeSet<&str> =
+                rows.iter().map(|r| r["target"].as_str().unwrap()).collect();
+            assert_eq!((rows.len(), targets.len()), (50, 50), "{run}");
+            for row in rows {
+                assert!(
+                    ["accepted", "completed"].contains(&row["state"].as_str().unwrap()),
+                    "{row}"
+                );
+            }
+        }
+        // Nothing lost, no rejection, re-sent batches within the victim's 2 in flight.
+        let mut resent = 0;
+        for kind in PROVIDERS {
+            let emulator = sandbox.emulator(kind).unwrap();
+            let rejected: Vec<u16> = emulator
+                .requests()
+                .iter()
+                .map(|r| r.status)
+                .filter(|s| [429, 503].contains(s))
+                .collect();
+            assert!(rejected.is_empty(), "{kind} rejected: {rejected:?}");
+            let purged = emulator.purged();
+            let unique: BTreeSet<&String> = purged.iter().collect();
+            let expected = (0..runs)
+                .filter(|i| PROVIDERS[i % PROVIDERS.len()] == kind)
+                .count();
+            assert_eq!(unique.len(), expected * 50, "{kind}: a target was lost");
+            resent += (purged.len() - unique.len()).div_ceil(50);
+        }
+        assert!(
+            resent <= 2,
+            "{resent} batches re-sent, more than the 2 in flight"
+        );
+        assert_eq!(survivor.terminate(), Some(0));
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    drop_schema();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[test]
+fn a_sigkilled_instance_s_runs_are_finished_by_the_other() {
+    let runs = std::env::var("PURGEKIT_FAILOVER_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(24);
+    failover(runs);
+}
