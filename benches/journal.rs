@@ -28,6 +28,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::peak::{reset_peak, status_kb};
 use common::{WINDOW, engine, min_requests_schedule, urls};
 use purgekit::emulator::Emulated;
 use purgekit::journal::{Journal, JournaledPurger};
@@ -339,21 +340,4 @@ fn temp_dir() -> std::path::PathBuf {
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// Resets the kernel's peak-RSS counter (`VmHWM`) to the current RSS; a no-op off Linux.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// A `kB` field of `/proc/self/status`, in kB (0 off Linux).
-fn status_kb(field: &str) -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -11,9 +11,13 @@
 //! was generated (Linux `VmHWM`, reset through `/proc/self/clear_refs`), input included;
 //! `peak_ratio` is that over the input's bytes.
 
+#[path = "../tests/common/peak.rs"]
+mod peak;
+
 use std::fmt::Write as _;
 use std::time::{Instant, SystemTime};
 
+use peak::{reset_peak, status_kb};
 use purgekit::emulator::Emulated;
 use purgekit::sandbox::config_toml;
 use purgekit::{Config, Provider, PurgeRequest, Target, plan_provider};
@@ -111,21 +115,4 @@ fn case<P: Provider + ?Sized>(name: &str, provider: &P, url: impl Fn(&mut String
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// Resets the kernel's peak-RSS counter (`VmHWM`) to the current RSS; a no-op off Linux.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// A `kB` field of `/proc/self/status`, in kB (0 off Linux).
-fn status_kb(field: &str) -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -6,6 +6,7 @@
 
 pub mod decoders;
 pub mod hostile;
+pub mod peak;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,6 +11,7 @@
 //!   rate-limit rejection from the emulator.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -41,9 +42,18 @@ fn temp_dir(tag: &str) -> PathBuf {
 /// The Level 3 emulator at 2 requests a second (10 batches take about 5 s), served on a runtime
 /// of its own while the test drives child processes.
 fn emulator(runtime: &tokio::runtime::Runtime, latency: Duration) -> (Sandbox, PathBuf) {
+    emulator_at(runtime, 2, latency)
+}
+
+/// The Level 3 emulator at `per_second` requests a second, each answer `latency` late.
+fn emulator_at(
+    runtime: &tokio::runtime::Runtime,
+    per_second: u32,
+    latency: Duration,
+) -> (Sandbox, PathBuf) {
     let overrides: Vec<String> = vec![
         "level3.rate_window=1s".to_owned(),
-        "level3.requests_per_window=2".to_owned(),
+        format!("level3.requests_per_window={per_second}"),
     ];
     let emulators = adjust_all(
         purgekit::emulator::sandbox()
@@ -62,7 +72,6 @@ fn emulator(runtime: &tokio::runtime::Runtime, latency: Duration) -> (Sandbox, P
             &Registry::builtin(),
         ))
         .unwrap();
-    // Each answer 300 ms late: a kill often lands while a batch is being sent.
     if !latency.is_zero() {
         let level3 = sandbox.emulator("level3").unwrap();
         level3.faults().always(Fault::Latency(latency));
@@ -112,6 +121,7 @@ fn json(o: &Output) -> Value {
 /// One kill at `at`, then resume; checks the outcome. Returns the batches sent twice and the
 /// batches whose rows say they may have been.
 fn kill_and_resume(runtime: &tokio::runtime::Runtime, at: Duration) -> (usize, usize) {
+    // Each answer 300 ms late: a kill often lands while a batch is being sent.
     let (sandbox, config) = emulator(runtime, Duration::from_millis(300));
     let dir = temp_dir("run");
     let file = urls(&dir);
@@ -316,30 +326,8 @@ fn dedup_urls(dir: &Path, name: &str, first: usize, n: usize) -> PathBuf {
 fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     // One request a second: the first run's later batches wait in its queue.
-    let overrides = vec![
-        "level3.rate_window=1s".to_owned(),
-        "level3.requests_per_window=1".to_owned(),
-    ];
-    let emulators = adjust_all(
-        purgekit::emulator::sandbox()
-            .into_iter()
-            .filter(|e| e.kind() == "level3")
-            .collect(),
-        1.0,
-        &overrides,
-    )
-    .unwrap();
-    let sandbox = runtime
-        .block_on(Sandbox::start_with(
-            emulators,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            0,
-            &Registry::builtin(),
-        ))
-        .unwrap();
+    let (sandbox, config) = emulator_at(&runtime, 1, Duration::ZERO);
     let dir = temp_dir("dedup");
-    let config = dir.join("purgekit.toml");
-    std::fs::write(&config, sandbox.config_toml()).unwrap();
     let config = config.to_str().unwrap();
     // Run A: targets 0..1000 (5 batches); run B: 400..1400, whose first 3 batches are A's last 3.
     let a = dedup_urls(&dir, "a", 0, 5 * BATCH);
@@ -353,7 +341,7 @@ fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
                 "--file",
                 file.to_str().unwrap(),
                 "--progress",
-                "none",
+                "lines",
                 "--json",
             ],
             &dir,
@@ -361,20 +349,28 @@ fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
         .spawn()
         .unwrap()
     };
-    let first = purge(&a);
-    std::thread::sleep(Duration::from_millis(400));
+    let mut first = purge(&a);
+    // B starts once A's plan is written and its first request accepted (its later ones then
+    // wait for the rate limit): A's stderr says so.
+    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("accepted") {
+            break;
+        }
+    }
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
     let second = purge(&b);
     let (first, second) = (
         first.wait_with_output().unwrap(),
         second.wait_with_output().unwrap(),
     );
-    for out in [&first, &second] {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let first_stderr = drain.join().unwrap().join("\n");
+    assert!(first.status.success(), "{first_stderr}");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     let level3 = sandbox.emulator("level3").unwrap();
     let purged = level3.purged();
     let mut times: HashMap<&str, usize> = HashMap::new();

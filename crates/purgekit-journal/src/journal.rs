@@ -276,6 +276,14 @@ impl Journal {
         &self.inner.pool
     }
 
+    /// The error for a run id the journal does not hold.
+    fn no_such_run(&self, run: RunId) -> Error {
+        Error::invalid(
+            run.to_string(),
+            format!("no such run in the journal {}", self.location()),
+        )
+    }
+
     pub(crate) fn error(&self, e: impl std::fmt::Display) -> Error {
         db_error(&self.inner.location, e)
     }
@@ -425,10 +433,7 @@ impl Journal {
             .map_err(|e| self.error(e))?,
         };
         if let (Some(id), true) = (run, rows.is_empty()) {
-            return Err(Error::invalid(
-                id.to_string(),
-                format!("no such run in the journal {}", self.location()),
-            ));
+            return Err(self.no_such_run(id));
         }
         let mut held = None;
         for row in rows {
@@ -495,27 +500,13 @@ impl Journal {
             .fetch_optional(self.pool())
             .await
             .map_err(|e| self.error(e))?
-            .ok_or_else(|| {
-                Error::invalid(
-                    run.to_string(),
-                    format!("no such run in the journal {}", self.location()),
-                )
-            })?;
+            .ok_or_else(|| self.no_such_run(run))?;
         let stored: StoredRequest =
             serde_json::from_str(&get::<String>(&row, 0)?).map_err(|e| self.error(e))?;
         let count = get::<i64>(&row, 1)? as usize;
         let providers: Vec<String> =
             serde_json::from_str(&get::<String>(&row, 2)?).map_err(|e| self.error(e))?;
-        let chunks: Vec<Vec<u8>> =
-            sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
-                .bind(run.to_string())
-                .fetch_all(self.pool())
-                .await
-                .map_err(|e| self.error(e))?
-                .iter()
-                .map(|row| get(row, 0))
-                .collect::<Result<_>>()?;
-        let targets = codec::targets_of(&chunks, count)?;
+        let targets = codec::targets_of(&self.chunks(run).await?, count)?;
         let request = PurgeRequest::new(targets, stored.options)?
             .with_wait(stored.wait_ms.map(Duration::from_millis))
             .with_local_dry_run(stored.local_dry_run);
@@ -624,8 +615,9 @@ impl Journal {
         }
     }
 
-    /// The batches of provider `provider` in run `run` still queued (never sent).
-    pub(crate) async fn left_queued(
+    /// The batches of provider `provider` in run `run` not settled yet: queued, or `sending`
+    /// (waiting for their turn under the rate limits, or in flight).
+    pub(crate) async fn unsettled(
         &self,
         run: RunId,
         provider: &str,
@@ -639,28 +631,37 @@ impl Journal {
                 .map_err(|e| self.error(e))?;
         let count = get::<i64>(&row, 0)? as usize;
         let mut left: std::collections::HashSet<usize> = (0..count).collect();
-        let rows = sqlx::query("SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2")
-            .bind(run.to_string())
-            .bind(provider)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+        let rows = sqlx::query(
+            "SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2 \
+             AND state <> 'sending'",
+        )
+        .bind(run.to_string())
+        .bind(provider)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.error(e))?;
         for row in rows {
             left.remove(&(get::<i64>(&row, 0)? as usize));
         }
         Ok(left)
     }
 
-    /// Run `run`'s target texts, in request order.
-    pub(crate) async fn target_texts(&self, run: RunId) -> Result<Vec<Text>> {
-        let rows = sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
+    /// Run `run`'s target texts as stored: `'\n'`-separated chunks, in order.
+    async fn chunks(&self, run: RunId) -> Result<Vec<Vec<u8>>> {
+        sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
             .bind(run.to_string())
             .fetch_all(self.pool())
             .await
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| self.error(e))?
+            .iter()
+            .map(|row| get(row, 0))
+            .collect()
+    }
+
+    /// Run `run`'s target texts, in request order.
+    pub(crate) async fn target_texts(&self, run: RunId) -> Result<Vec<Text>> {
         let mut texts = Vec::new();
-        for row in rows {
-            let chunk: Vec<u8> = get(&row, 0)?;
+        for chunk in self.chunks(run).await? {
             let chunk = String::from_utf8(chunk).map_err(|e| self.error(e))?;
             texts.extend(chunk.split('\n').map(Text::from));
         }
@@ -760,12 +761,7 @@ impl Journal {
         .fetch_optional(self.pool())
         .await
         .map_err(|e| self.error(e))?
-        .ok_or_else(|| {
-            Error::invalid(
-                run.to_string(),
-                format!("no such run in the journal {}", self.location()),
-            )
-        })?;
+        .ok_or_else(|| self.no_such_run(run))?;
         let providers: Vec<String> =
             serde_json::from_str(&get::<String>(&row, 3)?).map_err(|e| self.error(e))?;
         let mut state: String = get(&row, 1)?;

@@ -68,8 +68,9 @@ impl RunJournal {
         }
     }
 
-    /// The batches of `plan` whose targets, in order, are exactly those of a batch still queued
-    /// in another live unfinished run on the same account with the same options.
+    /// The batches of `plan` whose targets, in order, are exactly those of a batch not yet
+    /// settled (queued, or waiting for its turn) in another live unfinished run on the same
+    /// account with the same options.
     async fn queued_elsewhere(
         &self,
         plan: &ProviderPlan,
@@ -113,7 +114,7 @@ impl RunJournal {
             let blob: Vec<u8> = get(&row, 2)?;
             let count = get::<i64>(&row, 3)? as usize;
             let theirs = codec::decode_plan(&blob, &provider, &plan.kind, count)?;
-            let left = self.journal.left_queued(run, &provider).await?;
+            let left = self.journal.unsettled(run, &provider).await?;
             let texts = self.journal.target_texts(run).await?;
             for (batch, planned) in theirs.batches.iter().enumerate() {
                 if !left.contains(&batch) {

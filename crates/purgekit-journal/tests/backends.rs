@@ -139,6 +139,14 @@ fn plan() -> ProviderPlan {
     }
 }
 
+/// A new run of `request` on the provider `cdn`.
+async fn start(journal: &Journal, request: &PurgeRequest) -> purgekit_core::RunId {
+    journal
+        .start_run(request, &["cdn".to_owned()])
+        .await
+        .unwrap()
+}
+
 fn part(handle: &str) -> Vec<RecordedPart> {
     vec![RecordedPart {
         handle: handle.into(),
@@ -149,10 +157,7 @@ fn part(handle: &str) -> Vec<RecordedPart> {
 async fn a_run_is_written_before_anything_is_sent_and_read_back(url: String) {
     let journal = Journal::open(&url).await.unwrap();
     let request = request(4);
-    let run = journal
-        .start_run(&request, &["cdn".to_owned()])
-        .await
-        .unwrap();
+    let run = start(&journal, &request).await;
     let (back, providers) = journal.request(run).await.unwrap();
     assert_eq!(back.targets(), request.targets());
     assert_eq!(back.options(), request.options());
@@ -169,10 +174,7 @@ async fn a_run_is_written_before_anything_is_sent_and_read_back(url: String) {
 async fn transitions_are_durable_and_a_report_comes_from_the_journal_alone(url: String) {
     let journal = Journal::open(&url).await.unwrap();
     let request = request(4);
-    let run = journal
-        .start_run(&request, &["cdn".to_owned()])
-        .await
-        .unwrap();
+    let run = start(&journal, &request).await;
     let log = journal.log(run);
     log.planned(&plan(), "acct", &request).await.unwrap();
     log.sending("cdn", 0, 1).await.unwrap();
@@ -241,10 +243,7 @@ async fn transitions_are_durable_and_a_report_comes_from_the_journal_alone(url: 
 async fn a_resumed_plan_must_match_the_written_one(url: String) {
     let journal = Journal::open(&url).await.unwrap();
     let request = request(4);
-    let run = journal
-        .start_run(&request, &["cdn".to_owned()])
-        .await
-        .unwrap();
+    let run = start(&journal, &request).await;
     journal
         .log(run)
         .planned(&plan(), "acct", &request)
@@ -263,10 +262,7 @@ async fn a_resumed_plan_must_match_the_written_one(url: String) {
 async fn a_run_is_claimed_once_and_not_while_held(url: String) {
     let journal = Journal::open(&url).await.unwrap();
     let request = request(2);
-    let run = journal
-        .start_run(&request, &["cdn".to_owned()])
-        .await
-        .unwrap();
+    let run = start(&journal, &request).await;
     // Held by this live process.
     let held = journal.claim(None).await.unwrap_err();
     assert!(held.to_string().contains("live process"), "{held}");
@@ -310,10 +306,7 @@ async fn a_journal_from_a_newer_version_is_refused(url: String) {
 async fn runs_list_their_counts(url: String) {
     let journal = Journal::open(&url).await.unwrap();
     let request = request(4);
-    let first = journal
-        .start_run(&request, &["cdn".to_owned()])
-        .await
-        .unwrap();
+    let first = start(&journal, &request).await;
     let log = journal.log(first);
     log.planned(&plan(), "acct", &request).await.unwrap();
     log.sending("cdn", 0, 1).await.unwrap();

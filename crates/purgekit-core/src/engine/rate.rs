@@ -403,10 +403,19 @@ impl AccountLimiter {
             if at > deadline {
                 return Err(Paced::Deadline { ready: Some(at) });
             }
+            // A claim in a store is made a lead ahead: wake that much early, so the start
+            // claimed is `at` itself.
+            let wake = match &self.shared {
+                Some(_) => {
+                    let lead = *self.lead.lock().unwrap_or_else(|e| e.into_inner());
+                    at.checked_sub(lead).unwrap_or(at)
+                }
+                None => at,
+            };
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(Paced::Cancelled),
-                _ = tokio::time::sleep_until(at) => {}
+                _ = tokio::time::sleep_until(wake) => {}
             }
         }
     }

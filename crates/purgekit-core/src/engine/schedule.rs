@@ -83,6 +83,19 @@ impl<P: Provider> ProviderPurger<P> {
         // waited for when the request waits.
         let mut earlier = Vec::new();
         let mut resumed = JoinSet::new();
+        // A job for a batch this run does not send itself.
+        let unsent_job = |index: usize| BatchJob {
+            sender: admission.sender.clone(),
+            provider: self.provider.clone(),
+            options: admission.options.clone(),
+            index,
+            items: plan.batches[index].len(),
+            batch: None,
+            earlier: None,
+            wait,
+            held: None,
+            watching: admission.watching.clone(),
+        };
         for (index, record) in records.iter().enumerate() {
             match (journal::outcome(record), record) {
                 (
@@ -94,20 +107,12 @@ impl<P: Provider> ProviderPurger<P> {
                     },
                 ) if wait.is_some() => {
                     let job = BatchJob {
-                        sender: admission.sender.clone(),
-                        provider: self.provider.clone(),
-                        options: admission.options.clone(),
-                        index,
-                        items: plan.batches[index].len(),
-                        batch: None,
                         earlier: Some((
                             parts.iter().map(|p| p.accepted()).collect(),
                             slots.clone(),
                             *attempts,
                         )),
-                        wait,
-                        held: None,
-                        watching: admission.watching.clone(),
+                        ..unsent_job(index)
                     };
                     resumed.spawn(async move { (index, job.run(None).await) });
                 }
@@ -116,18 +121,7 @@ impl<P: Provider> ProviderPurger<P> {
                     let Some(log) = context.journal.clone() else {
                         continue;
                     };
-                    let job = BatchJob {
-                        sender: admission.sender.clone(),
-                        provider: self.provider.clone(),
-                        options: admission.options.clone(),
-                        index,
-                        items: plan.batches[index].len(),
-                        batch: None,
-                        earlier: None,
-                        wait,
-                        held: None,
-                        watching: admission.watching.clone(),
-                    };
+                    let job = unsent_job(index);
                     resumed.spawn(async move { (index, job.follow(log).await) });
                 }
                 (None, _) => {}
