@@ -810,3 +810,94 @@ fn a_sigkilled_instance_s_runs_are_finished_by_the_other() {
         .unwrap_or(24);
     failover(runs);
 }
+
+/// A target submitted again while an earlier run still has it queued (same account and
+/// options) is purged once, with the earlier run's batch; both runs report it; the metrics
+/// count it.
+#[test]
+fn a_target_submitted_again_while_queued_is_purged_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = temp_dir("coalesce");
+    let emulators = adjust_all(
+        purgekit::emulator::sandbox()
+            .into_iter()
+            .filter(|e| e.kind() == "level3")
+            .collect(),
+        1.0,
+        &[
+            "level3.rate_window=3s".to_owned(),
+            "level3.requests_per_window=1".to_owned(),
+        ],
+    )
+    .unwrap();
+    let sandbox = runtime
+        .block_on(Sandbox::start_with(
+            emulators,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            0,
+            &Registry::builtin(),
+        ))
+        .unwrap();
+    let config = dir.join("purgekit.toml");
+    std::fs::write(&config, sandbox.config_toml()).unwrap();
+    let journal = dir.join("journal.sqlite3");
+    let server = Server::start(&config, journal.to_str().unwrap(), &dir, "3", &[]);
+    let spec = Spec::load();
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        spec: &spec,
+        runtime: &runtime,
+    };
+    let submit = |targets: Vec<String>| {
+        let answer = client.post(&json!({ "targets": targets }), &[]);
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        answer.body["id"].as_str().unwrap().to_owned()
+    };
+    let state = |id: &str| {
+        client
+            .get("/v1/purges/{id}", &format!("/v1/purges/{id}"))
+            .body
+    };
+    // The first run takes the only request of the window; the second waits behind it.
+    let filler = submit(urls("filler", 50));
+    client.until_done(&filler, Duration::from_secs(30));
+    let first = submit(urls("shared", 50));
+    let started = Instant::now();
+    while state(&first)["state"] != "running" {
+        assert!(started.elapsed() < Duration::from_secs(30), "not taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // Still waiting for its turn (journaled `sending` before it is paced), not accepted.
+    let batches = state(&first)["batches"].clone();
+    assert_eq!(batches["accepted"], 0, "sent before the window: {batches}");
+    let second = submit(urls("shared", 50));
+    let (a, b) = (
+        client.until_done(&first, Duration::from_secs(30)),
+        client.until_done(&second, Duration::from_secs(30)),
+    );
+    for run in [&a, &b] {
+        let rows = run["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 50);
+        assert!(rows.iter().all(|r| r["state"] == "accepted"), "{run}");
+    }
+    let level3 = sandbox.emulator("level3").unwrap();
+    assert_eq!(
+        level3.requests().iter().filter(|r| r.status == 200).count(),
+        2
+    );
+    assert_eq!(
+        level3.purged().len(),
+        100,
+        "the shared targets were sent twice"
+    );
+    let metrics = client.get("/metrics", "/metrics");
+    let text = metrics.body.as_str().unwrap();
+    assert!(
+        text.contains("purgekit_targets_coalesced_total{provider=\"level3\"} 50"),
+        "{text}"
+    );
+    assert_eq!(server.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub queued_runs: Family<ProviderLabel, Gauge>,
     pub oldest_queued: Family<ProviderLabel, Gauge<f64, AtomicU64>>,
     pub latency: Family<RouteLabel, Histogram>,
+    pub coalesced: Family<ProviderLabel, Counter>,
 }
 
 impl Metrics {
@@ -96,8 +97,16 @@ impl Metrics {
             "Time to answer an API request, by method, route and status",
             latency.clone(),
         );
+        let coalesced = Family::<ProviderLabel, Counter>::default();
+        registry.register(
+            "targets_coalesced",
+            "Rows purged with another run's batch: the same targets were still queued there \
+             (the journal's dedup across runs), so they were sent once",
+            coalesced.clone(),
+        );
         Metrics {
             registry,
+            coalesced,
             submitted,
             rows,
             requests_sent,
@@ -144,6 +153,13 @@ impl Metrics {
                     state: row.state.name().to_owned(),
                 })
                 .inc();
+            if row.warnings.iter().any(|w| w.contains(COALESCED)) {
+                self.coalesced
+                    .get_or_create(&ProviderLabel {
+                        provider: row.provider.to_string(),
+                    })
+                    .inc();
+            }
         }
     }
 
@@ -155,6 +171,9 @@ impl Metrics {
         text
     }
 }
+
+/// What the journal's note on a row purged with another run's batch says.
+const COALESCED: &str = "purged once, with it";
 
 /// Whether an attempt's error is the provider refusing it for its rate.
 fn is_rejection(error: &str) -> bool {
