@@ -901,3 +901,63 @@ fn a_target_submitted_again_while_queued_is_purged_once() {
     assert_eq!(server.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `purgekit submit` and `purgekit status --server` against a service, the server and the
+/// token from the environment.
+#[test]
+fn the_cli_submits_and_reads_runs() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = temp_dir("client");
+    let server_table = format!("[server]\ntokens = [\"{TOKEN}\"]");
+    let (_sandbox, config) = emulators(&runtime, 10.0, &server_table, &dir);
+    let journal = dir.join("journal.sqlite3");
+    let server = Server::start(&config, journal.to_str().unwrap(), &dir, "2", &[]);
+    let cli = |args: &[&str], token: &str| {
+        Command::new(BIN)
+            .args(args)
+            .env_remove("PURGEKIT_CONFIG")
+            .env("PURGEKIT_SERVER", &server.base)
+            .env("PURGEKIT_API_TOKEN", token)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let targets = urls("cli", 3);
+    let mut args = vec!["submit", "--wait", "--json", "--provider", "level3"];
+    args.extend(targets.iter().map(String::as_str));
+    let waited = cli(&args, TOKEN);
+    let stderr = String::from_utf8_lossy(&waited.stderr);
+    assert_eq!(waited.status.code(), Some(0), "{stderr}");
+    let run: Value = serde_json::from_slice(&waited.stdout).unwrap();
+    assert_eq!(run["state"], "done");
+    assert_eq!(run["rows"].as_array().unwrap().len(), 3);
+    let id = run["id"].as_str().unwrap();
+
+    let shown = cli(&["status", id], TOKEN);
+    assert_eq!(shown.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&shown.stdout);
+    assert!(table.starts_with(&format!("run {id} done")), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.contains("level3")).count(),
+        3,
+        "{table}"
+    );
+
+    let queued = cli(&["submit", &targets[0]], TOKEN);
+    assert_eq!(queued.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&queued.stdout).trim().len(), 32);
+
+    // Refusals: the service's message, exit 2.
+    let bad = cli(&["submit", "homepage"], TOKEN);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean tag:homepage?"));
+    let unauthorized = cli(&["submit", &targets[0]], "not-the-token-0123456789");
+    assert_eq!(unauthorized.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unauthorized.stderr);
+    assert!(
+        stderr.contains("401") && !stderr.contains("not-the-token"),
+        "{stderr}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
