@@ -1069,6 +1069,48 @@ mod tests {
     }
 
     #[test]
+    fn the_server_table_is_read_its_tokens_interpolated_and_never_echoed() {
+        let table = "[providers.a]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"00\"\n";
+        let env = |name: &str| (name == "TOKEN").then(|| "secret-token-0123456789".to_owned());
+        let config = Config::parse_with_env(table, env).unwrap();
+        assert_eq!(config.server, ServerConfig::default());
+        let text = format!(
+            "{table}[server]\ntokens = [\"${{TOKEN}}\"]\nposts_per_minute = 5\nmax_body_bytes = 1024\n"
+        );
+        let config = Config::parse_with_env(&text, env).unwrap();
+        assert_eq!(config.server.tokens[0].expose(), "secret-token-0123456789");
+        assert_eq!(
+            (config.server.posts_per_minute, config.server.max_body_bytes),
+            (5, 1024)
+        );
+        assert!(!format!("{config:?}").contains("secret-token"));
+        assert_eq!(config.select(&["a"]).unwrap().server, config.server);
+        for (bad, needle) in [
+            (
+                "[server]\ntokens = \"x\"",
+                "`server.tokens`: expected an array of strings",
+            ),
+            (
+                "[server]\ntokens = [1]",
+                "`server.tokens[0]`: expected a string",
+            ),
+            ("[server]\ntokens = [\"short-secret\"]", "too short"),
+            (
+                "[server]\nposts_per_minute = 0",
+                "expected a positive integer",
+            ),
+            ("[server]\nport = 1", "`server.port`: unknown key"),
+            ("server = 1", "`server`: expected a table"),
+        ] {
+            let e = Config::parse_with_env(&format!("{bad}\n{table}"), env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+            assert!(!e.contains("short-secret"), "{e}");
+        }
+    }
+
+    #[test]
     fn the_top_level_proxy_is_read_interpolated_and_never_echoed() {
         let table = "[providers.a]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"00\"\n";
         let env = |name: &str| (name == "PW").then(|| "hunter2".to_owned());

@@ -207,7 +207,9 @@ fn scale(rt: &tokio::runtime::Runtime, instances: usize, journal: &str, dir: &Pa
     let (sandbox, config) = emulators(rt, 50.0, dir);
     for kind in PROVIDERS {
         let emulator = sandbox.emulator(kind).unwrap();
-        emulator.faults().always(Fault::Latency(Duration::from_millis(100)));
+        emulator
+            .faults()
+            .always(Fault::Latency(Duration::from_millis(100)));
     }
     let servers: Vec<Server> = (0..instances)
         .map(|_| Server::start(&config, journal, "2"))
@@ -247,7 +249,10 @@ fn scale(rt: &tokio::runtime::Runtime, instances: usize, journal: &str, dir: &Pa
         .iter()
         .map(|k| {
             let e = sandbox.emulator(k).unwrap();
-            e.requests().iter().filter(|r| [429, 503].contains(&r.status)).count()
+            e.requests()
+                .iter()
+                .filter(|r| [429, 503].contains(&r.status))
+                .count()
         })
         .sum();
     let per_second = RUNS as f64 / seconds;
@@ -285,7 +290,12 @@ fn main() {
     let dir = temp_dir("bench");
     let sqlite = dir.join("submit.sqlite3");
     submit(&rt, "serve_submit_sqlite", sqlite.to_str().unwrap(), &dir);
-    submit(&rt, "serve_submit_postgres", &postgres_schema(&rt, "submit"), &dir);
+    submit(
+        &rt,
+        "serve_submit_postgres",
+        &postgres_schema(&rt, "submit"),
+        &dir,
+    );
     first_batch(&rt, &dir);
     let one = scale(&rt, 1, &postgres_schema(&rt, "one"), &dir);
     let two = scale(&rt, 2, &postgres_schema(&rt, "two"), &dir);
