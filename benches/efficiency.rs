@@ -41,6 +41,10 @@ use purgekit::{
     RateLimit, RateRegistry,
 };
 use purgekit_emulator::akamai::{AkamaiEmulator, AkamaiEmulatorConfig};
+use purgekit_emulator::cloudfront::CloudFrontEmulator;
+use purgekit_emulator::dynamicmedia::DynamicMediaEmulator;
+use purgekit_emulator::level3::Level3Emulator;
+use purgekit_emulator::limelight::LimelightEmulator;
 
 struct Measured {
     items: usize,
@@ -70,8 +74,20 @@ async fn timed(purger: &dyn Purger, request: &PurgeRequest) -> f64 {
     seconds
 }
 
+/// Level 3 alone, with rate limiters of its own.
+async fn level3_alone() -> common::Emulated<Level3Emulator> {
+    common::start(
+        "level3",
+        "l3",
+        &Arc::new(RateRegistry::new()),
+        engine(3),
+        &[],
+    )
+    .await
+}
+
 async fn level3() -> Measured {
-    let l3 = common::level3("l3", &Arc::new(RateRegistry::new()), engine(3)).await;
+    let l3 = level3_alone().await;
     let seconds = timed(&*l3.purger, &urls(5_000)).await;
     Measured {
         items: 5_000,
@@ -95,7 +111,7 @@ fn release() -> PurgeRequest {
 /// The release through Level 3, at access-group scope or (`shared == false`) one request per
 /// network identifier; returns the measure and the requests sent.
 async fn level3_multi_host(shared: bool) -> (Measured, usize) {
-    let l3 = common::level3("l3", &Arc::new(RateRegistry::new()), engine(3)).await;
+    let l3 = level3_alone().await;
     let mut config = purgekit::level3::Level3Config::new(
         l3.emulator.config().key_id.clone(),
         l3.emulator.config().secret.clone(),
@@ -124,7 +140,14 @@ async fn level3_multi_host(shared: bool) -> (Measured, usize) {
 }
 
 async fn limelight() -> Measured {
-    let ll = common::limelight("ll", &Arc::new(RateRegistry::new()), engine(3)).await;
+    let ll = common::start::<LimelightEmulator>(
+        "limelight",
+        "ll",
+        &Arc::new(RateRegistry::new()),
+        engine(3),
+        &[],
+    )
+    .await;
     let seconds = timed(&*ll.purger, &urls(450)).await;
     Measured {
         items: 450,
@@ -135,7 +158,14 @@ async fn limelight() -> Measured {
 }
 
 async fn dynamicmedia() -> Measured {
-    let dm = common::dynamicmedia("dm", &Arc::new(RateRegistry::new()), dm_config()).await;
+    let dm = common::start::<DynamicMediaEmulator>(
+        "dynamic-media",
+        "dm",
+        &Arc::new(RateRegistry::new()),
+        dm_config(),
+        &[],
+    )
+    .await;
     let seconds = timed(&*dm.purger, &urls(25_000)).await;
     Measured {
         items: 25_000,
@@ -175,9 +205,11 @@ async fn akamai() -> (Measured, usize) {
 /// item debt is the slowest schedule (Level 3 and Adobe need 3 and 1 requests).
 async fn fanout() -> Measured {
     let registry = Arc::new(RateRegistry::new());
-    let l3 = common::level3("l3", &registry, engine(3)).await;
-    let ll = common::limelight("ll", &registry, engine(3)).await;
-    let dm = common::dynamicmedia("dm", &registry, dm_config()).await;
+    let l3 = common::start::<Level3Emulator>("level3", "l3", &registry, engine(3), &[]).await;
+    let ll = common::start::<LimelightEmulator>("limelight", "ll", &registry, engine(3), &[]).await;
+    let dm =
+        common::start::<DynamicMediaEmulator>("dynamic-media", "dm", &registry, dm_config(), &[])
+            .await;
     let (l3e, lle) = (l3.emulator.clone(), ll.emulator.clone());
     let all = FanOut::new(
         "all",
@@ -213,7 +245,16 @@ async fn cloudfront() -> Measured {
         ..engine(3)
     };
     let registry = Arc::new(RateRegistry::new());
-    let cf = common::cloudfront("cf", &registry, config, COMPLETES_AFTER).await;
+    // The vendor's time, as `purgekit emulate --limit` takes it: `SPEED` times longer.
+    let completes_after = format!("{}ms", COMPLETES_AFTER.mul_f64(common::SPEED).as_millis());
+    let cf: common::Emulated<CloudFrontEmulator> = common::start(
+        "cloudfront",
+        "cf",
+        &registry,
+        config,
+        &[("completes_after", &completes_after)],
+    )
+    .await;
     let mut b = PurgeRequest::builder();
     for i in 0..10_000 {
         b = b.url(format!("https://www.example.com/assets/{i}.js"));

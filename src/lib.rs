@@ -1,12 +1,12 @@
 //! purgekit: purge CDN caches through one API, on one CDN or several at once.
 //!
 //! The model, the [`Purger`] trait, the provider SPI, the planner and the engine come from
-//! `purgekit-core` and are re-exported here; each provider is a cargo feature (all on by default):
-//! `akamai` (Akamai Fast Purge), `level3` (Level 3 / Lumen), `limelight` (Limelight SmartPurge),
-//! `dynamicmedia` (Adobe Dynamic Media), `cloudfront` (Amazon CloudFront), and `sandbox` (every
-//! emulator on loopback with its demo account, see
-//! [`sandbox`]). A config table's `kind` picks its provider from the [`Registry`] (the providers
-//! compiled in, plus any a library registers); the provider's crate reads the rest of the table.
+//! `purgekit-core` and are re-exported here; each provider is a cargo feature, all on by default,
+//! whose crate is re-exported under the feature's name (`purgekit::level3`; the list is
+//! [`registry::providers`]), and `sandbox` runs every emulator on loopback with its demo account
+//! (see [`sandbox`]). A config table's `kind` picks its provider from the [`Registry`] (the
+//! providers compiled in, plus any a library registers); the provider's crate reads the rest of
+//! the table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,25 +17,7 @@ pub mod registry;
 pub use config::{Config, ServerConfig};
 pub use registry::Registry;
 
-/// Akamai Fast Purge v3 (EdgeGrid-signed JSON).
-#[cfg(feature = "akamai")]
-pub use purgekit_akamai as akamai;
-
-/// Level 3 / Lumen Media Web Services (MPA-signed XML).
-#[cfg(feature = "level3")]
-pub use purgekit_level3 as level3;
-
-/// Limelight SmartPurge (HMAC-SHA256-signed JSON).
-#[cfg(feature = "limelight")]
-pub use purgekit_limelight as limelight;
-
-/// Adobe Dynamic Media (Scene7 IPS SOAP `cdnCacheInvalidation`).
-#[cfg(feature = "dynamicmedia")]
-pub use purgekit_dynamicmedia as dynamicmedia;
-
-/// Amazon CloudFront invalidations (SigV4-signed XML, in-flight capacity, billable paths).
-#[cfg(feature = "cloudfront")]
-pub use purgekit_cloudfront as cloudfront;
+pub use registry::providers::*;
 
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -121,39 +121,72 @@ pub struct Drive {
 /// An error's field is relative to the table (`key_id`, `rate_limit.per`).
 type Factory = dyn Fn(toml::Value) -> Result<Arc<dyn Account>> + Send + Sync;
 
+/// One registered kind: how it reads its table, and the table `purgekit config init` writes.
+#[derive(Clone)]
+struct Entry {
+    factory: Arc<Factory>,
+    template: Option<&'static str>,
+}
+
 /// The provider kinds a config may name, and how each reads its table. See the module docs.
 #[derive(Clone, Default)]
 pub struct Registry {
-    kinds: BTreeMap<&'static str, Arc<Factory>>,
+    kinds: BTreeMap<&'static str, Entry>,
+}
+
+/// The providers compiled in, one line each: `"feature" => crate::Provider as module;`. Each
+/// provider crate exports `KIND`, `TEMPLATE` and its provider, whose `new` reads its `Config`.
+/// The line registers the kind in [`Registry::builtin`] and re-exports the crate at the root of
+/// `purgekit` under the module name (through [`providers`]).
+macro_rules! builtin {
+    ($($(#[$doc:meta])* $feature:literal => $krate:ident :: $provider:ident as $module:ident;)*) => {
+        /// The provider crates compiled in (one cargo feature each), re-exported at the root
+        /// of `purgekit` (`purgekit::level3`).
+        pub mod providers {
+            $(
+                #[cfg(feature = $feature)]
+                $(#[$doc])*
+                pub use $krate as $module;
+            )*
+        }
+
+        impl Registry {
+            /// The providers compiled in: one line (and one cargo feature) per provider, each
+            /// with its `config init` template.
+            pub fn builtin() -> Registry {
+                #[allow(unused_mut)]
+                let mut registry = Registry::empty();
+                $(
+                    #[cfg(feature = $feature)]
+                    registry.register_with_template(
+                        $krate::KIND,
+                        $krate::$provider::new,
+                        $krate::TEMPLATE,
+                    );
+                )*
+                registry
+            }
+        }
+    };
+}
+
+builtin! {
+    /// Akamai Fast Purge v3 (EdgeGrid-signed JSON).
+    "akamai" => purgekit_akamai::Akamai as akamai;
+    /// Level 3 / Lumen Media Web Services (MPA-signed XML).
+    "level3" => purgekit_level3::Level3 as level3;
+    /// Limelight SmartPurge (HMAC-SHA256-signed JSON).
+    "limelight" => purgekit_limelight::Limelight as limelight;
+    /// Adobe Dynamic Media (Scene7 IPS SOAP `cdnCacheInvalidation`).
+    "dynamicmedia" => purgekit_dynamicmedia::DynamicMedia as dynamicmedia;
+    /// Amazon CloudFront invalidations (SigV4-signed XML, in-flight capacity, billable paths).
+    "cloudfront" => purgekit_cloudfront::CloudFront as cloudfront;
 }
 
 impl Registry {
     /// A registry with no provider.
     pub fn empty() -> Registry {
         Registry::default()
-    }
-
-    /// The providers compiled in: one line (and one cargo feature) per provider.
-    pub fn builtin() -> Registry {
-        #[allow(unused_mut)]
-        let mut registry = Registry::empty();
-        #[cfg(feature = "akamai")]
-        registry.register(purgekit_akamai::KIND, purgekit_akamai::Akamai::new);
-        #[cfg(feature = "level3")]
-        registry.register(purgekit_level3::KIND, purgekit_level3::Level3::new);
-        #[cfg(feature = "limelight")]
-        registry.register(purgekit_limelight::KIND, purgekit_limelight::Limelight::new);
-        #[cfg(feature = "dynamicmedia")]
-        registry.register(
-            purgekit_dynamicmedia::KIND,
-            purgekit_dynamicmedia::DynamicMedia::new,
-        );
-        #[cfg(feature = "cloudfront")]
-        registry.register(
-            purgekit_cloudfront::KIND,
-            purgekit_cloudfront::CloudFront::new,
-        );
-        registry
     }
 
     /// Registers `kind`: its table deserializes into `C` (name its keys' errors with their
@@ -168,8 +201,39 @@ impl Registry {
             let config: C = deserialize_all_missing(table)?;
             Ok(Arc::new(build(config)?))
         };
-        self.kinds.insert(kind, Arc::new(factory));
+        let entry = Entry {
+            factory: Arc::new(factory),
+            template: None,
+        };
+        self.kinds.insert(kind, entry);
         self
+    }
+
+    /// [`Registry::register`], with the table `purgekit config init` writes for the kind:
+    /// TOML keys (`kind` first) with placeholder values and every secret read from the
+    /// environment as `${PURGEKIT_<KIND>_<KEY>}`, the endpoint and rate limits left to their
+    /// defaults; comments allowed. [`Registry::template`] gives it back.
+    pub fn register_with_template<C, P>(
+        &mut self,
+        kind: &'static str,
+        build: fn(C) -> Result<P>,
+        template: &'static str,
+    ) -> &mut Self
+    where
+        C: DeserializeOwned + 'static,
+        P: Provider + Clone + fmt::Debug,
+    {
+        self.register(kind, build);
+        if let Some(entry) = self.kinds.get_mut(kind) {
+            entry.template = Some(template);
+        }
+        self
+    }
+
+    /// The `config init` template of `kind` (see [`Registry::register_with_template`]); `None`
+    /// for a kind registered without one, or not registered.
+    pub fn template(&self, kind: &str) -> Option<&'static str> {
+        self.kinds.get(kind)?.template
     }
 
     /// The registered kinds, sorted.
@@ -180,7 +244,7 @@ impl Registry {
     /// Reads one provider's table of kind `kind`.
     pub(crate) fn read(&self, kind: &str, table: toml::Value) -> Result<Arc<dyn Account>> {
         match self.kinds.get(kind) {
-            Some(factory) => factory(table),
+            Some(entry) => (entry.factory)(table),
             None => Err(Error::config(
                 "kind",
                 format!(

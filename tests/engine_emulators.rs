@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use common::{WINDOW, engine, min_debt_schedule, min_requests_schedule, urls};
 use purgekit::{FanOut, Outcome, Purger, RateRegistry, State};
 use purgekit_emulator::Fault;
+use purgekit_emulator::dynamicmedia::DynamicMediaEmulator;
+use purgekit_emulator::level3::Level3Emulator;
+use purgekit_emulator::limelight::LimelightEmulator;
 
 /// `measured` is at least `min` and within 10 % (plus 150 ms for loopback and scheduling).
 fn near_minimum(measured: Duration, min: Duration) {
@@ -25,7 +28,7 @@ fn near_minimum(measured: Duration, min: Duration) {
 #[tokio::test]
 async fn level3_twenty_five_requests_in_the_minimum_schedule_with_no_503() {
     let registry = Arc::new(RateRegistry::new());
-    let l3 = common::level3("l3", &registry, engine(3)).await;
+    let l3 = common::start::<Level3Emulator>("level3", "l3", &registry, engine(3), &[]).await;
     // 5,000 paths on one host: 25 requests of 200.
     let request = urls(5_000);
     let started = Instant::now();
@@ -42,7 +45,7 @@ async fn level3_twenty_five_requests_in_the_minimum_schedule_with_no_503() {
 #[tokio::test]
 async fn limelight_450_items_in_the_minimum_schedule_with_no_429() {
     let registry = Arc::new(RateRegistry::new());
-    let ll = common::limelight("ll", &registry, engine(3)).await;
+    let ll = common::start::<LimelightEmulator>("limelight", "ll", &registry, engine(3), &[]).await;
     let started = Instant::now();
     let report = ll.purger.purge(&urls(450)).await.unwrap();
     let elapsed = started.elapsed();
@@ -62,7 +65,7 @@ async fn limelight_450_items_in_the_minimum_schedule_with_no_429() {
 #[tokio::test]
 async fn retry_after_twice_then_accepted_after_three_attempts() {
     let registry = Arc::new(RateRegistry::new());
-    let l3 = common::level3("l3", &registry, engine(5)).await;
+    let l3 = common::start::<Level3Emulator>("level3", "l3", &registry, engine(5), &[]).await;
     let retry_after = |status| Fault::Status {
         status,
         headers: vec![("Retry-After".into(), "1".into())],
@@ -87,7 +90,7 @@ async fn retry_after_twice_then_accepted_after_three_attempts() {
 #[tokio::test]
 async fn an_auth_failure_is_not_retried() {
     let registry = Arc::new(RateRegistry::new());
-    let ll = common::limelight("ll", &registry, engine(5)).await;
+    let ll = common::start::<LimelightEmulator>("limelight", "ll", &registry, engine(5), &[]).await;
     ll.faults.push(Fault::status(401));
     let report = ll.purger.purge(&urls(2)).await.unwrap();
     for row in &report.results {
@@ -106,7 +109,9 @@ async fn an_auth_failure_is_not_retried() {
 #[tokio::test]
 async fn exhausted_retries_are_failed_rows_with_the_attempts() {
     let registry = Arc::new(RateRegistry::new());
-    let dm = common::dynamicmedia("dm", &registry, engine(3)).await;
+    let dm =
+        common::start::<DynamicMediaEmulator>("dynamic-media", "dm", &registry, engine(3), &[])
+            .await;
     dm.faults.always(Fault::status(502));
     let report = dm.purger.purge(&urls(1_500)).await.unwrap();
     assert_eq!(report.results.len(), 1_500);
@@ -125,9 +130,11 @@ async fn exhausted_retries_are_failed_rows_with_the_attempts() {
 #[tokio::test]
 async fn a_three_way_fan_out_with_one_provider_failing_every_request() {
     let registry = Arc::new(RateRegistry::new());
-    let l3 = common::level3("l3", &registry, engine(2)).await;
-    let ll = common::limelight("ll", &registry, engine(2)).await;
-    let dm = common::dynamicmedia("dm", &registry, engine(2)).await;
+    let l3 = common::start::<Level3Emulator>("level3", "l3", &registry, engine(2), &[]).await;
+    let ll = common::start::<LimelightEmulator>("limelight", "ll", &registry, engine(2), &[]).await;
+    let dm =
+        common::start::<DynamicMediaEmulator>("dynamic-media", "dm", &registry, engine(2), &[])
+            .await;
     ll.faults.always(Fault::status(500));
     let (l3e, dme, llf) = (l3.emulator.clone(), dm.emulator.clone(), ll.faults.clone());
     let all = FanOut::new(

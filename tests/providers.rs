@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use purgekit::sandbox::Sandbox;
-use purgekit::{PurgeRequest, State};
+use purgekit::{AuthOutcome, PurgeRequest, State};
 
 const HOSTS: [&str; 2] = ["images.example.com", "static.example.com"];
 
@@ -85,33 +85,15 @@ async fn every_provider_purges_each_url_exactly_once_and_completes() {
 #[tokio::test]
 async fn plan_sends_nothing_and_shows_no_secret() {
     let sandbox = Sandbox::start().await.unwrap();
-    // Every value of the demo accounts' configs long enough to be a credential.
+    // Every secret of the demo accounts.
     let secrets: Vec<String> = sandbox
         .emulators()
         .iter()
-        .flat_map(|e| {
-            [
-                "secret",
-                "shared_key",
-                "password",
-                "api_token",
-                "client_secret",
-                "secret_access_key",
-            ]
-            .into_iter()
-            .filter_map(|key| {
-                e.config("http://127.0.0.1")
-                    .get(key)?
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect::<Vec<_>>()
-        })
+        .flat_map(|e| e.secrets())
         .collect();
-    assert_eq!(
-        secrets.len(),
-        sandbox.emulators().len(),
-        "one secret per account"
+    assert!(
+        secrets.len() >= sandbox.emulators().len(),
+        "at least one secret per account"
     );
     let request = PurgeRequest::builder()
         .url(urls()[0].clone())
@@ -218,5 +200,89 @@ async fn bad_input_is_refused_before_any_provider_sees_a_request() {
     assert!(err.is_usage(), "{err}");
     for emulator in sandbox.emulators() {
         assert_eq!(emulator.requests().len(), 0, "{}", emulator.kind());
+    }
+}
+
+#[tokio::test]
+async fn every_emulator_refuses_a_wrong_secret_through_its_auth_layer() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let request = PurgeRequest::builder()
+        .url(urls()[0].clone())
+        .build()
+        .unwrap();
+    for emulator in sandbox.emulators() {
+        let kind = emulator.kind();
+        // The demo account with each secret replaced by one of the same shape (its characters
+        // rotated by one).
+        let mut table = sandbox.account(kind).unwrap();
+        let secrets = emulator.secrets();
+        for (_, value) in table.iter_mut() {
+            if let Some(secret) = value.as_str().filter(|v| secrets.iter().any(|s| s == v)) {
+                let mut chars: Vec<char> = secret.chars().collect();
+                chars.rotate_left(1);
+                let wrong: String = chars.into_iter().collect();
+                assert_ne!(wrong, secret, "{kind}: a secret of one repeated character");
+                *value = toml::Value::String(wrong);
+            }
+        }
+        let mut providers = toml::Table::new();
+        providers.insert("wrong".to_owned(), toml::Value::Table(table));
+        let mut root = toml::Table::new();
+        root.insert("providers".to_owned(), toml::Value::Table(providers));
+        let config =
+            purgekit::Config::parse_with_env(&toml::to_string(&root).unwrap(), |_| None).unwrap();
+        let purger = config.build().unwrap();
+        let report = purger.purge(&request).await.unwrap();
+        let row = &report.results[0];
+        assert_eq!(
+            (row.state, row.attempts),
+            (State::Failed, 1),
+            "{kind}: {row:?}"
+        );
+        let error = row.error.as_deref().unwrap_or_default();
+        assert!(
+            error.starts_with("authentication failed"),
+            "{kind}: {error}"
+        );
+        // Refused before any handler: nothing purged, one request seen, answered as an error.
+        assert!(emulator.purged().is_empty(), "{kind}");
+        let seen = emulator.requests();
+        assert_eq!(seen.len(), 1, "{kind}: {seen:?}");
+        assert!(seen[0].status >= 400, "{kind}: {seen:?}");
+        // The credentials check says so too, where the API has one.
+        let check = purger.check_auth().await.remove(0);
+        assert!(
+            matches!(
+                check.outcome,
+                AuthOutcome::Refused(_) | AuthOutcome::Unavailable(_)
+            ),
+            "{kind}: {check:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_credentials_check_is_one_read_only_call_where_the_api_has_one() {
+    let sandbox = Sandbox::start().await.unwrap();
+    for purger in sandbox.purgers() {
+        let name = purger.name();
+        let checks = purger.check_auth().await;
+        assert_eq!(checks.len(), 1, "{name}");
+        let check = &checks[0];
+        assert_eq!((check.name.as_str(), check.kind.as_str()), (name, name));
+        let emulator = sandbox.emulator(name).unwrap();
+        let sent = match &check.outcome {
+            AuthOutcome::Accepted => 1,
+            AuthOutcome::Unavailable(why) => {
+                assert!(!why.is_empty(), "{name}");
+                0
+            }
+            other => panic!("{name}: {other:?}"),
+        };
+        // Read-only: one call (Dynamic Media's answered with a fault about the probe's unknown
+        // handle, which IPS gives only past authentication), nothing purged.
+        let seen = emulator.requests();
+        assert_eq!(seen.len(), sent, "{name}: {seen:?}");
+        assert!(emulator.purged().is_empty(), "{name}");
     }
 }

@@ -14,10 +14,6 @@ use std::time::Duration;
 use purgekit::registry::Drive;
 use purgekit::sandbox::config_toml;
 use purgekit::{Config, EngineConfig, PurgeRequest, Purger, RateRegistry, RetryPolicy};
-use purgekit_emulator::cloudfront::{CloudFrontEmulator, CloudFrontEmulatorConfig};
-use purgekit_emulator::dynamicmedia::{DynamicMediaEmulator, DynamicMediaEmulatorConfig};
-use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
-use purgekit_emulator::limelight::{LimelightEmulator, LimelightEmulatorConfig};
 use purgekit_emulator::{Faults, Running};
 
 /// The compressed minute: every "per minute" limit is per this window.
@@ -79,65 +75,44 @@ pub async fn emulated<E: purgekit_emulator::Emulated>(
     }
 }
 
-/// Level 3: 10 requests per [`WINDOW`], fixed windows, both at the emulator and declared.
-pub async fn level3(
-    name: &str,
-    registry: &Arc<RateRegistry>,
-    config: EngineConfig,
-) -> Emulated<Level3Emulator> {
-    let emulator = Level3Emulator::new(Level3EmulatorConfig {
-        rate_window: WINDOW,
-        completion_time: Duration::from_millis(300),
-        ..Level3EmulatorConfig::demo()
-    });
-    emulated(emulator, name, registry, config).await
-}
+/// How much faster than the vendor's the emulators started by [`start`] run: a minute in
+/// [`WINDOW`].
+pub const SPEED: f64 = 100.0;
 
-/// Limelight: one item per `WINDOW / 60` of debt (60 per compressed minute).
-pub async fn limelight(
+/// The sandbox's emulator of `kind`, as its own type `E`, with `overrides` (its
+/// `purgekit emulate --limit` names and values, in the vendor's time: `("completes_after",
+/// "100s")`) and then every rate window and completion time [`SPEED`] times shorter (a minute in
+/// [`WINDOW`]), served; and the purger `name` for its account, sharing `registry`'s rate
+/// limiters, driven with `engine`.
+pub async fn start<E: purgekit_emulator::Emulated + Clone>(
+    kind: &str,
     name: &str,
     registry: &Arc<RateRegistry>,
-    config: EngineConfig,
-) -> Emulated<LimelightEmulator> {
-    let emulator = LimelightEmulator::new(LimelightEmulatorConfig {
-        item_interval: WINDOW / 60,
-        queued_for: Duration::from_millis(100),
-        in_progress_for: Duration::from_millis(100),
-        stats_after: Duration::from_millis(100),
-        ..LimelightEmulatorConfig::demo()
-    });
-    emulated(emulator, name, registry, config).await
-}
-
-/// Adobe Dynamic Media: no published rate limit (none declared, none enforced); schema
-/// 2014-04-03, whose answers carry a pollable handle.
-pub async fn dynamicmedia(
-    name: &str,
-    registry: &Arc<RateRegistry>,
-    config: EngineConfig,
-) -> Emulated<DynamicMediaEmulator> {
-    let emulator = DynamicMediaEmulator::new(DynamicMediaEmulatorConfig {
-        estimated_seconds: 0,
-        completion_after: Duration::from_millis(300),
-        ping_after_seconds: 0,
-        ..DynamicMediaEmulatorConfig::demo()
-    });
-    emulated(emulator, name, registry, config).await
-}
-
-/// CloudFront: the documented in-progress capacity (3,000 paths, 15 wildcards), invalidations
-/// completing after `completes_after`.
-pub async fn cloudfront(
-    name: &str,
-    registry: &Arc<RateRegistry>,
-    config: EngineConfig,
-    completes_after: Duration,
-) -> Emulated<CloudFrontEmulator> {
-    let emulator = CloudFrontEmulator::new(CloudFrontEmulatorConfig {
-        completes_after,
-        ..CloudFrontEmulatorConfig::demo()
-    });
-    emulated(emulator, name, registry, config).await
+    engine: EngineConfig,
+    overrides: &[(&str, &str)],
+) -> Emulated<E> {
+    let sandbox: Vec<_> = purgekit_emulator::sandbox()
+        .into_iter()
+        .filter(|e| e.kind() == kind)
+        .collect();
+    assert_eq!(sandbox.len(), 1, "no emulator of kind {kind}");
+    let overrides: Vec<String> = overrides
+        .iter()
+        .map(|(key, value)| format!("{kind}.{key}={value}"))
+        .collect();
+    let adjusted = purgekit_emulator::adjust_all(sandbox, SPEED, &overrides)
+        .unwrap()
+        .remove(0);
+    let emulator = adjusted
+        .downcast_ref::<E>()
+        .unwrap_or_else(|| {
+            panic!(
+                "the {kind} emulator is not a {}",
+                std::any::type_name::<E>()
+            )
+        })
+        .clone();
+    emulated(emulator, name, registry, engine).await
 }
 
 /// `n` URLs every provider can purge (Adobe's demo company root in the path).

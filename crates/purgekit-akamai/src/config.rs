@@ -14,6 +14,17 @@ use crate::wire::Network;
 /// The `kind` a config table names to use this provider: `kind = "akamai"`.
 pub const KIND: &str = "akamai";
 
+/// The table `purgekit config init` writes for this provider: every key it needs, with
+/// placeholder values to replace, secrets read from the environment (`${PURGEKIT_AKAMAI_*}`), the
+/// endpoint and rate limits left to their defaults.
+pub const TEMPLATE: &str = r#"kind = "akamai"
+host = "akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net"
+client_token = "${PURGEKIT_AKAMAI_CLIENT_TOKEN}"
+client_secret = "${PURGEKIT_AKAMAI_CLIENT_SECRET}"
+access_token = "${PURGEKIT_AKAMAI_ACCESS_TOKEN}"
+# cpcodes = [12345]    # what `everything` purges
+"#;
+
 /// The section of `.edgerc` read when none is named.
 pub const DEFAULT_SECTION: &str = "default";
 

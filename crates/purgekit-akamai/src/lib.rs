@@ -39,7 +39,9 @@ mod provider;
 pub mod sign;
 mod wire;
 
-pub use config::{AkamaiConfig, BucketConfig, BucketsConfig, DEFAULT_SECTION, KIND, MAX_CPCODES};
+pub use config::{
+    AkamaiConfig, BucketConfig, BucketsConfig, DEFAULT_SECTION, KIND, MAX_CPCODES, TEMPLATE,
+};
 pub use decode::{Problem, PurgeAccepted, rate_limit_wait};
 pub use provider::{Akamai, MAX_OBJECTS_PER_REQUEST, default_buckets};
 pub use wire::{MAX_BODY_BYTES, Network, ObjectType, path};

@@ -6,9 +6,9 @@ use percent_encoding::{CONTROLS, utf8_percent_encode};
 use purgekit_core::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
 use purgekit_core::http::{HeaderValue, Method};
 use purgekit_core::{
-    Accepted, Batch, BucketUnit, Budget, Capabilities, CompletionModel, Error, Handle, HttpRequest,
-    HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED, Result, Status,
-    Target, TargetKind, TokenBucket,
+    Accepted, AuthProbe, Batch, BucketUnit, Budget, Capabilities, CompletionModel, Error, Handle,
+    HttpRequest, HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED,
+    Result, Status, Target, TargetKind, TokenBucket,
 };
 
 use crate::config::{Account, AkamaiConfig};
@@ -306,6 +306,17 @@ impl Provider for Akamai {
         Err(Error::Unsupported {
             reason: ESTIMATE_ONLY.to_owned(),
         })
+    }
+
+    /// None: every call of the Fast Purge v3 API purgekit implements purges
+    /// (`rate-limit-status` appears only in Akamai's newest OpenAPI, with an example body copied
+    /// from a purge's, and is not relied on).
+    fn auth_probe(&self, _now: SystemTime) -> Result<AuthProbe> {
+        Ok(AuthProbe::Unavailable(
+            "Fast Purge v3 has no read-only call: every endpoint purges; the first purge \
+             verifies the credentials"
+                .into(),
+        ))
     }
 
     fn redact(&self, request: &mut HttpRequest) {

@@ -83,8 +83,18 @@ pub enum ConfigCommand {
     /// Print a commented config template (every provider kind, or those given), secrets as
     /// `${VAR}`
     Init(ConfigInitArgs),
-    /// Load the config and check every provider's table, offline: nothing is sent
-    Check,
+    /// Load the config and check every provider's table, offline: nothing is sent (with
+    /// `--auth`, one read-only authenticated call per provider checks its credentials)
+    Check(ConfigCheckArgs),
+}
+
+/// `config check` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigCheckArgs {
+    /// Also check each provider's credentials with one read-only authenticated call (a list or
+    /// status query), where its API has one; exit 1 if any is refused or cannot be reached
+    #[arg(long)]
+    pub auth: bool,
 }
 
 /// `config init` arguments.

@@ -273,7 +273,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             run::write_out(&mut stdout, &text)?;
             Ok(run::EXIT_OK)
         }
-        Command::Config(ConfigCommand::Check) => {
+        Command::Config(ConfigCommand::Check(args)) if args.auth => {
+            let (text, code) = setup::config_check_auth(config, proxy).await?;
+            run::write_out(&mut stdout, &text)?;
+            Ok(code)
+        }
+        Command::Config(ConfigCommand::Check(_)) => {
             let text = setup::config_check(config)?;
             run::write_out(&mut stdout, &text)?;
             Ok(run::EXIT_OK)

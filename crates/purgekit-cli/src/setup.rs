@@ -7,7 +7,9 @@ use std::sync::Arc;
 use purgekit::emulator;
 use purgekit::registry::{Drive, Registry};
 use purgekit::sandbox::Sandbox;
-use purgekit::{Config, EngineConfig, ProxyPolicy, Purger, ReqwestTransport, Transport};
+use purgekit::{
+    AuthOutcome, Config, EngineConfig, ProxyPolicy, Purger, ReqwestTransport, Transport,
+};
 
 use crate::Failure;
 use crate::args::EmulateArgs;
@@ -88,32 +90,12 @@ pub fn load(config: Option<&Path>) -> Result<Config, Failure> {
     Ok(Config::load(path)?)
 }
 
-/// Keys whose values are secrets or credentials: `config init` writes them as `${VAR}`.
-const SECRET_KEYS: [&str; 8] = [
-    "secret",
-    "shared_key",
-    "password",
-    "client_secret",
-    "client_token",
-    "access_token",
-    "access_key_id",
-    "secret_access_key",
-];
-
-/// Keys a kind needs where its emulator's table has only the emulator's endpoint (Akamai's API
-/// host is per account: there is no vendor default), with the placeholder its page shows.
-const PLACEHOLDERS: [(&str, &str, &str); 1] = [(
-    "akamai",
-    "host",
-    "akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net",
-)];
-
 /// `config init`: a commented template for each kind in `kinds` (every kind built in when
-/// empty), from its emulator's demo account: the endpoint left to the vendor's default, each
-/// secret read from an environment variable.
+/// empty), as its provider's crate writes it (`Registry::template`): placeholder values, each
+/// secret read from an environment variable, the endpoint left to the vendor's default.
 pub fn config_template(kinds: &[String]) -> Result<String, Failure> {
-    let emulators = purgekit::emulator::sandbox();
-    let known: Vec<&str> = emulators.iter().map(|e| e.kind()).collect();
+    let registry = Registry::builtin();
+    let known = registry.kinds();
     if let Some(unknown) = kinds.iter().find(|k| !known.contains(&k.as_str())) {
         return Err(Failure::Usage(format!(
             "--kind {unknown}: not a provider kind of this build (kinds: {})",
@@ -122,43 +104,20 @@ pub fn config_template(kinds: &[String]) -> Result<String, Failure> {
     }
     let mut out = String::from(
         "# purgekit.toml: one [providers.NAME] table per CDN account; several = a fan-out.\n\
-         # The values are the emulators' demo accounts: replace them with yours.\n\
+         # The values are placeholders: replace them with your account's.\n\
          # Any string may read the environment as ${VAR}; secrets should.\n\
          # Check it offline with `purgekit config check`.\n",
     );
-    for emulator in &emulators {
-        let kind = emulator.kind();
+    for kind in known {
         if !kinds.is_empty() && !kinds.iter().any(|k| k == kind) {
             continue;
         }
-        let mut table = emulator.config("https://example.invalid");
-        // The vendor's endpoint and documented rate limits, not the emulator's.
-        table.remove("endpoint");
-        table.remove("rate_limit");
-        table.remove("buckets");
-        for (_, key, value) in PLACEHOLDERS.iter().filter(|(k, _, _)| *k == kind) {
-            table.insert((*key).to_owned(), toml::Value::String((*value).to_owned()));
-        }
-        for key in SECRET_KEYS {
-            if table.contains_key(key) {
-                let var = format!(
-                    "PURGEKIT_{}_{}",
-                    kind.to_uppercase().replace('-', "_"),
-                    key.to_uppercase()
-                );
-                table.insert(key.to_owned(), toml::Value::String(format!("${{{var}}}")));
-            }
-        }
-        let mut root = toml::Table::new();
-        let mut providers = toml::Table::new();
-        providers.insert(kind.to_owned(), toml::Value::Table(table));
-        root.insert("providers".to_owned(), toml::Value::Table(providers));
-        let text = toml::to_string(&root)
-            .map_err(|e| Failure::Failed(format!("cannot write the template: {e}")))?;
+        let Some(template) = registry.template(kind) else {
+            continue;
+        };
         out.push_str(&format!(
-            "\n# {} ({kind}): every key and rule in docs/providers/{kind}.md; `endpoint` \
-             and the rate limits default to the vendor's.\n{text}",
-            emulator.title()
+            "\n# {kind}: every key and rule in docs/providers/{kind}.md; `endpoint` and the rate \
+             limits default to the vendor's.\n[providers.{kind}]\n{template}"
         ));
     }
     Ok(out)
@@ -183,6 +142,60 @@ pub fn config_check(config: Option<&Path>) -> Result<String, Failure> {
         }
     ));
     Ok(out)
+}
+
+/// How long `config check --auth` waits for all its checks.
+const AUTH_CHECK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `config check --auth`: loads the config and sends each provider's read-only authenticated
+/// call (`Provider::auth_probe`) through the proxy `purge` would use, under one deadline; one line per
+/// provider, and the exit code (1 when any was refused or could not be checked for a reason
+/// other than its API having no such call). No line shows a secret: the messages are the
+/// providers' decoders', which never carry one.
+pub async fn config_check_auth(
+    config: Option<&Path>,
+    proxy: Option<&ProxyPolicy>,
+) -> Result<(String, u8), Failure> {
+    let engine = EngineConfig {
+        deadline: AUTH_CHECK_DEADLINE,
+        ..EngineConfig::default()
+    };
+    let session = Session::open(config, false, &[], &engine, proxy).await?;
+    let checks = session.purger.check_auth().await;
+    let mut out = String::new();
+    let (mut accepted, mut refused, mut failed, mut unavailable) = (0, 0, 0, 0);
+    for c in &checks {
+        let (name, kind, endpoint) = (&c.name, &c.kind, &c.endpoint);
+        out.push_str(&match &c.outcome {
+            AuthOutcome::Accepted => {
+                accepted += 1;
+                format!("ok: {name} ({kind}) credentials accepted at {endpoint}\n")
+            }
+            AuthOutcome::Refused(why) => {
+                refused += 1;
+                format!("refused: {name} ({kind}) at {endpoint}: {why}\n")
+            }
+            AuthOutcome::Failed(why) => {
+                failed += 1;
+                format!("failed: {name} ({kind}) at {endpoint}: {why}\n")
+            }
+            AuthOutcome::Unavailable(why) => {
+                unavailable += 1;
+                format!("cannot check: {name} ({kind}) ({why})\n")
+            }
+        });
+    }
+    out.push_str(&format!(
+        "{} checked: {accepted} accepted, {refused} refused, {failed} failed, {unavailable} \
+         cannot be checked\n",
+        checks.len()
+    ));
+    let code = if refused + failed > 0 {
+        crate::run::EXIT_FAILED
+    } else {
+        crate::run::EXIT_OK
+    };
+    Ok((out, code))
 }
 
 /// The line `emulate` ends its printed config with (a script reading the config stops there).
@@ -284,9 +297,10 @@ mod tests {
         let providers = only.purger.providers();
         assert_eq!(providers.len(), 1);
         assert_eq!(providers[0].kind, "limelight");
+        let configured = format!("configured: {}", emulated.join(", "));
         assert!(matches!(
             open(None, true, &["fastly".to_owned()]).await,
-            Err(Failure::Usage(m)) if m.contains("configured: akamai, cloudfront, dynamic-media, level3, limelight")
+            Err(Failure::Usage(m)) if m.contains(&configured)
         ));
     }
 
@@ -315,6 +329,7 @@ mod tests {
             &[
                 "level3.requests_per_window=20",
                 "limelight.item_interval=500ms",
+                "cloudfront.max_wildcards_in_progress=5",
             ],
         );
         let sandbox = start_emulators(&args).await.unwrap();
@@ -325,6 +340,8 @@ mod tests {
              requests_per_window = 20",
             "item_interval = \"50ms\"",
             "completion_after = \"200ms\", estimated_seconds = 0, ping_after_seconds = 0",
+            "#   limits (cloudfront.NAME=VALUE): completes_after = \"200ms\", \
+             max_paths_in_progress = 3000, max_wildcards_in_progress = 5\n",
         ] {
             assert!(fast.contains(line), "{line}\n{fast}");
         }
@@ -337,15 +354,14 @@ mod tests {
 
     #[tokio::test]
     async fn emulate_refuses_a_limit_it_does_not_have() {
+        let kinds: Vec<&str> = emulator::sandbox().iter().map(|e| e.kind()).collect();
+        let no_fastly = format!("no emulator `fastly` (there are: {})", kinds.join(", "));
         for (limit, says) in [
             (
                 "level3.max_paths=5",
                 "level3.max_paths: the level3 emulator has no such limit (it has: completion_time, rate_window, requests_per_window)",
             ),
-            (
-                "fastly.rate=1",
-                "no emulator `fastly` (there are: akamai, cloudfront, dynamic-media, level3, limelight)",
-            ),
+            ("fastly.rate=1", no_fastly.as_str()),
             ("level3", "expected KIND.NAME=VALUE"),
             (
                 "level3.rate_window=soon",

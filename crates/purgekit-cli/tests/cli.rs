@@ -10,14 +10,19 @@ use std::process::{Child, Command, Output, Stdio};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
-/// The sandbox's providers, by name, in the order the CLI lists them.
-const SANDBOX: [&str; 5] = [
-    "akamai",
-    "cloudfront",
-    "dynamic-media",
-    "level3",
-    "limelight",
-];
+/// The sandbox's providers, by name (each named after its kind), in the order the CLI lists
+/// them: every emulator of `purgekit_emulator::sandbox()`.
+fn sandbox_kinds() -> Vec<&'static str> {
+    purgekit::emulator::sandbox()
+        .iter()
+        .map(|e| e.kind())
+        .collect()
+}
+
+/// The provider kinds this build knows, sorted: the registry's.
+fn kinds() -> Vec<&'static str> {
+    purgekit::Registry::builtin().kinds()
+}
 
 fn urls_txt() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/urls.txt")
@@ -130,6 +135,23 @@ impl Emulate {
         Emulate { child, config }
     }
 
+    /// Every secret of the demo accounts (`Emulated::secrets`), each found in the printed
+    /// config.
+    fn secrets(&self) -> Vec<String> {
+        let secrets: Vec<String> = purgekit::emulator::sandbox()
+            .iter()
+            .flat_map(|e| e.secrets())
+            .collect();
+        assert!(
+            secrets.len() >= sandbox_kinds().len(),
+            "one secret per account at least"
+        );
+        for secret in &secrets {
+            assert!(self.config.contains(secret.as_str()), "{secret}");
+        }
+        secrets
+    }
+
     /// The value of `key` in the printed config's `[providers.<provider>]` table.
     fn value(&self, provider: &str, key: &str) -> String {
         let table = self
@@ -217,8 +239,9 @@ fn sandbox_purges_the_example_list_cleanly_on_every_provider() {
     let report = json(&o);
     let targets = urls_txt_targets();
     let rows = report["results"].as_array().unwrap();
-    assert_eq!(rows.len(), targets.len() * SANDBOX.len());
-    for provider in SANDBOX {
+    let sandbox = sandbox_kinds();
+    assert_eq!(rows.len(), targets.len() * sandbox.len());
+    for provider in sandbox {
         let mine: Vec<&Value> = rows.iter().filter(|r| r["provider"] == provider).collect();
         assert_eq!(mine.len(), targets.len(), "{provider}");
         for (row, target) in mine.iter().zip(&targets) {
@@ -384,7 +407,7 @@ fn exit_2_on_bad_input_before_sending() {
     ]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains(&format!("configured: {}", SANDBOX.join(", "))),
+        stderr(&o).contains(&format!("configured: {}", sandbox_kinds().join(", "))),
         "{}",
         stderr(&o)
     );
@@ -525,12 +548,12 @@ fn providers_status_and_emulate() {
     let o = run(&["--config", path, "providers"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
-    for name in SANDBOX {
+    for name in sandbox_kinds() {
         assert!(out.contains(&format!("kind:      {name}")), "{out}");
     }
     let o = run(&["--config", path, "providers", "--json"]);
     let providers = json(&o)["providers"].as_array().unwrap().clone();
-    assert_eq!(providers.len(), SANDBOX.len());
+    assert_eq!(providers.len(), sandbox_kinds().len());
     for p in &providers {
         assert!(
             p["endpoint"]
@@ -632,12 +655,7 @@ fn providers_status_and_emulate() {
 #[test]
 fn plan_shows_requests_and_no_secret() {
     let emulate = Emulate::start();
-    let secrets = [
-        emulate.value("akamai", "client_secret"),
-        emulate.value("level3", "secret"),
-        emulate.value("limelight", "shared_key"),
-        emulate.value("dynamic-media", "password"),
-    ];
+    let secrets = emulate.secrets();
     let path = write_config(&emulate.config);
     let urls = urls_txt();
     for extra in [&[][..], &["--json"][..]] {
@@ -670,12 +688,7 @@ fn plan_shows_requests_and_no_secret() {
 #[test]
 fn a_verbose_purge_with_failures_shows_no_secret() {
     let emulate = Emulate::start();
-    let secrets = [
-        emulate.value("akamai", "client_secret"),
-        emulate.value("level3", "secret"),
-        emulate.value("limelight", "shared_key"),
-        emulate.value("dynamic-media", "password"),
-    ];
+    let secrets = emulate.secrets();
     let path = write_config(&emulate.config);
     // Debug logs from every crate, a target each provider refuses or cannot purge, and a
     // successful purge: none of it may carry a credential.
@@ -713,12 +726,9 @@ fn sandbox_plan_sends_nothing_and_lists_requests() {
     let o = run(&["plan", "--sandbox", "--file", urls.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
-    for provider in [
-        "provider level3 (level3)",
-        "provider limelight (limelight)",
-        "provider dynamic-media (dynamic-media)",
-    ] {
-        assert!(out.contains(provider), "{out}");
+    for kind in sandbox_kinds() {
+        let provider = format!("provider {kind} ({kind})");
+        assert!(out.contains(&provider), "{out}");
     }
 }
 
@@ -1441,8 +1451,9 @@ fn completions_version_durations_and_option_names() {
     assert_eq!(
         stdout(&o),
         format!(
-            "purgekit {} (providers: akamai, cloudfront, dynamic-media, level3, limelight)\n",
-            env!("CARGO_PKG_VERSION")
+            "purgekit {} (providers: {})\n",
+            env!("CARGO_PKG_VERSION"),
+            kinds().join(", ")
         )
     );
     // Durations: a bare number is seconds, as the error says.
@@ -1576,7 +1587,7 @@ fn first_run_config_init_and_check() {
     let o = run(&["config", "init"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let template = stdout(&o);
-    for kind in ["dynamic-media", "level3", "limelight"] {
+    for kind in kinds() {
         assert!(
             template.contains(&format!("[providers.{kind}]")),
             "{template}"
@@ -1600,34 +1611,83 @@ fn first_run_config_init_and_check() {
         "{}",
         stderr(&o)
     );
-    let env = [
-        ("PURGEKIT_LEVEL3_SECRET", "s"),
-        ("PURGEKIT_LIMELIGHT_SHARED_KEY", "00ff"),
-        ("PURGEKIT_DYNAMIC_MEDIA_PASSWORD", "p"),
-        ("PURGEKIT_AKAMAI_CLIENT_SECRET", "c2VjcmV0"),
-        ("PURGEKIT_AKAMAI_CLIENT_TOKEN", "akab-t"),
-        ("PURGEKIT_AKAMAI_ACCESS_TOKEN", "akab-a"),
-        ("PURGEKIT_CLOUDFRONT_ACCESS_KEY_ID", "AKID"),
-        ("PURGEKIT_CLOUDFRONT_SECRET_ACCESS_KEY", "secret"),
-    ];
+    // Every secret is a `${PURGEKIT_<KIND>_<KEY>}`; set each to the emulator's demo value.
+    let parsed: toml::Table = template.parse().unwrap();
+    let emulators = purgekit::emulator::sandbox();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (kind, table) in parsed["providers"].as_table().unwrap() {
+        let emulator = emulators.iter().find(|e| e.kind() == kind).unwrap();
+        let demo = emulator.config("http://127.0.0.1");
+        for (key, value) in table.as_table().unwrap() {
+            let Some(var) = value
+                .as_str()
+                .and_then(|v| v.strip_prefix("${"))
+                .and_then(|v| v.strip_suffix('}'))
+            else {
+                continue;
+            };
+            let prefix = kind.to_uppercase().replace('-', "_");
+            assert_eq!(var, format!("PURGEKIT_{prefix}_{}", key.to_uppercase()));
+            env.push((var.to_owned(), demo[key].as_str().unwrap().to_owned()));
+        }
+    }
+    // Each kind's secrets are among them: none is a literal in the template.
+    for emulator in &emulators {
+        for secret in emulator.secrets() {
+            let key = emulator
+                .config("http://127.0.0.1")
+                .into_iter()
+                .find(|(_, v)| v.as_str() == Some(secret.as_str()))
+                .map(|(k, _)| k);
+            if let Some(key) = key {
+                let from_env = parsed["providers"][emulator.kind()][&key].as_str();
+                assert!(
+                    from_env.is_some_and(|v| v.starts_with("${")),
+                    "{}.{key} is not read from the environment",
+                    emulator.kind()
+                );
+            }
+        }
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let o = purgekit(&["--config", path, "config", "check"], &env, "");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(
-        stdout(&o),
-        "ok: akamai (akamai) at https://akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net\n\
-         ok: cloudfront (cloudfront) at https://cloudfront.amazonaws.com\n\
-         ok: dynamic-media (dynamic-media) at https://s7sps1apissl.scene7.com\n\
-         ok: level3 (level3) at https://ws.lumen.com\n\
-         ok: limelight (limelight) at https://apis.llnw.com\n\
-         5 providers checked offline; nothing was sent (credentials are not verified)\n"
-    );
+    // Each at the vendor's endpoint (Akamai's the placeholder host of its page).
+    let mut want = String::new();
+    for kind in kinds() {
+        let endpoint = match kind {
+            "akamai" => "https://akab-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.purge.akamaiapis.net",
+            "cloudfront" => "https://cloudfront.amazonaws.com",
+            "dynamic-media" => "https://s7sps1apissl.scene7.com",
+            "level3" => "https://ws.lumen.com",
+            "limelight" => "https://apis.llnw.com",
+            _ => "https://",
+        };
+        let line = format!("ok: {kind} ({kind}) at {endpoint}");
+        let got = stdout(&o)
+            .lines()
+            .find(|l| l.starts_with(&format!("ok: {kind} ")))
+            .map(str::to_owned);
+        assert!(
+            got.as_deref().is_some_and(|g| g.starts_with(&line)),
+            "{line}: {}",
+            stdout(&o)
+        );
+        want.push_str(got.as_deref().unwrap_or_default());
+        want.push('\n');
+    }
+    want.push_str(&format!(
+        "{} providers checked offline; nothing was sent (credentials are not verified)\n",
+        kinds().len()
+    ));
+    assert_eq!(stdout(&o), want);
     // One kind only; an unknown kind is refused.
     let o = run(&["config", "init", "--kind", "level3"]);
     assert!(!stdout(&o).contains("limelight"), "{}", stdout(&o));
     let o = run(&["config", "init", "--kind", "fastly"]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("kinds: akamai, cloudfront, dynamic-media, level3, limelight"),
+        stderr(&o).contains(&format!("kinds: {}", kinds().join(", "))),
         "{}",
         stderr(&o)
     );
@@ -1650,4 +1710,92 @@ fn emulate_refuses_options_it_does_not_use() {
     assert!(stderr(&o).contains("no such limit"), "{}", stderr(&o));
     let o = run(&["emulate", "--speed", "0"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn config_check_auth_sends_one_read_only_call_per_provider() {
+    let emulate = Emulate::start();
+    // Which kinds have a read-only call to check with: the providers' own answer.
+    let config = purgekit::Config::parse_with_env(&emulate.config, |_| None).unwrap();
+    let checkable: Vec<(&str, bool)> = config
+        .names()
+        .into_iter()
+        .map(|name| {
+            let probe = config
+                .provider(name)
+                .unwrap()
+                .codec()
+                .auth_probe(std::time::SystemTime::now())
+                .unwrap();
+            (name, matches!(probe, purgekit::AuthProbe::Request(_)))
+        })
+        .collect();
+    assert_eq!(checkable.len(), sandbox_kinds().len());
+    assert!(checkable.iter().any(|(_, c)| *c), "{checkable:?}");
+
+    // `config check --auth` on a config.
+    let check = |config: &str| {
+        let path = write_config(config);
+        run(&[
+            "--config",
+            path.to_str().unwrap(),
+            "config",
+            "check",
+            "--auth",
+        ])
+    };
+    // The demo credentials: accepted where checkable, the others say why not.
+    let o = check(&emulate.config);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    // One line per provider: `checked` where it can be checked, else why not.
+    let lines = |out: &str, checked: &str| {
+        for (name, can) in &checkable {
+            let line = if *can {
+                format!("{checked}: {name} ({name}) ")
+            } else {
+                format!("cannot check: {name} ({name}) (")
+            };
+            assert!(out.lines().any(|l| l.starts_with(&line)), "{line}\n{out}");
+        }
+    };
+    lines(&out, "ok");
+    assert_eq!(
+        out.matches(" credentials accepted at http://127.0.0.1:")
+            .count(),
+        checkable.iter().filter(|(_, c)| *c).count(),
+        "{out}"
+    );
+    let count = |can: bool| checkable.iter().filter(|(_, c)| *c == can).count();
+    assert!(
+        out.ends_with(&format!(
+            "{} checked: {} accepted, 0 refused, 0 failed, {} cannot be checked\n",
+            checkable.len(),
+            count(true),
+            count(false)
+        )),
+        "{out}"
+    );
+
+    // Every secret wrong (its characters rotated): each checkable provider is refused, exit 1,
+    // and neither the right nor the wrong secret is shown.
+    let secrets = emulate.secrets();
+    let mut wrong_config = emulate.config.clone();
+    let mut wrong = Vec::new();
+    for secret in &secrets {
+        let mut chars: Vec<char> = secret.chars().collect();
+        chars.rotate_left(1);
+        let rotated: String = chars.into_iter().collect();
+        wrong_config = wrong_config.replace(secret.as_str(), &rotated);
+        wrong.push(rotated);
+    }
+    let o = check(&wrong_config);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    lines(&out, "refused");
+    for secret in secrets.iter().chain(&wrong) {
+        assert!(!out.contains(secret.as_str()), "{secret} in\n{out}");
+        assert!(!err.contains(secret.as_str()), "{secret} in\n{err}");
+    }
+    assert_eq!(emulate.interrupt(), 0);
 }

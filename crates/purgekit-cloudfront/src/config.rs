@@ -10,6 +10,16 @@ use crate::sign::Credentials;
 /// The `kind` a config table names to use this provider: `kind = "cloudfront"`.
 pub const KIND: &str = "cloudfront";
 
+/// The table `purgekit config init` writes for this provider: every key it needs, with
+/// placeholder values to replace, secrets read from the environment (`${PURGEKIT_CLOUDFRONT_*}`), the
+/// endpoint and rate limits left to their defaults.
+pub const TEMPLATE: &str = r#"kind = "cloudfront"
+distribution_id = "EDFDVBD6EXAMPLE"
+hosts = ["www.example.com"]    # the names the distribution serves
+access_key_id = "${PURGEKIT_CLOUDFRONT_ACCESS_KEY_ID}"
+secret_access_key = "${PURGEKIT_CLOUDFRONT_SECRET_ACCESS_KEY}"
+"#;
+
 /// The global CloudFront API endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://cloudfront.amazonaws.com";
 

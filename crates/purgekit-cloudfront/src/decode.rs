@@ -74,6 +74,37 @@ pub(crate) fn invalidation(
     Ok(invalidation)
 }
 
+/// The part of a ListInvalidations answer the credentials check reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InvalidationList {
+    quantity: u32,
+}
+
+/// Reads the answer to ListInvalidations with `MaxItems=1` (200 `<InvalidationList>`), or
+/// classifies the error.
+pub(crate) fn invalidation_list(response: &HttpResponse) -> Result<()> {
+    const WHAT: &str = "ListInvalidations";
+    if response.status() != StatusCode::OK {
+        return Err(classify(response, WHAT, "none"));
+    }
+    let text = std::str::from_utf8(response.body())
+        .map_err(|_| Error::protocol(format!("the {WHAT} answer is not UTF-8")))?;
+    let list = quick_xml::de::from_str::<InvalidationList>(text).map_err(|e| {
+        Error::protocol(format!(
+            "the {WHAT} answer is not an <InvalidationList> ({e}): {}",
+            snippet(response.body())
+        ))
+    })?;
+    if list.quantity > 1 {
+        return Err(Error::protocol(format!(
+            "the {WHAT} answer lists {} invalidations; one at most was asked for",
+            list.quantity
+        )));
+    }
+    Ok(())
+}
+
 /// An error answer, classified: capacity and throttling are rate limits (retried), 5xx
 /// transient, credentials auth, the rest rejections naming the code.
 fn classify(response: &HttpResponse, what: &str, paths: &str) -> Error {

@@ -36,7 +36,7 @@ mod wire;
 
 pub use config::{
     CloudFrontConfig, DEFAULT_ENDPOINT, ENV_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY,
-    ENV_SESSION_TOKEN, KIND,
+    ENV_SESSION_TOKEN, KIND, TEMPLATE,
 };
 pub use decode::{CAPACITY_RETRY, Invalidation, MAX_RESPONSE_BYTES};
 pub use provider::{

@@ -4,9 +4,9 @@ use std::time::SystemTime;
 
 use purgekit_core::http::{Method, StatusCode};
 use purgekit_core::{
-    Accepted, Batch, Billing, Capabilities, Handle, HttpRequest, HttpResponse, InFlightCapacity,
-    Item, Limits, Mapped, Options, Progress, Provider, REDACTED, Result, Status, Target,
-    TargetKind,
+    Accepted, AuthProbe, Batch, Billing, Capabilities, Handle, HttpRequest, HttpResponse,
+    InFlightCapacity, Item, Limits, Mapped, Options, Progress, Provider, REDACTED, Result, Status,
+    Target, TargetKind,
 };
 
 use crate::config::{Account, CloudFrontConfig};
@@ -216,6 +216,23 @@ impl Provider for CloudFront {
             Vec::new(),
             now,
         )
+    }
+
+    /// ListInvalidations of the distribution, one item (`GET …/invalidation?MaxItems=1`):
+    /// read-only, SigV4-signed.
+    fn auth_probe(&self, now: SystemTime) -> Result<AuthProbe> {
+        let url = format!("{}?MaxItems=1", self.account.invalidations_url());
+        Ok(AuthProbe::Request(Box::new(self.signed(
+            Method::GET,
+            url,
+            Vec::new(),
+            now,
+        )?)))
+    }
+
+    /// An `<InvalidationList>` is accepted; any error is classified as a purge's would be.
+    fn decode_auth_probe(&self, response: HttpResponse) -> Result<()> {
+        decode::invalidation_list(&response)
     }
 
     fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {

@@ -46,10 +46,10 @@ pub use plan::{
     plan_provider,
 };
 pub use provider::{
-    Accepted, Batch, BatchId, CompletionModel, Handle, HttpRequest, HttpResponse, Item, Mapped,
-    Progress, Provider, REDACTED, RunId, Secret, Status,
+    Accepted, AuthProbe, Batch, BatchId, CompletionModel, Handle, HttpRequest, HttpResponse, Item,
+    Mapped, Progress, Provider, REDACTED, RunId, Secret, Status,
 };
-pub use purger::{Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
+pub use purger::{AuthCheck, AuthOutcome, Event, ProgressFn, ProviderInfo, PurgeContext, Purger};
 pub use report::{Outcome, Report, Reports, Row, RowStream, State, Summary, Unfinished, thousands};
 pub use request::{
     Action, MAX_CALLBACK_LEN, MAX_EMAIL_LEN, MAX_NOTE_LEN, MAX_TAG_LEN, MAX_TARGET_LEN, OptionKind,

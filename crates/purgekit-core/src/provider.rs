@@ -259,6 +259,46 @@ pub trait Provider: Send + Sync + 'static {
     /// Replaces every secret in an encoded request (signatures, tokens, passwords) with
     /// [`REDACTED`], for `plan` output and logs.
     fn redact(&self, request: &mut HttpRequest);
+
+    /// One read-only authenticated call that checks the account's credentials, signed at time
+    /// `now` (`purgekit config check --auth`): it must change nothing at the provider (a list or
+    /// status query). The engine sends it like any other request (the run's deadline, the body
+    /// cap, no redirect) and reads the answer with [`Provider::decode_auth_probe`]. Default:
+    /// [`AuthProbe::Unavailable`], for a provider whose API has no such call.
+    fn auth_probe(&self, now: SystemTime) -> Result<AuthProbe> {
+        let _ = now;
+        Ok(AuthProbe::Unavailable(format!(
+            "purgekit knows no read-only call of the {} API",
+            self.kind()
+        )))
+    }
+
+    /// Reads the answer to [`Provider::auth_probe`]'s request: `Ok` when the credentials were
+    /// accepted, [`crate::Error::Auth`] when they were refused, any other error (classified as
+    /// [`Provider::decode`] would) when the answer cannot tell. Default: any 2xx is accepted,
+    /// 401 and 403 are refused.
+    fn decode_auth_probe(&self, response: HttpResponse) -> Result<()> {
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else if matches!(status.as_u16(), 401 | 403) {
+            Err(crate::Error::auth(format!("HTTP {status}")))
+        } else {
+            Err(crate::Error::protocol(format!(
+                "HTTP {status} to the credentials check"
+            )))
+        }
+    }
+}
+
+/// What [`Provider::auth_probe`] offers to check an account's credentials.
+#[derive(Debug)]
+pub enum AuthProbe {
+    /// Send this request (read-only, signed like any other).
+    Request(Box<HttpRequest>),
+    /// The API has no read-only authenticated call: why, for the user (Akamai Fast Purge: every
+    /// call purges).
+    Unavailable(String),
 }
 
 /// What [`Provider::redact`] writes in place of a secret.

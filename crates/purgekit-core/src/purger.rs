@@ -65,6 +65,47 @@ pub trait Purger: Send + Sync {
 
     /// Asks the provider `provider` (a name from [`Purger::providers`]) where a purge stands.
     async fn status(&self, provider: &str, handle: &Handle) -> Result<Status>;
+
+    /// Checks each provider account's credentials with its [`crate::Provider::auth_probe`]
+    /// (one read-only authenticated call, where the API has one): one [`AuthCheck`] per
+    /// provider, in [`Purger::providers`] order. Default: none can be checked.
+    async fn check_auth(&self) -> Vec<AuthCheck> {
+        self.providers()
+            .into_iter()
+            .map(|p| AuthCheck {
+                name: p.name,
+                kind: p.kind,
+                endpoint: p.endpoint,
+                outcome: AuthOutcome::Unavailable("this purger does not check credentials".into()),
+            })
+            .collect()
+    }
+}
+
+/// The credentials check of one provider account ([`Purger::check_auth`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCheck {
+    /// The configured name.
+    pub name: String,
+    /// The provider kind.
+    pub kind: String,
+    /// The endpoint checked.
+    pub endpoint: String,
+    /// What the check found.
+    pub outcome: AuthOutcome,
+}
+
+/// What a credentials check found. No variant carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// The provider answered the authenticated call: the credentials work.
+    Accepted,
+    /// The provider refused the credentials; its explanation.
+    Refused(String),
+    /// The check could not tell (unreachable, timeout, an answer that was not understood).
+    Failed(String),
+    /// The provider's API has no read-only call to check with; why.
+    Unavailable(String),
 }
 
 /// A provider behind a purger, described for `purgekit providers` and dashboards.

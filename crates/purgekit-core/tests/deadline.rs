@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use purgekit_core::{
-    Budget, EngineConfig, Error, Handle, Limits, PurgeRequest, Purger, RetryPolicy, SafetyMargin,
-    State,
+    AuthOutcome, Budget, EngineConfig, Error, Handle, Limits, PurgeRequest, Purger, RetryPolicy,
+    SafetyMargin, State,
 };
 use support::{Scripted, Toy, ToyConfig, ToyServer, limits, purger};
 use tokio::time::Instant;
@@ -247,6 +247,48 @@ async fn a_redirect_is_a_protocol_error_naming_it_and_is_not_retried() {
         error(&report, 1),
         "protocol error: the provider answered HTTP 302 (no Location); \
          redirects are never followed: check the endpoint"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_credentials_check_takes_the_same_path_one_attempt_no_redirect() {
+    let server = ToyServer::new(ToyConfig::default());
+    server.script_responses([
+        response(200, &[], Vec::new()),
+        response(401, &[], Vec::new()),
+        response(
+            307,
+            &[("location", "http://elsewhere.example/steal")],
+            Vec::new(),
+        ),
+        response(503, &[], Vec::new()),
+    ]);
+    let toy = Toy::new("probe", limits(1, None, None));
+    let purger = purger("toy", toy, &server, config(Duration::from_secs(60)), None);
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        let checks = purger.check_auth().await;
+        assert_eq!(checks.len(), 1);
+        outcomes.push(checks[0].outcome.clone());
+    }
+    assert_eq!(server.arrivals().len(), 4, "one attempt each, none retried");
+    assert_eq!(outcomes[0], AuthOutcome::Accepted);
+    assert_eq!(
+        outcomes[1],
+        AuthOutcome::Refused("HTTP 401 Unauthorized".into())
+    );
+    assert_eq!(
+        outcomes[2],
+        AuthOutcome::Failed(
+            "protocol error: the provider answered HTTP 307 (Location \
+             `http://elsewhere.example/steal`); redirects are never followed: check the endpoint"
+                .into()
+        )
+    );
+    assert!(
+        matches!(&outcomes[3], AuthOutcome::Failed(m) if m.contains("503")),
+        "{:?}",
+        outcomes[3]
     );
 }
 

@@ -9,6 +9,17 @@ use serde::Deserialize;
 /// The `kind` a config table names to use this provider: `kind = "dynamic-media"`.
 pub const KIND: &str = "dynamic-media";
 
+/// The table `purgekit config init` writes for this provider: every key it needs, with
+/// placeholder values to replace, secrets read from the environment (`${PURGEKIT_DYNAMIC_MEDIA_*}`), the
+/// endpoint and rate limits left to their defaults.
+pub const TEMPLATE: &str = r#"kind = "dynamic-media"
+user = "ops@example.com"
+password = "${PURGEKIT_DYNAMIC_MEDIA_PASSWORD}"
+company_handle = "c|6"
+company_root = "ExampleCompany"
+api_version = "2014-04-03"    # answers carry a handle whose status can be polled
+"#;
+
 /// The IPS API schema version used when none is configured: the version of Adobe's published
 /// `cdnCacheInvalidation` example (its answer carries success/warning/error counts).
 pub const DEFAULT_API_VERSION: &str = "2012-02-14";

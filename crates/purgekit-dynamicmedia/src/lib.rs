@@ -30,7 +30,9 @@ mod decode;
 mod provider;
 mod wire;
 
-pub use config::{DEFAULT_API_VERSION, DynamicMediaConfig, KIND, OLDEST_API_VERSION, Region};
+pub use config::{
+    DEFAULT_API_VERSION, DynamicMediaConfig, KIND, OLDEST_API_VERSION, Region, TEMPLATE,
+};
 pub use decode::COUNTS_HANDLE_PREFIX;
 pub use provider::{DynamicMedia, MAX_URLS_PER_CALL};
 pub use wire::{

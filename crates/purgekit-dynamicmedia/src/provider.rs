@@ -5,11 +5,14 @@ use std::time::SystemTime;
 
 use purgekit_core::http::{Method, Request, header};
 use purgekit_core::{
-    Accepted, Batch, Capabilities, Error, Handle, HttpRequest, HttpResponse, Item, Limits, Mapped,
-    Options, Provider, REDACTED, Result, Status, Target, TargetKind,
+    Accepted, AuthProbe, Batch, Capabilities, Error, Handle, HttpRequest, HttpResponse, Item,
+    Limits, Mapped, Options, Provider, REDACTED, Result, Status, Target, TargetKind,
 };
 
 use crate::config::{DynamicMediaConfig, KIND};
+
+/// The invalidation handle the credentials check asks about: no purge has it.
+const AUTH_PROBE_HANDLE: &str = "purgekit-credentials-check";
 use crate::decode::{self, COUNTS_HANDLE_PREFIX};
 use crate::wire::{self as soap, CONTENT_TYPE, INVALIDATE_ACTION, SERVICE_PATH, STATUS_ACTION};
 
@@ -190,6 +193,37 @@ impl Provider for DynamicMedia {
     fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {
         let ret = decode::soap_return(&response, STATUS_ACTION)?;
         decode::status(handle, &ret)
+    }
+
+    /// `getCdnCacheInvalidationStatus` for a handle no purge has (`purgekit-credentials-check`):
+    /// read-only, authenticated like every IPS call.
+    fn auth_probe(&self, _now: SystemTime) -> Result<AuthProbe> {
+        let body = soap::status(
+            &self.auth(),
+            &self.config.api_version,
+            &self.config.company_handle,
+            AUTH_PROBE_HANDLE,
+        );
+        Ok(AuthProbe::Request(Box::new(
+            self.request(STATUS_ACTION, body)?,
+        )))
+    }
+
+    /// IPS checks the `authHeader` before the call: an `authenticationFault` or
+    /// `authorizationFault` (codes 20000–20009: the user may not act for the company) refuses
+    /// the credentials; an answer, or an `ipsApiFault` (30000–30003: the probe's handle is
+    /// unknown, or the schema has no status call), means IPS accepted them.
+    fn decode_auth_probe(&self, response: HttpResponse) -> Result<()> {
+        match decode::soap_return(&response, STATUS_ACTION) {
+            Ok(_) => Ok(()),
+            Err(Error::Rejected { code, .. }) if code.starts_with('3') && code.len() == 5 => Ok(()),
+            Err(Error::Rejected { code, message }) if code.starts_with('2') && code.len() == 5 => {
+                Err(Error::auth(format!(
+                    "Adobe authorizationFault {code}: {message} (check company_handle)"
+                )))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn redact(&self, request: &mut HttpRequest) {

@@ -26,12 +26,12 @@ mod wire;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -41,6 +41,7 @@ use tokio::time::Instant;
 pub use auth::sign;
 pub use state::BucketSpec;
 
+use crate::auth::authenticate;
 use crate::{Faults, Running, Seen, SeenRequest};
 use state::{Bucket, Nonces};
 use wire::Problem;
@@ -200,12 +201,17 @@ impl AkamaiEmulator {
         &self.shared.config
     }
 
-    /// The API as an axum router, with the fault middleware and request recording applied.
+    /// The API as an axum router, behind the shared authentication layer (EdgeGrid, verified
+    /// in `akamai/auth.rs`), the fault middleware and request recording.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/ccu/v3/{action}/{kind}", post(purge_default_network))
             .route("/ccu/v3/{action}/{kind}/{network}", post(purge))
             .with_state(self.clone())
+            .route_layer(from_fn_with_state(
+                self.clone(),
+                authenticate::<AkamaiEmulator>,
+            ))
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
             .layer(from_fn_with_state(
                 self.shared.seen.clone(),
@@ -304,34 +310,21 @@ fn rate_headers(
 async fn purge_default_network(
     State(emu): State<AkamaiEmulator>,
     Path((action, kind)): Path<(String, String)>,
-    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(
-        &emu,
-        &action,
-        &kind,
-        "production",
-        &method,
-        &uri,
-        &headers,
-        &body,
-    )
+    handle(&emu, &action, &kind, "production", &uri, &headers, &body)
 }
 
 async fn purge(
     State(emu): State<AkamaiEmulator>,
     Path((action, kind, network)): Path<(String, String, String)>,
-    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(
-        &emu, &action, &kind, &network, &method, &uri, &headers, &body,
-    )
+    handle(&emu, &action, &kind, &network, &uri, &headers, &body)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -340,34 +333,13 @@ fn handle(
     action: &str,
     kind: &str,
     network: &str,
-    method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
     let c = &emu.shared.config;
-    let verifier = auth::Verifier {
-        client_token: &c.client_token,
-        client_secret: &c.client_secret,
-        access_token: &c.access_token,
-        max_body: c.max_body,
-        max_skew: c.max_clock_skew,
-    };
-    let verified = verifier.verify(method, uri, headers, body, SystemTime::now());
     let now = Instant::now();
     let mut ledger = emu.ledger();
-    let auth = match verified {
-        Ok(auth) => auth,
-        Err(why) => return problem(&mut ledger, &Problem::new(401, "Not authorized", why)),
-    };
-    if !ledger.nonces.fresh(&auth.nonce, now, c.max_clock_skew * 2) {
-        let p = Problem::new(
-            401,
-            "Not authorized",
-            "Replayed request: the nonce was used before",
-        );
-        return problem(&mut ledger, &p);
-    }
     if action == "rate-limit-status" {
         let Some(index) = TYPES.iter().position(|t| *t == kind) else {
             return problem(
@@ -606,6 +578,10 @@ impl crate::Emulated for AkamaiEmulator {
         }
         table.insert("buckets".to_owned(), toml::Value::Table(buckets));
         table
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().client_secret.clone()]
     }
 
     fn requests(&self) -> Vec<SeenRequest> {

@@ -18,7 +18,8 @@
 //!   invalidation (201 again, nothing new), the same reference with other paths
 //!   `InvalidationBatchAlreadyExists` (400);
 //! - `InProgress` → `Completed` after [`CloudFrontEmulatorConfig::completes_after`];
-//!   `NoSuchInvalidation` (404) for an unknown id.
+//!   `NoSuchInvalidation` (404) for an unknown id;
+//! - ListInvalidations (`GET …/invalidation?Marker&MaxItems`), newest first, paged.
 //!
 //! Timers run on `tokio::time::Instant`; the wall clock is read to check signing times.
 
@@ -32,7 +33,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +41,7 @@ use tokio::time::Instant;
 
 pub use wire::{InvalidationBatch, NAMESPACE};
 
+use crate::auth::authenticate;
 use crate::{Faults, Seen, SeenRequest};
 use state::{Created, Ledger, Refused};
 
@@ -207,13 +209,17 @@ impl CloudFrontEmulator {
         Router::new()
             .route(
                 "/2020-05-31/distribution/{distribution}/invalidation",
-                post(create),
+                post(create).get(list),
             )
             .route(
                 "/2020-05-31/distribution/{distribution}/invalidation/{id}",
                 get(get_invalidation),
             )
             .with_state(self.clone())
+            .route_layer(from_fn_with_state(
+                self.clone(),
+                authenticate::<CloudFrontEmulator>,
+            ))
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
             .layer(from_fn_with_state(
                 self.shared.seen.clone(),
@@ -226,23 +232,9 @@ impl CloudFrontEmulator {
         self.shared.seen.requests()
     }
 
-    /// Verifies the signature and the distribution.
-    fn admit(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
-        distribution: &str,
-    ) -> Result<(), auth::Refusal> {
+    /// Checks the distribution (the signature was verified by the authentication layer).
+    fn admit(&self, distribution: &str) -> Result<(), auth::Refusal> {
         let c = &self.shared.config;
-        let keys = auth::Keys {
-            access_key_id: &c.access_key_id,
-            secret: &c.secret_access_key,
-            session_token: c.session_token.as_deref(),
-            max_skew: c.max_skew,
-        };
-        auth::verify(method, uri, headers, body, &keys, SystemTime::now())?;
         if distribution != c.distribution_id {
             return Err((
                 404,
@@ -257,12 +249,9 @@ impl CloudFrontEmulator {
 async fn create(
     State(e): State<CloudFrontEmulator>,
     Path(distribution): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refusal) = e.admit(&method, &uri, &headers, &body, &distribution) {
+    if let Err(refusal) = e.admit(&distribution) {
         return refuse(refusal);
     }
     let c = &e.shared.config;
@@ -314,6 +303,59 @@ async fn create(
     response
 }
 
+/// ListInvalidations: newest first, `MaxItems` (1 to 100, default 100) per page, after
+/// `Marker` (an id of the list).
+async fn list(
+    State(e): State<CloudFrontEmulator>,
+    Path(distribution): Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(refusal) = e.admit(&distribution) {
+        return refuse(refusal);
+    }
+    let mut marker = "";
+    let mut max_items = 100usize;
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("Marker", value) => marker = value,
+            ("MaxItems", value) => match value.parse::<usize>() {
+                Ok(n) if (1..=100).contains(&n) => max_items = n,
+                _ => {
+                    return refuse((
+                        400,
+                        "InvalidArgument",
+                        format!("MaxItems must be a number from 1 to 100, not `{value}`"),
+                    ));
+                }
+            },
+            _ => {}
+        }
+    }
+    let ledger = e.ledger();
+    let completes_after = e.shared.config.completes_after;
+    let mut summaries: Vec<(&str, &str, &str)> = ledger
+        .records
+        .iter()
+        .rev()
+        .map(|r| {
+            let status = status_of(r.created, completes_after);
+            (r.id.as_str(), status, r.create_time.as_str())
+        })
+        .collect();
+    if !marker.is_empty() {
+        match summaries.iter().position(|(id, _, _)| *id == marker) {
+            Some(at) => summaries.drain(..=at).for_each(drop),
+            None => summaries.clear(),
+        }
+    }
+    xml(200, wire::invalidation_list(&summaries, marker, max_items))
+}
+
 fn status_of(created: Instant, completes_after: Duration) -> &'static str {
     if Instant::now() >= created + completes_after {
         "Completed"
@@ -325,12 +367,8 @@ fn status_of(created: Instant, completes_after: Duration) -> &'static str {
 async fn get_invalidation(
     State(e): State<CloudFrontEmulator>,
     Path((distribution, id)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
 ) -> Response {
-    if let Err(refusal) = e.admit(&method, &uri, &headers, &body, &distribution) {
+    if let Err(refusal) = e.admit(&distribution) {
         return refuse(refusal);
     }
     let ledger = e.ledger();
@@ -392,6 +430,10 @@ impl crate::Emulated for CloudFrontEmulator {
         table
     }
 
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().secret_access_key.clone()]
+    }
+
     fn requests(&self) -> Vec<SeenRequest> {
         CloudFrontEmulator::requests(self)
     }
@@ -399,5 +441,97 @@ impl crate::Emulated for CloudFrontEmulator {
     /// Paths alone: a CloudFront path is invalidated on every host of the distribution.
     fn purged(&self) -> Vec<String> {
         self.paths()
+    }
+
+    /// The in-progress capacity and the completion time. The capacity is AWS's, fixed: the
+    /// config table cannot declare another, so a lowered one is met by the client as AWS's
+    /// `TooManyInvalidationsInProgress`, retried.
+    fn limits(&self) -> toml::Table {
+        let c = self.config();
+        let count = |n: usize| toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        let mut t = toml::Table::new();
+        t.insert(
+            "max_paths_in_progress".into(),
+            count(c.max_paths_in_progress),
+        );
+        t.insert(
+            "max_wildcards_in_progress".into(),
+            count(c.max_wildcards_in_progress),
+        );
+        t.insert(
+            "completes_after".into(),
+            crate::duration_value(c.completes_after),
+        );
+        t
+    }
+
+    fn adjusted(
+        &self,
+        speed: f64,
+        overrides: &toml::Table,
+    ) -> Result<Arc<dyn crate::Emulated>, String> {
+        let mut adjust = crate::Adjust::new("cloudfront", speed, overrides)?;
+        let c = self.config();
+        let config = CloudFrontEmulatorConfig {
+            max_paths_in_progress: adjust.count(
+                "max_paths_in_progress",
+                c.max_paths_in_progress,
+                1,
+            )?,
+            max_wildcards_in_progress: adjust.count(
+                "max_wildcards_in_progress",
+                c.max_wildcards_in_progress,
+                1,
+            )?,
+            completes_after: adjust.time("completes_after", c.completes_after)?,
+            ..c.clone()
+        };
+        adjust.finish(&crate::Emulated::limits(self))?;
+        Ok(Arc::new(CloudFrontEmulator::new(config)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Emulated;
+
+    #[test]
+    fn adjusted_shortens_completion_and_changes_the_capacity() {
+        let emu = CloudFrontEmulator::sandbox();
+        let limits = emu.limits();
+        assert_eq!(limits["max_paths_in_progress"].as_integer(), Some(3000));
+        assert_eq!(limits["max_wildcards_in_progress"].as_integer(), Some(15));
+        assert_eq!(limits["completes_after"].as_str(), Some("2s"));
+
+        let mut overrides = toml::Table::new();
+        overrides.insert("max_wildcards_in_progress".into(), toml::Value::Integer(2));
+        overrides.insert("completes_after".into(), toml::Value::String("10s".into()));
+        let fast = emu.adjusted(10.0, &overrides).unwrap();
+        let limits = fast.limits();
+        // Counts are not times: `--speed` leaves them.
+        assert_eq!(limits["max_paths_in_progress"].as_integer(), Some(3000));
+        assert_eq!(limits["max_wildcards_in_progress"].as_integer(), Some(2));
+        assert_eq!(limits["completes_after"].as_str(), Some("1s"));
+        assert_eq!(fast.kind(), "cloudfront");
+
+        overrides.insert("max_paths_in_progress".into(), toml::Value::Integer(0));
+        let err = emu.adjusted(1.0, &overrides).err().unwrap();
+        assert!(
+            err.contains(
+                "cloudfront.max_paths_in_progress = 0: must be a whole number of at least 1"
+            ),
+            "{err}"
+        );
+        let mut unknown = toml::Table::new();
+        unknown.insert("rate_window".into(), toml::Value::String("1m".into()));
+        let err = emu.adjusted(1.0, &unknown).err().unwrap();
+        assert!(
+            err.contains(
+                "cloudfront.rate_window: the cloudfront emulator has no such limit (it has: \
+                 completes_after, max_paths_in_progress, max_wildcards_in_progress)"
+            ),
+            "{err}"
+        );
     }
 }

@@ -38,8 +38,6 @@ mod wire;
 
 use self::state::{Invalidation, Recorded};
 
-use self::auth::check_auth;
-
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,6 +53,7 @@ use axum::routing::post;
 use tokio::time::Instant;
 
 use self::wire::{Node, escape};
+use crate::auth::authenticate;
 use crate::{Faults, Running, Seen, SeenRequest, serve};
 
 /// The SOAP 1.1 envelope namespace.
@@ -209,6 +208,14 @@ impl DynamicMediaEmulator {
         Router::new()
             .route(SERVICE_PATH, post(handle))
             .with_state(self.clone())
+            .route_layer(middleware::from_fn_with_state(
+                self.clone(),
+                authenticate::<DynamicMediaEmulator>,
+            ))
+            .route_layer(middleware::from_fn_with_state(
+                self.clone(),
+                queued_soap_fault,
+            ))
             .layer(middleware::from_fn_with_state(
                 self.inner.faults.clone(),
                 Faults::middleware,
@@ -260,7 +267,7 @@ impl DynamicMediaEmulator {
 }
 
 /// A failed check: an IPS fault, or a bare SOAP fault with no IPS detail.
-enum Failure {
+pub(crate) enum Failure {
     Ips(SoapFault),
     Soap {
         faultcode: &'static str,
@@ -272,15 +279,28 @@ fn ips(kind: FaultKind, code: u32, reason: impl Into<String>) -> Failure {
     Failure::Ips(SoapFault::new(kind, code, reason))
 }
 
+/// Middleware answering a SOAP fault queued by [`DynamicMediaEmulator::push_soap_fault`]
+/// before any check, authentication included.
+async fn queued_soap_fault(
+    State(emulator): State<DynamicMediaEmulator>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let queued = emulator.lock().soap_faults.pop_front();
+    match queued {
+        Some(fault) => {
+            let status = fault.http_status.unwrap_or(500);
+            fault_response(status, Failure::Ips(fault))
+        }
+        None => next.run(request).await,
+    }
+}
+
 async fn handle(
     State(emulator): State<DynamicMediaEmulator>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(fault) = emulator.lock().soap_faults.pop_front() {
-        let status = fault.http_status.unwrap_or(500);
-        return fault_response(status, Failure::Ips(fault));
-    }
     // Read faultHttpStatusCode first, so every later fault honours it.
     let envelope = wire::parse(&body);
     let fault_status = envelope
@@ -290,16 +310,37 @@ async fn handle(
         .unwrap_or(500);
     let result = match envelope {
         Ok(envelope) => emulator.answer(&headers, &envelope),
-        Err(why) => Err(ips(
-            FaultKind::IpsApi,
-            30003,
-            format!("invalid request XML: {why}"),
-        )),
+        Err(why) => Err(invalid_xml(&why)),
     };
     match result {
         Ok(xml) => xml_response(StatusCode::OK, xml),
         Err(failure) => fault_response(fault_status, failure),
     }
+}
+
+/// The fault for a body that is not XML.
+fn invalid_xml(why: &impl std::fmt::Display) -> Failure {
+    ips(
+        FaultKind::IpsApi,
+        30003,
+        format!("invalid request XML: {why}"),
+    )
+}
+
+/// The `soapenv:Body` of a `soapenv:Envelope`.
+fn soap_body(envelope: &Node) -> Result<&Node, Failure> {
+    if !envelope.is(SOAP_ENV_NS, "Envelope") {
+        return Err(ips(
+            FaultKind::IpsApi,
+            30003,
+            format!("the root element must be soapenv:Envelope ({SOAP_ENV_NS})"),
+        ));
+    }
+    envelope
+        .children
+        .iter()
+        .find(|c| c.is(SOAP_ENV_NS, "Body"))
+        .ok_or_else(|| ips(FaultKind::IpsApi, 30003, "no soapenv:Body"))
 }
 
 /// `faultHttpStatusCode` from the auth header, if present and a valid status.
@@ -315,21 +356,9 @@ fn fault_http_status(envelope: &Node) -> Option<u16> {
 }
 
 impl DynamicMediaEmulator {
+    /// Answers a call whose credentials the authentication layer accepted.
     fn answer(&self, headers: &HeaderMap, envelope: &Node) -> Result<String, Failure> {
-        let config = &self.inner.config;
-        if !envelope.is(SOAP_ENV_NS, "Envelope") {
-            return Err(ips(
-                FaultKind::IpsApi,
-                30003,
-                format!("the root element must be soapenv:Envelope ({SOAP_ENV_NS})"),
-            ));
-        }
-        let body = envelope
-            .children
-            .iter()
-            .find(|c| c.is(SOAP_ENV_NS, "Body"))
-            .ok_or_else(|| ips(FaultKind::IpsApi, 30003, "no soapenv:Body"))?;
-        check_auth(config, headers, envelope)?;
+        let body = soap_body(envelope)?;
         let [param] = body.children.as_slice() else {
             return Err(ips(
                 FaultKind::IpsApi,
@@ -678,6 +707,10 @@ impl crate::Emulated for DynamicMediaEmulator {
                 ("api_version", SANDBOX_API_VERSION),
             ],
         )
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().password.clone()]
     }
 
     fn requests(&self) -> Vec<SeenRequest> {

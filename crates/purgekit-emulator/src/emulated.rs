@@ -12,7 +12,7 @@ use crate::Faults;
 /// account as the provider's config table, and what it received.
 ///
 /// A new emulator implements this in its own module and adds one line to [`crate::sandbox`].
-pub trait Emulated: Send + Sync {
+pub trait Emulated: std::any::Any + Send + Sync {
     /// The provider kind it stands in for (`level3`), as written in `kind = "…"`.
     fn kind(&self) -> &'static str;
 
@@ -29,6 +29,11 @@ pub trait Emulated: Send + Sync {
     /// included, declaring the limits this emulator enforces (so the engine paces exactly to
     /// them). Durations are written as the config reads them.
     fn config(&self, endpoint: &str) -> toml::Table;
+
+    /// The secrets of its demo account (signing keys, passwords; not the key ids and tokens
+    /// that requests carry in the clear), as its config table writes them: what no output,
+    /// log or error may ever show. Tests look for them.
+    fn secrets(&self) -> Vec<String>;
 
     /// Every HTTP request it received, faulted ones included, with the status answered.
     fn requests(&self) -> Vec<crate::SeenRequest>;
@@ -57,6 +62,14 @@ pub trait Emulated: Send + Sync {
             "the {} emulator has no limits or times to adjust",
             self.kind()
         ))
+    }
+}
+
+impl dyn Emulated {
+    /// The emulator as its own type (`Level3Emulator`), for tests of one provider's own rules;
+    /// `None` when it is another.
+    pub fn downcast_ref<E: Emulated>(&self) -> Option<&E> {
+        (self as &dyn std::any::Any).downcast_ref()
     }
 }
 

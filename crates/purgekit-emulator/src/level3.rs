@@ -57,8 +57,8 @@ use quick_xml::escape::escape;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::auth::{Principal, authenticate};
 use crate::{Faults, Running, Seen, SeenRequest};
-use auth::AuthFailure;
 use state::FixedWindow;
 
 /// Most paths in one request.
@@ -198,11 +198,17 @@ impl Level3Emulator {
         &self.inner.config
     }
 
-    /// The routes, behind the shared [`Faults`] middleware.
+    /// The routes, behind the shared authentication layer (its verifier is in
+    /// `level3/auth.rs`) and [`Faults`] middleware.
     pub fn router(&self) -> Router {
+        // Every path is authenticated first, unknown ones too, as Media Web Services does.
         Router::new()
             .fallback(handle)
             .with_state(self.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                authenticate::<Level3Emulator>,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 self.inner.faults.clone(),
                 Faults::middleware,
@@ -259,27 +265,11 @@ impl Level3Emulator {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The whole request pipeline: authenticate, rate-limit, route.
+    /// The request pipeline after authentication (the key that signed it): rate-limit,
+    /// route.
     fn answer(&self, parts: &Parts, body: &[u8]) -> Answer {
-        let config = &self.inner.config;
-        let key = match auth::verify(
-            parts,
-            &config.key_id,
-            &config.secret,
-            SystemTime::now(),
-            config.max_request_age,
-        ) {
-            Ok(key) => key,
-            Err(AuthFailure::Refused) => return (StatusCode::FORBIDDEN, None),
-            Err(AuthFailure::HeaderNotRecognized) => {
-                return error(403, 21726, "Authorization header not recognized.");
-            }
-            Err(AuthFailure::BadDate) => {
-                return error(500, 21724, "Could not parse the request header date.");
-            }
-            Err(AuthFailure::TooOld) => {
-                return error(403, 21719, "mpeRequestTooOld: Request timestamp too old.");
-            }
+        let Some(Principal(key)) = parts.extensions.get::<Principal>().cloned() else {
+            return (StatusCode::FORBIDDEN, None);
         };
         if parts
             .headers
@@ -555,10 +545,20 @@ struct Scope {
 
 async fn handle(State(emulator): State<Level3Emulator>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let (status, body) = match axum::body::to_bytes(body, MAX_BODY).await {
+    let answer = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => emulator.answer(&parts, &body),
-        Err(_) => error(400, 21734, "Invalidation Path XML is not valid."),
+        Err(_) => invalid_body(),
     };
+    respond(answer)
+}
+
+/// The answer to a body that cannot be read (over [`MAX_BODY`]).
+fn invalid_body() -> Answer {
+    error(400, 21734, "Invalidation Path XML is not valid.")
+}
+
+/// An answer as HTTP: its XML body, or the bare status.
+fn respond((status, body): Answer) -> Response {
     match body {
         Some(xml) => (status, [(header::CONTENT_TYPE, "text/xml")], xml).into_response(),
         None => Response::builder()
@@ -628,6 +628,10 @@ impl crate::Emulated for Level3Emulator {
             table.insert("rate_limit".to_owned(), rate);
         }
         table
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().secret.clone()]
     }
 
     fn requests(&self) -> Vec<SeenRequest> {

@@ -8,11 +8,13 @@
 //! One module per provider, named like the provider's crate (`dynamicmedia`), each the same
 //! way: `<kind>.rs` (the emulator, its config, its routes and its [`Emulated`] impl) and
 //! `<kind>/auth.rs` (credential and signature checks, its own implementation of the vendor's
-//! scheme), `<kind>/state.rs` (what it records, its clocks and limits), `<kind>/wire.rs` (the
-//! request bodies it reads and the answers it writes). [`sandbox`] lists them all.
+//! scheme, as an `Authenticator` applied by the shared layer in `auth.rs`), `<kind>/state.rs`
+//! (what it records, its clocks and limits), `<kind>/wire.rs` (the request bodies it reads and
+//! the answers it writes). [`sandbox`] lists them all.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auth;
 mod emulated;
 mod faults;
 mod seen;

@@ -40,7 +40,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -51,6 +51,7 @@ use tokio::time::Instant;
 pub use auth::sign;
 pub use wire::{PatternEntry, TagEntry};
 
+use crate::auth::authenticate;
 use crate::{Faults, Running, Seen, SeenRequest};
 use state::{Debt, Lifecycle};
 
@@ -259,6 +260,10 @@ impl LimelightEmulator {
             .route(&format!("{account}/requests/{{id}}"), get(details))
             .route(&format!("{account}/translate"), get(translate))
             .with_state(self.clone())
+            .route_layer(from_fn_with_state(
+                self.clone(),
+                authenticate::<LimelightEmulator>,
+            ))
             .layer(from_fn_with_state(self.faults(), Faults::middleware))
             .layer(from_fn_with_state(
                 self.shared.seen.clone(),
@@ -323,23 +328,9 @@ impl LimelightEmulator {
         wall + at.saturating_duration_since(start).as_millis() as u64
     }
 
-    /// Authenticates and authorizes a request for `shortname`.
-    fn guard(
-        &self,
-        shortname: &str,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<(), auth::Refusal> {
+    /// Authorizes a request for `shortname` (the authentication layer verified who signed it).
+    fn guard(&self, shortname: &str) -> Result<(), auth::Refusal> {
         let c = &self.shared.config;
-        let verifier = auth::Verifier {
-            username: &c.username,
-            key: &self.shared.key,
-            max_age: c.max_timestamp_age,
-            scheme: "http",
-        };
-        verifier.verify(method, uri, headers, body, SystemTime::now())?;
         if shortname != c.shortname {
             return Err((
                 StatusCode::FORBIDDEN,
@@ -422,16 +413,13 @@ fn geo(stats: &[Value]) -> Value {
 async fn submit(
     State(emu): State<LimelightEmulator>,
     Path(shortname): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let c = &emu.shared.config;
     if body.len() > c.max_body_bytes {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
-    if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
+    if let Err((status, refusal)) = emu.guard(&shortname) {
         return error(status, refusal);
     }
     let purge = match wire::check(
@@ -511,12 +499,9 @@ async fn submit(
 async fn details(
     State(emu): State<LimelightEmulator>,
     Path((shortname, id)): Path<(String, String)>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
 ) -> Response {
-    if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
+    if let Err((status, refusal)) = emu.guard(&shortname) {
         return error(status, refusal);
     }
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -550,12 +535,9 @@ const DAY_MS: u64 = 86_400_000;
 async fn list(
     State(emu): State<LimelightEmulator>,
     Path(shortname): Path<String>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
 ) -> Response {
-    if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
+    if let Err((status, refusal)) = emu.guard(&shortname) {
         return error(status, refusal);
     }
     let now = Instant::now();
@@ -678,12 +660,9 @@ async fn list(
 async fn translate(
     State(emu): State<LimelightEmulator>,
     Path(shortname): Path<String>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
 ) -> Response {
-    if let Err((status, refusal)) = emu.guard(&shortname, &method, &uri, &headers, &body) {
+    if let Err((status, refusal)) = emu.guard(&shortname) {
         return error(status, refusal);
     }
     let terms = query_terms(uri.query());
@@ -826,6 +805,10 @@ impl crate::Emulated for LimelightEmulator {
             table.insert("rate_limit".to_owned(), rate);
         }
         table
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.config().shared_key.clone()]
     }
 
     fn requests(&self) -> Vec<SeenRequest> {

@@ -9,6 +9,16 @@ use serde::Deserialize;
 /// The `kind` a config table names to use this provider: `kind = "level3"`.
 pub const KIND: &str = "level3";
 
+/// The table `purgekit config init` writes for this provider: every key it needs, with
+/// placeholder values to replace, secrets read from the environment (`${PURGEKIT_LEVEL3_*}`), the
+/// endpoint and rate limits left to their defaults.
+pub const TEMPLATE: &str = r#"kind = "level3"
+key_id = "10042"
+secret = "${PURGEKIT_LEVEL3_SECRET}"
+access_group = "12345"
+scid = "BBBN56789"
+"#;
+
 /// The current Media Web Services host (`https://ws.level3.com` is the older name).
 pub const DEFAULT_ENDPOINT: &str = "https://ws.lumen.com";
 

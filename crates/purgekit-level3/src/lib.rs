@@ -33,7 +33,7 @@ mod provider;
 pub mod sign;
 mod wire;
 
-pub use config::{DEFAULT_ENDPOINT, KIND, Level3Config};
+pub use config::{DEFAULT_ENDPOINT, KIND, Level3Config, TEMPLATE};
 pub use provider::{
     CONTENT_TYPE, Level3, MAX_IN_FLIGHT, MAX_NOTIFICATION_LEN, MAX_PATHS, REQUESTS_PER_MINUTE,
 };

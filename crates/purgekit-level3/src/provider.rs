@@ -6,9 +6,9 @@ use std::time::SystemTime;
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 use purgekit_core::http::{self, HeaderValue, Method, header};
 use purgekit_core::{
-    Accepted, Action, Batch, Budget, Capabilities, Error, Handle, HttpRequest, HttpResponse, Item,
-    Limits, Mapped, OptionKind, Options, Progress, Provider, REDACTED, RateLimit, Result,
-    SharedScope, Status, Target, TargetKind,
+    Accepted, Action, AuthProbe, Batch, Budget, Capabilities, Error, Handle, HttpRequest,
+    HttpResponse, Item, Limits, Mapped, OptionKind, Options, Progress, Provider, REDACTED,
+    RateLimit, Result, SharedScope, Status, Target, TargetKind,
 };
 
 use crate::config::{Level3Config, is_segment};
@@ -405,6 +405,29 @@ impl Provider for Level3 {
             Vec::new(),
             now,
         )
+    }
+
+    /// The guide's status query for every invalidation of the service, `GET
+    /// /invalidations/v1.0/{accessGroup}/{scid}` (no `id`): read-only, MPA-signed.
+    fn auth_probe(&self, now: SystemTime) -> Result<AuthProbe> {
+        let path = format!(
+            "{API_PREFIX}/{}/{}",
+            self.config.access_group, self.config.scid
+        );
+        let request = self.signed(Method::GET, &path, &[], Vec::new(), now)?;
+        Ok(AuthProbe::Request(Box::new(request)))
+    }
+
+    /// A status list is accepted; any error is classified as a purge's would be.
+    fn decode_auth_probe(&self, response: HttpResponse) -> Result<()> {
+        if !response.status().is_success() {
+            return Err(classify(&response));
+        }
+        let text = String::from_utf8_lossy(response.body());
+        wire::parse_access_group(&text).map_err(|e| {
+            Error::protocol(format!("HTTP {}: {e}{}", response.status(), snippet(&text)))
+        })?;
+        Ok(())
     }
 
     fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {

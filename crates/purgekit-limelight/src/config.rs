@@ -9,6 +9,15 @@ use serde::Deserialize;
 /// The `kind` a config table names to use this provider: `kind = "limelight"`.
 pub const KIND: &str = "limelight";
 
+/// The table `purgekit config init` writes for this provider: every key it needs, with
+/// placeholder values to replace, secrets read from the environment (`${PURGEKIT_LIMELIGHT_*}`), the
+/// endpoint and rate limits left to their defaults.
+pub const TEMPLATE: &str = r#"kind = "limelight"
+shortname = "example"
+username = "exampleuser"
+shared_key = "${PURGEKIT_LIMELIGHT_SHARED_KEY}"
+"#;
+
 /// The documented API host.
 pub const DEFAULT_ENDPOINT: &str = "https://apis.llnw.com";
 

@@ -34,7 +34,7 @@ mod provider;
 mod sign;
 mod wire;
 
-pub use config::{DEFAULT_ENDPOINT, KIND, LimelightConfig};
+pub use config::{DEFAULT_ENDPOINT, KIND, LimelightConfig, TEMPLATE};
 pub use decode::{PatternEntry, PurgeList, PurgeRecord, Stat, StateChange, TagEntry};
 pub use provider::{
     ITEMS_PER_MINUTE, Limelight, ListQuery, MAX_BODY_BYTES, MAX_ITEMS_PER_REQUEST,

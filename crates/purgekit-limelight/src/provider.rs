@@ -8,9 +8,9 @@ use std::time::SystemTime;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use purgekit_core::http::{Method, StatusCode, header::CONTENT_TYPE};
 use purgekit_core::{
-    Accepted, Batch, Budget, Capabilities, Error, Handle, HttpRequest, HttpResponse, Item, Limits,
-    Mapped, OptionKind, Options, Progress, Provider, REDACTED, RateLimit, Result, Status, Target,
-    TargetKind,
+    Accepted, AuthProbe, Batch, Budget, Capabilities, Error, Handle, HttpRequest, HttpResponse,
+    Item, Limits, Mapped, OptionKind, Options, Progress, Provider, REDACTED, RateLimit, Result,
+    Status, Target, TargetKind,
 };
 use serde::Deserialize;
 
@@ -409,6 +409,20 @@ impl Provider for Limelight {
 
     fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest> {
         self.encode_details(handle, false, now)
+    }
+
+    /// The account's latest purge request, `GET …/requests?limit=1`: read-only, signed.
+    fn auth_probe(&self, now: SystemTime) -> Result<AuthProbe> {
+        let query = ListQuery {
+            limit: Some(1),
+            ..ListQuery::default()
+        };
+        Ok(AuthProbe::Request(Box::new(self.encode_list(&query, now)?)))
+    }
+
+    /// A purge request list is accepted; any error is classified as a purge's would be.
+    fn decode_auth_probe(&self, response: HttpResponse) -> Result<()> {
+        self.decode_list(response).map(|_| ())
     }
 
     fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {

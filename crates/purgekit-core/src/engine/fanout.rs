@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::provider::{Handle, Status};
-use crate::purger::{ProviderInfo, PurgeContext, Purger};
+use crate::purger::{AuthCheck, ProviderInfo, PurgeContext, Purger};
 use crate::report::{Report, Reports, Row, State};
 use crate::request::PurgeRequest;
 
@@ -72,6 +72,15 @@ impl Purger for FanOut {
 
     fn providers(&self) -> Vec<ProviderInfo> {
         self.purgers.iter().flat_map(|p| p.providers()).collect()
+    }
+
+    /// Each member's checks, in member order, one member after another.
+    async fn check_auth(&self) -> Vec<AuthCheck> {
+        let mut checks = Vec::new();
+        for purger in &self.purgers {
+            checks.extend(purger.check_auth().await);
+        }
+        checks
     }
 
     fn plan(&self, request: &PurgeRequest) -> Result<Plan> {

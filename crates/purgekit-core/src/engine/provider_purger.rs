@@ -18,8 +18,8 @@ use super::schedule::{BatchOutcome, Run};
 use super::{EngineConfig, RateRegistry, Transport};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, plan_provider};
-use crate::provider::{CompletionModel, Handle, Provider, RunId, Status};
-use crate::purger::{Event, ProviderInfo, PurgeContext, Purger};
+use crate::provider::{AuthProbe, CompletionModel, Handle, Provider, RunId, Status};
+use crate::purger::{AuthCheck, AuthOutcome, Event, ProviderInfo, PurgeContext, Purger};
 use crate::report::{Report, Reports};
 use crate::request::PurgeRequest;
 
@@ -255,6 +255,39 @@ impl<P: Provider> Purger for ProviderPurger<P> {
             )
             .await
             .result
+    }
+
+    /// The provider's [`Provider::auth_probe`], sent once through the same path as a status
+    /// query (the deadline, the body cap, no redirect, the account's rate limits).
+    async fn check_auth(&self) -> Vec<AuthCheck> {
+        let outcome = match self.provider.auth_probe(SystemTime::now()) {
+            Err(error) => AuthOutcome::Failed(error.to_string()),
+            Ok(AuthProbe::Unavailable(why)) => AuthOutcome::Unavailable(why),
+            Ok(AuthProbe::Request(_)) => {
+                let sender = self.sender(&PurgeContext::default(), self.deadline());
+                let encode = |now| match self.provider.auth_probe(now)? {
+                    AuthProbe::Request(request) => Ok(*request),
+                    AuthProbe::Unavailable(reason) => Err(Error::Unsupported { reason }),
+                };
+                let checked = sender
+                    .exchange(Cost::NONE, None, Retries::None, encode, |response| {
+                        self.provider.decode_auth_probe(response)
+                    })
+                    .await
+                    .result;
+                match checked {
+                    Ok(()) => AuthOutcome::Accepted,
+                    Err(Error::Auth { message }) => AuthOutcome::Refused(message),
+                    Err(error) => AuthOutcome::Failed(error.to_string()),
+                }
+            }
+        };
+        vec![AuthCheck {
+            name: self.name.clone(),
+            kind: self.provider.kind().to_owned(),
+            endpoint: self.provider.endpoint(),
+            outcome,
+        }]
     }
 }
 

@@ -134,6 +134,15 @@ impl Provider for Toy {
             code => Err(Error::rejected(code.to_string(), text(&response))),
         }
     }
+    /// `GET /probe`, read by the default `decode_auth_probe`.
+    fn auth_probe(&self, _: SystemTime) -> Result<purgekit_core::AuthProbe> {
+        Ok(purgekit_core::AuthProbe::Request(Box::new(
+            http::Request::get(format!("{}/probe", self.endpoint()))
+                .header("x-toy-key", self.key.expose())
+                .body(Vec::new())
+                .unwrap(),
+        )))
+    }
     fn encode_status(&self, handle: &Handle, _: SystemTime) -> Result<HttpRequest> {
         Ok(
             http::Request::get(format!("{}/status/{handle}", self.endpoint()))

@@ -451,3 +451,42 @@ fn config_errors_surface_from_new() {
         Err(Error::Config { ref field, .. }) if field == "company_root"
     ));
 }
+
+#[test]
+fn the_credentials_check_asks_a_status_and_reads_faults_by_kind() {
+    let provider = provider();
+    let AuthProbe::Request(http) = provider.auth_probe(SystemTime::UNIX_EPOCH).unwrap() else {
+        panic!("Dynamic Media has a probe");
+    };
+    assert_eq!(
+        http.headers()["SOAPAction"],
+        "getCdnCacheInvalidationStatus"
+    );
+    assert!(
+        body(&http).contains("<invalidationHandle>purgekit-credentials-check</invalidationHandle>")
+    );
+    let read = |detail: &str| provider.decode_auth_probe(response(500, &fault(detail)));
+    // Past authentication: IPS faults the unknown handle.
+    assert_eq!(
+        read("<ipsApiFault><code>30001</code><reason>no such handle</reason></ipsApiFault>"),
+        Ok(())
+    );
+    let refused = read(
+        "<authenticationFault xmlns=\"http://www.scene7.com/IpsApi/xsd\"><code>10001</code>\
+         <reason>Invalid username/password</reason></authenticationFault>",
+    )
+    .unwrap_err();
+    assert_eq!(refused.kind(), "auth", "{refused}");
+    let not_allowed = read(
+        "<authorizationFault xmlns=\"http://www.scene7.com/IpsApi/xsd\"><code>20003</code>\
+         <reason>no permission</reason></authorizationFault>",
+    )
+    .unwrap_err();
+    assert_eq!(not_allowed.kind(), "auth", "{not_allowed}");
+    assert!(not_allowed.to_string().contains("20003"), "{not_allowed}");
+    assert!(!not_allowed.to_string().contains("s3cr3t"));
+    let garbage = provider
+        .decode_auth_probe(response(200, "not soap"))
+        .unwrap_err();
+    assert_eq!(garbage.kind(), "protocol", "{garbage}");
+}

@@ -2,6 +2,9 @@
 //! the header is parsed, the tokens and the timestamp's skew checked, the nonce refused if seen
 //! before, and the signature recomputed with the stored secret.
 
+use crate::auth::{Authenticator, Principal};
+use axum::http::request::Parts;
+use axum::response::Response;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, Method, Uri, header};
@@ -30,7 +33,47 @@ pub(super) struct Verifier<'a> {
 }
 
 /// Why a request was refused (all answered 401).
-pub(super) type Refusal = String;
+pub(crate) type Refusal = String;
+
+impl Authenticator for super::AkamaiEmulator {
+    type Refusal = Refusal;
+
+    /// EdgeGrid, then the replay check: a nonce seen within twice the allowed skew is refused.
+    fn verify(&self, parts: &Parts, body: &[u8]) -> Result<Principal, Refusal> {
+        let c = self.config();
+        let verifier = Verifier {
+            client_token: &c.client_token,
+            client_secret: &c.client_secret,
+            access_token: &c.access_token,
+            max_body: c.max_body,
+            max_skew: c.max_clock_skew,
+        };
+        let auth = verifier.verify(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            body,
+            SystemTime::now(),
+        )?;
+        let now = tokio::time::Instant::now();
+        if !self
+            .ledger()
+            .nonces
+            .fresh(&auth.nonce, now, c.max_clock_skew * 2)
+        {
+            return Err("Replayed request: the nonce was used before".into());
+        }
+        Ok(Principal(auth.client_token))
+    }
+
+    /// Akamai's problem+json, 401 "Not authorized".
+    fn refuse(&self, why: Refusal) -> Response {
+        super::problem(
+            &mut self.ledger(),
+            &super::Problem::new(401, "Not authorized", why),
+        )
+    }
+}
 
 impl Verifier<'_> {
     /// Verifies the request; the parsed header on success (its nonce is for the replay check).

@@ -1,6 +1,9 @@
 //! SigV4 verification, written from the algorithm (not the codec's code, not `aws-sigv4`):
 //! canonical request from the headers the client says it signed, string to sign, HMAC chain.
 
+use crate::auth::{Authenticator, Principal};
+use axum::http::request::Parts;
+use axum::response::Response;
 use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, Method, Uri};
@@ -8,7 +11,35 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 /// Why a request is refused: (HTTP status, AWS error code, message).
-pub(super) type Refusal = (u16, &'static str, String);
+pub(crate) type Refusal = (u16, &'static str, String);
+
+impl Authenticator for super::CloudFrontEmulator {
+    type Refusal = Refusal;
+
+    fn verify(&self, parts: &Parts, body: &[u8]) -> Result<Principal, Refusal> {
+        let c = self.config();
+        let keys = Keys {
+            access_key_id: &c.access_key_id,
+            secret: &c.secret_access_key,
+            session_token: c.session_token.as_deref(),
+            max_skew: c.max_skew,
+        };
+        verify(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            body,
+            &keys,
+            SystemTime::now(),
+        )?;
+        Ok(Principal(c.access_key_id.clone()))
+    }
+
+    /// AWS's `ErrorResponse` XML with the code and its status.
+    fn refuse(&self, refusal: Refusal) -> Response {
+        super::refuse(refusal)
+    }
+}
 
 /// What the verifier checks against.
 pub(super) struct Keys<'a> {

@@ -195,6 +195,32 @@ pub(super) fn invalidation(
     )
 }
 
+/// An `<InvalidationList>` body (ListInvalidations): `(id, status, create time)` newest first,
+/// at most `max_items`, paged after `marker`.
+pub(super) fn invalidation_list(
+    summaries: &[(&str, &str, &str)],
+    marker: &str,
+    max_items: usize,
+) -> String {
+    let truncated = summaries.len() > max_items;
+    let page = &summaries[..summaries.len().min(max_items)];
+    let mut items = String::new();
+    for (id, status, create_time) in page {
+        items.push_str(&format!(
+            "<InvalidationSummary><Id>{id}</Id><CreateTime>{create_time}</CreateTime><Status>{status}</Status></InvalidationSummary>"
+        ));
+    }
+    let next = match page.last() {
+        Some((id, _, _)) if truncated => format!("<NextMarker>{id}</NextMarker>"),
+        _ => String::new(),
+    };
+    format!(
+        "<?xml version=\"1.0\"?>\n<InvalidationList xmlns=\"{NAMESPACE}\"><Marker>{}</Marker>{next}<MaxItems>{max_items}</MaxItems><IsTruncated>{truncated}</IsTruncated><Quantity>{}</Quantity><Items>{items}</Items></InvalidationList>",
+        escape(marker),
+        page.len()
+    )
+}
+
 /// An `<ErrorResponse>` body.
 pub(super) fn error(code: &str, message: &str, request_id: &str) -> String {
     let kind = if code.starts_with("Internal") || code == "ServiceUnavailable" {

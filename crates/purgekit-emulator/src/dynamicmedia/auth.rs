@@ -4,6 +4,9 @@
 //! `password` or an `accessToken`; or HTTP Basic (`Authorization: Basic base64(email:password)`)
 //! instead of an `authHeader`. Missing or wrong credentials are SOAP faults, never a 401.
 
+use crate::auth::{Authenticator, Principal};
+use axum::http::request::Parts;
+use axum::response::Response;
 use base64::Engine as _;
 
 use super::*;
@@ -20,9 +23,29 @@ const CHILDREN: [&str; 8] = [
     "faultHttpStatusCode",
 ];
 
+impl Authenticator for DynamicMediaEmulator {
+    /// The fault and its HTTP status (500, or the call's `faultHttpStatusCode`).
+    type Refusal = (u16, Failure);
+
+    /// The envelope read as far as its credentials: XML, `soapenv:Envelope`, `soapenv:Body`,
+    /// then the `authHeader` or HTTP Basic.
+    fn verify(&self, parts: &Parts, body: &[u8]) -> Result<Principal, (u16, Failure)> {
+        let envelope = wire::parse(body).map_err(|why| (500, invalid_xml(&why)))?;
+        let status = fault_http_status(&envelope).unwrap_or(500);
+        soap_body(&envelope).map_err(|f| (status, f))?;
+        check_auth(self.config(), &parts.headers, &envelope).map_err(|f| (status, f))?;
+        Ok(Principal(self.config().user.clone()))
+    }
+
+    /// A SOAP fault (IPS's `authenticationFault` for credentials), never a 401.
+    fn refuse(&self, (status, failure): (u16, Failure)) -> Response {
+        fault_response(status, failure)
+    }
+}
+
 /// Checks the call's credentials: the `authHeader` (namespace, children, credentials), or HTTP
 /// Basic when the SOAP header has none.
-pub(super) fn check_auth(
+fn check_auth(
     config: &DynamicMediaEmulatorConfig,
     headers: &HeaderMap,
     envelope: &Node,

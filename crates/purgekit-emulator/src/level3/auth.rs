@@ -3,17 +3,19 @@
 //! Written apart from the client's signer on purpose: the emulator checks the client, it does not
 //! share its code.
 
+use crate::auth::{Authenticator, Principal};
 use std::time::{Duration, SystemTime};
 
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum AuthFailure {
+pub(crate) enum AuthFailure {
     /// No `Authorization: MPA id:signature` header (21726).
     HeaderNotRecognized,
     /// Unknown key or wrong signature: 403 with no body.
@@ -63,6 +65,43 @@ pub(super) fn verify(
         return Err(AuthFailure::TooOld);
     }
     Ok(id.to_owned())
+}
+
+impl Authenticator for super::Level3Emulator {
+    type Refusal = AuthFailure;
+    const MAX_BODY: usize = super::MAX_BODY;
+
+    fn verify(&self, parts: &Parts, _body: &[u8]) -> Result<Principal, AuthFailure> {
+        let config = self.config();
+        let key = verify(
+            parts,
+            &config.key_id,
+            &config.secret,
+            SystemTime::now(),
+            config.max_request_age,
+        )?;
+        Ok(Principal(key))
+    }
+
+    /// The guide's answers: 403 with no body for a wrong key or signature, else its error XML.
+    fn refuse(&self, failure: AuthFailure) -> Response {
+        super::respond(match failure {
+            AuthFailure::Refused => (StatusCode::FORBIDDEN, None),
+            AuthFailure::HeaderNotRecognized => {
+                super::error(403, 21726, "Authorization header not recognized.")
+            }
+            AuthFailure::BadDate => {
+                super::error(500, 21724, "Could not parse the request header date.")
+            }
+            AuthFailure::TooOld => {
+                super::error(403, 21719, "mpeRequestTooOld: Request timestamp too old.")
+            }
+        })
+    }
+
+    fn too_large(&self) -> Response {
+        super::respond(super::invalid_body())
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

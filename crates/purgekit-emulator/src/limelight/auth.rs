@@ -1,6 +1,9 @@
 //! Verifying `X-LLNW-Security-*`: the principal, the timestamp's age and the token, recomputed
 //! over the URL the request was actually called on.
 
+use crate::auth::{Authenticator, Principal};
+use axum::http::request::Parts;
+use axum::response::Response;
 use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -21,6 +24,34 @@ pub(crate) struct Verifier<'a> {
 
 /// A refusal: the status and the error body.
 pub(crate) type Refusal = (StatusCode, ApiError);
+
+impl Authenticator for super::LimelightEmulator {
+    type Refusal = Refusal;
+
+    fn verify(&self, parts: &Parts, body: &[u8]) -> Result<Principal, Refusal> {
+        let c = &self.shared.config;
+        let verifier = Verifier {
+            username: &c.username,
+            key: &self.shared.key,
+            max_age: c.max_timestamp_age,
+            scheme: "http",
+        };
+        verifier.verify(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            body,
+            SystemTime::now(),
+        )?;
+        Ok(Principal(c.username.clone()))
+    }
+
+    /// SmartPurge's error JSON (`1024 user authentication failed`, 401; 400 for a timestamp
+    /// that is not a number).
+    fn refuse(&self, (status, refusal): Refusal) -> Response {
+        super::error(status, refusal)
+    }
+}
 
 fn unauthenticated(description: impl Into<String>) -> Refusal {
     (
