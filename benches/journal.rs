@@ -211,7 +211,14 @@ async fn transitions(case: &str, url: &str) {
 
 /// Level 3's efficiency case of `benches/efficiency.rs`, journaled in SQLite.
 async fn efficiency() {
-    let l3 = common::level3("l3", &Arc::new(RateRegistry::new()), engine(3)).await;
+    let l3 = common::start::<purgekit::emulator::level3::Level3Emulator>(
+        "level3",
+        "l3",
+        &Arc::new(RateRegistry::new()),
+        engine(3),
+        &[],
+    )
+    .await;
     let dir = temp_dir();
     let url = format!("sqlite://{}", dir.join("journal.sqlite3").display());
     let journal = Journal::open(&url).await.expect("opens");
