@@ -322,29 +322,8 @@ pub struct PurgeArgs {
     #[arg(long, value_name = "NAME")]
     pub provider: Vec<String>,
 
-    /// Delete from cache instead of invalidating (revalidating)
-    #[arg(long)]
-    pub delete: bool,
-
-    /// Match case-insensitively
-    #[arg(long)]
-    pub ignore_case: bool,
-
-    /// Include the query string in matching
-    #[arg(long)]
-    pub include_query: bool,
-
-    /// Email address to notify on completion (repeatable)
-    #[arg(long, value_name = "EMAIL")]
-    pub notify: Vec<String>,
-
-    /// A note stored with the purge
-    #[arg(long, value_name = "TEXT")]
-    pub note: Option<String>,
-
-    /// A URL the provider calls on completion
-    #[arg(long, value_name = "URL")]
-    pub callback: Option<String>,
+    #[command(flatten)]
+    pub options: OptionArgs,
 
     /// Wait until every provider reports the purge complete
     #[arg(long)]
@@ -381,16 +360,6 @@ pub struct PurgeArgs {
 }
 
 impl PurgeArgs {
-    /// Every flag at its default (no target): what the service fills from a submission.
-    pub fn blank() -> Self {
-        let command = PurgeArgs::augment_args(clap::Command::new("purge"));
-        let matches = command
-            .try_get_matches_from(["purge"])
-            .expect("no argument parses");
-        <PurgeArgs as clap::FromArgMatches>::from_arg_matches(&matches)
-            .expect("the defaults are valid")
-    }
-
     /// The wait for completion the request carries.
     pub fn wait_timeout(&self) -> Option<Duration> {
         self.wait.then(|| self.deadline())
@@ -400,6 +369,34 @@ impl PurgeArgs {
     pub fn deadline(&self) -> Duration {
         self.timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT)
     }
+}
+
+/// How to purge: the options `purge` and `submit` share.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OptionArgs {
+    /// Delete from cache instead of invalidating (revalidating)
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Match case-insensitively
+    #[arg(long)]
+    pub ignore_case: bool,
+
+    /// Include the query string in matching
+    #[arg(long)]
+    pub include_query: bool,
+
+    /// Email address to notify on completion (repeatable)
+    #[arg(long, value_name = "EMAIL")]
+    pub notify: Vec<String>,
+
+    /// A note stored with the purge
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+
+    /// A URL the provider calls on completion
+    #[arg(long, value_name = "URL")]
+    pub callback: Option<String>,
 }
 
 /// Where a `purgekit serve` is, and the token it takes.
@@ -439,29 +436,8 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "NAME")]
     pub provider: Vec<String>,
 
-    /// Delete from cache instead of invalidating (revalidating)
-    #[arg(long)]
-    pub delete: bool,
-
-    /// Match case-insensitively
-    #[arg(long)]
-    pub ignore_case: bool,
-
-    /// Include the query string in matching
-    #[arg(long)]
-    pub include_query: bool,
-
-    /// Email address to notify on completion (repeatable)
-    #[arg(long, value_name = "EMAIL")]
-    pub notify: Vec<String>,
-
-    /// A note stored with the purge
-    #[arg(long, value_name = "TEXT")]
-    pub note: Option<String>,
-
-    /// A URL the provider calls on completion
-    #[arg(long, value_name = "URL")]
-    pub callback: Option<String>,
+    #[command(flatten)]
+    pub options: OptionArgs,
 
     /// Confirm a destructive purge (`everything`)
     #[arg(long)]
@@ -656,8 +632,9 @@ mod tests {
         assert_eq!(a.targets, ["https://a.example/x", "tag:t"]);
         assert_eq!(a.file, [PathBuf::from("-")]);
         assert_eq!(a.provider, ["eu", "us"]);
-        assert_eq!(a.notify, ["a@x.com", "b@x.com"]);
-        assert!(a.delete && a.ignore_case && a.include_query && a.json && a.sandbox);
+        assert_eq!(a.options.notify, ["a@x.com", "b@x.com"]);
+        let o = &a.options;
+        assert!(o.delete && o.ignore_case && o.include_query && a.json && a.sandbox);
         assert_eq!(a.dry_run, Some(DryRun::Client));
         assert_eq!(a.wait_timeout(), Some(Duration::from_secs(90)));
     }

@@ -46,13 +46,25 @@ fn emulators(
     server: &str,
     dir: &Path,
 ) -> (Sandbox, PathBuf) {
+    emulators_of(runtime, &PROVIDERS, speed, &[], server, dir)
+}
+
+/// The emulators of `kinds` with `overrides` (`KIND.NAME=VALUE`), and their config.
+fn emulators_of(
+    runtime: &tokio::runtime::Runtime,
+    kinds: &[&str],
+    speed: f64,
+    overrides: &[String],
+    server: &str,
+    dir: &Path,
+) -> (Sandbox, PathBuf) {
     let emulators = adjust_all(
         purgekit::emulator::sandbox()
             .into_iter()
-            .filter(|e| PROVIDERS.contains(&e.kind()))
+            .filter(|e| kinds.contains(&e.kind()))
             .collect(),
         speed,
-        &[],
+        overrides,
     )
     .unwrap();
     let sandbox = runtime
@@ -818,28 +830,11 @@ fn a_sigkilled_instance_s_runs_are_finished_by_the_other() {
 fn a_target_submitted_again_while_queued_is_purged_once() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = temp_dir("coalesce");
-    let emulators = adjust_all(
-        purgekit::emulator::sandbox()
-            .into_iter()
-            .filter(|e| e.kind() == "level3")
-            .collect(),
-        1.0,
-        &[
-            "level3.rate_window=3s".to_owned(),
-            "level3.requests_per_window=1".to_owned(),
-        ],
-    )
-    .unwrap();
-    let sandbox = runtime
-        .block_on(Sandbox::start_with(
-            emulators,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            0,
-            &Registry::builtin(),
-        ))
-        .unwrap();
-    let config = dir.join("purgekit.toml");
-    std::fs::write(&config, sandbox.config_toml()).unwrap();
+    let window = [
+        "level3.rate_window=3s".to_owned(),
+        "level3.requests_per_window=1".to_owned(),
+    ];
+    let (sandbox, config) = emulators_of(&runtime, &["level3"], 1.0, &window, "", &dir);
     let journal = dir.join("journal.sqlite3");
     let server = Server::start(&config, journal.to_str().unwrap(), &dir, "3", &[]);
     let spec = Spec::load();

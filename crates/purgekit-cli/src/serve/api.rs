@@ -254,15 +254,15 @@ fn validate(
     app: &App,
     submission: Submission,
 ) -> Result<(purgekit::PurgeRequest, Vec<String>), String> {
-    let mut args = crate::args::PurgeArgs::blank();
+    let mut args = crate::args::PurgeArgs::default();
     args.targets = submission.targets;
     args.provider = submission.providers;
-    args.delete = submission.options.delete;
-    args.ignore_case = submission.options.ignore_case;
-    args.include_query = submission.options.include_query;
-    args.notify = submission.options.notify;
-    args.callback = submission.options.callback;
-    args.note = submission.options.note;
+    args.options.delete = submission.options.delete;
+    args.options.ignore_case = submission.options.ignore_case;
+    args.options.include_query = submission.options.include_query;
+    args.options.notify = submission.options.notify;
+    args.options.callback = submission.options.callback;
+    args.options.note = submission.options.note;
     args.dry_run = submission
         .options
         .dry_run
