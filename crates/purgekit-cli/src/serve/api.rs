@@ -254,22 +254,24 @@ fn validate(
     app: &App,
     submission: Submission,
 ) -> Result<(purgekit::PurgeRequest, Vec<String>), String> {
-    let mut args = crate::args::PurgeArgs::default();
-    args.targets = submission.targets;
-    args.provider = submission.providers;
-    args.options.delete = submission.options.delete;
-    args.options.ignore_case = submission.options.ignore_case;
-    args.options.include_query = submission.options.include_query;
-    args.options.notify = submission.options.notify;
-    args.options.callback = submission.options.callback;
-    args.options.note = submission.options.note;
-    args.dry_run = submission
-        .options
-        .dry_run
-        .then_some(crate::args::DryRun::Client);
-    args.wait = submission.wait;
-    args.yes = submission.confirm;
-    args.require_targets = true;
+    let options = submission.options;
+    let args = crate::args::PurgeArgs {
+        targets: submission.targets,
+        provider: submission.providers,
+        options: crate::args::OptionArgs {
+            delete: options.delete,
+            ignore_case: options.ignore_case,
+            include_query: options.include_query,
+            notify: options.notify,
+            callback: options.callback,
+            note: options.note,
+        },
+        dry_run: options.dry_run.then_some(crate::args::DryRun::Client),
+        wait: submission.wait,
+        yes: submission.confirm,
+        require_targets: true,
+        ..crate::args::PurgeArgs::default()
+    };
     let usage = |failure: Failure| match failure {
         Failure::Usage(m) | Failure::Failed(m) => m,
     };
