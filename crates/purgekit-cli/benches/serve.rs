@@ -8,7 +8,8 @@
 //!   emulator, no rate limit binding, one instance on SQLite with 2 idle workers (p50 ≤ 50 ms);
 //! - `serve_scale_postgres_1` / `_2`: runs of 100 URLs over three providers finished per second
 //!   by one and by two instances (2 workers each) on one PostgreSQL journal, each emulator
-//!   answering 100 ms late and its limits (at 50× the documented rates) enforced: the
+//!   answering 100 ms late and its limits (at 1,000× the documented rates, so that they do not
+//!   bind: the instances do) enforced: the
 //!   `rejections` must be 0 and the ratio ≥ 1.6.
 //!
 //! Each line has the machine's load average (`/proc/loadavg`) when the case ended.
@@ -102,7 +103,9 @@ fn emulators(rt: &tokio::runtime::Runtime, speed: f64, dir: &Path) -> (Sandbox, 
         ))
         .unwrap();
     let config = dir.join("purgekit.toml");
-    std::fs::write(&config, sandbox.config_toml()).unwrap();
+    // The per-token POST limit out of the way: the bench measures the service, not the limit.
+    let server = "[server]\nposts_per_minute = 100000000\n";
+    std::fs::write(&config, format!("{}\n{server}", sandbox.config_toml())).unwrap();
     (sandbox, config)
 }
 
@@ -204,7 +207,7 @@ fn first_batch(rt: &tokio::runtime::Runtime, dir: &Path) {
 
 /// Runs finished per second by `instances` instances on one PostgreSQL journal.
 fn scale(rt: &tokio::runtime::Runtime, instances: usize, journal: &str, dir: &Path) -> f64 {
-    let (sandbox, config) = emulators(rt, 50.0, dir);
+    let (sandbox, config) = emulators(rt, 1000.0, dir);
     for kind in PROVIDERS {
         let emulator = sandbox.emulator(kind).unwrap();
         emulator
