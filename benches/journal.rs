@@ -211,7 +211,7 @@ async fn transitions(case: &str, url: &str) {
 
 /// Level 3's efficiency case of `benches/efficiency.rs`, journaled in SQLite.
 async fn efficiency() {
-    let l3 = common::start::<purgekit::emulator::level3::Level3Emulator>(
+    let l3: common::Emulated<purgekit::emulator::level3::Level3Emulator> = common::start(
         "level3",
         "l3",
         &Arc::new(RateRegistry::new()),

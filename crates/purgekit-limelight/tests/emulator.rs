@@ -300,8 +300,14 @@ async fn the_item_debt_is_paid_and_an_eager_client_is_refused_with_1022() {
     assert_eq!(emulator.rejections(), 0);
 
     // A client told there is no limit, and not retrying, sends its second batch while the
-    // account is still in debt: SmartPurge's 1022, classified as rate limited.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // account is still in debt: SmartPurge's 1022, classified as rate limited. Against an
+    // account whose debt is a second an item, so its first batch's 100 s of debt outlasts any
+    // delay a loaded machine puts between the two requests.
+    let (emulator, server) = start(LimelightEmulatorConfig {
+        item_interval: Duration::from_secs(1),
+        ..LimelightEmulatorConfig::demo().fast()
+    })
+    .await;
     let mut eager = config_for(&emulator, &server);
     eager.rate_limit = Some(RateLimit::default());
     let report = purger_with(eager, single_attempt())
