@@ -16,54 +16,19 @@
 //! Run with `cargo bench -p purgekit-cli --bench serve`; PostgreSQL at `PURGEKIT_TEST_POSTGRES`
 //! (default `postgres://postgres@127.0.0.1:5432/test`), a schema of its own.
 
-use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use purgekit::Registry;
-use purgekit::emulator::{Fault, adjust_all};
-use purgekit::sandbox::Sandbox;
+use purgekit::emulator::Fault;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
-const PROVIDERS: [&str; 3] = ["cloudfront", "level3", "limelight"];
+#[path = "../tests/service/mod.rs"]
+mod service;
+use service::{PROVIDERS, Server, emulators, postgres, temp_dir, urls};
 
-struct Server(Child, String);
-
-impl Server {
-    fn start(config: &Path, journal: &str, workers: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .args(["--journal", journal, "--workers", workers])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("purgekit: serving on ")
-            .expect("serve prints its address")
-            .to_owned();
-        Server(child, base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// The per-token POST limit out of the way: the bench measures the service, not the limit.
+const SERVER: &str = "[server]\nposts_per_minute = 100000000";
 
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -72,47 +37,6 @@ fn load() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "purgekit-serve-bench-{}-{tag}-{:08x}",
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn emulators(rt: &tokio::runtime::Runtime, speed: f64, dir: &Path) -> (Sandbox, PathBuf) {
-    let emulators = adjust_all(
-        purgekit::emulator::sandbox()
-            .into_iter()
-            .filter(|e| PROVIDERS.contains(&e.kind()))
-            .collect(),
-        speed,
-        &[],
-    )
-    .unwrap();
-    let sandbox = rt
-        .block_on(Sandbox::start_with(
-            emulators,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            0,
-            &Registry::builtin(),
-        ))
-        .unwrap();
-    let config = dir.join("purgekit.toml");
-    // The per-token POST limit out of the way: the bench measures the service, not the limit.
-    let server = "[server]\nposts_per_minute = 100000000\n";
-    std::fs::write(&config, format!("{}\n{server}", sandbox.config_toml())).unwrap();
-    (sandbox, config)
-}
-
-fn urls(name: &str, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("https://images.example.com/is/image/PurgekitDemo/{name}/{i}.jpg"))
-        .collect()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -133,8 +57,8 @@ async fn post(http: &reqwest::Client, base: &str, body: &Value) -> String {
 
 /// Submissions/s with 16 clients, and the POST latencies.
 fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
-    let (_sandbox, config) = emulators(rt, 1.0, dir);
-    let server = Server::start(&config, journal, "0");
+    let (_sandbox, config) = emulators(rt, 1.0, SERVER, dir);
+    let server = Server::start(&config, journal, dir, "0", &[]);
     const TOTAL: usize = 4000;
     const CLIENTS: usize = 16;
     let http = reqwest::Client::new();
@@ -143,7 +67,7 @@ fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
     let latencies: Vec<f64> = rt.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..CLIENTS {
-            let (http, base, body) = (http.clone(), server.1.clone(), body.clone());
+            let (http, base, body) = (http.clone(), server.base.clone(), body.clone());
             tasks.push(tokio::spawn(async move {
                 let mut mine = Vec::new();
                 for _ in 0..TOTAL / CLIENTS {
@@ -176,9 +100,9 @@ fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
 
 /// From a submission to the emulator's first accepted request.
 fn first_batch(rt: &tokio::runtime::Runtime, dir: &Path) {
-    let (sandbox, config) = emulators(rt, 100.0, dir);
+    let (sandbox, config) = emulators(rt, 100.0, SERVER, dir);
     let journal = dir.join("first.sqlite3");
-    let server = Server::start(&config, journal.to_str().unwrap(), "2");
+    let server = Server::start(&config, journal.to_str().unwrap(), dir, "2", &[]);
     let http = reqwest::Client::new();
     let level3 = sandbox.emulator("level3").unwrap();
     let mut times = Vec::new();
@@ -186,7 +110,7 @@ fn first_batch(rt: &tokio::runtime::Runtime, dir: &Path) {
         let before = level3.requests().len();
         let body = json!({ "targets": urls(&format!("first{i}"), 1), "providers": ["level3"] });
         let at = Instant::now();
-        rt.block_on(post(&http, &server.1, &body));
+        rt.block_on(post(&http, &server.base, &body));
         while !level3.requests()[before..].iter().any(|r| r.status == 200) {
             std::thread::sleep(Duration::from_micros(500));
         }
@@ -207,7 +131,7 @@ fn first_batch(rt: &tokio::runtime::Runtime, dir: &Path) {
 
 /// Runs finished per second by `instances` instances on one PostgreSQL journal.
 fn scale(rt: &tokio::runtime::Runtime, instances: usize, journal: &str, dir: &Path) -> f64 {
-    let (sandbox, config) = emulators(rt, 1000.0, dir);
+    let (sandbox, config) = emulators(rt, 1000.0, SERVER, dir);
     for kind in PROVIDERS {
         let emulator = sandbox.emulator(kind).unwrap();
         emulator
@@ -215,14 +139,14 @@ fn scale(rt: &tokio::runtime::Runtime, instances: usize, journal: &str, dir: &Pa
             .always(Fault::Latency(Duration::from_millis(100)));
     }
     let servers: Vec<Server> = (0..instances)
-        .map(|_| Server::start(&config, journal, "2"))
+        .map(|_| Server::start(&config, journal, dir, "2", &[]))
         .collect();
     const RUNS: usize = 60;
     let http = reqwest::Client::new();
     let started = Instant::now();
     let ids: Vec<(String, String)> = (0..RUNS)
         .map(|i| {
-            let base = &servers[i % instances].1;
+            let base = &servers[i % instances].base;
             let provider = PROVIDERS[i % PROVIDERS.len()];
             let body = json!({
                 "targets": urls(&format!("scale{instances}-{i}"), 100), "providers": [provider],
@@ -270,21 +194,6 @@ fn scale(rt: &tokio::runtime::Runtime, instances: usize, journal: &str, dir: &Pa
     per_second
 }
 
-/// A fresh PostgreSQL schema's journal URL.
-fn postgres_schema(rt: &tokio::runtime::Runtime, tag: &str) -> String {
-    use sqlx::Connection;
-    let base = std::env::var("PURGEKIT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let schema = format!("purgekit_serve_bench_{tag}_{:08x}", fastrand::u32(..));
-    let mut admin = rt
-        .block_on(sqlx::PgConnection::connect(&base))
-        .unwrap_or_else(|e| panic!("PostgreSQL at PURGEKIT_TEST_POSTGRES ({base}): {e}"));
-    rt.block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin))
-        .unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options=-c%20search_path%3D{schema}")
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -293,18 +202,17 @@ fn main() {
     let dir = temp_dir("bench");
     let sqlite = dir.join("submit.sqlite3");
     submit(&rt, "serve_submit_sqlite", sqlite.to_str().unwrap(), &dir);
-    submit(
-        &rt,
-        "serve_submit_postgres",
-        &postgres_schema(&rt, "submit"),
-        &dir,
-    );
+    let schemas: Vec<_> = (0..3).map(|_| postgres(&rt)).collect();
+    submit(&rt, "serve_submit_postgres", &schemas[0].0, &dir);
     first_batch(&rt, &dir);
-    let one = scale(&rt, 1, &postgres_schema(&rt, "one"), &dir);
-    let two = scale(&rt, 2, &postgres_schema(&rt, "two"), &dir);
+    let one = scale(&rt, 1, &schemas[1].0, &dir);
+    let two = scale(&rt, 2, &schemas[2].0, &dir);
     println!(
         "{}",
         json!({ "case": "serve_scale_ratio", "ratio": two / one, "load": load() })
     );
+    for (_, drop_schema) in schemas {
+        drop_schema();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
