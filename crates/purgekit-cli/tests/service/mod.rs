@@ -1,5 +1,5 @@
 //! `purgekit serve` child processes and the emulators they purge on, for `tests/serve.rs` and
-//! `benches/serve.rs`.
+//! `benches/serve.rs`; a PostgreSQL schema of a test's own (also `tests/journal.rs`).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -143,7 +143,7 @@ pub fn postgres(runtime: &tokio::runtime::Runtime) -> (String, impl FnOnce()) {
     use sqlx::Connection;
     let base = std::env::var("PURGEKIT_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let schema = format!("purgekit_serve_test_{:016x}", fastrand::u64(..));
+    let schema = format!("purgekit_cli_test_{:016x}", fastrand::u64(..));
     let mut admin = runtime
         .block_on(sqlx::PgConnection::connect(&base))
         .unwrap_or_else(|e| {
