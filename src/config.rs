@@ -72,6 +72,89 @@ pub struct Config {
     /// `[journal] url`: where purge runs are journaled (`postgres://…`, `sqlite://PATH` or a
     /// path); `None` for the default location.
     pub journal: Option<String>,
+    /// `[server]`: settings of `purgekit serve` (its API tokens, limits).
+    pub server: ServerConfig,
+}
+
+/// The `[server]` table: `tokens` (bearer tokens, `${VAR}` interpolated, never shown),
+/// `posts_per_minute` (each token's `POST` rate), `max_body_bytes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The API's bearer tokens; empty: no authentication (loopback only).
+    pub tokens: Vec<crate::Secret>,
+    /// `POST`s each token may make a minute.
+    pub posts_per_minute: u32,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            tokens: Vec::new(),
+            posts_per_minute: 600,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// The `[server]` table: `tokens`, `posts_per_minute`, `max_body_bytes`, and nothing else.
+fn read_server(value: Value, env: &impl Fn(&str) -> Option<String>) -> Result<ServerConfig> {
+    let Value::Table(table) = value else {
+        return Err(Error::config(
+            "server",
+            format!("expected a table, found {}", describe(&value)),
+        ));
+    };
+    let mut server = ServerConfig::default();
+    for (key, value) in table {
+        let field = format!("server.{key}");
+        let positive = |value: &Value| match value {
+            Value::Integer(n) if *n > 0 => Ok(*n),
+            other => Err(Error::config(
+                &field,
+                format!("expected a positive integer, found {}", describe(other)),
+            )),
+        };
+        match key.as_str() {
+            "tokens" => {
+                let Value::Array(items) = value else {
+                    return Err(Error::config(
+                        &field,
+                        format!("expected an array of strings, found {}", describe(&value)),
+                    ));
+                };
+                for (i, item) in items.into_iter().enumerate() {
+                    let field = format!("server.tokens[{i}]");
+                    // Not echoed: a token is a secret.
+                    let Value::String(text) = item else {
+                        return Err(Error::config(field, "expected a string"));
+                    };
+                    let token = interpolate(&field, &text, env)?;
+                    if token.len() < 16 {
+                        return Err(Error::config(
+                            field,
+                            "too short: a token has at least 16 characters",
+                        ));
+                    }
+                    server.tokens.push(crate::Secret::new(token));
+                }
+            }
+            "posts_per_minute" => {
+                server.posts_per_minute = u32::try_from(positive(&value)?).unwrap_or(u32::MAX)
+            }
+            "max_body_bytes" => {
+                server.max_body_bytes = usize::try_from(positive(&value)?).unwrap_or(usize::MAX)
+            }
+            _ => {
+                return Err(Error::config(
+                    field,
+                    "unknown key; expected: tokens, posts_per_minute, max_body_bytes",
+                ));
+            }
+        }
+    }
+    Ok(server)
 }
 
 /// One `[providers.<name>]` table, read and checked by its provider.
@@ -110,7 +193,7 @@ fn read_journal(value: Value, env: &impl Fn(&str) -> Option<String>) -> Result<S
 }
 
 /// The keys the file's top level may hold.
-const TOP_LEVEL_KEYS: [&str; 3] = ["providers", "proxy", "journal"];
+const TOP_LEVEL_KEYS: [&str; 4] = ["providers", "proxy", "journal", "server"];
 
 /// The field an error about the whole file names (replaced by the path in [`Config::load`]).
 const WHOLE_FILE: &str = "<config>";
@@ -209,6 +292,10 @@ impl Config {
             None => None,
             Some(value) => Some(read_journal(value, &env)?),
         };
+        let server = match root.remove("server") {
+            None => ServerConfig::default(),
+            Some(value) => read_server(value, &env)?,
+        };
         let none = || {
             Error::config(
                 "providers",
@@ -234,6 +321,7 @@ impl Config {
             providers,
             proxy,
             journal,
+            server,
         })
     }
 
@@ -269,6 +357,7 @@ impl Config {
                 .collect(),
             proxy: self.proxy.clone(),
             journal: self.journal.clone(),
+            server: self.server.clone(),
         })
     }
 
@@ -972,6 +1061,48 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_server_table_is_read_its_tokens_interpolated_and_never_echoed() {
+        let table = "[providers.a]\nkind = \"limelight\"\nshortname = \"s\"\nusername = \"u\"\nshared_key = \"00\"\n";
+        let env = |name: &str| (name == "TOKEN").then(|| "secret-token-0123456789".to_owned());
+        let config = Config::parse_with_env(table, env).unwrap();
+        assert_eq!(config.server, ServerConfig::default());
+        let text = format!(
+            "{table}[server]\ntokens = [\"${{TOKEN}}\"]\nposts_per_minute = 5\nmax_body_bytes = 1024\n"
+        );
+        let config = Config::parse_with_env(&text, env).unwrap();
+        assert_eq!(config.server.tokens[0].expose(), "secret-token-0123456789");
+        assert_eq!(
+            (config.server.posts_per_minute, config.server.max_body_bytes),
+            (5, 1024)
+        );
+        assert!(!format!("{config:?}").contains("secret-token"));
+        assert_eq!(config.select(&["a"]).unwrap().server, config.server);
+        for (bad, needle) in [
+            (
+                "[server]\ntokens = \"x\"",
+                "`server.tokens`: expected an array of strings",
+            ),
+            (
+                "[server]\ntokens = [1]",
+                "`server.tokens[0]`: expected a string",
+            ),
+            ("[server]\ntokens = [\"short-secret\"]", "too short"),
+            (
+                "[server]\nposts_per_minute = 0",
+                "expected a positive integer",
+            ),
+            ("[server]\nport = 1", "`server.port`: unknown key"),
+            ("server = 1", "`server`: expected a table"),
+        ] {
+            let e = Config::parse_with_env(&format!("{bad}\n{table}"), env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+            assert!(!e.contains("short-secret"), "{e}");
         }
     }
 

@@ -14,7 +14,7 @@ pub use purgekit_core::*;
 
 pub mod config;
 pub mod registry;
-pub use config::Config;
+pub use config::{Config, ServerConfig};
 pub use registry::Registry;
 
 pub use registry::providers::*;

@@ -64,6 +64,11 @@ pub enum Command {
     Providers(ProvidersArgs),
     /// Run every provider emulator until interrupted, printing a ready config
     Emulate(EmulateArgs),
+    /// Run the purge service: an HTTP API that queues purges in the journal, and workers that
+    /// run them (several instances may share one PostgreSQL journal)
+    Serve(ServeArgs),
+    /// Submit a purge to a `purgekit serve` (it is queued there and run by its workers)
+    Submit(SubmitArgs),
     /// Write a config file to start from, or check one
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -317,29 +322,8 @@ pub struct PurgeArgs {
     #[arg(long, value_name = "NAME")]
     pub provider: Vec<String>,
 
-    /// Delete from cache instead of invalidating (revalidating)
-    #[arg(long)]
-    pub delete: bool,
-
-    /// Match case-insensitively
-    #[arg(long)]
-    pub ignore_case: bool,
-
-    /// Include the query string in matching
-    #[arg(long)]
-    pub include_query: bool,
-
-    /// Email address to notify on completion (repeatable)
-    #[arg(long, value_name = "EMAIL")]
-    pub notify: Vec<String>,
-
-    /// A note stored with the purge
-    #[arg(long, value_name = "TEXT")]
-    pub note: Option<String>,
-
-    /// A URL the provider calls on completion
-    #[arg(long, value_name = "URL")]
-    pub callback: Option<String>,
+    #[command(flatten)]
+    pub options: OptionArgs,
 
     /// Wait until every provider reports the purge complete
     #[arg(long)]
@@ -387,6 +371,117 @@ impl PurgeArgs {
     }
 }
 
+/// How to purge: the options `purge` and `submit` share.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OptionArgs {
+    /// Delete from cache instead of invalidating (revalidating)
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Match case-insensitively
+    #[arg(long)]
+    pub ignore_case: bool,
+
+    /// Include the query string in matching
+    #[arg(long)]
+    pub include_query: bool,
+
+    /// Email address to notify on completion (repeatable)
+    #[arg(long, value_name = "EMAIL")]
+    pub notify: Vec<String>,
+
+    /// A note stored with the purge
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+
+    /// A URL the provider calls on completion
+    #[arg(long, value_name = "URL")]
+    pub callback: Option<String>,
+}
+
+/// Where a `purgekit serve` is, and the token it takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    /// A `purgekit serve` to ask instead of the providers (e.g. http://127.0.0.1:8470)
+    #[arg(long, env = "PURGEKIT_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// The service's API token (better from $PURGEKIT_API_TOKEN: a flag shows in `ps`)
+    #[arg(
+        long,
+        env = "PURGEKIT_API_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
+/// `submit` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct SubmitArgs {
+    /// Targets, in `purge`'s forms (URL, pattern, `tag:NAME`, `prefix:URL/`, `host:NAME`,
+    /// `everything`)
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Read targets from a file, one per line (`-` for stdin); blank lines and `#` comments are
+    /// skipped
+    #[arg(long, value_name = "PATH|-")]
+    pub file: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Only these providers of the service [default: all]
+    #[arg(long, value_name = "NAME")]
+    pub provider: Vec<String>,
+
+    #[command(flatten)]
+    pub options: OptionArgs,
+
+    /// Confirm a destructive purge (`everything`)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Make the same submission return the same run (an `Idempotency-Key`)
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// Wait until the service has run the purge (and until the providers report it complete),
+    /// then print its rows
+    #[arg(long)]
+    pub wait: bool,
+
+    /// With --wait: the longest to wait [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `serve` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address the API listens on; without `[server] tokens` in the config, only a
+    /// loopback address is accepted
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8470")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub journal: JournalArgs,
+
+    /// Workers in this instance, each running one queued purge at a time (0: the API only)
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16))]
+    pub workers: u16,
+
+    /// Ignore the config's providers: run against the provider emulators, in-process on
+    /// loopback (the config's `[server]` table still applies)
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
 /// `status` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
@@ -398,9 +493,12 @@ pub struct StatusArgs {
     #[arg(long)]
     pub wait: bool,
 
-    /// Handles, as `purge` printed them
-    #[arg(value_name = "HANDLE", required = true)]
+    /// Handles, as `purge` printed them; with --server, one run id, as `submit` printed it
+    #[arg(value_name = "HANDLE|RUN_ID", required = true)]
     pub handles: Vec<String>,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
 
     /// The longest the queries may take, all handles together (e.g. 30s) [default: 60s, 10m
     /// with --wait]
@@ -534,8 +632,9 @@ mod tests {
         assert_eq!(a.targets, ["https://a.example/x", "tag:t"]);
         assert_eq!(a.file, [PathBuf::from("-")]);
         assert_eq!(a.provider, ["eu", "us"]);
-        assert_eq!(a.notify, ["a@x.com", "b@x.com"]);
-        assert!(a.delete && a.ignore_case && a.include_query && a.json && a.sandbox);
+        assert_eq!(a.options.notify, ["a@x.com", "b@x.com"]);
+        let o = &a.options;
+        assert!(o.delete && o.ignore_case && o.include_query && a.json && a.sandbox);
         assert_eq!(a.dry_run, Some(DryRun::Client));
         assert_eq!(a.wait_timeout(), Some(Duration::from_secs(90)));
     }

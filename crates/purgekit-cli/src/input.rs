@@ -135,16 +135,16 @@ pub fn build_request(args: &PurgeArgs, stdin: impl Read) -> Result<Option<PurgeR
         targets.push(Target::everything());
     }
     let options = Options {
-        action: if args.delete {
+        action: if args.options.delete {
             Action::Delete
         } else {
             Action::Invalidate
         },
-        ignore_case: args.ignore_case,
-        include_query: args.include_query,
-        notify: args.notify.clone(),
-        callback: args.callback.clone(),
-        note: args.note.clone(),
+        ignore_case: args.options.ignore_case,
+        include_query: args.options.include_query,
+        notify: args.options.notify.clone(),
+        callback: args.options.callback.clone(),
+        note: args.options.note.clone(),
         dry_run: args.dry_run.is_some(),
     };
     if let Err(e) = options.validate() {
@@ -261,6 +261,7 @@ fn read_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::OptionArgs;
     use purgekit::{MAX_TARGET_LEN, OptionKind, TargetKind};
     use std::time::Duration;
 
@@ -473,7 +474,10 @@ mod tests {
             targets: vec!["homepage".into()],
             file: vec!["-".into()],
             tag: vec!["tag:foo".into(), "ok".into()],
-            notify: vec!["not-an-email".into()],
+            options: OptionArgs {
+                notify: vec!["not-an-email".into()],
+                ..OptionArgs::default()
+            },
             ..args()
         };
         let stdin = "https://a.example/1\n/bad-2\nhttps://a.example/3\n\nftp://bad-5/\n";
@@ -516,12 +520,14 @@ mod tests {
     fn options_map_onto_the_request() {
         let a = PurgeArgs {
             targets: vec!["https://a.example/".into()],
-            delete: true,
-            ignore_case: true,
-            include_query: true,
-            notify: vec!["ops@example.com".into()],
-            note: Some("deploy".into()),
-            callback: Some("https://cb.example/done".into()),
+            options: OptionArgs {
+                delete: true,
+                ignore_case: true,
+                include_query: true,
+                notify: vec!["ops@example.com".into()],
+                note: Some("deploy".into()),
+                callback: Some("https://cb.example/done".into()),
+            },
             dry_run: Some(DryRun::Client),
             wait: true,
             timeout: Some(Duration::from_secs(5)),
@@ -531,10 +537,8 @@ mod tests {
         assert_eq!(r.options().requested(), OptionKind::ALL);
         assert_eq!(r.options().action, Action::Delete);
         assert_eq!(r.wait(), Some(Duration::from_secs(5)));
-        let bad = PurgeArgs {
-            notify: vec!["not-an-email".into()],
-            ..a
-        };
+        let mut bad = a;
+        bad.options.notify = vec!["not-an-email".into()];
         assert!(usage(build_request(&bad, std::io::empty())).contains("not a valid email"));
     }
 }

@@ -3,11 +3,13 @@
 #![warn(missing_docs)]
 
 mod args;
+mod client;
 mod input;
 mod journal;
 mod progress;
 mod render;
 mod run;
+mod serve;
 mod setup;
 mod signals;
 
@@ -222,6 +224,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             .await?;
             run::plan(&*session.purger, &request, args.json, &mut stdout)
         }
+        Command::Status(args) if args.server.server.is_some() => {
+            client::status(&args.server, &args.handles, args.json, &mut stdout).await
+        }
         Command::Status(args) => {
             let only: Vec<String> = args.provider.iter().cloned().collect();
             let engine = EngineConfig {
@@ -261,6 +266,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             setup::emulate(&args, &mut stdout).await
         }
+        Command::Serve(args) => serve::serve(&args, config, proxy).await,
+        Command::Submit(args) => client::submit(&args, std::io::stdin().lock(), &mut stdout).await,
         Command::Config(ConfigCommand::Init(args)) => {
             let text = setup::config_template(&args.kind)?;
             run::write_out(&mut stdout, &text)?;

@@ -12,15 +12,16 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use purgekit::Registry;
-use purgekit::emulator::{Fault, adjust_all};
+use purgekit::emulator::Fault;
 use purgekit::sandbox::Sandbox;
 use serde_json::Value;
+
+/// The emulators and a PostgreSQL schema of a test (shared with tests/serve.rs).
+mod service;
 
 const BIN: &str = env!("CARGO_BIN_EXE_purgekit");
 /// Level 3 takes 200 paths a request: 10 batches.
@@ -55,29 +56,18 @@ fn emulator_at(
         "level3.rate_window=1s".to_owned(),
         format!("level3.requests_per_window={per_second}"),
     ];
-    let emulators = adjust_all(
-        purgekit::emulator::sandbox()
-            .into_iter()
-            .filter(|e| e.kind() == "level3")
-            .collect(),
+    let (sandbox, config) = service::emulators_of(
+        runtime,
+        &["level3"],
         1.0,
         &overrides,
-    )
-    .unwrap();
-    let sandbox = runtime
-        .block_on(Sandbox::start_with(
-            emulators,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            0,
-            &Registry::builtin(),
-        ))
-        .unwrap();
+        "",
+        &temp_dir("config"),
+    );
     if !latency.is_zero() {
         let level3 = sandbox.emulator("level3").unwrap();
         level3.faults().always(Fault::Latency(latency));
     }
-    let config = temp_dir("config").join("purgekit.toml");
-    std::fs::write(&config, sandbox.config_toml()).unwrap();
     (sandbox, config)
 }
 
@@ -282,31 +272,13 @@ fn processes_sharing_a_sqlite_journal_share_the_rate_limit() {
 
 #[test]
 fn processes_sharing_a_postgres_journal_share_the_rate_limit() {
-    use sqlx::Connection;
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let base = std::env::var("PURGEKIT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let schema = format!("purgekit_cli_test_{:016x}", fastrand::u64(..));
-    let mut admin = runtime
-        .block_on(sqlx::PgConnection::connect(&base))
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL at PURGEKIT_TEST_POSTGRES ({base}) is unreachable: {e}; start it or \
-                 set PURGEKIT_TEST_POSTGRES"
-            )
-        });
-    runtime
-        .block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin))
-        .unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    let (url, drop_schema) = service::postgres(&runtime);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         concurrent(&runtime, 2, Some(&url));
         concurrent(&runtime, 4, Some(&url));
     }));
-    runtime
-        .block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin))
-        .unwrap();
+    drop_schema();
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }

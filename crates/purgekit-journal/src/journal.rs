@@ -22,7 +22,7 @@ static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// How long a run's lease lasts without renewal: after it, another process may resume the run
 /// (at once, on the same machine, when the process that held it is gone).
-pub const LEASE: Duration = Duration::from_secs(30);
+pub const LEASE: Duration = Duration::from_secs(15);
 
 /// Which database a journal is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,9 +19,11 @@ mod codec;
 mod journal;
 mod log;
 mod purger;
+mod queue;
 mod rate;
 
 pub use journal::{
     Backend, BatchCounts, Claimed, Journal, LEASE, RunInfo, default_url, parse_run_id, state_dir,
 };
 pub use purger::{JournaledPurger, RunPurger};
+pub use queue::QueueDepth;
