@@ -204,19 +204,18 @@ impl AkamaiEmulator {
     /// The API as an axum router, behind the shared authentication layer (EdgeGrid, verified
     /// in `akamai/auth.rs`), the fault middleware and request recording.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/ccu/v3/{action}/{kind}", post(purge_default_network))
-            .route("/ccu/v3/{action}/{kind}/{network}", post(purge))
-            .with_state(self.clone())
-            .route_layer(from_fn_with_state(
-                self.clone(),
-                authenticate::<AkamaiEmulator>,
-            ))
-            .layer(from_fn_with_state(self.faults(), Faults::middleware))
-            .layer(from_fn_with_state(
-                self.shared.seen.clone(),
-                Seen::middleware,
-            ))
+        crate::observed(
+            Router::new()
+                .route("/ccu/v3/{action}/{kind}", post(purge_default_network))
+                .route("/ccu/v3/{action}/{kind}/{network}", post(purge))
+                .with_state(self.clone())
+                .route_layer(from_fn_with_state(
+                    self.clone(),
+                    authenticate::<AkamaiEmulator>,
+                )),
+            self.faults(),
+            self.shared.seen.clone(),
+        )
     }
 
     /// The fault queue applied to incoming requests.

@@ -160,27 +160,26 @@ impl CloudflareEmulator {
     /// The routes behind the shared authentication layer (verified in `cloudflare/auth.rs`),
     /// the fault layer and request recording.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/client/v4/user/tokens/verify", get(verify_token))
-            .route(
-                "/client/v4/zones/{zone}/purge_cache",
-                post(purge).delete(purge_with_delete),
-            )
-            .route("/client/v4/zones/{zone}/invalidate_cache", post(invalidate))
-            .route(
-                "/client/v4/zones/{zone}/environments/{environment}/purge_cache",
-                post(purge_environment),
-            )
-            .with_state(self.clone())
-            .route_layer(from_fn_with_state(
-                self.clone(),
-                authenticate::<CloudflareEmulator>,
-            ))
-            .layer(from_fn_with_state(self.faults(), Faults::middleware))
-            .layer(from_fn_with_state(
-                self.shared.seen.clone(),
-                Seen::middleware,
-            ))
+        crate::observed(
+            Router::new()
+                .route("/client/v4/user/tokens/verify", get(verify_token))
+                .route(
+                    "/client/v4/zones/{zone}/purge_cache",
+                    post(purge).delete(purge_with_delete),
+                )
+                .route("/client/v4/zones/{zone}/invalidate_cache", post(invalidate))
+                .route(
+                    "/client/v4/zones/{zone}/environments/{environment}/purge_cache",
+                    post(purge_environment),
+                )
+                .with_state(self.clone())
+                .route_layer(from_fn_with_state(
+                    self.clone(),
+                    authenticate::<CloudflareEmulator>,
+                )),
+            self.faults(),
+            self.shared.seen.clone(),
+        )
     }
 
     /// Every request received, in order, faulted ones included.

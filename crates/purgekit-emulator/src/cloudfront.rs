@@ -206,25 +206,24 @@ impl CloudFrontEmulator {
 
     /// The routes, with the fault layer.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route(
-                "/2020-05-31/distribution/{distribution}/invalidation",
-                post(create).get(list),
-            )
-            .route(
-                "/2020-05-31/distribution/{distribution}/invalidation/{id}",
-                get(get_invalidation),
-            )
-            .with_state(self.clone())
-            .route_layer(from_fn_with_state(
-                self.clone(),
-                authenticate::<CloudFrontEmulator>,
-            ))
-            .layer(from_fn_with_state(self.faults(), Faults::middleware))
-            .layer(from_fn_with_state(
-                self.shared.seen.clone(),
-                Seen::middleware,
-            ))
+        crate::observed(
+            Router::new()
+                .route(
+                    "/2020-05-31/distribution/{distribution}/invalidation",
+                    post(create).get(list),
+                )
+                .route(
+                    "/2020-05-31/distribution/{distribution}/invalidation/{id}",
+                    get(get_invalidation),
+                )
+                .with_state(self.clone())
+                .route_layer(from_fn_with_state(
+                    self.clone(),
+                    authenticate::<CloudFrontEmulator>,
+                )),
+            self.faults(),
+            self.shared.seen.clone(),
+        )
     }
 
     /// Every request received, in order, faulted ones included, with the status answered.

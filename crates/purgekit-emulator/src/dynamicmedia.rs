@@ -205,25 +205,21 @@ impl DynamicMediaEmulator {
 
     /// The router, with the shared [`Faults`] middleware and request counting applied.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route(SERVICE_PATH, post(handle))
-            .with_state(self.clone())
-            .route_layer(middleware::from_fn_with_state(
-                self.clone(),
-                authenticate::<DynamicMediaEmulator>,
-            ))
-            .route_layer(middleware::from_fn_with_state(
-                self.clone(),
-                queued_soap_fault,
-            ))
-            .layer(middleware::from_fn_with_state(
-                self.inner.faults.clone(),
-                Faults::middleware,
-            ))
-            .layer(middleware::from_fn_with_state(
-                self.inner.seen.clone(),
-                Seen::middleware,
-            ))
+        crate::observed(
+            Router::new()
+                .route(SERVICE_PATH, post(handle))
+                .with_state(self.clone())
+                .route_layer(middleware::from_fn_with_state(
+                    self.clone(),
+                    authenticate::<DynamicMediaEmulator>,
+                ))
+                .route_layer(middleware::from_fn_with_state(
+                    self.clone(),
+                    queued_soap_fault,
+                )),
+            self.inner.faults.clone(),
+            self.inner.seen.clone(),
+        )
     }
 
     /// The generic fault queue (latency, bare statuses, dropped connections, garbage).

@@ -146,22 +146,21 @@ impl FastlyEmulator {
     /// The routes behind the shared authentication layer (`Fastly-Key`, verified in
     /// `fastly/auth.rs`), the fault layer and request recording.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/purge/{*url}", post(purge_url))
-            .route("/service/{service}/purge/{key}", post(purge_key))
-            .route("/service/{service}/purge", post(purge_keys))
-            .route("/service/{service}/purge_all", post(purge_all))
-            .route(TOKEN_PATH, get(token_self))
-            .with_state(self.clone())
-            .route_layer(from_fn_with_state(
-                self.clone(),
-                authenticate::<FastlyEmulator>,
-            ))
-            .layer(from_fn_with_state(self.faults(), Faults::middleware))
-            .layer(from_fn_with_state(
-                self.shared.seen.clone(),
-                Seen::middleware,
-            ))
+        crate::observed(
+            Router::new()
+                .route("/purge/{*url}", post(purge_url))
+                .route("/service/{service}/purge/{key}", post(purge_key))
+                .route("/service/{service}/purge", post(purge_keys))
+                .route("/service/{service}/purge_all", post(purge_all))
+                .route(TOKEN_PATH, get(token_self))
+                .with_state(self.clone())
+                .route_layer(from_fn_with_state(
+                    self.clone(),
+                    authenticate::<FastlyEmulator>,
+                )),
+            self.faults(),
+            self.shared.seen.clone(),
+        )
     }
 
     /// Every request received, in order, faulted ones included.

@@ -202,21 +202,17 @@ impl Level3Emulator {
     /// `level3/auth.rs`) and [`Faults`] middleware.
     pub fn router(&self) -> Router {
         // Every path is authenticated first, unknown ones too, as Media Web Services does.
-        Router::new()
-            .fallback(handle)
-            .with_state(self.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                authenticate::<Level3Emulator>,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                self.inner.faults.clone(),
-                Faults::middleware,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                self.inner.seen.clone(),
-                Seen::middleware,
-            ))
+        crate::observed(
+            Router::new()
+                .fallback(handle)
+                .with_state(self.clone())
+                .layer(axum::middleware::from_fn_with_state(
+                    self.clone(),
+                    authenticate::<Level3Emulator>,
+                )),
+            self.inner.faults.clone(),
+            self.inner.seen.clone(),
+        )
     }
 
     /// The fault queue applied to the next requests.

@@ -40,6 +40,7 @@ pub use seen::{Seen, SeenRequest};
 /// requests nest at most 5 levels); deeper bodies are refused as invalid XML, without
 /// recursion. JSON bodies are bounded by `serde_json`'s own recursion limit (128).
 pub const MAX_NESTING_DEPTH: usize = 64;
+pub(crate) use server::observed;
 pub use server::{Running, serve};
 
 use std::sync::Arc;

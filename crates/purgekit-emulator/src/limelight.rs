@@ -255,20 +255,19 @@ impl LimelightEmulator {
     /// The API as an axum router, with the fault middleware and request recording applied.
     pub fn router(&self) -> Router {
         let account = "/purge/v1/account/{shortname}";
-        Router::new()
-            .route(&format!("{account}/requests"), get(list).post(submit))
-            .route(&format!("{account}/requests/{{id}}"), get(details))
-            .route(&format!("{account}/translate"), get(translate))
-            .with_state(self.clone())
-            .route_layer(from_fn_with_state(
-                self.clone(),
-                authenticate::<LimelightEmulator>,
-            ))
-            .layer(from_fn_with_state(self.faults(), Faults::middleware))
-            .layer(from_fn_with_state(
-                self.shared.seen.clone(),
-                Seen::middleware,
-            ))
+        crate::observed(
+            Router::new()
+                .route(&format!("{account}/requests"), get(list).post(submit))
+                .route(&format!("{account}/requests/{{id}}"), get(details))
+                .route(&format!("{account}/translate"), get(translate))
+                .with_state(self.clone())
+                .route_layer(from_fn_with_state(
+                    self.clone(),
+                    authenticate::<LimelightEmulator>,
+                )),
+            self.faults(),
+            self.shared.seen.clone(),
+        )
     }
 
     /// The fault queue applied to incoming requests.

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 
 use axum::Router;
+
+use crate::{Faults, Seen};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -66,4 +68,15 @@ pub async fn serve(router: Router, addr: SocketAddr) -> std::io::Result<Running>
         shutdown: Some(tx),
         task: Some(task),
     })
+}
+
+/// `routes` (their authentication applied) inside the layers every emulator shares: the fault
+/// queue, then, outermost, the request log, so a faulted request is seen too.
+pub(crate) fn observed(routes: Router, faults: Faults, seen: Seen) -> Router {
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            faults,
+            Faults::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(seen, Seen::middleware))
 }
