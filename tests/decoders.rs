@@ -100,7 +100,7 @@ fn deeply_nested_answers_are_protocol_errors() {
         for body in &bodies {
             for status in [200, 201, 500] {
                 let answer = response(status, &[], body.as_bytes());
-                if let Err(e) = case.provider.decode(&case.batch, answer.clone()) {
+                if let Err(e) = case.provider().decode(&case.batch, answer.clone()) {
                     assert!(common::decoders::is_decoder_kind(&e), "{e:?}");
                 }
                 decode_both(case, &answer);
@@ -109,18 +109,18 @@ fn deeply_nested_answers_are_protocol_errors() {
     }
     // The format each provider reads gives the named limit.
     let soap = response(200, &[], bodies[1].as_bytes());
-    let dm = &cases()[2];
-    let e = dm.provider.decode(&dm.batch, soap).unwrap_err();
+    let dm = &common::decoders::case("dynamic-media");
+    let e = dm.provider().decode(&dm.batch, soap).unwrap_err();
     assert!(e.to_string().contains("deeper than 64 levels"), "{e}");
-    let l3 = &cases()[0];
+    let l3 = &common::decoders::case("level3");
     let e = l3
-        .provider
+        .provider()
         .decode(&l3.batch, response(200, &[], bodies[2].as_bytes()))
         .unwrap_err();
     assert!(e.to_string().contains("deeper than 64 levels"), "{e}");
-    let ll = &cases()[1];
+    let ll = &common::decoders::case("limelight");
     let e = ll
-        .provider
+        .provider()
         .decode_status(&ll.handle, response(200, &[], bodies[3].as_bytes()))
         .unwrap_err();
     assert!(e.to_string().contains("deeper than 64 levels"), "{e}");

@@ -33,7 +33,9 @@ pub fn answer(data: &[u8]) -> HttpResponse {
         if let Some(colon) = line.iter().position(|&b| b == b':') {
             headers.push((
                 String::from_utf8_lossy(&line[..colon]).into_owned(),
-                String::from_utf8_lossy(&line[colon + 1..]).trim().to_owned(),
+                String::from_utf8_lossy(&line[colon + 1..])
+                    .trim()
+                    .to_owned(),
             ));
         }
     }

@@ -7,7 +7,9 @@
 use std::sync::LazyLock;
 use std::time::SystemTime;
 
-use purgekit::{Batch, HttpRequest, Provider, PurgeRequest, plan_provider};
+use purgekit::emulator::Emulated;
+use purgekit::sandbox::config_toml;
+use purgekit::{Batch, Config, HttpRequest, Provider, PurgeRequest, plan_provider};
 use tower::ServiceExt;
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
@@ -17,12 +19,22 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("a runtime")
 });
 
+/// `emulator`'s demo account as a config (read the way every config file is), pointing at a
+/// closed port: its one provider's codec is `providers[0].codec()`.
+pub fn demo_config(emulator: &dyn Emulated) -> Config {
+    let toml = config_toml([(emulator.kind(), emulator, "http://127.0.0.1:1")])
+        .expect("the demo account as TOML");
+    Config::parse_with_env(&toml, |_| None).expect("the demo account's config")
+}
+
 /// Sends `request` to `router` and reads the answer's status; any panic is a finding. The
 /// `Host` header an HTTP client would add is added (Limelight's emulator signs with it).
 pub fn send(router: &axum::Router, mut request: HttpRequest) -> u16 {
     if let Some(authority) = request.uri().authority().cloned() {
         let host = purgekit::http::HeaderValue::from_str(authority.as_str()).expect("a host");
-        request.headers_mut().insert(purgekit::http::header::HOST, host);
+        request
+            .headers_mut()
+            .insert(purgekit::http::header::HOST, host);
     }
     let request = request.map(axum::body::Body::from);
     RUNTIME.block_on(async {

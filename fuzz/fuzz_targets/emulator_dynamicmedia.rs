@@ -7,18 +7,16 @@ mod emulator;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use purgekit::dynamicmedia::DynamicMedia;
-use purgekit::sandbox::dynamic_media_config_for;
+use purgekit::Config;
 use purgekit_emulator::dynamicmedia::{DynamicMediaEmulator, DynamicMediaEmulatorConfig};
 
-static SETUP: LazyLock<(axum::Router, DynamicMedia)> = LazyLock::new(|| {
+static SETUP: LazyLock<(axum::Router, Config)> = LazyLock::new(|| {
     let emulator = DynamicMediaEmulator::new(DynamicMediaEmulatorConfig::demo());
-    let provider = DynamicMedia::new(dynamic_media_config_for(&emulator, "http://127.0.0.1:1"))
-        .expect("valid config");
-    (emulator.router(), provider)
+    (emulator.router(), emulator::demo_config(&emulator))
 });
 
 fuzz_target!(|data: &[u8]| {
-    let (router, provider) = &*SETUP;
+    let (router, config) = &*SETUP;
+    let provider = config.providers[0].codec();
     emulator::send(router, emulator::with_body(provider, data));
 });

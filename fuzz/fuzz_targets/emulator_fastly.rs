@@ -14,13 +14,11 @@ static ROUTER: LazyLock<axum::Router> =
 
 fuzz_target!(|data: &[u8]| {
     let c = FastlyEmulatorConfig::demo();
-    let request = purgekit::http::Request::post(format!(
-        "http://127.0.0.1:1/service/{}/purge",
-        c.service_id
-    ))
-    .header("fastly-key", c.api_token)
-    .header("content-type", "application/json")
-    .body(data.to_vec())
-    .expect("a request");
+    let request =
+        purgekit::http::Request::post(format!("http://127.0.0.1:1/service/{}/purge", c.service_id))
+            .header("fastly-key", c.api_token)
+            .header("content-type", "application/json")
+            .body(data.to_vec())
+            .expect("a request");
     emulator::send(&ROUTER, request);
 });

@@ -7,18 +7,16 @@ mod emulator;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use purgekit::level3::Level3;
-use purgekit::sandbox::level3_config_for;
+use purgekit::Config;
 use purgekit_emulator::level3::{Level3Emulator, Level3EmulatorConfig};
 
-static SETUP: LazyLock<(axum::Router, Level3)> = LazyLock::new(|| {
+static SETUP: LazyLock<(axum::Router, Config)> = LazyLock::new(|| {
     let emulator = Level3Emulator::new(Level3EmulatorConfig::demo());
-    let provider = Level3::new(level3_config_for(&emulator, "http://127.0.0.1:1"))
-        .expect("valid config");
-    (emulator.router(), provider)
+    (emulator.router(), emulator::demo_config(&emulator))
 });
 
 fuzz_target!(|data: &[u8]| {
-    let (router, provider) = &*SETUP;
+    let (router, config) = &*SETUP;
+    let provider = config.providers[0].codec();
     emulator::send(router, emulator::with_body(provider, data));
 });

@@ -8,21 +8,20 @@ use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
+use purgekit::Config;
 use purgekit::http::HeaderValue;
-use purgekit::limelight::{Limelight, TIMESTAMP_HEADER, TOKEN_HEADER, string_to_sign, token};
-use purgekit::sandbox::limelight_config_for;
+use purgekit::limelight::{TIMESTAMP_HEADER, TOKEN_HEADER, string_to_sign, token};
 use purgekit_emulator::limelight::{LimelightEmulator, LimelightEmulatorConfig};
 
-static SETUP: LazyLock<(axum::Router, Limelight, Vec<u8>)> = LazyLock::new(|| {
+static SETUP: LazyLock<(axum::Router, Config, Vec<u8>)> = LazyLock::new(|| {
     let emulator = LimelightEmulator::new(LimelightEmulatorConfig::demo().fast());
-    let config = limelight_config_for(&emulator, "http://127.0.0.1:1");
     let key = hex::decode(&emulator.config().shared_key).expect("a hex key");
-    let provider = Limelight::new(config).expect("valid config");
-    (emulator.router(), provider, key)
+    (emulator.router(), emulator::demo_config(&emulator), key)
 });
 
 fuzz_target!(|data: &[u8]| {
-    let (router, provider, key) = &*SETUP;
+    let (router, config, key) = &*SETUP;
+    let provider = config.providers[0].codec();
     let mut request = emulator::with_body(provider, data);
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)

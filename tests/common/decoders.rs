@@ -1,102 +1,84 @@
-//! Every provider's decoders with a real batch and handle to decode against: shared by the
+//! Every registered provider's decoders with a real batch and handle to decode against: shared by the
 //! property test over arbitrary answers (`tests/decoders.rs`) and the fuzz targets
 //! (`fuzz/fuzz_targets/decode_*.rs`), so both exercise the same inputs.
 #![allow(dead_code)]
 
-use purgekit::cloudflare::{Cloudflare, CloudflareConfig};
-use purgekit::dynamicmedia::{DynamicMedia, DynamicMediaConfig};
-use purgekit::fastly::{Fastly, FastlyConfig};
-use purgekit::level3::{Level3, Level3Config};
-use purgekit::limelight::{Limelight, LimelightConfig};
+use purgekit::emulator::Emulated;
+use purgekit::sandbox::config_toml;
 use purgekit::{
-    Batch, CompletionModel, Error, Handle, HttpResponse, Provider, PurgeRequest, plan_provider,
+    Batch, CompletionModel, Config, Error, Handle, HttpResponse, Provider, PurgeRequest,
+    plan_provider,
 };
 
 /// One provider, a batch it planned, and a handle of its form.
 pub struct DecoderCase {
     pub name: &'static str,
-    pub provider: Box<dyn Provider>,
+    config: purgekit::config::ProviderConfig,
     pub batch: Batch,
     pub handle: Handle,
 }
 
-/// The providers, each with a batch of the two-URL request (Fastly's: one URL).
+impl DecoderCase {
+    /// The provider's codec.
+    pub fn provider(&self) -> &dyn Provider {
+        self.config.codec()
+    }
+}
+
+/// A handle of each kind's form, where the kind polls one (any other text serves the rest).
+fn handle_of(kind: &str) -> &'static str {
+    match kind {
+        "level3" => "images.example.com/DAG_1/2@3-4",
+        "limelight" => "8c1a86546c3611e49c633a03000021e9",
+        "cloudfront" => "I2J0I21PCUYOIK",
+        _ => "handle-1",
+    }
+}
+
+/// Every registered provider with its sandbox demo account, each with a batch of the two-URL
+/// request (a provider purging a URL a request: one URL), in kind order.
 pub fn cases() -> Vec<DecoderCase> {
     let urls = [
-        "https://images.example.com/is/image/Co/a.jpg",
-        "https://images.example.com/is/image/Co/b.jpg",
+        "https://images.example.com/is/image/PurgekitDemo/a.jpg",
+        "https://images.example.com/is/image/PurgekitDemo/b.jpg",
     ];
     let request = urls
         .iter()
         .fold(PurgeRequest::builder(), |b, u| b.url(*u))
         .build()
         .expect("valid URLs");
-    let providers: Vec<(&'static str, Box<dyn Provider>, &str)> = vec![
-        (
-            "level3",
-            Box::new(
-                Level3::new(Level3Config::new("10042", "s3cr3t", "12345", "BBBN56789"))
-                    .expect("valid config"),
-            ),
-            "images.example.com/DAG_1/2@3-4",
-        ),
-        (
-            "limelight",
-            Box::new(
-                Limelight::new(LimelightConfig::new(
-                    "example",
-                    "exampleuser",
-                    "00112233445566778899aabbccddeeff",
-                ))
-                .expect("valid config"),
-            ),
-            "8c1a86546c3611e49c633a03000021e9",
-        ),
-        (
-            "dynamic-media",
-            Box::new(
-                DynamicMedia::new(DynamicMediaConfig::new(
-                    "ops@example.com",
-                    "pw",
-                    "c|6",
-                    "Co",
-                ))
-                .expect("valid config"),
-            ),
-            "handle-1",
-        ),
-        (
-            "fastly",
-            Box::new({
-                let mut config = FastlyConfig::new("SU1Z0isxPaozGVKXdv0eY");
-                config.api_token = Some("fastly-token".into());
-                Fastly::new(config).expect("valid config")
-            }),
-            "108-1391560174-974124",
-        ),
-        (
-            "cloudflare",
-            Box::new({
-                let mut config = CloudflareConfig::new("023e105f4ecef8ad9ca31a8372d0c353");
-                config.api_token = Some("cloudflare-token".into());
-                Cloudflare::new(config).expect("valid config")
-            }),
-            "023e105f4ecef8ad9ca31a8372d0c353",
-        ),
-    ];
-    providers
+    let emulators = purgekit::emulator::sandbox();
+    let toml = config_toml(
+        emulators
+            .iter()
+            .map(|e| (e.kind(), &**e as &dyn Emulated, "http://127.0.0.1:1")),
+    )
+    .expect("the demo accounts as TOML");
+    let config = Config::parse_with_env(&toml, |_| None).expect("the demo accounts' config");
+    config
+        .providers
         .into_iter()
-        .map(|(name, provider, handle)| {
-            let plan = plan_provider(name, &*provider, &request).expect("plans");
-            let batch = plan.batch(0, &*provider, &request).expect("one batch");
+        .map(|config| {
+            let name = config.kind();
+            let provider = config.codec();
+            let plan = plan_provider(name, provider, &request).expect("plans");
+            let batch = plan.batch(0, provider, &request).expect("one batch");
             DecoderCase {
                 name,
-                provider,
                 batch,
-                handle: Handle(handle.to_owned()),
+                handle: Handle(handle_of(name).to_owned()),
+                config,
             }
         })
         .collect()
+}
+
+/// The case of provider kind `kind`.
+pub fn case(kind: &str) -> DecoderCase {
+    cases()
+        .into_iter()
+        .find(|c| c.name == kind)
+        .unwrap_or_else(|| panic!("no provider `{kind}` registered"))
 }
 
 /// An answer with `status` (clamped into 100–999), the given headers (those that are not valid
@@ -134,12 +116,14 @@ pub fn decode_both(case: &DecoderCase, response: &HttpResponse) {
             case.name
         );
     };
-    if let Err(e) = case.provider.decode(&case.batch, response.clone()) {
+    if let Err(e) = case.provider().decode(&case.batch, response.clone()) {
         check(&e);
     }
     // A provider without a status call (Fastly) answers every status decode `unsupported`.
-    if case.provider.completion() == CompletionModel::Polled
-        && let Err(e) = case.provider.decode_status(&case.handle, response.clone())
+    if case.provider().completion() == CompletionModel::Polled
+        && let Err(e) = case
+            .provider()
+            .decode_status(&case.handle, response.clone())
     {
         check(&e);
     }
