@@ -182,7 +182,7 @@ async fn transitions(case: &str, url: &str) {
     let config = level3_config();
     let provider = config.provider("level3").expect("level3").codec();
     let plan = plan_provider("level3", provider, &request).expect("plans");
-    assert_eq!(plan.batches.len(), BATCHES);
+    assert_eq!(plan.batches().len(), BATCHES);
     let run = journal
         .start_run(&request, &["level3".to_owned()])
         .await

@@ -90,7 +90,7 @@ fn case<P: Provider + ?Sized>(name: &str, provider: &P, url: impl Fn(&mut String
     let plan = plan_provider(name, provider, &request).expect("plans");
     let now = SystemTime::now();
     let mut body_bytes = 0usize;
-    for index in 0..plan.batches.len() {
+    for index in 0..plan.batches().len() {
         let batch = plan.batch(index, provider, &request).expect("maps again");
         let http = provider
             .encode(&batch, request.options(), now)
@@ -107,7 +107,7 @@ fn case<P: Provider + ?Sized>(name: &str, provider: &P, url: impl Fn(&mut String
         round(seconds),
         (URLS as f64 / seconds).round(),
         round(validate_seconds),
-        plan.batches.len(),
+        plan.batches().len(),
         round(peak_bytes as f64 / input_bytes as f64),
     );
     drop((plan, request));

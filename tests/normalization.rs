@@ -41,7 +41,7 @@ fn every_provider_maps_and_dedups_equivalent_spellings_alike() {
         let plan = plan_provider(case.name, case.provider(), &request).unwrap();
         assert_eq!(plan.items(), 1, "{}", case.name);
         assert!(matches!(
-            plan.targets[2],
+            plan.disposition(2).unwrap(),
             Disposition::Planned {
                 merged_with: Some(0),
                 ..

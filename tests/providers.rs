@@ -146,7 +146,7 @@ async fn every_target_gets_exactly_one_row_per_provider_whatever_it_supports() {
             .results
             .iter()
             .zip(request.targets())
-            .zip(&plan.providers[0].targets)
+            .zip(plan.providers[0].dispositions())
         {
             // What the provider declares it supports is accepted, unless its mapping refuses
             // it for these options with a reason (Fastly's purge-all cannot be soft); the rest

@@ -334,9 +334,9 @@ impl<I: Iterator<Item = Row>> Serialize for StreamedRows<'_, '_, I> {
 fn least_time(provider: &ProviderPlan, limits: &[ProviderInfo]) -> Option<(String, Duration)> {
     let info = limits.iter().find(|p| p.name == provider.provider)?;
     let batches: Vec<(&str, usize)> = provider
-        .batches
+        .batches()
         .iter()
-        .map(|b| (b.scope.as_str(), b.len()))
+        .map(|b| (b.scope, b.len()))
         .collect();
     let limits = &info.limits;
     let rate = limits.rate;
@@ -382,12 +382,12 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
             "provider {} ({}): {} {}, {} {} in {} {}",
             provider.provider,
             provider.kind,
-            provider.targets.len(),
-            plural(provider.targets.len(), "target", "targets"),
+            provider.target_count(),
+            plural(provider.target_count(), "target", "targets"),
             items,
             plural(items, "item", "items"),
-            provider.batches.len(),
-            plural(provider.batches.len(), "request", "requests"),
+            provider.batches().len(),
+            plural(provider.batches().len(), "request", "requests"),
         );
         if let Some((text, _)) = least_time(provider, limits) {
             let _ = writeln!(out, "  time: {text}");
@@ -402,7 +402,7 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
         for warning in &provider.warnings {
             let _ = writeln!(out, "  warning: {}", escape_controls(warning));
         }
-        for (target, disposition) in targets.iter().zip(&provider.targets) {
+        for (target, disposition) in targets.iter().zip(provider.dispositions()) {
             let fate = match disposition {
                 Disposition::Planned {
                     batch,
@@ -411,13 +411,13 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
                 } => format!(
                     "request {}, merged with {}",
                     batch + 1,
-                    target_text(targets, *first)
+                    target_text(targets, first)
                 ),
                 Disposition::Planned { batch, slot, .. } => {
                     format!("request {}, item {}", batch + 1, slot + 1)
                 }
                 Disposition::Unsupported { reason } => {
-                    format!("unsupported: {}", escape_controls(reason))
+                    format!("unsupported: {}", escape_controls(&reason))
                 }
             };
             let _ = writeln!(out, "  {target}  ->  {fate}");
@@ -428,7 +428,7 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
                 "  dry run: validated and planned here; nothing would be sent"
             );
         }
-        for (i, batch) in provider.batches.iter().enumerate() {
+        for (i, batch) in provider.batches().iter().enumerate() {
             let scope = if batch.scope.is_empty() {
                 String::new()
             } else {
@@ -438,7 +438,7 @@ pub fn plan_text(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
                 out,
                 "\n  request {} of {}: {} {}, {} body bytes{scope}",
                 i + 1,
-                provider.batches.len(),
+                provider.batches().len(),
                 batch.len(),
                 plural(batch.len(), "item", "items"),
                 batch.bytes,
@@ -472,7 +472,7 @@ pub fn plan_json(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
             kind: &p.kind,
             least_seconds: least_time(p, limits).map(|(_, d)| d.as_secs_f64()),
             batches: p
-                .batches
+                .batches()
                 .iter()
                 .map(|b| BatchJson {
                     scope: &b.scope,
@@ -482,7 +482,7 @@ pub fn plan_json(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
                 .collect(),
             targets: targets
                 .iter()
-                .zip(&p.targets)
+                .zip(p.dispositions())
                 .map(|(target, disposition)| TargetJson {
                     target: target.to_string(),
                     disposition: match disposition {
@@ -491,8 +491,8 @@ pub fn plan_json(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
                             slot,
                             merged_with,
                         } => DispositionJson::Planned {
-                            batch: *batch,
-                            slot: *slot,
+                            batch,
+                            slot,
                             merged_with: merged_with.map(|first| target_text(targets, first)),
                         },
                         Disposition::Unsupported { reason } => {
@@ -529,7 +529,7 @@ struct ProviderJson<'a> {
     kind: &'a str,
     least_seconds: Option<f64>,
     batches: Vec<BatchJson<'a>>,
-    targets: Vec<TargetJson<'a>>,
+    targets: Vec<TargetJson>,
     warnings: &'a [String],
     requests: &'a [PlannedRequest],
     client_side_dry_run: bool,
@@ -545,22 +545,22 @@ struct BatchJson<'a> {
 }
 
 #[derive(Serialize)]
-struct TargetJson<'a> {
+struct TargetJson {
     target: String,
     #[serde(flatten)]
-    disposition: DispositionJson<'a>,
+    disposition: DispositionJson,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "snake_case", tag = "disposition")]
-enum DispositionJson<'a> {
+enum DispositionJson {
     Planned {
         batch: u32,
         slot: u32,
         merged_with: Option<String>,
     },
     Unsupported {
-        reason: &'a str,
+        reason: Arc<str>,
     },
 }
 
@@ -766,7 +766,7 @@ fn to_json(value: &impl serde::Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use purgekit::{BatchPlan, Budget, Capabilities, Handle, Limits, ProviderPlan, Row};
+    use purgekit::{Budget, Capabilities, Handle, Limits, PlanBuilder, Row};
     use std::time::Duration;
 
     fn row(target: &str, provider: &str, state: State) -> Row {
@@ -960,32 +960,14 @@ https://a.example/b.css  ll        failed       -       3
 
     fn sample_plan() -> Plan {
         Plan {
-            providers: vec![ProviderPlan {
-                provider: "l3".into(),
-                kind: "level3".into(),
-                batches: vec![BatchPlan {
-                    scope: "ni.example".into(),
-                    targets: vec![0],
-                    bytes: 37,
-                    wildcards: 0,
-                }],
-                targets: vec![
-                    Disposition::Planned {
-                        batch: 0,
-                        slot: 0,
-                        merged_with: None,
-                    },
-                    Disposition::Planned {
-                        batch: 0,
-                        slot: 0,
-                        merged_with: Some(0),
-                    },
-                    Disposition::Unsupported {
-                        reason: "level3 does not support cache tag targets".into(),
-                    },
-                ],
-                warnings: vec![],
-                requests: vec![PlannedRequest {
+            providers: vec![{
+                let mut plan = PlanBuilder::new("l3", "level3", 3);
+                plan.batch("ni.example", &[0], 37, 0).unwrap();
+                plan.merged(1, 0).unwrap();
+                plan.unsupported(2, "level3 does not support cache tag targets".into())
+                    .unwrap();
+                let mut plan = plan.build().unwrap();
+                plan.requests = vec![PlannedRequest {
                     method: "POST".into(),
                     url: "https://ws.lumen.com/invalidations/v1.0/1/S/ni.example".into(),
                     headers: vec![
@@ -993,9 +975,8 @@ https://a.example/b.css  ll        failed       -       3
                         ("authorization".into(), "MPA KEY:<redacted>".into()),
                     ],
                     body: "<paths><path>/a.js</path></paths>".into(),
-                }],
-                client_side_dry_run: false,
-                billable: None,
+                }];
+                plan
             }],
         }
     }

@@ -161,8 +161,7 @@ pub fn plan(
     };
     write_out(out, &text)?;
     let unsupported = plan.providers.iter().any(|p| {
-        p.targets
-            .iter()
+        p.dispositions()
             .any(|d| matches!(d, Disposition::Unsupported { .. }))
     });
     Ok(if unsupported { EXIT_FAILED } else { EXIT_OK })
@@ -292,7 +291,7 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
     use purgekit::{
-        Capabilities, Error, Event, Limits, Plan, ProviderInfo, ProviderPlan, Result, Row, Status,
+        Capabilities, Error, Event, Limits, Plan, PlanBuilder, ProviderInfo, Result, Row, Status,
     };
     use std::sync::{Arc, Mutex};
 
@@ -334,33 +333,22 @@ mod tests {
             if request.options().note.as_deref() == Some("reject") {
                 return Err(Error::invalid("reject", "notes may not say reject"));
             }
+            // Every target in one batch but tags, which are unsupported.
+            let mut plan = PlanBuilder::new("scripted", "test", request.targets().len());
+            let (tags, others): (Vec<u32>, Vec<u32>) = (0..request.targets().len() as u32)
+                .partition(|&t| {
+                    request.targets()[t as usize]
+                        .to_string()
+                        .starts_with("tag:")
+                });
+            if !others.is_empty() {
+                plan.batch("", &others, 0, 0)?;
+            }
+            for t in tags {
+                plan.unsupported(t, "no tags".into())?;
+            }
             Ok(Plan {
-                providers: vec![ProviderPlan {
-                    provider: "scripted".into(),
-                    kind: "test".into(),
-                    batches: vec![],
-                    targets: request
-                        .targets()
-                        .iter()
-                        .map(|t| {
-                            if t.to_string().starts_with("tag:") {
-                                Disposition::Unsupported {
-                                    reason: "no tags".into(),
-                                }
-                            } else {
-                                Disposition::Planned {
-                                    batch: 0,
-                                    slot: 0,
-                                    merged_with: None,
-                                }
-                            }
-                        })
-                        .collect(),
-                    warnings: vec![],
-                    requests: vec![],
-                    client_side_dry_run: false,
-                    billable: None,
-                }],
+                providers: vec![plan.build()?],
             })
         }
         async fn purge_with(

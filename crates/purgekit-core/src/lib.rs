@@ -44,8 +44,8 @@ pub use limits::{
     Limits, RateLimit, SharedScope, TokenBucket,
 };
 pub use plan::{
-    BatchPlan, Billable, Disposition, Placement, Plan, PlannedRequest, ProviderPlan, pack,
-    plan_provider,
+    BatchPlan, Batches, Billable, Disposition, Placement, Plan, PlanBuilder, PlannedRequest,
+    ProviderPlan, pack, plan_provider,
 };
 pub use provider::{
     Accepted, AuthProbe, Batch, BatchId, CompletionModel, Handle, HttpRequest, HttpResponse, Item,

@@ -9,11 +9,19 @@
 //! The plan holds no items, only target indices: a purge of a million URLs must not keep a
 //! million mapped items alive. [`ProviderPlan::batch`] maps a batch's targets again (mapping is
 //! a pure function) just before the batch is encoded.
+//!
+//! Nor does it allocate per batch or per target: a provider with no batch call (Fastly's URL
+//! purges) plans a million one-item batches. [`Batches`] keeps every batch's targets in one
+//! shared index array (each batch a 16-byte span over it, its scope an index into a table of
+//! the plan's distinct scopes), and [`ProviderPlan`] keeps each target's fate as one `u32` (its
+//! position in that array, from which batch, slot and merged duplicate follow), unsupported
+//! targets apart. [`BatchPlan`] and [`Disposition`] are the views read out of them.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
+use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
@@ -21,14 +29,15 @@ use crate::limits::Limits;
 use crate::provider::{Batch, BatchId, Item, Mapped, Provider, RunId};
 use crate::request::{OptionKind, Options, PurgeRequest, Target};
 
-/// One planned batch: which targets it carries, not their items (see [`ProviderPlan::batch`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchPlan {
+/// One planned batch, as read from its plan ([`Batches::get`]): which targets it carries, not
+/// their items (see [`ProviderPlan::batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BatchPlan<'a> {
     /// The scope shared by every item (empty when the provider has none).
-    pub scope: String,
+    pub scope: &'a str,
     /// Indices into the request's targets, in slot order; for a group of exact duplicates,
     /// the first target of the group.
-    pub targets: Vec<u32>,
+    pub targets: &'a [u32],
     /// Body bytes, overhead included.
     pub bytes: usize,
     /// How many of its items are wildcards (counted against
@@ -36,7 +45,7 @@ pub struct BatchPlan {
     pub wildcards: usize,
 }
 
-impl BatchPlan {
+impl BatchPlan<'_> {
     /// The number of items (slots).
     pub fn len(&self) -> usize {
         self.targets.len()
@@ -45,6 +54,150 @@ impl BatchPlan {
     /// No items (never true of a planned batch).
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
+    }
+}
+
+/// One batch as [`Batches`] stores it: no allocation of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    /// Index into [`Batches::scopes`].
+    scope: u32,
+    /// Where its targets end in [`Batches::slots`] (they start where the previous batch's
+    /// end). While packing: how many targets it holds.
+    end: u32,
+    /// Body bytes, overhead included (the packer keeps every batch under `u32::MAX`).
+    bytes: u32,
+    /// How many of its items are wildcards.
+    wildcards: u32,
+}
+
+/// The batches of a plan, in sending order: every batch's targets in one shared index array,
+/// each batch a span over it with its scope interned. Read a batch with [`Batches::get`] or
+/// [`Batches::iter`]; a plan from parts is built by [`PlanBuilder`].
+#[derive(Debug, Clone, Default)]
+pub struct Batches {
+    spans: Vec<Span>,
+    /// Every batch's targets, batch after batch.
+    slots: Vec<u32>,
+    /// The distinct scopes (a scope may appear twice: interning saves memory, it is not what
+    /// makes two scopes equal).
+    scopes: Vec<Box<str>>,
+}
+
+impl Batches {
+    /// How many batches.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// No batches.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The number of items (slots) across all batches.
+    pub fn items(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Batch `index`, if there is one.
+    pub fn get(&self, index: usize) -> Option<BatchPlan<'_>> {
+        let span = self.spans.get(index)?;
+        Some(BatchPlan {
+            scope: &self.scopes[span.scope as usize],
+            targets: &self.slots[self.start(index)..span.end as usize],
+            bytes: span.bytes as usize,
+            wildcards: span.wildcards as usize,
+        })
+    }
+
+    /// Batch `index`.
+    ///
+    /// # Panics
+    ///
+    /// When there is no batch `index`, as indexing a slice out of range does.
+    pub fn at(&self, index: usize) -> BatchPlan<'_> {
+        match self.get(index) {
+            Some(batch) => batch,
+            None => panic!("no batch {index} in a plan of {} batches", self.len()),
+        }
+    }
+
+    /// Every batch, in sending order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = BatchPlan<'_>> + '_ {
+        (0..self.len()).map(|i| self.at(i))
+    }
+
+    /// Appends a batch of `targets` (indices into the request's targets) under `scope`.
+    /// Errors when it is empty or when `bytes` or the plan's total of targets leave `u32`.
+    fn push(&mut self, scope: &str, targets: &[u32], bytes: usize, wildcards: usize) -> Result<()> {
+        let end = u32::try_from(self.slots.len() + targets.len())
+            .ok()
+            .filter(|_| !targets.is_empty() && wildcards <= targets.len());
+        let (Some(end), Ok(bytes)) = (end, u32::try_from(bytes)) else {
+            return Err(Error::invalid(
+                format!("a batch of {} targets and {bytes} bytes", targets.len()),
+                "a batch holds 1 to 2^32 - 1 targets, at most as many wildcards, and under 4 GiB",
+            ));
+        };
+        // Interned against the last few scopes: the plans read back are grouped by scope.
+        let scope = match self.scopes.iter().rev().take(8).position(|s| **s == *scope) {
+            Some(back) => self.scopes.len() - 1 - back,
+            None => {
+                self.scopes.push(scope.into());
+                self.scopes.len() - 1
+            }
+        };
+        self.slots.extend_from_slice(targets);
+        self.spans.push(Span {
+            scope: scope as u32,
+            end,
+            bytes,
+            wildcards: wildcards as u32,
+        });
+        Ok(())
+    }
+
+    /// Where batch `index`'s targets start in `slots`.
+    fn start(&self, index: usize) -> usize {
+        index
+            .checked_sub(1)
+            .map_or(0, |i| self.spans[i].end as usize)
+    }
+
+    /// The batch and slot of position `at` in `slots`.
+    fn locate(&self, at: u32) -> (u32, u32) {
+        let batch = self.spans.partition_point(|s| s.end <= at);
+        (batch as u32, at - self.start(batch) as u32)
+    }
+}
+
+impl<'a> IntoIterator for &'a Batches {
+    type Item = BatchPlan<'a>;
+    type IntoIter = Box<dyn ExactSizeIterator<Item = BatchPlan<'a>> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+/// Equal when every batch reads the same (however the scopes were interned).
+impl PartialEq for Batches {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Batches {}
+
+/// A sequence of [`BatchPlan`]s (the shape a `Vec` of them had).
+impl Serialize for Batches {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for batch in self.iter() {
+            seq.serialize_element(&batch)?;
+        }
+        seq.end()
     }
 }
 
@@ -60,7 +213,7 @@ pub struct Placement {
 }
 
 /// Packs `items` into batches under `limits`; `overhead` is the body size of an empty request.
-/// Batch `targets` hold indices into `items`.
+/// Batch targets are indices into `items`.
 ///
 /// Returns the batches and, for every input item in order, where it went. Errors only when one
 /// item alone cannot fit the byte limit. [`plan_provider`] packs the same way, item by item as
@@ -74,18 +227,16 @@ pub struct Placement {
 /// let items = [item("/a"), item("/b"), item("/a"), item("/c")];
 /// let (batches, placements) = pack(&items, &limits, 0).unwrap();
 /// assert_eq!(batches.len(), 2);
-/// assert_eq!(batches[0].targets, [0, 1]);
+/// assert_eq!(batches.get(0).unwrap().targets, [0, 1]);
 /// assert_eq!(placements[2].duplicate_of, Some(0));
 /// ```
-pub fn pack(
-    items: &[Item],
-    limits: &Limits,
-    overhead: usize,
-) -> Result<(Vec<BatchPlan>, Vec<Placement>)> {
+pub fn pack(items: &[Item], limits: &Limits, overhead: usize) -> Result<(Batches, Vec<Placement>)> {
     let mut packer = Packer::new(limits, overhead, items.len())?;
     let mut placements: Vec<Placement> = Vec::with_capacity(items.len());
+    let mut places = Places::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let placement = match packer.push(i as u32, item, &mut |j| Ok(items[j as usize].clone()))? {
+        let packed = packer.push(i as u32, item, &mut |j| Ok(items[j as usize].clone()))?;
+        let placement = match packed {
             Packed::New { batch, slot } => Placement {
                 batch,
                 slot,
@@ -96,17 +247,61 @@ pub fn pack(
                 ..placements[j as usize]
             },
         };
+        places.push(packed);
         placements.push(placement);
     }
-    Ok((packer.finish(), placements))
+    let (batches, _) = packer.finish(places);
+    Ok((batches, placements))
 }
 
 /// What [`Packer::push`] did with an item.
+#[derive(Clone, Copy)]
 enum Packed {
     /// Put it in a slot.
     New { batch: u32, slot: u32 },
     /// Merged it with the earlier item of this index.
     Duplicate(u32),
+}
+
+/// [`Places`]' mark of an unsupported target.
+const UNSUPPORTED: u32 = u32::MAX;
+/// [`Places`]' mark of a target not placed yet: a merged duplicate while packing (its first is
+/// in `merged`), a target [`PlanBuilder`] has not been given.
+const PENDING: u32 = u32::MAX - 1;
+
+/// Every target's fate in one `u32`: while packing, its batch (or a mark); once packed, its
+/// position in [`Batches`]' index array, the slot of its first duplicate for a merged one
+/// (or [`UNSUPPORTED`]).
+struct Places {
+    places: Vec<u32>,
+    /// While packing: the merged duplicates and the targets they follow, in input order.
+    merged: Vec<(u32, u32)>,
+}
+
+impl Places {
+    fn with_capacity(targets: usize) -> Self {
+        Places {
+            places: Vec::with_capacity(targets),
+            merged: Vec::new(),
+        }
+    }
+
+    /// Records the next target's packing.
+    fn push(&mut self, packed: Packed) {
+        let index = self.places.len() as u32;
+        self.places.push(match packed {
+            Packed::New { batch, .. } => batch,
+            Packed::Duplicate(first) => {
+                self.merged.push((index, first));
+                PENDING
+            }
+        });
+    }
+
+    /// Records the next target as unsupported.
+    fn push_unsupported(&mut self) {
+        self.places.push(UNSUPPORTED);
+    }
 }
 
 /// Greedy packing, one item at a time, keeping only what packing needs.
@@ -123,7 +318,10 @@ struct Packer {
     max_wildcards: Option<usize>,
     group_by_scope: bool,
     overhead: usize,
-    batches: Vec<BatchPlan>,
+    /// The batches so far, each span's `end` its count of targets.
+    batches: Vec<Span>,
+    /// Per scope id: its text (id 0 is the empty scope of ungrouped items).
+    texts: Vec<Box<str>>,
     /// Each distinct scope's id (an index into `open`).
     scopes: HashMap<String, usize>,
     /// The last item's scope and its id: runs of one scope skip the lookup.
@@ -142,6 +340,8 @@ struct Packer {
 /// to every other scope).
 struct Sharing {
     shared: crate::SharedScope,
+    /// The parent scope's id, once a batch is shared.
+    parent: Option<u32>,
     /// Open batches, oldest first, with the scope ids they hold (`true`: a wildcard, alone in
     /// its scope there).
     open: Vec<(u32, HashMap<usize, bool>)>,
@@ -153,10 +353,11 @@ const SHARED_OPEN_BATCHES: usize = 4;
 impl Packer {
     /// A packer for at most `capacity` items (the number of targets).
     fn new(limits: &Limits, overhead: usize, capacity: usize) -> Result<Self> {
-        if capacity >= u32::MAX as usize {
+        // Every index and position below both of [`Places`]' marks.
+        if capacity >= PENDING as usize {
             return Err(Error::invalid(
                 format!("{capacity} targets"),
-                format!("one purge plans at most {} targets", u32::MAX - 1),
+                format!("one purge plans at most {} targets", PENDING - 1),
             ));
         }
         let in_flight = limits.in_flight_capacity;
@@ -176,11 +377,16 @@ impl Packer {
             },
             scope_max: vec![max_items],
             max_wildcards: in_flight.map(|c| c.wildcards.min(max_items).max(1)),
-            max_bytes: limits.max_body_bytes.unwrap_or(usize::MAX),
+            // A batch's bytes are kept in a `u32`: no body reaches 4 GiB.
+            max_bytes: limits
+                .max_body_bytes
+                .unwrap_or(usize::MAX)
+                .min(u32::MAX as usize),
             wildcard_alone: limits.wildcard_alone,
             group_by_scope: limits.group_by_scope,
             overhead,
             batches: Vec::new(),
+            texts: vec!["".into()],
             scopes: HashMap::new(),
             last_scope: None,
             open: vec![None],
@@ -191,10 +397,20 @@ impl Packer {
                 .filter(|_| limits.group_by_scope)
                 .map(|shared| Sharing {
                     shared,
+                    parent: None,
                     open: Vec::new(),
                 }),
             seen: Seen::with_capacity(capacity),
         })
+    }
+
+    /// A new scope id for `text`, whose batches hold at most `max` items.
+    fn new_scope(&mut self, text: &str, max: usize) -> usize {
+        self.open.push(None);
+        self.open_wildcards.push(None);
+        self.scope_max.push(max);
+        self.texts.push(text.into());
+        self.open.len() - 1
     }
 
     /// Packs `item`, the item of input `index` (indices grow from call to call; unsupported
@@ -228,15 +444,12 @@ impl Packer {
             let id = match self.scopes.get(item.scope.as_str()) {
                 Some(&id) => id,
                 None => {
-                    self.open.push(None);
-                    self.open_wildcards.push(None);
                     let max = self
                         .max_items_per_scope
                         .iter()
                         .find(|(s, _)| *s == item.scope)
                         .map_or(self.max_items, |&(_, n)| n);
-                    self.scope_max.push(max);
-                    let id = self.open.len() - 1;
+                    let id = self.new_scope(&item.scope, max);
                     self.scopes.insert(item.scope.clone(), id);
                     id
                 }
@@ -246,15 +459,16 @@ impl Packer {
         };
         // Shared packing for every item, but a wildcard that must stay alone in its request.
         if self.shared.is_some() && (!alone || self.shared_wildcards()) {
-            return Ok(self.push_shared(index, item, scope));
+            return Ok(self.push_shared(item, scope));
         }
         let apart = item.wildcard && self.max_wildcards.is_some();
         let max_items = match self.max_wildcards {
             Some(max) if apart => max.min(self.scope_max[scope]),
             _ => self.scope_max[scope],
         };
-        let fits = |b: &BatchPlan| {
-            b.len() < max_items && b.bytes.saturating_add(item.bytes) <= self.max_bytes
+        let fits = |b: &Span| {
+            (b.end as usize) < max_items
+                && (b.bytes as usize).saturating_add(item.bytes) <= self.max_bytes
         };
         let lane = if apart {
             &mut self.open_wildcards
@@ -269,14 +483,10 @@ impl Packer {
         let batch = match open {
             Some(b) => b,
             None => {
-                self.batches.push(BatchPlan {
-                    scope: if self.group_by_scope {
-                        item.scope.clone()
-                    } else {
-                        String::new()
-                    },
-                    targets: Vec::with_capacity(if alone { 1 } else { max_items.min(1024) }),
-                    bytes: self.overhead,
+                self.batches.push(Span {
+                    scope: scope as u32,
+                    end: 0,
+                    bytes: self.overhead as u32,
                     wildcards: 0,
                 });
                 let b = (self.batches.len() - 1) as u32;
@@ -286,13 +496,14 @@ impl Packer {
                 b
             }
         };
-        let plan = &mut self.batches[batch as usize];
-        plan.bytes += item.bytes;
-        plan.wildcards += usize::from(item.wildcard);
-        plan.targets.push(index);
+        let span = &mut self.batches[batch as usize];
+        // Under `max_bytes`, itself under `u32::MAX`.
+        span.bytes += item.bytes as u32;
+        span.wildcards += u32::from(item.wildcard);
+        span.end += 1;
         Ok(Packed::New {
             batch,
-            slot: (plan.targets.len() - 1) as u32,
+            slot: span.end - 1,
         })
     }
 
@@ -307,51 +518,66 @@ impl Packer {
     /// batch with room (items and bytes, the shared envelope and the scope's own bytes
     /// included) where its scope holds no wildcard (and, for a wildcard alone in its scope,
     /// where its scope holds nothing yet), else into a new open batch.
-    fn push_shared(&mut self, index: u32, item: &Item, scope: usize) -> Packed {
+    fn push_shared(&mut self, item: &Item, scope: usize) -> Packed {
         let wildcard = item.wildcard && self.wildcard_alone;
         let (max_items, max_bytes) = (self.max_items, self.max_bytes);
+        let parent = match self.shared.as_ref().and_then(|s| s.parent) {
+            Some(parent) => parent,
+            None => {
+                let Some(sharing) = self.shared.as_ref() else {
+                    unreachable!("called only when sharing")
+                };
+                let text = sharing.shared.parent.clone();
+                let parent = self.new_scope(&text, max_items) as u32;
+                if let Some(sharing) = self.shared.as_mut() {
+                    sharing.parent = Some(parent);
+                }
+                parent
+            }
+        };
         let Some(sharing) = self.shared.as_mut() else {
             unreachable!("called only when sharing")
         };
-        let batches = &mut self.batches;
+        let (batches, texts) = (&mut self.batches, &self.texts);
         sharing
             .open
-            .retain(|(b, _)| batches[*b as usize].len() < max_items);
+            .retain(|(b, _)| (batches[*b as usize].end as usize) < max_items);
         let shared = &sharing.shared;
         // What the item adds to an open batch, if its scope may join it.
-        let cost = |plan: &BatchPlan, scopes: &HashMap<usize, bool>| -> Option<usize> {
+        let cost = |span: &Span, scopes: &HashMap<usize, bool>| -> Option<usize> {
             match scopes.get(&scope) {
                 Some(&held_wildcard) => (!held_wildcard && !wildcard).then_some(item.bytes),
                 None if scopes.len() == 1 => Some(
                     item.bytes
                         + shared.request_overhead
-                        + shared.scope_bytes(&plan.scope)
+                        + shared.scope_bytes(&texts[span.scope as usize])
                         + shared.scope_bytes(&item.scope),
                 ),
                 None => Some(item.bytes + shared.scope_bytes(&item.scope)),
             }
         };
         let found = sharing.open.iter_mut().find_map(|(b, scopes)| {
-            let plan = &batches[*b as usize];
-            cost(plan, scopes)
-                .filter(|cost| plan.bytes.saturating_add(*cost) <= max_bytes)
+            let span = &batches[*b as usize];
+            cost(span, scopes)
+                .filter(|cost| (span.bytes as usize).saturating_add(*cost) <= max_bytes)
                 .map(|cost| (*b, scopes, cost))
         });
         let batch = match found {
             Some((b, scopes, cost)) => {
                 scopes.insert(scope, wildcard);
-                let plan = &mut batches[b as usize];
-                if plan.scope != item.scope {
-                    plan.scope.clone_from(&shared.parent);
+                let span = &mut batches[b as usize];
+                if span.scope != scope as u32 {
+                    span.scope = parent;
                 }
-                plan.bytes += cost;
+                // Under `max_bytes`, itself under `u32::MAX`.
+                span.bytes += cost as u32;
                 b
             }
             None => {
-                batches.push(BatchPlan {
-                    scope: item.scope.clone(),
-                    targets: Vec::with_capacity(max_items.min(1024)),
-                    bytes: self.overhead + item.bytes,
+                batches.push(Span {
+                    scope: scope as u32,
+                    end: 0,
+                    bytes: (self.overhead + item.bytes) as u32,
                     wildcards: 0,
                 });
                 let b = (batches.len() - 1) as u32;
@@ -362,17 +588,51 @@ impl Packer {
                 b
             }
         };
-        let plan = &mut batches[batch as usize];
-        plan.wildcards += usize::from(item.wildcard);
-        plan.targets.push(index);
+        let span = &mut batches[batch as usize];
+        span.wildcards += u32::from(item.wildcard);
+        span.end += 1;
         Packed::New {
             batch,
-            slot: (plan.targets.len() - 1) as u32,
+            slot: span.end - 1,
         }
     }
 
-    fn finish(self) -> Vec<BatchPlan> {
-        self.batches
+    /// The batches, with every target placed in their index array: `places` holds each
+    /// target's batch (or a mark) on the way in, its position in the array on the way out.
+    /// O(n), the dedup table freed first.
+    fn finish(self, mut places: Places) -> (Batches, Vec<u32>) {
+        let Packer {
+            batches: mut spans,
+            texts,
+            seen,
+            ..
+        } = self;
+        drop(seen);
+        // Counts to starts (each span's `end` then moves up to its end as it fills).
+        let mut total = 0u32;
+        for span in &mut spans {
+            let count = span.end;
+            span.end = total;
+            total += count;
+        }
+        let mut slots = vec![0u32; total as usize];
+        for (target, place) in places.places.iter_mut().enumerate() {
+            if *place < PENDING {
+                let span = &mut spans[*place as usize];
+                slots[span.end as usize] = target as u32;
+                *place = span.end;
+                span.end += 1;
+            }
+        }
+        for &(target, first) in &places.merged {
+            places.places[target as usize] = places.places[first as usize];
+        }
+        let batches = Batches {
+            spans,
+            slots,
+            scopes: texts,
+        };
+        (batches, places.places)
     }
 }
 
@@ -481,16 +741,24 @@ pub struct PlannedRequest {
 
 /// The plan for one provider. Targets are referred to by their index in the request's
 /// [`PurgeRequest::targets`]: a plan is read together with its request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Its batches are [`ProviderPlan::batches`], each target's fate
+/// [`ProviderPlan::disposition`]. Built by [`plan_provider`], or from its parts by
+/// [`PlanBuilder`] (a stored plan read back).
+#[derive(Debug, Clone)]
 pub struct ProviderPlan {
     /// The purger's name (the config's provider name).
     pub provider: String,
     /// The provider kind.
     pub kind: String,
-    /// Batches in sending order.
-    pub batches: Vec<BatchPlan>,
-    /// One entry per input target, in input order.
-    pub targets: Vec<Disposition>,
+    batches: Batches,
+    /// Per input target: its position in the batches' index array (for a merged duplicate,
+    /// its first's), or [`UNSUPPORTED`].
+    places: Vec<u32>,
+    /// The unsupported targets in input order, each with an index into `reasons`.
+    unsupported: Vec<(u32, u32)>,
+    /// The distinct reasons targets are unsupported.
+    reasons: Vec<Arc<str>>,
     /// Warnings for every planned row (advisory options the provider ignores, client-side dry run).
     pub warnings: Vec<String>,
     /// The requests that would be sent, one per batch, secrets redacted. Empty for a dry run
@@ -501,6 +769,50 @@ pub struct ProviderPlan {
     /// What the purge would be billed, when the provider bills per item
     /// ([`crate::Limits::billing`]).
     pub billable: Option<Billable>,
+}
+
+/// Equal when they read the same: batches, every target's fate, and the rest.
+impl PartialEq for ProviderPlan {
+    fn eq(&self, other: &Self) -> bool {
+        self.provider == other.provider
+            && self.kind == other.kind
+            && self.batches == other.batches
+            && self.places.len() == other.places.len()
+            && self.dispositions().eq(other.dispositions())
+            && self.warnings == other.warnings
+            && self.requests == other.requests
+            && self.client_side_dry_run == other.client_side_dry_run
+            && self.billable == other.billable
+    }
+}
+
+impl Eq for ProviderPlan {}
+
+/// The shape the plan had as plain vectors: `batches` a list of [`BatchPlan`], `targets` one
+/// [`Disposition`] per target.
+impl Serialize for ProviderPlan {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        /// The dispositions as a sequence.
+        struct Targets<'a>(&'a ProviderPlan);
+        impl Serialize for Targets<'_> {
+            fn serialize<S: Serializer>(
+                &self,
+                serializer: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.dispositions())
+            }
+        }
+        let mut s = serializer.serialize_struct("ProviderPlan", 8)?;
+        s.serialize_field("provider", &self.provider)?;
+        s.serialize_field("kind", &self.kind)?;
+        s.serialize_field("batches", &self.batches)?;
+        s.serialize_field("targets", &Targets(self))?;
+        s.serialize_field("warnings", &self.warnings)?;
+        s.serialize_field("requests", &self.requests)?;
+        s.serialize_field("client_side_dry_run", &self.client_side_dry_run)?;
+        s.serialize_field("billable", &self.billable)?;
+        s.end()
+    }
 }
 
 /// The billable units of a planned purge: one per planned item, duplicates merged.
@@ -515,9 +827,44 @@ pub struct Billable {
 }
 
 impl ProviderPlan {
+    /// The batches, in sending order.
+    pub fn batches(&self) -> &Batches {
+        &self.batches
+    }
+
     /// The number of items across all batches.
     pub fn items(&self) -> usize {
-        self.batches.iter().map(BatchPlan::len).sum()
+        self.batches.items()
+    }
+
+    /// The number of input targets (the request's).
+    pub fn target_count(&self) -> usize {
+        self.places.len()
+    }
+
+    /// What happens to input target `target`, if the request has it.
+    pub fn disposition(&self, target: usize) -> Option<Disposition> {
+        let place = *self.places.get(target)?;
+        if place == UNSUPPORTED {
+            let at = self
+                .unsupported
+                .binary_search_by_key(&(target as u32), |&(t, _)| t)
+                .ok()?;
+            let reason = self.reasons[self.unsupported[at].1 as usize].clone();
+            return Some(Disposition::Unsupported { reason });
+        }
+        let (batch, slot) = self.batches.locate(place);
+        let first = self.batches.slots[place as usize];
+        Some(Disposition::Planned {
+            batch,
+            slot,
+            merged_with: (first as usize != target).then_some(first),
+        })
+    }
+
+    /// Every input target's fate, in input order.
+    pub fn dispositions(&self) -> impl ExactSizeIterator<Item = Disposition> + '_ {
+        (0..self.places.len()).map(|t| self.disposition(t).expect("in range"))
     }
 
     /// Batch `index` with its items, mapped again from `request`'s targets by `provider` (the
@@ -561,7 +908,7 @@ impl ProviderPlan {
             .filter(|s| scoped && s.parent == plan.scope);
         let mut bytes = provider.body_overhead(options);
         let mut items = Vec::with_capacity(plan.len());
-        for &t in &plan.targets {
+        for &t in plan.targets {
             let target = request.targets().get(t as usize).ok_or_else(|| {
                 Error::protocol(format!(
                     "the plan names target {t} of a request with {}",
@@ -595,10 +942,141 @@ impl ProviderPlan {
         }
         Ok(Batch {
             id: BatchId { run, index },
-            scope: plan.scope.clone(),
+            scope: plan.scope.to_owned(),
             items,
             bytes,
         })
+    }
+}
+
+/// Builds a [`ProviderPlan`] from its parts (a stored plan read back, tests): its batches in
+/// sending order, then the targets in no batch of their own. Every target of the request must
+/// be given exactly one fate.
+///
+/// ```
+/// use purgekit_core::{Disposition, PlanBuilder};
+/// let mut plan = PlanBuilder::new("cdn", "level3", 3);
+/// plan.batch("", &[0, 2], 120, 0).unwrap();
+/// plan.merged(1, 0).unwrap();
+/// let plan = plan.build().unwrap();
+/// assert_eq!(plan.batches().get(0).unwrap().targets, [0, 2]);
+/// assert_eq!(
+///     plan.disposition(1),
+///     Some(Disposition::Planned { batch: 0, slot: 0, merged_with: Some(0) })
+/// );
+/// ```
+#[derive(Debug)]
+pub struct PlanBuilder {
+    plan: ProviderPlan,
+}
+
+impl PlanBuilder {
+    /// A plan of `provider` (its name and kind) for a request of `targets` targets.
+    pub fn new(provider: impl Into<String>, kind: impl Into<String>, targets: usize) -> Self {
+        PlanBuilder {
+            plan: ProviderPlan {
+                provider: provider.into(),
+                kind: kind.into(),
+                batches: Batches::default(),
+                places: vec![PENDING; targets],
+                unsupported: Vec::new(),
+                reasons: Vec::new(),
+                warnings: Vec::new(),
+                requests: Vec::new(),
+                client_side_dry_run: false,
+                billable: None,
+            },
+        }
+    }
+
+    /// Target `target`'s place, when it has none yet.
+    fn pending(&mut self, target: u32) -> Result<&mut u32> {
+        let targets = self.plan.places.len();
+        match self.plan.places.get_mut(target as usize) {
+            Some(place) if *place == PENDING => Ok(place),
+            Some(_) => Err(Error::invalid(
+                format!("target {target}"),
+                "a target has one fate in a plan: it was given two",
+            )),
+            None => Err(Error::invalid(
+                format!("target {target}"),
+                format!("not a target of a request of {targets}"),
+            )),
+        }
+    }
+
+    /// The next batch: `targets` in slot order, `bytes` its body, `wildcards` how many of its
+    /// items are wildcards.
+    pub fn batch(
+        &mut self,
+        scope: &str,
+        targets: &[u32],
+        bytes: usize,
+        wildcards: usize,
+    ) -> Result<()> {
+        let start = self.plan.batches.items();
+        for (slot, &t) in targets.iter().enumerate() {
+            let at = u32::try_from(start + slot)
+                .ok()
+                .filter(|&at| at < PENDING)
+                .ok_or_else(|| Error::invalid("a plan", "too many targets"))?;
+            *self.pending(t)? = at;
+        }
+        if let Err(error) = self.plan.batches.push(scope, targets, bytes, wildcards) {
+            for &t in targets {
+                self.plan.places[t as usize] = PENDING;
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Target `target` is unsupported, for `reason`.
+    pub fn unsupported(&mut self, target: u32, reason: Arc<str>) -> Result<()> {
+        *self.pending(target)? = UNSUPPORTED;
+        let reasons = &mut self.plan.reasons;
+        let at = match reasons
+            .iter()
+            .position(|r| Arc::ptr_eq(r, &reason) || *r == reason)
+        {
+            Some(at) => at,
+            None => {
+                reasons.push(reason);
+                reasons.len() - 1
+            }
+        };
+        self.plan.unsupported.push((target, at as u32));
+        Ok(())
+    }
+
+    /// Target `target` is an exact duplicate of target `first`, which holds a slot.
+    pub fn merged(&mut self, target: u32, first: u32) -> Result<()> {
+        let place = self
+            .plan
+            .places
+            .get(first as usize)
+            .copied()
+            .filter(|&p| p < PENDING && self.plan.batches.slots[p as usize] == first)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("target {target}"),
+                    format!("merged with target {first}, which holds no slot of its own"),
+                )
+            })?;
+        *self.pending(target)? = place;
+        Ok(())
+    }
+
+    /// The plan, once every target has its fate.
+    pub fn build(mut self) -> Result<ProviderPlan> {
+        if let Some(t) = self.plan.places.iter().position(|&p| p == PENDING) {
+            return Err(Error::invalid(
+                format!("target {t}"),
+                "every target of a plan has a fate: this one has none",
+            ));
+        }
+        self.plan.unsupported.sort_unstable();
+        Ok(self.plan)
     }
 }
 
@@ -671,58 +1149,41 @@ pub fn plan_provider<P: Provider + ?Sized>(
     let limits = provider.limits();
     let mut packer = Packer::new(&limits, provider.body_overhead(options), targets.len())?;
     let mut earlier = |t: u32| remap(provider, &targets[t as usize], options);
-    let mut reasons: HashMap<String, Arc<str>> = HashMap::new();
-    let mut shared = |reason: String| {
-        let reason = reasons
-            .entry(reason)
-            .or_insert_with_key(|r| Arc::from(r.as_str()));
-        Disposition::Unsupported {
-            reason: reason.clone(),
-        }
-    };
-    let mut dispositions: Vec<Disposition> = Vec::with_capacity(targets.len());
+    // Each distinct reason once: its index in `reasons`.
+    let mut reason_ids: HashMap<String, u32> = HashMap::new();
+    let mut reasons: Vec<Arc<str>> = Vec::new();
+    let mut unsupported: Vec<(u32, u32)> = Vec::new();
+    let mut places = Places::with_capacity(targets.len());
     for (t, target) in targets.iter().enumerate() {
-        let disposition = if !caps.supports_target(target.kind()) {
-            shared(
-                provider
-                    .unsupported_reason(target.kind())
-                    .unwrap_or_else(|| {
-                        format!("{kind} does not support {} targets", target.kind())
-                    }),
-            )
+        let reason = if !caps.supports_target(target.kind()) {
+            provider
+                .unsupported_reason(target.kind())
+                .unwrap_or_else(|| format!("{kind} does not support {} targets", target.kind()))
         } else if !missing_semantic.is_empty() {
-            shared(format!(
+            format!(
                 "{kind} does not support option `{}`",
                 missing_semantic.join("`, `")
-            ))
+            )
         } else {
             match provider.map(target, options)? {
-                Mapped::Item(item) => match packer.push(t as u32, &item, &mut earlier)? {
-                    Packed::New { batch, slot } => Disposition::Planned {
-                        batch,
-                        slot,
-                        merged_with: None,
-                    },
-                    Packed::Duplicate(first) => match dispositions[first as usize] {
-                        Disposition::Planned { batch, slot, .. } => Disposition::Planned {
-                            batch,
-                            slot,
-                            merged_with: Some(first),
-                        },
-                        Disposition::Unsupported { .. } => {
-                            unreachable!("only planned targets are packed")
-                        }
-                    },
-                },
-                Mapped::Unsupported(reason) => shared(reason),
+                Mapped::Item(item) => {
+                    places.push(packer.push(t as u32, &item, &mut earlier)?);
+                    continue;
+                }
+                Mapped::Unsupported(reason) => reason,
             }
         };
-        dispositions.push(disposition);
+        let id = *reason_ids.entry(reason).or_insert_with_key(|r| {
+            reasons.push(Arc::from(r.as_str()));
+            (reasons.len() - 1) as u32
+        });
+        unsupported.push((t as u32, id));
+        places.push_unsupported();
     }
 
-    let batches = packer.finish();
+    let (batches, places) = packer.finish(places);
     let billable = limits.billing.map(|billing| Billable {
-        units: batches.iter().map(BatchPlan::len).sum(),
+        units: batches.items(),
         unit: billing.unit.to_owned(),
         terms: billing.terms.to_owned(),
     });
@@ -730,8 +1191,10 @@ pub fn plan_provider<P: Provider + ?Sized>(
         provider: name.to_owned(),
         kind: kind.to_owned(),
         batches,
+        places,
+        unsupported,
+        reasons,
         billable,
-        targets: dispositions,
         warnings,
         requests: Vec::new(),
         client_side_dry_run,
@@ -770,7 +1233,7 @@ mod tests {
     }
 
     /// The items of a packed batch.
-    fn items_of<'a>(batch: &BatchPlan, items: &'a [Item]) -> Vec<&'a Item> {
+    fn items_of<'a>(batch: BatchPlan, items: &'a [Item]) -> Vec<&'a Item> {
         batch.targets.iter().map(|&t| &items[t as usize]).collect()
     }
 
@@ -790,10 +1253,7 @@ mod tests {
             ..limits(3, None, false, true)
         };
         let (batches, _) = pack(&items, &limits, 0).unwrap();
-        let sizes: Vec<(&str, usize)> = batches
-            .iter()
-            .map(|b| (b.scope.as_str(), b.len()))
-            .collect();
+        let sizes: Vec<(&str, usize)> = batches.iter().map(|b| (b.scope, b.len())).collect();
         assert_eq!(
             sizes,
             [
@@ -834,8 +1294,8 @@ mod tests {
             })
             .collect();
         assert_eq!(values, [vec!["/1", "/2", "/3"], vec!["/1"], vec!["/*"]]);
-        assert_eq!(batches[0].targets, [0, 2, 4]);
-        assert_eq!(batches[1].scope, "b");
+        assert_eq!(batches.at(0).targets, [0, 2, 4]);
+        assert_eq!(batches.at(1).scope, "b");
         assert_eq!(
             placements[4],
             Placement {
@@ -860,7 +1320,7 @@ mod tests {
             .map(|i| item("", &format!("/{i}"), false, 40))
             .collect();
         let (batches, _) = pack(&items, &limits(100, Some(100), false, false), 10).unwrap();
-        let sizes: Vec<usize> = batches.iter().map(BatchPlan::len).collect();
+        let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
         assert_eq!(sizes, [2, 2, 1]);
         assert!(batches.iter().all(|b| b.bytes <= 100));
     }
@@ -898,8 +1358,8 @@ mod tests {
         let limits = shared(limits(200, None, true, true), true);
         let (batches, _) = pack(&items, &limits, 0).unwrap();
         assert_eq!(batches.len(), 1);
-        assert_eq!(batches[0].scope, "AG");
-        assert_eq!(batches[0].len(), 200);
+        assert_eq!(batches.at(0).scope, "AG");
+        assert_eq!(batches.at(0).len(), 200);
         // Without sharing: one request per scope.
         let (alone, _) = pack(&items, &self::limits(200, None, true, true), 0).unwrap();
         assert_eq!(alone.len(), 50);
@@ -908,7 +1368,7 @@ mod tests {
         more.push(item("h7", "/extra", false, 1));
         let (batches, _) = pack(&more, &limits, 0).unwrap();
         assert_eq!(batches.len(), 2);
-        assert_eq!(batches[1].scope, "h7");
+        assert_eq!(batches.at(1).scope, "h7");
     }
 
     #[test]
@@ -930,7 +1390,7 @@ mod tests {
                         .iter()
                         .map(|i| format!("{}{}", i.scope, i.value))
                         .collect();
-                    (b.scope.clone(), its)
+                    (b.scope.to_owned(), its)
                 })
                 .collect::<Vec<_>>()
         };
@@ -964,14 +1424,11 @@ mod tests {
         ];
         let (batches, _) = pack(&items, &shared(limits(200, None, true, true), true), 5).unwrap();
         assert_eq!(batches.len(), 1);
-        assert_eq!(batches[0].bytes, 5 + 3 + 10 + 8 + 9);
+        assert_eq!(batches.at(0).bytes, 5 + 3 + 10 + 8 + 9);
         // One byte less and `bb` no longer fits beside `a`: it gets its own request.
         let tight = shared(limits(200, Some(5 + 2 + 10 + 8 + 9 - 1), true, true), true);
         let (batches, _) = pack(&items, &tight, 5).unwrap();
-        let scopes: Vec<(&str, usize)> = batches
-            .iter()
-            .map(|b| (b.scope.as_str(), b.bytes))
-            .collect();
+        let scopes: Vec<(&str, usize)> = batches.iter().map(|b| (b.scope, b.bytes)).collect();
         assert_eq!(scopes, [("a", 5 + 2), ("bb", 5 + 1)]);
     }
 
@@ -1059,12 +1516,12 @@ mod tests {
             let (batches, placements) = pack(&items, &limits, 20).unwrap();
             prop_assert_eq!(placements.len(), items.len());
             // Every distinct item sits in exactly one slot, and every slot holds an input item.
-            let slots: usize = batches.iter().map(BatchPlan::len).sum();
+            let slots: usize = batches.iter().map(|b| b.len()).sum();
             let distinct = placements.iter().filter(|p| p.duplicate_of.is_none()).count();
             prop_assert_eq!(slots, distinct);
             let mut keys = std::collections::HashSet::new();
             for (i, p) in placements.iter().enumerate() {
-                let first = batches[p.batch as usize].targets[p.slot as usize] as usize;
+                let first = batches.at(p.batch as usize).targets[p.slot as usize] as usize;
                 prop_assert_eq!(key(&items[first]), key(&items[i]));
                 match p.duplicate_of {
                     None => {
@@ -1107,7 +1564,7 @@ mod tests {
             let unshared = limits.clone();
             let limits = shared(unshared.clone(), in_scope);
             let (batches, placements) = pack(&items, &limits, 20).unwrap();
-            let slots: usize = batches.iter().map(BatchPlan::len).sum();
+            let slots: usize = batches.iter().map(|b| b.len()).sum();
             prop_assert_eq!(slots, placements.iter().filter(|p| p.duplicate_of.is_none()).count());
             for b in &batches {
                 let its = items_of(b, &items);
@@ -1118,7 +1575,7 @@ mod tests {
                 if scopes.len() == 1 {
                     prop_assert_eq!(&b.scope, &its[0].scope);
                 } else {
-                    prop_assert_eq!(b.scope.as_str(), "AG");
+                    prop_assert_eq!(b.scope, "AG");
                     bytes += 10 + scopes.iter().map(|s| 7 + s.len()).sum::<usize>();
                 }
                 prop_assert_eq!(b.bytes, bytes);
@@ -1149,7 +1606,7 @@ mod tests {
             let (batches, placements) = first;
             let mut last: HashMap<&str, (u32, u32)> = HashMap::new();
             for (i, p) in placements.iter().enumerate().filter(|(_, p)| p.duplicate_of.is_none()) {
-                let scope = batches[p.batch as usize].scope.as_str();
+                let scope = batches.at(p.batch as usize).scope;
                 if items[i].wildcard && limits.wildcard_alone { continue; }
                 if let Some(prev) = last.insert(scope, (p.batch, p.slot)) {
                     prop_assert!(prev < (p.batch, p.slot));
@@ -1168,17 +1625,17 @@ mod tests {
                 let first = &items[batch.targets[0] as usize];
                 let alone = limits.wildcard_alone && first.wildcard;
                 if alone { continue; }
-                if let Some(&p) = prev_open.get(batch.scope.as_str()) {
-                    let prev = &batches[p];
+                if let Some(&p) = prev_open.get(batch.scope) {
+                    let prev = &batches.at(p);
                     prop_assert!(prev.len() == limits.max_items
                         || prev.bytes + first.bytes > max_bytes);
                 }
-                prev_open.insert(batch.scope.as_str(), b);
+                prev_open.insert(batch.scope, b);
             }
             // With no byte limit and no wildcards alone, the count is the minimum: ceil(n / max).
             if limits.max_body_bytes.is_none() && !limits.wildcard_alone {
                 let mut per_scope: HashMap<&str, usize> = HashMap::new();
-                for b in &batches { *per_scope.entry(b.scope.as_str()).or_default() += b.len(); }
+                for b in &batches { *per_scope.entry(b.scope).or_default() += b.len(); }
                 let minimum: usize = per_scope.values().map(|n| n.div_ceil(limits.max_items)).sum();
                 prop_assert_eq!(batches.len(), minimum);
             }

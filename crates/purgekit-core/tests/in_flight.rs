@@ -256,7 +256,7 @@ async fn plan_packs_wildcards_apart_within_the_capacity() {
     let p = purger(Arc::new(Server::default()));
     let plan = p.plan(&request(None)).unwrap();
     let batches: Vec<(usize, usize)> = plan.providers[0]
-        .batches
+        .batches()
         .iter()
         .map(|b| (b.len(), b.wildcards))
         .collect();

@@ -176,9 +176,9 @@ async fn rows_get_their_own_scopes_handle_and_each_is_polled() {
     let request = request(true);
     let plan = purger.plan(&request).unwrap();
     let scopes: Vec<&str> = plan.providers[0]
-        .batches
+        .batches()
         .iter()
-        .map(|b| b.scope.as_str())
+        .map(|b| b.scope)
         .collect();
     // 4 paths of a, b, c in one shared request; b's wildcard cannot join b's path there, so
     // it opens a second request, which d joins.

@@ -165,11 +165,11 @@ fn the_planner_batches_a_new_provider_by_its_limits() {
     let plan = purger.plan(&request).unwrap();
     let plan = &plan.providers[0];
     // The plan names targets by index; the items are mapped again from them when sending.
-    assert_eq!(plan.batches[0].targets, [0, 2, 4]);
-    let batches: Vec<(String, Vec<String>)> = (0..plan.batches.len())
+    assert_eq!(plan.batches().at(0).targets, [0, 2, 4]);
+    let batches: Vec<(String, Vec<String>)> = (0..plan.batches().len())
         .map(|i| {
             let batch = plan.batch(i, &ToyCdn, &request).unwrap();
-            assert_eq!(batch.bytes, plan.batches[i].bytes);
+            assert_eq!(batch.bytes, plan.batches().at(i).bytes);
             let values = batch.items.into_iter().map(|item| item.value).collect();
             (batch.scope, values)
         })
@@ -190,7 +190,7 @@ fn the_planner_batches_a_new_provider_by_its_limits() {
     );
     // The plan shows the exact requests, with the provider's secret redacted.
     assert_eq!(
-        plan.targets[6],
+        plan.disposition(6).unwrap(),
         Disposition::Planned {
             batch: 0,
             slot: 1,

@@ -104,23 +104,23 @@ proptest! {
         };
         let request = PurgeRequest::new(targets.clone(), Options::default()).unwrap();
         let plan = plan_provider("p", &provider, &request).unwrap();
-        prop_assert_eq!(plan.targets.len(), targets.len());
-        for (t, (target, disposition)) in targets.iter().zip(&plan.targets).enumerate() {
+        prop_assert_eq!(plan.target_count(), targets.len());
+        for (t, (target, disposition)) in targets.iter().zip(plan.dispositions()).enumerate() {
             match (target.kind(), disposition) {
                 (TargetKind::Tag, Disposition::Unsupported { reason }) => {
                     // The provider's own reason for a kind it does not declare.
-                    prop_assert_eq!(&**reason, TAGS_REASON);
+                    prop_assert_eq!(&*reason, TAGS_REASON);
                 }
                 (TargetKind::Everything, Disposition::Unsupported { reason }) => {
-                    prop_assert_eq!(&**reason, "paths needs a host");
+                    prop_assert_eq!(&*reason, "paths needs a host");
                 }
                 (kind, Disposition::Planned { batch, slot, merged_with }) => {
                     prop_assert!(!matches!(kind, TargetKind::Tag | TargetKind::Everything));
-                    let b = &plan.batches[*batch as usize];
+                    let b = plan.batches().at(batch as usize);
                     let first = merged_with.map_or(t, |m| m as usize);
-                    prop_assert_eq!(b.targets[*slot as usize] as usize, first);
+                    prop_assert_eq!(b.targets[slot as usize] as usize, first);
                     // Same scope and an item that covers exactly the target, nothing wider.
-                    prop_assert_eq!(b.scope.as_str(), target.host().unwrap());
+                    prop_assert_eq!(b.scope, target.host().unwrap());
                     let item = match provider.map(target, request.options()).unwrap() {
                         Mapped::Item(item) => item,
                         Mapped::Unsupported(r) => return Err(TestCaseError::fail(r)),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use purgekit_core::{BatchPlan, Disposition, Error, ProviderPlan, Result, Target};
+use purgekit_core::{Disposition, Error, PlanBuilder, ProviderPlan, Result, Target};
 
 /// The version byte of [`encode_plan`]'s format.
 const PLAN_FORMAT: u8 = 1;
@@ -130,21 +130,23 @@ impl<'a> Reader<'a> {
 /// and the targets in no batch of their own (unsupported with their reasons, merged
 /// duplicates with the target they follow). The encoded requests and billing are not kept.
 pub(crate) fn encode_plan(plan: &ProviderPlan) -> Vec<u8> {
-    let slots: usize = plan.batches.iter().map(BatchPlan::len).sum();
-    let mut w = Writer(Vec::with_capacity(64 + slots * 4 + plan.batches.len() * 32));
+    let batches = plan.batches();
+    let mut w = Writer(Vec::with_capacity(
+        64 + batches.items() * 4 + batches.len() * 32,
+    ));
     w.0.push(PLAN_FORMAT);
     w.0.push(u8::from(plan.client_side_dry_run));
     w.u32(plan.warnings.len());
     for warning in &plan.warnings {
         w.str(warning);
     }
-    w.u32(plan.batches.len());
-    for batch in &plan.batches {
-        w.str(&batch.scope);
+    w.u32(batches.len());
+    for batch in batches {
+        w.str(batch.scope);
         w.u64(batch.bytes);
         w.u32(batch.wildcards);
         w.u32(batch.targets.len());
-        for &t in &batch.targets {
+        for &t in batch.targets {
             w.0.extend_from_slice(&t.to_le_bytes());
         }
     }
@@ -152,16 +154,16 @@ pub(crate) fn encode_plan(plan: &ProviderPlan) -> Vec<u8> {
     let mut reasons: Vec<Arc<str>> = Vec::new();
     let mut unsupported = Vec::new();
     let mut merged = Vec::new();
-    for (index, disposition) in plan.targets.iter().enumerate() {
+    for (index, disposition) in plan.dispositions().enumerate() {
         match disposition {
             Disposition::Unsupported { reason } => {
                 let at = match reasons
                     .iter()
-                    .position(|r| Arc::ptr_eq(r, reason) || r == reason)
+                    .position(|r| Arc::ptr_eq(r, &reason) || *r == reason)
                 {
                     Some(at) => at,
                     None => {
-                        reasons.push(reason.clone());
+                        reasons.push(reason);
                         reasons.len() - 1
                     }
                 };
@@ -170,7 +172,7 @@ pub(crate) fn encode_plan(plan: &ProviderPlan) -> Vec<u8> {
             Disposition::Planned {
                 merged_with: Some(first),
                 ..
-            } => merged.push((index, *first as usize)),
+            } => merged.push((index, first as usize)),
             Disposition::Planned { .. } => {}
         }
     }
@@ -204,74 +206,42 @@ pub(crate) fn decode_plan(
     }
     let client_side_dry_run = r.u8()? != 0;
     let warnings = (0..r.u32()?).map(|_| r.str()).collect::<Result<Vec<_>>>()?;
-    let batch_count = r.u32()? as usize;
-    let mut batches = Vec::with_capacity(batch_count);
-    let mut dispositions: Vec<Option<Disposition>> = vec![None; targets];
-    for b in 0..batch_count {
+    let mut plan = PlanBuilder::new(provider, kind, targets);
+    let mut list: Vec<u32> = Vec::new();
+    for _ in 0..r.u32()? {
         let scope = r.str()?;
         let body = r.u64()? as usize;
         let wildcards = r.u32()? as usize;
         let n = r.u32()? as usize;
         let raw = r.take(n.checked_mul(4).ok_or_else(|| corrupt("plan"))?)?;
-        let mut list = Vec::with_capacity(n);
-        for (slot, t) in raw.chunks_exact(4).enumerate() {
-            let t = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
-            let entry = dispositions
-                .get_mut(t as usize)
-                .ok_or_else(|| corrupt("plan"))?;
-            *entry = Some(Disposition::Planned {
-                batch: b as u32,
-                slot: slot as u32,
-                merged_with: None,
-            });
-            list.push(t);
-        }
-        batches.push(BatchPlan {
-            scope,
-            targets: list,
-            bytes: body,
-            wildcards,
-        });
+        list.clear();
+        list.extend(
+            raw.chunks_exact(4)
+                .map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]])),
+        );
+        plan.batch(&scope, &list, body, wildcards)
+            .map_err(|_| corrupt("plan"))?;
     }
     let reasons: Vec<Arc<str>> = (0..r.u32()?)
         .map(|_| r.str().map(Arc::from))
         .collect::<Result<_>>()?;
     for _ in 0..r.u32()? {
-        let (index, reason) = (r.u32()? as usize, r.u32()? as usize);
+        let (index, reason) = (r.u32()?, r.u32()? as usize);
         let reason = reasons.get(reason).ok_or_else(|| corrupt("plan"))?.clone();
-        *dispositions.get_mut(index).ok_or_else(|| corrupt("plan"))? =
-            Some(Disposition::Unsupported { reason });
+        plan.unsupported(index, reason)
+            .map_err(|_| corrupt("plan"))?;
     }
     for _ in 0..r.u32()? {
-        let (index, first) = (r.u32()? as usize, r.u32()?);
-        let Some(Some(Disposition::Planned { batch, slot, .. })) =
-            dispositions.get(first as usize).cloned()
-        else {
-            return Err(corrupt("plan"));
-        };
-        *dispositions.get_mut(index).ok_or_else(|| corrupt("plan"))? = Some(Disposition::Planned {
-            batch,
-            slot,
-            merged_with: Some(first),
-        });
+        let (index, first) = (r.u32()?, r.u32()?);
+        plan.merged(index, first).map_err(|_| corrupt("plan"))?;
     }
     if !r.0.is_empty() {
         return Err(corrupt("plan"));
     }
-    let targets = dispositions
-        .into_iter()
-        .map(|d| d.ok_or_else(|| corrupt("plan")))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(ProviderPlan {
-        provider: provider.to_owned(),
-        kind: kind.to_owned(),
-        batches,
-        targets,
-        warnings,
-        requests: Vec::new(),
-        client_side_dry_run,
-        billable: None,
-    })
+    let mut plan = plan.build().map_err(|_| corrupt("plan"))?;
+    plan.warnings = warnings;
+    plan.client_side_dry_run = client_side_dry_run;
+    Ok(plan)
 }
 
 /// Slots (`u32` each) as bytes.
@@ -315,53 +285,63 @@ mod tests {
 
     #[test]
     fn a_plan_round_trips_and_damage_is_an_error() {
-        let mut plan = ProviderPlan {
-            provider: "p".into(),
-            kind: "k".into(),
-            batches: vec![
-                BatchPlan {
-                    scope: "s".into(),
-                    targets: vec![0],
-                    bytes: 10,
-                    wildcards: 0,
-                },
-                BatchPlan {
-                    scope: String::new(),
-                    targets: vec![1],
-                    bytes: 12,
-                    wildcards: 1,
-                },
-            ],
-            targets: vec![
-                Disposition::Planned {
-                    batch: 0,
-                    slot: 0,
-                    merged_with: None,
-                },
-                Disposition::Planned {
-                    batch: 1,
-                    slot: 0,
-                    merged_with: None,
-                },
-                Disposition::Planned {
-                    batch: 0,
-                    slot: 0,
-                    merged_with: Some(0),
-                },
-            ],
-            warnings: vec!["w".into()],
-            requests: Vec::new(),
-            client_side_dry_run: false,
-            billable: None,
+        let build = |second_unsupported: bool| {
+            let mut plan = PlanBuilder::new("p", "k", 3);
+            plan.batch("s", &[0], 10, 0).unwrap();
+            if second_unsupported {
+                plan.unsupported(1, Arc::from("no")).unwrap();
+            } else {
+                plan.batch("", &[1], 12, 1).unwrap();
+            }
+            plan.merged(2, 0).unwrap();
+            let mut plan = plan.build().unwrap();
+            plan.warnings = vec!["w".into()];
+            plan
         };
+        let plan = build(false);
         let blob = encode_plan(&plan);
         assert_eq!(decode_plan(&blob, "p", "k", 3).unwrap(), plan);
         assert!(decode_plan(&blob[..blob.len() - 1], "p", "k", 3).is_err());
         assert!(decode_plan(&blob, "p", "k", 4).is_err());
-        plan.targets[1] = Disposition::Unsupported {
-            reason: Arc::from("no"),
-        };
-        plan.batches.pop();
+        let plan = build(true);
         assert_eq!(decode_plan(&encode_plan(&plan), "p", "k", 3).unwrap(), plan);
+    }
+
+    /// The stored bytes of a plan, as format 1 has always written them: journals written
+    /// before plans became compact read back unchanged.
+    #[test]
+    fn the_plan_format_is_unchanged() {
+        let mut plan = PlanBuilder::new("p", "k", 3);
+        plan.batch("s", &[0], 10, 0).unwrap();
+        plan.unsupported(1, Arc::from("no")).unwrap();
+        plan.merged(2, 0).unwrap();
+        let mut plan = plan.build().unwrap();
+        plan.warnings = vec!["w".into()];
+        #[rustfmt::skip]
+        let expected: &[u8] = &[
+            1, 0, // format, not a client-side dry run
+            1, 0, 0, 0, 1, 0, 0, 0, b'w', // one warning
+            1, 0, 0, 0, // one batch:
+            1, 0, 0, 0, b's', // its scope
+            10, 0, 0, 0, 0, 0, 0, 0, // its bytes
+            0, 0, 0, 0, // its wildcards
+            1, 0, 0, 0, 0, 0, 0, 0, // its targets: [0]
+            1, 0, 0, 0, 2, 0, 0, 0, b'n', b'o', // one reason
+            1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, // target 1: reason 0
+            1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, // target 2: merged with 0
+        ];
+        assert_eq!(encode_plan(&plan), expected);
+        assert_eq!(decode_plan(expected, "p", "k", 3).unwrap(), plan);
+    }
+
+    #[test]
+    fn a_target_placed_twice_is_damage() {
+        let mut plan = PlanBuilder::new("p", "k", 2);
+        plan.batch("", &[0, 1], 10, 0).unwrap();
+        let mut blob = encode_plan(&plan.build().unwrap());
+        // The second slot names target 0 again.
+        let at = blob.len() - 12 - 4;
+        blob[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+        assert!(decode_plan(&blob, "p", "k", 2).is_err());
     }
 }

@@ -533,7 +533,7 @@ impl Journal {
         let kind: String = get(&row, 0)?;
         let blob: Vec<u8> = get(&row, 1)?;
         let plan = codec::decode_plan(&blob, provider, &kind, targets)?;
-        let mut batches = vec![BatchRecord::Queued; plan.batches.len()];
+        let mut batches = vec![BatchRecord::Queued; plan.batches().len()];
         let states = sqlx::query(
             "SELECT idx, state, attempts, parts, slots, error FROM batch_states \
              WHERE run_id = $1 AND provider = $2",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use purgekit_core::{
-    BatchPlan, BatchRecord, Error, ProviderPlan, PurgeRequest, RecordedPart, Result, RunId, RunLog,
+    BatchRecord, Batches, Error, ProviderPlan, PurgeRequest, RecordedPart, Result, RunId, RunLog,
     RunRecord, Text,
 };
 
@@ -78,7 +78,7 @@ impl RunJournal {
         options: &str,
         request: &PurgeRequest,
     ) -> Result<Vec<Option<Followed>>> {
-        let mut found = vec![None; plan.batches.len()];
+        let mut found = vec![None; plan.batches().len()];
         let others = sqlx::query(
             "SELECT p.run_id, p.provider, p.plan, r.target_count FROM run_plans p \
              JOIN runs r ON r.id = p.run_id WHERE r.state = 'running' AND p.kind = $1 \
@@ -97,7 +97,7 @@ impl RunJournal {
         }
         // This plan's batches by their targets' text.
         let mut mine: HashMap<Vec<Text>, usize> = HashMap::new();
-        for (index, batch) in plan.batches.iter().enumerate() {
+        for (index, batch) in plan.batches().iter().enumerate() {
             let texts = batch
                 .targets
                 .iter()
@@ -116,7 +116,7 @@ impl RunJournal {
             let theirs = codec::decode_plan(&blob, &provider, &plan.kind, count)?;
             let left = self.journal.unsettled(run, &provider).await?;
             let texts = self.journal.target_texts(run).await?;
-            for (batch, planned) in theirs.batches.iter().enumerate() {
+            for (batch, planned) in theirs.batches().iter().enumerate() {
                 if !left.contains(&batch) {
                     continue;
                 }
@@ -173,10 +173,10 @@ impl RunJournal {
 }
 
 /// Whether two plans send the same batches.
-fn same_batches(a: &[BatchPlan], b: &[BatchPlan]) -> bool {
+fn same_batches(a: &Batches, b: &Batches) -> bool {
     a.len() == b.len()
         && a.iter()
-            .zip(b)
+            .zip(b.iter())
             .all(|(a, b)| a.scope == b.scope && a.targets == b.targets)
 }
 
@@ -193,7 +193,7 @@ impl RunLog for RunJournal {
         let targets = request.targets().len();
         if let Some((stored, record)) = self.journal.load(self.run, &plan.provider, targets).await?
         {
-            if !same_batches(&stored.batches, &plan.batches) {
+            if !same_batches(stored.batches(), plan.batches()) {
                 return Err(Error::config(
                     format!("providers.{}", plan.provider),
                     format!(
@@ -221,13 +221,13 @@ impl RunLog for RunJournal {
         .bind(&plan.kind)
         .bind(account)
         .bind(options)
-        .bind(plan.batches.len() as i64)
+        .bind(plan.batches().len() as i64)
         .bind(blob)
         .execute(self.journal.pool())
         .await
         .map_err(|e| self.journal.error(e))?;
-        let mut batches = vec![BatchRecord::Queued; plan.batches.len()];
-        let mut notes = vec![None; plan.batches.len()];
+        let mut batches = vec![BatchRecord::Queued; plan.batches().len()];
+        let mut notes = vec![None; plan.batches().len()];
         let mut following = self.follows.lock().unwrap_or_else(|e| e.into_inner());
         for (index, followed) in follows.into_iter().enumerate() {
             if let Some(followed) = followed {

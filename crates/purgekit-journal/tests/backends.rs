@@ -5,9 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use purgekit_core::{
-    BatchPlan, BatchRecord, Disposition, ProviderPlan, PurgeRequest, RecordedPart, State,
-};
+use purgekit_core::{BatchRecord, PlanBuilder, ProviderPlan, PurgeRequest, RecordedPart, State};
 use purgekit_journal::{Journal, parse_run_id};
 use sqlx::Connection;
 
@@ -100,43 +98,17 @@ fn request(n: usize) -> PurgeRequest {
 
 /// A plan of `request(4)`: batches {0,1} and {2,3}, the duplicate merged, the tag unsupported.
 fn plan() -> ProviderPlan {
-    let planned = |batch, slot, merged_with| Disposition::Planned {
-        batch,
-        slot,
-        merged_with,
-    };
-    ProviderPlan {
-        provider: "cdn".into(),
-        kind: "level3".into(),
-        batches: vec![
-            BatchPlan {
-                scope: "svc".into(),
-                targets: vec![0, 1],
-                bytes: 100,
-                wildcards: 0,
-            },
-            BatchPlan {
-                scope: "svc".into(),
-                targets: vec![2, 3],
-                bytes: 100,
-                wildcards: 0,
-            },
-        ],
-        targets: vec![
-            planned(0, 0, None),
-            planned(0, 1, None),
-            planned(1, 0, None),
-            planned(1, 1, None),
-            planned(0, 0, Some(0)),
-            Disposition::Unsupported {
-                reason: Arc::from("no tags here"),
-            },
-        ],
-        warnings: vec![],
-        requests: vec![],
-        client_side_dry_run: false,
-        billable: None,
-    }
+    plan_with(&[2, 3])
+}
+
+/// [`plan`] with `second` as its second batch's targets.
+fn plan_with(second: &[u32]) -> ProviderPlan {
+    let mut plan = PlanBuilder::new("cdn", "level3", 6);
+    plan.batch("svc", &[0, 1], 100, 0).unwrap();
+    plan.batch("svc", second, 100, 0).unwrap();
+    plan.merged(4, 0).unwrap();
+    plan.unsupported(5, Arc::from("no tags here")).unwrap();
+    plan.build().unwrap()
 }
 
 /// A new run of `request` on the provider `cdn`.
@@ -249,8 +221,7 @@ async fn a_resumed_plan_must_match_the_written_one(url: String) {
         .planned(&plan(), "acct", &request)
         .await
         .unwrap();
-    let mut other = plan();
-    other.batches[1].targets = vec![3, 2];
+    let other = plan_with(&[3, 2]);
     let error = journal
         .log(run)
         .planned(&other, "acct", &request)

@@ -109,7 +109,7 @@ async fn purges_1000_urls_on_3_hosts_and_2_wildcards_exactly_once() {
     // The plan: the 1,000 URLs of the 3 hosts share 5 access-group requests of 200 paths; the
     // 2 wildcards, each alone in its property, share a sixth; no secret shown.
     let plan = purger.plan(&request).unwrap();
-    let batches = &plan.providers[0].batches;
+    let batches = plan.providers[0].batches();
     assert_eq!(batches.len(), 6);
     assert!(batches.iter().all(|b| b.scope == "access-group:12345"));
     assert!(batches.iter().all(|b| b.len() <= 200));

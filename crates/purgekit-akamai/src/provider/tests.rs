@@ -21,7 +21,7 @@ fn akamai(network: crate::Network) -> Akamai {
 /// The batches of `request` as (path, body) pairs, encoded at the vectors' time.
 fn wire(provider: &Akamai, request: &PurgeRequest) -> Vec<(String, String)> {
     let plan = plan_provider("akamai", provider, request).unwrap();
-    (0..plan.batches.len())
+    (0..plan.batches().len())
         .map(|i| {
             let batch = plan.batch(i, provider, request).unwrap();
             let http = provider
@@ -119,16 +119,16 @@ fn patterns_prefixes_and_hosts_are_unsupported_with_the_reason() {
         .build()
         .unwrap();
     let plan = plan_provider("akamai", &provider, &request).unwrap();
-    for disposition in &plan.targets[..3] {
+    for disposition in plan.dispositions().take(3) {
         match disposition {
             purgekit_core::Disposition::Unsupported { reason } => {
-                assert_eq!(&**reason, NO_WILDCARDS)
+                assert_eq!(&*reason, NO_WILDCARDS)
             }
             other => panic!("{other:?}"),
         }
     }
     assert!(NO_WILDCARDS.contains("no wildcards"));
-    assert_eq!(plan.batches.len(), 1);
+    assert_eq!(plan.batches().len(), 1);
     let pattern = Target::pattern("https://www.example.com/img/*").unwrap();
     assert_eq!(
         provider.map(&pattern, &Options::default()).unwrap(),
@@ -254,11 +254,11 @@ fn batches_fill_to_exactly_50000_bytes_and_never_beyond() {
     // Each URL is 43 characters: 46 bytes with quotes and comma; 1086 fit under 50,000.
     let per = (MAX_BODY_BYTES - wire::ENVELOPE_BYTES) / 46;
     assert_eq!(per, 1086);
-    assert_eq!(plan.batches[0].targets.len(), per);
-    for b in &plan.batches {
+    assert_eq!(plan.batches().at(0).targets.len(), per);
+    for b in plan.batches() {
         assert!(b.bytes <= MAX_BODY_BYTES);
     }
-    let total: usize = plan.batches.iter().map(|b| b.targets.len()).sum();
+    let total: usize = plan.batches().iter().map(|b| b.targets.len()).sum();
     assert_eq!(total, 5_000);
 }
 

@@ -106,11 +106,7 @@ fn plan_keeps_one_kind_per_request_under_the_plans_caps() {
         .build()
         .unwrap();
     let plan = plan_provider("cf", &p, &request).unwrap();
-    let mut sizes: Vec<(&str, usize)> = plan
-        .batches
-        .iter()
-        .map(|b| (b.scope.as_str(), b.len()))
-        .collect();
+    let mut sizes: Vec<(&str, usize)> = plan.batches().iter().map(|b| (b.scope, b.len())).collect();
     sizes.sort_unstable();
     let mut want = vec![
         ("files", 30),
@@ -125,7 +121,7 @@ fn plan_keeps_one_kind_per_request_under_the_plans_caps() {
     want.sort_unstable();
     assert_eq!(sizes, want);
     assert!(
-        matches!(plan.targets.last(), Some(Disposition::Unsupported { reason }) if reason.contains("prefix:"))
+        matches!(plan.dispositions().last(), Some(Disposition::Unsupported { reason }) if reason.contains("prefix:"))
     );
     // Every planned row carries what Cloudflare does instead of invalidating.
     assert_eq!(plan.warnings, [REMOVES]);
@@ -148,7 +144,7 @@ fn plan_keeps_one_kind_per_request_under_the_plans_caps() {
     }
     let plan = plan_provider("cf", &p, &b.build().unwrap()).unwrap();
     assert_eq!(
-        plan.batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        plan.batches().iter().map(|b| b.len()).collect::<Vec<_>>(),
         [500, 1]
     );
 }

@@ -115,7 +115,7 @@ fn plan_counts_billable_paths_and_keeps_wildcards_apart() {
     let billable = plan.billable.as_ref().unwrap();
     assert_eq!((billable.units, billable.unit.as_str()), (3520, "paths"));
     let shape: Vec<(usize, usize)> = plan
-        .batches
+        .batches()
         .iter()
         .map(|b| (b.len(), b.wildcards))
         .collect();

@@ -163,7 +163,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         let mut plan = plan_provider(&self.name, &*self.provider, request)?;
         if !plan.client_side_dry_run {
             let now = SystemTime::now();
-            plan.requests = (0..plan.batches.len())
+            plan.requests = (0..plan.batches().len())
                 .map(|index| {
                     let batch = plan.batch(index, &*self.provider, request)?;
                     let mut http = self.provider.encode(&batch, request.options(), now)?;
@@ -190,13 +190,13 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         let plan = plan_provider(&self.name, &*self.provider, request)?;
         context.emit(Event::Planned {
             provider: self.name.clone(),
-            batches: plan.batches.len(),
+            batches: plan.batches().len(),
             items: plan.items(),
         });
         let dry_run = request.options().dry_run;
         let mut notes = Vec::new();
         let outcomes = if plan.client_side_dry_run {
-            vec![BatchOutcome::DryRun; plan.batches.len()]
+            vec![BatchOutcome::DryRun; plan.batches().len()]
         } else {
             // A provider-side dry run is not waited for.
             let wait = request.wait().filter(|_| !dry_run);
@@ -229,7 +229,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         // The rows are formed from the plan and the outcomes when they are asked for (the
         // request's targets are shared, not copied).
         let request = request.clone();
-        Ok(Reports::deferred(plan.targets.len(), move || {
+        Ok(Reports::deferred(plan.target_count(), move || {
             Rows::new(plan, request, outcomes, &notes, dry_run)
         }))
     }

@@ -90,7 +90,7 @@ impl Rows {
     fn row(&self, index: usize) -> Row {
         let targets = self.request.targets();
         let target = &targets[index];
-        match &self.plan.targets[index] {
+        match self.plan.disposition(index).expect("a target of the plan") {
             Disposition::Unsupported { reason } => Row {
                 target: target.shared_text(),
                 provider: self.provider.clone(),
@@ -106,18 +106,18 @@ impl Rows {
                 slot,
                 merged_with,
             } => {
-                let part = match &self.outcomes[*batch as usize] {
+                let part = match &self.outcomes[batch as usize] {
                     BatchOutcome::Sent { slots, .. } => {
-                        slots.get(*slot as usize).map_or(0, |&p| p as usize)
+                        slots.get(slot as usize).map_or(0, |&p| p as usize)
                     }
                     _ => 0,
                 };
                 let mut row = Row {
                     target: target.shared_text(),
-                    ..self.templates[*batch as usize][part].clone()
+                    ..self.templates[batch as usize][part].clone()
                 };
                 if let Some(first) = merged_with {
-                    let first = &targets[*first as usize];
+                    let first = &targets[first as usize];
                     // After the plan's warnings, before the provider's: the order they arose in.
                     let mut warnings = row.warnings.to_vec();
                     warnings.insert(
@@ -137,7 +137,7 @@ impl Iterator for Rows {
 
     fn next(&mut self) -> Option<Row> {
         let index = self.next;
-        if index == self.plan.targets.len() {
+        if index == self.plan.target_count() {
             return None;
         }
         self.next += 1;
@@ -145,7 +145,7 @@ impl Iterator for Rows {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.plan.targets.len() - self.next;
+        let left = self.plan.target_count() - self.next;
         (left, Some(left))
     }
 }

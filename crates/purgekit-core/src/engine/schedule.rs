@@ -89,7 +89,7 @@ impl<P: Provider> ProviderPurger<P> {
             provider: self.provider.clone(),
             options: admission.options.clone(),
             index,
-            items: plan.batches[index].len(),
+            items: plan.batches().at(index).len(),
             batch: None,
             earlier: None,
             wait,
@@ -127,9 +127,9 @@ impl<P: Provider> ProviderPurger<P> {
                 (None, _) => {}
             }
         }
-        let (plain, wildcard): (Vec<usize>, Vec<usize>) = (0..plan.batches.len())
+        let (plain, wildcard): (Vec<usize>, Vec<usize>) = (0..plan.batches().len())
             .filter(|&i| !records.get(i).is_some_and(BatchRecord::is_sent))
-            .partition(|&i| self.in_flight.is_none() || plan.batches[i].wildcards == 0);
+            .partition(|&i| self.in_flight.is_none() || plan.batches().at(i).wildcards == 0);
         let ((mut outcomes, mut tasks), (more, other_tasks)) = tokio::join!(
             self.admit_lane(&plain, plan, request, &admission),
             self.admit_lane(&wildcard, plan, request, &admission),
@@ -153,7 +153,7 @@ impl<P: Provider> ProviderPurger<P> {
             // Every batch is admitted: no later batch needs the capacity still held.
             admission.watching.cancel();
         }
-        let mut slots: Vec<Option<BatchOutcome>> = vec![None; plan.batches.len()];
+        let mut slots: Vec<Option<BatchOutcome>> = vec![None; plan.batches().len()];
         for (index, outcome) in outcomes {
             slots[index] = Some(outcome);
         }
@@ -194,7 +194,7 @@ impl<P: Provider> ProviderPurger<P> {
         let mut outcomes = Vec::new();
         let mut tasks = JoinSet::new();
         for &index in lane {
-            let planned = &plan.batches[index];
+            let planned = &plan.batches().at(index);
             let held = match &self.in_flight {
                 Some(in_flight) => {
                     let wildcards = planned.wildcards;

@@ -123,15 +123,15 @@ fn body_length_is_the_planned_bytes_for_every_batch() {
     let provider = provider();
     let request = request(&refs);
     let plan = plan_provider("dm", &provider, &request).unwrap();
-    let sizes: Vec<usize> = plan.batches.iter().map(|b| b.len()).collect();
+    let sizes: Vec<usize> = plan.batches().iter().map(|b| b.len()).collect();
     assert_eq!(sizes, [1000, 1000, 345]);
-    for index in 0..plan.batches.len() {
+    for index in 0..plan.batches().len() {
         let batch = plan.batch(index, &provider, &request).unwrap();
         let http = provider
             .encode(&batch, request.options(), SystemTime::UNIX_EPOCH)
             .unwrap();
         assert_eq!(http.body().len(), batch.bytes);
-        assert_eq!(batch.bytes, plan.batches[index].bytes);
+        assert_eq!(batch.bytes, plan.batches().at(index).bytes);
     }
 }
 
@@ -217,7 +217,7 @@ fn unsupported_kinds_and_options_read_well() {
         .build()
         .unwrap();
     let plan = plan_provider("dm", &provider(), &request).unwrap();
-    let reasons: Vec<String> = plan.targets.iter().map(|d| format!("{d:?}")).collect();
+    let reasons: Vec<String> = plan.dispositions().map(|d| format!("{d:?}")).collect();
     assert!(reasons[1].contains("does not support wildcard pattern targets"));
     assert!(reasons[2].contains("does not support cache tag targets"));
     assert!(reasons[3].contains("does not support URL prefix targets"));
@@ -242,7 +242,7 @@ fn unsupported_kinds_and_options_read_well() {
         .build()
         .unwrap();
     let plan = plan_provider("dm", &provider(), &delete).unwrap();
-    assert!(plan.batches.is_empty());
+    assert!(plan.batches().is_empty());
 }
 
 #[test]

@@ -114,19 +114,14 @@ fn plan_packs_one_url_a_request_and_256_keys_a_request() {
         .build()
         .unwrap();
     let plan = plan_provider("fastly", &p, &request).unwrap();
-    let sizes: Vec<(&str, usize)> = plan
-        .batches
-        .iter()
-        .map(|b| (b.scope.as_str(), b.len()))
-        .collect();
+    let sizes: Vec<(&str, usize)> = plan.batches().iter().map(|b| (b.scope, b.len())).collect();
     assert_eq!(
         sizes,
         [("", 1), ("", 1), ("", 1), ("keys", 256), ("keys", 1)]
     );
     // The pattern and (without --delete) everything are unsupported rows with the reasons.
     let unsupported: Vec<String> = plan
-        .targets
-        .iter()
+        .dispositions()
         .filter_map(|d| match d {
             purgekit_core::Disposition::Unsupported { reason } => Some(reason.to_string()),
             _ => None,

@@ -222,10 +222,10 @@ fn encodes_options_and_escapes_paths() {
         .unwrap();
     let l3 = level3();
     let plan = plan_provider("l3", &l3, &request).unwrap();
-    assert_eq!(plan.batches.len(), 1);
+    assert_eq!(plan.batches().len(), 1);
     let batch = plan.batch(0, &l3, &request).unwrap();
     let http = l3.encode(&batch, request.options(), vector_now()).unwrap();
-    assert_eq!(plan.batches[0].bytes, http.body().len());
+    assert_eq!(plan.batches().at(0).bytes, http.body().len());
     insta::assert_snapshot!("post_options", render(&http));
 }
 
@@ -329,12 +329,12 @@ fn several_hosts_share_one_access_group_request() {
         .unwrap();
     let l3 = level3();
     let plan = plan_provider("l3", &l3, &request).unwrap();
-    assert_eq!(plan.batches.len(), 1);
-    assert_eq!(plan.batches[0].scope, "access-group:12345");
+    assert_eq!(plan.batches().len(), 1);
+    assert_eq!(plan.batches().at(0).scope, "access-group:12345");
     let batch = plan.batch(0, &l3, &request).unwrap();
     let http = l3.encode(&batch, request.options(), vector_now()).unwrap();
     // The planned size is the body's, envelope and properties included.
-    assert_eq!(plan.batches[0].bytes, http.body().len());
+    assert_eq!(plan.batches().at(0).bytes, http.body().len());
     // The signed path is the access-group path.
     assert_eq!(http.uri().path(), "/invalidations/v1.0/12345");
     let to_sign = sign::string_to_sign(

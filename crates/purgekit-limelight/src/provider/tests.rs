@@ -33,7 +33,7 @@ fn header<'a>(request: &'a HttpRequest, name: &str) -> &'a str {
 /// Plans `request` and encodes every batch at the vector time.
 fn encode_all(p: &Limelight, request: &PurgeRequest) -> Vec<HttpRequest> {
     let plan = plan_provider("ll", p, request).unwrap();
-    (0..plan.batches.len())
+    (0..plan.batches().len())
         .map(|i| {
             let batch = plan.batch(i, p, request).unwrap();
             p.encode(&batch, request.options(), vector_time()).unwrap()
@@ -258,10 +258,10 @@ fn ignore_case_makes_every_target_unsupported_before_sending() {
         .build()
         .unwrap();
     let plan = plan_provider("ll", &provider(), &request).unwrap();
-    assert!(plan.batches.is_empty());
-    for d in &plan.targets {
+    assert!(plan.batches().is_empty());
+    for d in plan.dispositions() {
         assert!(
-            matches!(d, Disposition::Unsupported { reason } if reason.contains("ignore-case")),
+            matches!(&d, Disposition::Unsupported { reason } if reason.contains("ignore-case")),
             "{d:?}"
         );
     }
@@ -280,8 +280,8 @@ fn counted_bytes_bound_every_body_and_long_patterns_split_on_bytes() {
     let request = builder.tag("t1").notify("ops@example.com").build().unwrap();
     let p = provider();
     let plan = plan_provider("ll", &p, &request).unwrap();
-    assert_eq!(plan.batches.len(), 2, "split on bytes, not items");
-    for index in 0..plan.batches.len() {
+    assert_eq!(plan.batches().len(), 2, "split on bytes, not items");
+    for index in 0..plan.batches().len() {
         let batch = plan.batch(index, &p, &request).unwrap();
         assert!(batch.bytes <= MAX_BODY_BYTES);
         let http = p.encode(&batch, request.options(), vector_time()).unwrap();
