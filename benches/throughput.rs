@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime};
 use peak::{reset_peak, status_kb};
 use purgekit::emulator::Emulated;
 use purgekit::sandbox::config_toml;
-use purgekit::{Config, Provider, PurgeRequest, Target, plan_provider};
+use purgekit::{Config, Provider, PurgeRequest, RunId, Target, plan_provider};
 
 const URLS: usize = 1_000_000;
 
@@ -90,8 +90,12 @@ fn case<P: Provider + ?Sized>(name: &str, provider: &P, url: impl Fn(&mut String
     let plan = plan_provider(name, provider, &request).expect("plans");
     let now = SystemTime::now();
     let mut body_bytes = 0usize;
+    // As the engine sends them: every batch mapped again by one remapper.
+    let remapper = plan.remapper(provider, &request);
     for index in 0..plan.batches().len() {
-        let batch = plan.batch(index, provider, &request).expect("maps again");
+        let batch = remapper
+            .batch(RunId::default(), index)
+            .expect("maps again");
         let http = provider
             .encode(&batch, request.options(), now)
             .expect("encodes");

@@ -8,7 +8,7 @@ use purgekit_core::http::{HeaderValue, Method};
 use purgekit_core::{
     Accepted, AuthProbe, Batch, BucketUnit, Budget, Capabilities, CompletionModel, Error, Handle,
     HttpRequest, HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED,
-    Result, Status, Target, TargetKind, TokenBucket,
+    Result, Target, TargetKind, TokenBucket,
 };
 
 use crate::config::{Account, AkamaiConfig};
@@ -296,17 +296,6 @@ impl Provider for Akamai {
         })
     }
 
-    fn encode_status(&self, _handle: &Handle, _now: SystemTime) -> Result<HttpRequest> {
-        Err(Error::Unsupported {
-            reason: ESTIMATE_ONLY.to_owned(),
-        })
-    }
-
-    fn decode_status(&self, _handle: &Handle, _response: HttpResponse) -> Result<Status> {
-        Err(Error::Unsupported {
-            reason: ESTIMATE_ONLY.to_owned(),
-        })
-    }
 
     /// None: every call of the Fast Purge v3 API purgekit implements purges
     /// (`rate-limit-status` appears only in Akamai's newest OpenAPI, with an example body copied

@@ -7,7 +7,7 @@ use purgekit_core::http::{HeaderValue, Method};
 use purgekit_core::{
     Accepted, Action, AuthProbe, Batch, BucketUnit, Capabilities, CompletionModel, Error, Handle,
     HttpRequest, HttpResponse, Item, Limits, Mapped, OptionKind, Options, Provider, REDACTED,
-    Result, Status, Target, TargetKind, TokenBucket,
+    Result, Target, TargetKind, TokenBucket,
 };
 
 use crate::config::{Account, CloudflareConfig};
@@ -262,17 +262,6 @@ impl Provider for Cloudflare {
         })
     }
 
-    fn encode_status(&self, _handle: &Handle, _now: SystemTime) -> Result<HttpRequest> {
-        Err(Error::Unsupported {
-            reason: DONE_WHEN_ACCEPTED.to_owned(),
-        })
-    }
-
-    fn decode_status(&self, _handle: &Handle, _response: HttpResponse) -> Result<Status> {
-        Err(Error::Unsupported {
-            reason: DONE_WHEN_ACCEPTED.to_owned(),
-        })
-    }
 
     fn redact(&self, request: &mut HttpRequest) {
         if let Some(value) = request.headers_mut().get_mut(AUTHORIZATION) {

@@ -45,7 +45,7 @@ pub use limits::{
 };
 pub use plan::{
     BatchPlan, Batches, Billable, Disposition, Placement, Plan, PlanBuilder, PlannedRequest,
-    ProviderPlan, pack, plan_provider,
+    ProviderPlan, Remapper, pack, plan_provider,
 };
 pub use provider::{
     Accepted, AuthProbe, Batch, BatchId, CompletionModel, Handle, HttpRequest, HttpResponse, Item,

@@ -893,20 +893,58 @@ impl ProviderPlan {
         provider: &P,
         request: &PurgeRequest,
     ) -> Result<Batch> {
-        let plan = self.batches.get(index).ok_or_else(|| {
+        self.remapper(provider, request).batch(run, index)
+    }
+
+    /// What maps this plan's batches again for `provider` and `request`, with what every
+    /// batch shares (the provider's limits, its body overhead) worked out once: sending a
+    /// million one-URL batches must not build the provider's limits a million times.
+    pub fn remapper<'a, P: Provider + ?Sized>(
+        &'a self,
+        provider: &'a P,
+        request: &'a PurgeRequest,
+    ) -> Remapper<'a, P> {
+        let options = request.options();
+        let limits = provider.limits();
+        Remapper {
+            plan: self,
+            provider,
+            request,
+            scoped: limits.group_by_scope,
+            shared: limits.shared_scope.filter(|_| limits.group_by_scope),
+            overhead: provider.body_overhead(options),
+        }
+    }
+}
+
+/// Maps a plan's batches again, one at a time ([`ProviderPlan::remapper`]).
+#[derive(Debug)]
+pub struct Remapper<'a, P: ?Sized> {
+    plan: &'a ProviderPlan,
+    provider: &'a P,
+    request: &'a PurgeRequest,
+    /// [`Limits::group_by_scope`].
+    scoped: bool,
+    /// [`Limits::shared_scope`], when scopes are grouped.
+    shared: Option<crate::SharedScope>,
+    /// [`Provider::body_overhead`].
+    overhead: usize,
+}
+
+impl<P: Provider + ?Sized> Remapper<'_, P> {
+    /// Batch `index` of run `run` with its items (see [`ProviderPlan::batch`]).
+    pub fn batch(&self, run: RunId, index: usize) -> Result<Batch> {
+        let (provider, request) = (self.provider, self.request);
+        let plan = self.plan.batches.get(index).ok_or_else(|| {
             Error::protocol(format!(
                 "no batch {index} in a plan of {} batches",
-                self.batches.len()
+                self.plan.batches.len()
             ))
         })?;
         let options = request.options();
-        let limits = provider.limits();
-        let scoped = limits.group_by_scope;
-        let shared = limits
-            .shared_scope
-            .as_ref()
-            .filter(|s| scoped && s.parent == plan.scope);
-        let mut bytes = provider.body_overhead(options);
+        let scoped = self.scoped;
+        let shared = self.shared.as_ref().filter(|s| s.parent == plan.scope);
+        let mut bytes = self.overhead;
         let mut items = Vec::with_capacity(plan.len());
         for &t in plan.targets {
             let target = request.targets().get(t as usize).ok_or_else(|| {

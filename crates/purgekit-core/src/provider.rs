@@ -119,6 +119,22 @@ pub enum CompletionModel {
     OnAcceptance,
 }
 
+/// Why provider `kind`, whose completion is `model`, answers no status query.
+fn no_status_call(kind: &str, model: CompletionModel) -> crate::Error {
+    let known = match model {
+        CompletionModel::Polled => {
+            return crate::Error::protocol(format!(
+                "{kind} polls for completion but implements no status call"
+            ));
+        }
+        CompletionModel::Estimated => "completion is the provider's estimate, waited out",
+        CompletionModel::OnAcceptance => "a purge is complete when accepted",
+    };
+    crate::Error::Unsupported {
+        reason: format!("{kind} has no status call: {known}"),
+    }
+}
+
 /// Items that go out in one request, as [`Provider::encode`] takes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Batch {
@@ -264,10 +280,22 @@ pub trait Provider: Send + Sync + 'static {
     }
 
     /// Encodes and signs a status query for `handle`, at time `now`.
-    fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest>;
+    ///
+    /// Every provider whose [`Provider::completion`] is [`CompletionModel::Polled`] implements
+    /// it. The default, for an API with no status call, is [`crate::Error::Unsupported`] saying
+    /// how completion is known instead (and a protocol error for a polled provider that forgot
+    /// it).
+    fn encode_status(&self, handle: &Handle, now: SystemTime) -> Result<HttpRequest> {
+        let _ = (handle, now);
+        Err(no_status_call(self.kind(), self.completion()))
+    }
 
-    /// Decodes the response to [`Provider::encode_status`]'s request.
-    fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status>;
+    /// Decodes the response to [`Provider::encode_status`]'s request; the default as
+    /// [`Provider::encode_status`]'s.
+    fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {
+        let _ = (handle, response);
+        Err(no_status_call(self.kind(), self.completion()))
+    }
 
     /// Replaces every secret in an encoded request (signatures, tokens, passwords) with
     /// [`REDACTED`], for `plan` output and logs.
@@ -360,5 +388,23 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), REDACTED);
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn with_no_status_call_the_default_says_how_completion_is_known() {
+        let unsupported = |model| match no_status_call("cdn", model) {
+            crate::Error::Unsupported { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            unsupported(CompletionModel::OnAcceptance),
+            "cdn has no status call: a purge is complete when accepted"
+        );
+        assert!(unsupported(CompletionModel::Estimated).contains("estimate"));
+        // A polled provider must implement it: its absence is a bug, not a limitation.
+        assert!(matches!(
+            no_status_call("cdn", CompletionModel::Polled),
+            crate::Error::Protocol { .. }
+        ));
     }
 }

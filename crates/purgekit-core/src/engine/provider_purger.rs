@@ -163,14 +163,16 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         let mut plan = plan_provider(&self.name, &*self.provider, request)?;
         if !plan.client_side_dry_run {
             let now = SystemTime::now();
-            plan.requests = (0..plan.batches().len())
+            let remapper = plan.remapper(&*self.provider, request);
+            let requests = (0..plan.batches().len())
                 .map(|index| {
-                    let batch = plan.batch(index, &*self.provider, request)?;
+                    let batch = remapper.batch(RunId::default(), index)?;
                     let mut http = self.provider.encode(&batch, request.options(), now)?;
                     self.provider.redact(&mut http);
                     Ok(planned_request(&http))
                 })
                 .collect::<Result<_>>()?;
+            plan.requests = requests;
         }
         Ok(Plan {
             providers: vec![plan],

@@ -193,8 +193,9 @@ impl<P: Provider> ProviderPurger<P> {
         let cancel = &sender.context.cancel;
         let mut outcomes = Vec::new();
         let mut tasks = JoinSet::new();
+        let remapper = plan.remapper(&*self.provider, request);
         for &index in lane {
-            let planned = &plan.batches().at(index);
+            let planned = plan.batches().at(index);
             let held = match &self.in_flight {
                 Some(in_flight) => {
                     let wildcards = planned.wildcards;
@@ -235,7 +236,7 @@ impl<P: Provider> ProviderPurger<P> {
                     continue;
                 }
             };
-            let batch = match plan.batch_of(admission.run, index, &*self.provider, request) {
+            let batch = match remapper.batch(admission.run, index) {
                 Ok(batch) => batch,
                 Err(error) => {
                     outcomes.push((index, unsendable(sender, index, planned.len(), error)));
