@@ -93,9 +93,7 @@ fn case<P: Provider + ?Sized>(name: &str, provider: &P, url: impl Fn(&mut String
     // As the engine sends them: every batch mapped again by one remapper.
     let remapper = plan.remapper(provider, &request);
     for index in 0..plan.batches().len() {
-        let batch = remapper
-            .batch(RunId::default(), index)
-            .expect("maps again");
+        let batch = remapper.batch(RunId::default(), index).expect("maps again");
         let http = provider
             .encode(&batch, request.options(), now)
             .expect("encodes");

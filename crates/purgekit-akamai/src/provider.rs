@@ -296,7 +296,6 @@ impl Provider for Akamai {
         })
     }
 
-
     /// None: every call of the Fast Purge v3 API purgekit implements purges
     /// (`rate-limit-status` appears only in Akamai's newest OpenAPI, with an example body copied
     /// from a purge's, and is not relied on).

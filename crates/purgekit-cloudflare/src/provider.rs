@@ -262,7 +262,6 @@ impl Provider for Cloudflare {
         })
     }
 
-
     fn redact(&self, request: &mut HttpRequest) {
         if let Some(value) = request.headers_mut().get_mut(AUTHORIZATION) {
             *value = HeaderValue::from_static(REDACTED);

@@ -238,8 +238,7 @@ impl Provider for Fastly {
                 ),
             ),
             Call::All => (
-                Uri::try_from(format!("{}purge_all", self.service_url))
-                    .map_err(|e| invalid(&e))?,
+                Uri::try_from(format!("{}purge_all", self.service_url)).map_err(|e| invalid(&e))?,
                 Vec::new(),
             ),
         };
@@ -303,7 +302,6 @@ impl Provider for Fastly {
             warnings: vec![DONE_WHEN_ACCEPTED.to_owned()],
         })
     }
-
 
     fn redact(&self, request: &mut HttpRequest) {
         if let Some(value) = request.headers_mut().get_mut(KEY_HEADER) {
