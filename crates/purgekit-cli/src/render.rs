@@ -475,7 +475,7 @@ pub fn plan_json(plan: &Plan, request: &PurgeRequest, limits: &[ProviderInfo]) -
                 .batches()
                 .iter()
                 .map(|b| BatchJson {
-                    scope: &b.scope,
+                    scope: b.scope,
                     bytes: b.bytes,
                     targets: b.targets.iter().map(|&t| target_text(targets, t)).collect(),
                 })
