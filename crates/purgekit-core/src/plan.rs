@@ -873,6 +873,12 @@ impl ProviderPlan {
         })
     }
 
+    /// The unsupported targets: the distinct reasons (in the order targets first gave them),
+    /// and each unsupported target, in input order, with the index of its reason.
+    pub fn unsupported(&self) -> (&[Arc<str>], &[(u32, u32)]) {
+        (&self.reasons, &self.unsupported)
+    }
+
     /// Every input target's fate, in input order.
     pub fn dispositions(&self) -> impl ExactSizeIterator<Item = Disposition> + '_ {
         (0..self.places.len()).map(|t| self.disposition(t).expect("in range"))

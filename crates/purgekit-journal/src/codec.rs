@@ -151,44 +151,31 @@ pub(crate) fn encode_plan(plan: &ProviderPlan) -> Vec<u8> {
         }
     }
     // Reasons are shared strings: each distinct one written once.
-    let mut reasons: Vec<Arc<str>> = Vec::new();
-    let mut unsupported = Vec::new();
-    let mut merged = Vec::new();
-    for (index, disposition) in plan.dispositions().enumerate() {
-        match disposition {
-            Disposition::Unsupported { reason } => {
-                let at = match reasons
-                    .iter()
-                    .position(|r| Arc::ptr_eq(r, &reason) || *r == reason)
-                {
-                    Some(at) => at,
-                    None => {
-                        reasons.push(reason);
-                        reasons.len() - 1
-                    }
-                };
-                unsupported.push((index, at));
-            }
+    let (reasons, unsupported) = plan.unsupported();
+    let merged: Vec<(usize, u32)> = plan
+        .dispositions()
+        .enumerate()
+        .filter_map(|(index, disposition)| match disposition {
             Disposition::Planned {
                 merged_with: Some(first),
                 ..
-            } => merged.push((index, first as usize)),
-            Disposition::Planned { .. } => {}
-        }
-    }
+            } => Some((index, first)),
+            _ => None,
+        })
+        .collect();
     w.u32(reasons.len());
-    for reason in &reasons {
+    for reason in reasons {
         w.str(reason);
     }
     w.u32(unsupported.len());
-    for (index, reason) in unsupported {
-        w.u32(index);
-        w.u32(reason);
+    for &(index, reason) in unsupported {
+        w.u32(index as usize);
+        w.u32(reason as usize);
     }
     w.u32(merged.len());
     for (index, first) in merged {
         w.u32(index);
-        w.u32(first);
+        w.u32(first as usize);
     }
     w.0
 }
