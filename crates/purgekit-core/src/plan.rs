@@ -559,7 +559,6 @@ impl ProviderPlan {
             .shared_scope
             .as_ref()
             .filter(|s| scoped && s.parent == plan.scope);
-        let mut bytes = provider.body_overhead(options);
         let mut items = Vec::with_capacity(plan.len());
         for &t in &plan.targets {
             let target = request.targets().get(t as usize).ok_or_else(|| {
@@ -572,20 +571,9 @@ impl ProviderPlan {
             if scoped && shared.is_none() && item.scope != plan.scope {
                 return Err(not_deterministic(provider, target, "scope"));
             }
-            bytes += item.bytes;
             items.push(item);
         }
-        if let Some(shared) = shared {
-            // The shared envelope, and each scope's own bytes once.
-            bytes += shared.request_overhead;
-            let mut scopes: Vec<&str> = Vec::new();
-            for item in &items {
-                if !scopes.contains(&item.scope.as_str()) {
-                    scopes.push(&item.scope);
-                    bytes += shared.scope_bytes(&item.scope);
-                }
-            }
-        }
+        let bytes = body_bytes(provider, options, &plan.scope, &items);
         if bytes != plan.bytes {
             return Err(not_deterministic(
                 provider,
@@ -600,6 +588,176 @@ impl ProviderPlan {
             bytes,
         })
     }
+}
+
+/// The body bytes of a batch of `items` at `scope`, overhead included: the provider's empty
+/// body, each item's bytes, and for a batch at a shared parent scope the shared envelope and
+/// each scope's own bytes once.
+fn body_bytes<P: Provider + ?Sized>(
+    provider: &P,
+    options: &Options,
+    scope: &str,
+    items: &[Item],
+) -> usize {
+    let limits = provider.limits();
+    let mut bytes = provider.body_overhead(options) + items.iter().map(|i| i.bytes).sum::<usize>();
+    let shared = limits
+        .shared_scope
+        .as_ref()
+        .filter(|s| limits.group_by_scope && s.parent == scope);
+    if let Some(shared) = shared {
+        bytes += shared.request_overhead;
+        let mut scopes: Vec<&str> = Vec::new();
+        for item in items {
+            if !scopes.contains(&item.scope.as_str()) {
+                scopes.push(&item.scope);
+                bytes += shared.scope_bytes(&item.scope);
+            }
+        }
+    }
+    bytes
+}
+
+/// Some of a plan's targets, queued in one batch of another run (same account, same options):
+/// they leave this run's packing and form one batch of their own, which follows that one
+/// ([`plan_following`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowGroup {
+    /// The other batch's scope.
+    pub scope: String,
+    /// This plan's targets in it (each the first of its group of exact duplicates), in the
+    /// order of their slots in the new batch.
+    pub targets: Vec<u32>,
+}
+
+/// `base` (the plan of `request` for `provider`) with the targets of each group taken out of
+/// the packing: the rest are packed again as [`plan_provider`] packs, in input order, and each
+/// group becomes one batch of its own after them (batch `base batches + group index`), with
+/// its targets in the group's order. Duplicates merged with a group's target follow with it.
+/// With no group, `base` itself. O(n): every planned target is mapped again.
+pub fn plan_following<P: Provider + ?Sized>(
+    provider: &P,
+    request: &PurgeRequest,
+    base: &ProviderPlan,
+    groups: &[FollowGroup],
+) -> Result<ProviderPlan> {
+    if groups.is_empty() {
+        return Ok(base.clone());
+    }
+    let options = request.options();
+    let targets = request.targets();
+    let limits = provider.limits();
+    // Per target: its group and slot, when it follows.
+    let mut follows: HashMap<u32, (u32, u32)> = HashMap::new();
+    for (g, group) in groups.iter().enumerate() {
+        for (slot, &t) in group.targets.iter().enumerate() {
+            if follows.insert(t, (g as u32, slot as u32)).is_some() {
+                return Err(Error::protocol(format!(
+                    "target {t} follows two batches of other runs"
+                )));
+            }
+        }
+    }
+    let mut packer = Packer::new(&limits, provider.body_overhead(options), targets.len())?;
+    let mut earlier = |t: u32| remap(provider, &targets[t as usize], options);
+    let mut dispositions: Vec<Disposition> = Vec::with_capacity(base.targets.len());
+    // The dispositions that point at a group (its index for now, moved past the packed
+    // batches once their number is known).
+    let mut grouped: Vec<usize> = Vec::new();
+    let mut group_items: Vec<Vec<Option<Item>>> =
+        groups.iter().map(|g| vec![None; g.targets.len()]).collect();
+    for (t, disposition) in base.targets.iter().enumerate() {
+        let new = match disposition {
+            Disposition::Unsupported { .. } => disposition.clone(),
+            Disposition::Planned {
+                merged_with: Some(first),
+                ..
+            } => match dispositions.get(*first as usize) {
+                Some(Disposition::Planned { batch, slot, .. }) => {
+                    // `grouped` grows in input order: sorted.
+                    if grouped.binary_search(&(*first as usize)).is_ok() {
+                        grouped.push(t);
+                    }
+                    Disposition::Planned {
+                        batch: *batch,
+                        slot: *slot,
+                        merged_with: Some(*first),
+                    }
+                }
+                _ => {
+                    return Err(Error::protocol(
+                        "a merged target before the one it merges with",
+                    ));
+                }
+            },
+            Disposition::Planned {
+                merged_with: None, ..
+            } => {
+                let item = remap(provider, &targets[t], options)?;
+                if let Some(&(g, slot)) = follows.get(&(t as u32)) {
+                    group_items[g as usize][slot as usize] = Some(item);
+                    grouped.push(t);
+                    Disposition::Planned {
+                        batch: g,
+                        slot,
+                        merged_with: None,
+                    }
+                } else {
+                    match packer.push(t as u32, &item, &mut earlier)? {
+                        Packed::New { batch, slot } => Disposition::Planned {
+                            batch,
+                            slot,
+                            merged_with: None,
+                        },
+                        Packed::Duplicate(first) => match dispositions[first as usize] {
+                            Disposition::Planned { batch, slot, .. } => Disposition::Planned {
+                                batch,
+                                slot,
+                                merged_with: Some(first),
+                            },
+                            Disposition::Unsupported { .. } => {
+                                unreachable!("only planned targets are packed")
+                            }
+                        },
+                    }
+                }
+            }
+        };
+        dispositions.push(new);
+    }
+    let mut batches = packer.finish();
+    let packed = batches.len() as u32;
+    for &t in &grouped {
+        if let Disposition::Planned { batch, .. } = &mut dispositions[t] {
+            *batch += packed;
+        }
+    }
+    for (group, items) in groups.iter().zip(group_items) {
+        let items: Vec<Item> = items.into_iter().collect::<Option<_>>().ok_or_else(|| {
+            Error::protocol("a target following another run's batch is not planned here")
+        })?;
+        batches.push(BatchPlan {
+            scope: group.scope.clone(),
+            targets: group.targets.clone(),
+            bytes: body_bytes(provider, options, &group.scope, &items),
+            wildcards: items.iter().filter(|i| i.wildcard).count(),
+        });
+    }
+    let billable = base.billable.as_ref().map(|billable| Billable {
+        // Only what this run sends.
+        units: batches[..packed as usize].iter().map(BatchPlan::len).sum(),
+        ..billable.clone()
+    });
+    Ok(ProviderPlan {
+        provider: base.provider.clone(),
+        kind: base.kind.clone(),
+        batches,
+        targets: dispositions,
+        warnings: base.warnings.clone(),
+        requests: Vec::new(),
+        client_side_dry_run: base.client_side_dry_run,
+        billable,
+    })
 }
 
 /// `target`'s item, mapped again after planning.

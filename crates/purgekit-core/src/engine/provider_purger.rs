@@ -17,7 +17,7 @@ use super::rows::{Rows, planned_request};
 use super::schedule::{BatchOutcome, Run};
 use super::{EngineConfig, RateRegistry, Transport};
 use crate::error::{Error, Result};
-use crate::plan::{Plan, plan_provider};
+use crate::plan::{FollowGroup, Plan, plan_following, plan_provider};
 use crate::provider::{AuthProbe, CompletionModel, Handle, Provider, RunId, Status};
 use crate::purger::{AuthCheck, AuthOutcome, Event, ProviderInfo, PurgeContext, Purger};
 use crate::report::{Report, Reports};
@@ -187,7 +187,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         context: &PurgeContext,
     ) -> Result<Reports> {
         let deadline = self.deadline();
-        let plan = plan_provider(&self.name, &*self.provider, request)?;
+        let mut plan = plan_provider(&self.name, &*self.provider, request)?;
         context.emit(Event::Planned {
             provider: self.name.clone(),
             batches: plan.batches.len(),
@@ -203,10 +203,19 @@ impl<P: Provider> Purger for ProviderPurger<P> {
             // One random run id per purge: each batch's idempotency key ([`crate::BatchId`]);
             // a journaled run keeps its id, so a resumed batch sends the same key.
             let record = match &context.journal {
-                Some(log) => Some(
-                    log.planned(&plan, &self.provider.account(), request)
-                        .await?,
-                ),
+                Some(log) => {
+                    let base = &plan;
+                    let replan = |groups: &[FollowGroup]| {
+                        plan_following(&*self.provider, request, base, groups)
+                    };
+                    let mut record = log
+                        .planned(&plan, &self.provider.account(), request, &replan)
+                        .await?;
+                    if let Some(replanned) = record.plan.take() {
+                        plan = replanned;
+                    }
+                    Some(record)
+                }
                 None => None,
             };
             let (run, records) = match record {
@@ -216,15 +225,25 @@ impl<P: Provider> Purger for ProviderPurger<P> {
                 }
                 None => (RunId::random(), Vec::new()),
             };
-            self.send_all(
-                &plan,
-                request,
-                wait,
-                context,
-                Run { id: run, deadline },
-                &records,
-            )
-            .await
+            let (outcomes, taken_over) = self
+                .send_all(
+                    &plan,
+                    request,
+                    wait,
+                    context,
+                    Run { id: run, deadline },
+                    &records,
+                )
+                .await;
+            for index in taken_over {
+                if let Some(note) = notes.get_mut(index) {
+                    *note = Some(match note.take() {
+                        Some(followed) => format!("{followed}; {TAKEN_OVER}"),
+                        None => TAKEN_OVER.to_owned(),
+                    });
+                }
+            }
+            outcomes
         };
         // The rows are formed from the plan and the outcomes when they are asked for (the
         // request's targets are shared, not copied).
@@ -290,6 +309,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         }]
     }
 }
+
+/// The note added to a batch's rows when the other run it followed stopped before sending it.
+pub(super) const TAKEN_OVER: &str =
+    "that run stopped before sending it, so this run sent it itself";
 
 /// The rows' notes for a resumed run: the journal's, and for each batch that was being sent when
 /// the run stopped, that it was sent again.
