@@ -353,7 +353,11 @@ fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
         *times.entry(path.as_str()).or_insert(0) += 1;
     }
     assert_eq!(times.len(), 15 * BATCH / 2, "every target purged");
-    assert_eq!(purged.len(), 15 * BATCH / 2, "each shared target purged once");
+    assert_eq!(
+        purged.len(),
+        15 * BATCH / 2,
+        "each shared target purged once"
+    );
     // A's 5, and B's own 500 targets packed again on their own: 3, not B's 5 batches.
     assert_eq!(level3.requests().len(), 8, "one request per batch sent");
     // B's shared rows carry A's handles and say whom they followed.
