@@ -88,6 +88,7 @@ both_backends!(
     runs_planning_at_once_send_each_target_once,
     a_follower_sends_what_a_stopped_run_did_not,
     a_follower_takes_the_failure_of_the_batch_it_follows,
+    a_resumed_follower_follows_again,
 );
 
 fn request(n: usize) -> PurgeRequest {
@@ -648,4 +649,81 @@ async fn a_follower_takes_the_failure_of_the_batch_it_follows(url: String) {
             Some("rejected by the provider (code 7): no")
         );
     }
+}
+
+/// A run planned with targets following another run's batch, resumed (planned again from the
+/// journal): the plan written is checked with the same targets following the same batch, the
+/// following batch follows again, and takes the other batch's handle and slots once accepted.
+async fn a_resumed_follower_follows_again(url: String) {
+    let journal = Journal::open(&url).await.unwrap();
+    let first = paths(0..8);
+    let run_a = journal
+        .start_run(&first, &["cdn".to_owned()])
+        .await
+        .unwrap();
+    let plan_a = purgekit_core::plan_provider("cdn", &toy::Toy, &first).unwrap();
+    let log_a = journal.log(run_a);
+    log_a
+        .planned(&plan_a, "acct", &first, &no_replan)
+        .await
+        .unwrap();
+    // B: 6..10, so 6 and 7 (A's second batch, slots 2 and 3) follow; 8 and 9 are its own.
+    let second = paths(6..10);
+    let run_b = journal
+        .start_run(&second, &["cdn".to_owned()])
+        .await
+        .unwrap();
+    let base = purgekit_core::plan_provider("cdn", &toy::Toy, &second).unwrap();
+    let replan = |groups: &[purgekit_core::FollowGroup]| {
+        purgekit_core::plan_following(&toy::Toy, &second, &base, groups)
+    };
+    let record = journal
+        .log(run_b)
+        .planned(&base, "acct", &second, &replan)
+        .await
+        .unwrap();
+    let plan_b = record.plan.clone().expect("planned again");
+    assert_eq!(plan_b.batches.len(), 2);
+    assert_eq!(plan_b.batches[0].targets, [2, 3]);
+    assert_eq!(plan_b.batches[1].targets, [0, 1]);
+    assert_eq!(record.batches[1], BatchRecord::Follows);
+    // Resumed in another process.
+    let other = Journal::open(&url).await.unwrap();
+    let log_b = other.log(run_b);
+    let again = log_b
+        .planned(&base, "acct", &second, &replan)
+        .await
+        .unwrap();
+    assert_eq!(again.plan.unwrap().batches, plan_b.batches);
+    assert_eq!(again.batches, [BatchRecord::Queued, BatchRecord::Follows]);
+    assert!(
+        again.notes[1]
+            .as_deref()
+            .unwrap()
+            .contains(&run_a.to_string())
+    );
+    // A's second batch accepted as two parts, one per pair of slots.
+    let parts = vec![
+        RecordedPart {
+            handle: "P0".into(),
+            warnings: vec![],
+        },
+        RecordedPart {
+            handle: "P1".into(),
+            warnings: vec![],
+        },
+    ];
+    log_a
+        .accepted("cdn", 1, &parts, &[0, 0, 1, 1], 1)
+        .await
+        .unwrap();
+    let followed = log_b.follow("cdn", 1).await.unwrap();
+    assert_eq!(
+        followed,
+        BatchRecord::Accepted {
+            parts,
+            slots: vec![1, 1],
+            attempts: 1
+        }
+    );
 }
