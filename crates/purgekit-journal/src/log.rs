@@ -9,7 +9,8 @@ use purgekit_core::{
     BatchPlan, BatchRecord, Error, FollowGroup, ProviderPlan, PurgeRequest, RecordedPart, Replan,
     Result, RunId, RunLog, RunRecord, Text,
 };
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::oneshot;
 
 use crate::Journal;
 use crate::codec;
@@ -65,6 +66,14 @@ impl<'a> Transition<'a> {
     }
 }
 
+/// A `sending` waiting to be written: (provider, batch, attempt, told once it is durable).
+type Waiting = (
+    String,
+    usize,
+    u32,
+    oneshot::Sender<std::result::Result<(), String>>,
+);
+
 /// One run's log in a [`Journal`].
 pub(crate) struct RunJournal {
     journal: Journal,
@@ -72,6 +81,10 @@ pub(crate) struct RunJournal {
     id: String,
     /// (provider, batch) → the other run's batch it follows.
     follows: Mutex<HashMap<(String, usize), Followed>>,
+    /// `sending` transitions not written yet: whoever holds `writer` next writes them all in
+    /// one transaction (group commit), so batches starting together cost one durable commit.
+    waiting: Mutex<Vec<Waiting>>,
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl RunJournal {
@@ -81,6 +94,35 @@ impl RunJournal {
             run,
             id: run.to_string(),
             follows: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(Vec::new()),
+            writer: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Writes every waiting `sending` in one transaction, and tells each.
+    async fn write_waiting(&self) {
+        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        if waiting.is_empty() {
+            return;
+        }
+        let journal = &self.journal;
+        let written: Result<()> = async {
+            let mut tx = journal.pool().begin().await.map_err(|e| journal.error(e))?;
+            for (provider, batch, attempt, _) in &waiting {
+                self.set_in(
+                    &mut tx,
+                    provider,
+                    *batch,
+                    Transition::to("sending", *attempt),
+                )
+                .await?;
+            }
+            tx.commit().await.map_err(|e| journal.error(e))
+        }
+        .await;
+        let written = written.map_err(|e| e.to_string());
+        for (.., told) in waiting {
+            let _ = told.send(written.clone());
         }
     }
 
@@ -207,6 +249,23 @@ impl RunJournal {
 
     /// Writes batch `batch`'s state (one statement: it is one durable commit).
     async fn set(&self, provider: &str, batch: usize, to: Transition<'_>) -> Result<()> {
+        let mut conn = self
+            .journal
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| self.journal.error(e))?;
+        self.set_in(&mut conn, provider, batch, to).await
+    }
+
+    /// Writes batch `batch`'s state on `conn` (a connection, or a transaction's).
+    async fn set_in(
+        &self,
+        conn: &mut AnyConnection,
+        provider: &str,
+        batch: usize,
+        to: Transition<'_>,
+    ) -> Result<()> {
         let Transition {
             state,
             attempts,
@@ -231,7 +290,7 @@ impl RunJournal {
         .bind(slots)
         .bind(error)
         .bind(now_ms())
-        .execute(self.journal.pool())
+        .execute(&mut *conn)
         .await
         .map_err(|e| self.journal.error(e))?;
         Ok(())
@@ -461,8 +520,24 @@ impl RunLog for RunJournal {
     }
 
     async fn sending(&self, provider: &str, batch: usize, attempt: u32) -> Result<()> {
-        self.set(provider, batch, Transition::to("sending", attempt))
-            .await
+        let (told, written) = oneshot::channel();
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((provider.to_owned(), batch, attempt, told));
+        // The writer writes what is waiting, this one's included unless an earlier writer
+        // took it; either way it is durable once told.
+        {
+            let _writer = self.writer.lock().await;
+            self.write_waiting().await;
+        }
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(Error::Journal { message }),
+            Err(_) => Err(self
+                .journal
+                .error("the write of a batch's `sending` was dropped")),
+        }
     }
 
     async fn accepted(
