@@ -612,7 +612,7 @@ async fn a_follower_sends_what_a_stopped_run_did_not(url: String) {
     assert!(report.results.iter().all(|r| r.state == State::Accepted));
     let taken = &report.results[0];
     assert!(
-        taken.warnings[0].contains("so this run sent it itself"),
+        taken.warnings[0].contains("stopped before sending it: this run sent it itself"),
         "{taken:?}"
     );
 }

@@ -235,12 +235,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
                     &records,
                 )
                 .await;
+            // Their note said they were purged with the other run's batch: no longer true.
             for index in taken_over {
                 if let Some(note) = notes.get_mut(index) {
-                    *note = Some(match note.take() {
-                        Some(followed) => format!("{followed}; {TAKEN_OVER}"),
-                        None => TAKEN_OVER.to_owned(),
-                    });
+                    *note = Some(TAKEN_OVER.to_owned());
                 }
             }
             outcomes
@@ -310,9 +308,9 @@ impl<P: Provider> Purger for ProviderPurger<P> {
     }
 }
 
-/// The note added to a batch's rows when the other run it followed stopped before sending it.
-pub(super) const TAKEN_OVER: &str =
-    "that run stopped before sending it, so this run sent it itself";
+/// The note on a batch's rows when the other run it followed stopped before sending it.
+const TAKEN_OVER: &str =
+    "queued first in another run, which stopped before sending it: this run sent it itself";
 
 /// The rows' notes for a resumed run: the journal's, and for each batch that was being sent when
 /// the run stopped, that it was sent again.
