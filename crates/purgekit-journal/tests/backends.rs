@@ -531,7 +531,7 @@ async fn overlapping_runs_send_each_shared_target_once(url: String) {
         report
             .results
             .iter()
-            .find(|r| &*r.target == format!("https://cdn.example.com/d/{i}.js"))
+            .find(|r| *r.target == format!("https://cdn.example.com/d/{i}.js"))
             .unwrap()
             .clone()
     };
