@@ -703,23 +703,8 @@ pub fn plan_following<P: Provider + ?Sized>(
                         merged_with: None,
                     }
                 } else {
-                    match packer.push(t as u32, &item, &mut earlier)? {
-                        Packed::New { batch, slot } => Disposition::Planned {
-                            batch,
-                            slot,
-                            merged_with: None,
-                        },
-                        Packed::Duplicate(first) => match dispositions[first as usize] {
-                            Disposition::Planned { batch, slot, .. } => Disposition::Planned {
-                                batch,
-                                slot,
-                                merged_with: Some(first),
-                            },
-                            Disposition::Unsupported { .. } => {
-                                unreachable!("only planned targets are packed")
-                            }
-                        },
-                    }
+                    let packed = packer.push(t as u32, &item, &mut earlier)?;
+                    disposition_of(packed, &dispositions)
                 }
             }
         };
@@ -758,6 +743,26 @@ pub fn plan_following<P: Provider + ?Sized>(
         client_side_dry_run: base.client_side_dry_run,
         billable,
     })
+}
+
+/// The disposition of a target the packer placed: its slot, or the slot of the earlier
+/// target (in `dispositions`) it duplicates.
+fn disposition_of(packed: Packed, dispositions: &[Disposition]) -> Disposition {
+    match packed {
+        Packed::New { batch, slot } => Disposition::Planned {
+            batch,
+            slot,
+            merged_with: None,
+        },
+        Packed::Duplicate(first) => match dispositions[first as usize] {
+            Disposition::Planned { batch, slot, .. } => Disposition::Planned {
+                batch,
+                slot,
+                merged_with: Some(first),
+            },
+            Disposition::Unsupported { .. } => unreachable!("only planned targets are packed"),
+        },
+    }
 }
 
 /// `target`'s item, mapped again after planning.
@@ -855,23 +860,10 @@ pub fn plan_provider<P: Provider + ?Sized>(
             ))
         } else {
             match provider.map(target, options)? {
-                Mapped::Item(item) => match packer.push(t as u32, &item, &mut earlier)? {
-                    Packed::New { batch, slot } => Disposition::Planned {
-                        batch,
-                        slot,
-                        merged_with: None,
-                    },
-                    Packed::Duplicate(first) => match dispositions[first as usize] {
-                        Disposition::Planned { batch, slot, .. } => Disposition::Planned {
-                            batch,
-                            slot,
-                            merged_with: Some(first),
-                        },
-                        Disposition::Unsupported { .. } => {
-                            unreachable!("only planned targets are packed")
-                        }
-                    },
-                },
+                Mapped::Item(item) => {
+                    let packed = packer.push(t as u32, &item, &mut earlier)?;
+                    disposition_of(packed, &dispositions)
+                }
                 Mapped::Unsupported(reason) => shared(reason),
             }
         };

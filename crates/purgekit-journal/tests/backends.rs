@@ -491,6 +491,24 @@ async fn journaled(url: &str, server: &toy::Server) -> Arc<purgekit_journal::Jou
     ))
 }
 
+/// A run of `paths(range)` on the toy CDN, planned (live, nothing sent) by hand.
+async fn planned_by_hand(
+    journal: &Journal,
+    range: std::ops::Range<usize>,
+) -> (purgekit_core::RunId, purgekit_core::SharedRunLog) {
+    let request = paths(range);
+    let run = journal
+        .start_run(&request, &["cdn".to_owned()])
+        .await
+        .unwrap();
+    let plan = purgekit_core::plan_provider("cdn", &toy::Toy, &request).unwrap();
+    let log = journal.log(run);
+    log.planned(&plan, "acct", &request, &no_replan)
+        .await
+        .unwrap();
+    (run, log)
+}
+
 /// Each path purged exactly once.
 fn once_each(server: &toy::Server, expected: usize) {
     let purged = server.purged();
@@ -589,17 +607,7 @@ async fn a_follower_sends_what_a_stopped_run_did_not(url: String) {
     let server = toy::Server::default();
     let journal = Journal::open(&url).await.unwrap();
     // Run A: planned (live, nothing sent) by hand.
-    let first = paths(0..8);
-    let run_a = journal
-        .start_run(&first, &["cdn".to_owned()])
-        .await
-        .unwrap();
-    let plan_a = purgekit_core::plan_provider("cdn", &toy::Toy, &first).unwrap();
-    journal
-        .log(run_a)
-        .planned(&plan_a, "acct", &first, &no_replan)
-        .await
-        .unwrap();
+    let (run_a, _) = planned_by_hand(&journal, 0..8).await;
     let b = journaled(&url, &server).await;
     let task = tokio::spawn(async move { b.purge(&paths(4..12)).await.unwrap() });
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
@@ -622,17 +630,7 @@ async fn a_follower_takes_the_failure_of_the_batch_it_follows(url: String) {
     use purgekit_core::Purger;
     let server = toy::Server::default();
     let journal = Journal::open(&url).await.unwrap();
-    let first = paths(0..4);
-    let run_a = journal
-        .start_run(&first, &["cdn".to_owned()])
-        .await
-        .unwrap();
-    let plan_a = purgekit_core::plan_provider("cdn", &toy::Toy, &first).unwrap();
-    let log_a = journal.log(run_a);
-    log_a
-        .planned(&plan_a, "acct", &first, &no_replan)
-        .await
-        .unwrap();
+    let (_, log_a) = planned_by_hand(&journal, 0..4).await;
     let b = journaled(&url, &server).await;
     let task = tokio::spawn(async move { b.purge(&paths(0..4)).await.unwrap() });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -656,17 +654,7 @@ async fn a_follower_takes_the_failure_of_the_batch_it_follows(url: String) {
 /// following batch follows again, and takes the other batch's handle and slots once accepted.
 async fn a_resumed_follower_follows_again(url: String) {
     let journal = Journal::open(&url).await.unwrap();
-    let first = paths(0..8);
-    let run_a = journal
-        .start_run(&first, &["cdn".to_owned()])
-        .await
-        .unwrap();
-    let plan_a = purgekit_core::plan_provider("cdn", &toy::Toy, &first).unwrap();
-    let log_a = journal.log(run_a);
-    log_a
-        .planned(&plan_a, "acct", &first, &no_replan)
-        .await
-        .unwrap();
+    let (run_a, log_a) = planned_by_hand(&journal, 0..8).await;
     // B: 6..10, so 6 and 7 (A's second batch, slots 2 and 3) follow; 8 and 9 are its own.
     let second = paths(6..10);
     let run_b = journal
