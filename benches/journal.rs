@@ -35,7 +35,7 @@ use purgekit::journal::{Journal, JournaledPurger};
 use purgekit::sandbox::config_toml;
 use purgekit::{
     Config, Outcome, PurgeContext, PurgeRequest, Purger, RateRegistry, RecordedPart, Target,
-    plan_provider,
+    plan_following, plan_provider,
 };
 
 const URLS: usize = 1_000_000;
@@ -153,7 +153,9 @@ async fn planned(journal: Option<&Journal>) -> (f64, usize, usize) {
             .expect("writes the run");
         journal
             .log(run)
-            .planned(&plan, &provider.account(), &request)
+            .planned(&plan, &provider.account(), &request, &|groups| {
+                plan_following(provider, &request, &plan, groups)
+            })
             .await
             .expect("writes the plan");
     }
@@ -188,7 +190,8 @@ async fn transitions(case: &str, url: &str) {
         .await
         .unwrap();
     let log = journal.log(run);
-    log.planned(&plan, "acct", &request).await.unwrap();
+    let replan = |groups: &[_]| plan_following(provider, &request, &plan, groups);
+    log.planned(&plan, "acct", &request, &replan).await.unwrap();
     let started = Instant::now();
     for batch in 0..BATCHES {
         log.sending("level3", batch, 1).await.unwrap();

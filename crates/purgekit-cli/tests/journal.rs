@@ -9,6 +9,8 @@
 //! - shared rate limits: two and four processes purging on one account through one journal
 //!   (SQLite, and PostgreSQL at `PURGEKIT_TEST_POSTGRES` in a schema of its own) get no
 //!   rate-limit rejection from the emulator.
+//! - dedup: two purges whose targets overlap in part, the second started while the first's
+//!   batches wait behind the rate limit, purge each shared target once.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -301,9 +303,10 @@ fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
     let (sandbox, config) = emulator_at(&runtime, 1, Duration::ZERO);
     let dir = temp_dir("dedup");
     let config = config.to_str().unwrap();
-    // Run A: targets 0..1000 (5 batches); run B: 400..1400, whose first 3 batches are A's last 3.
+    // Run A: targets 0..1000 (5 batches); run B: 500..1500, overlapping A's batches in part:
+    // the second half of A's third batch (500..600), A's last two whole; 500 targets its own.
     let a = dedup_urls(&dir, "a", 0, 5 * BATCH);
-    let b = dedup_urls(&dir, "b", 2 * BATCH, 5 * BATCH);
+    let b = dedup_urls(&dir, "b", 5 * BATCH / 2, 5 * BATCH);
     let purge = |file: &Path| {
         purgekit(
             &[
@@ -349,9 +352,14 @@ fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
     for path in &purged {
         *times.entry(path.as_str()).or_insert(0) += 1;
     }
-    assert_eq!(times.len(), 7 * BATCH, "every target purged");
-    assert_eq!(purged.len(), 7 * BATCH, "each shared target purged once");
-    assert_eq!(level3.requests().len(), 7, "one request per distinct batch");
+    assert_eq!(times.len(), 15 * BATCH / 2, "every target purged");
+    assert_eq!(
+        purged.len(),
+        15 * BATCH / 2,
+        "each shared target purged once"
+    );
+    // A's 5, and B's own 500 targets packed again on their own: 3, not B's 5 batches.
+    assert_eq!(level3.requests().len(), 8, "one request per batch sent");
     // B's shared rows carry A's handles and say whom they followed.
     let (a, b) = (json(&first), json(&second));
     let handle = |report: &Value, target: &str| {
@@ -375,7 +383,14 @@ fn two_runs_queued_behind_a_rate_limit_send_each_shared_target_once() {
         )),
         "{note}"
     );
+    // A shared target in a batch of B's plan that also held targets of its own.
+    let (in_a, in_b) = (
+        handle(&a, "https://cdn.example.com/dedup/599.js"),
+        handle(&b, "https://cdn.example.com/dedup/599.js"),
+    );
+    assert_eq!(in_a["handle"], in_b["handle"]);
     let own = handle(&b, "https://cdn.example.com/dedup/1300.js");
     assert!(own["warnings"].as_array().unwrap().is_empty(), "{own}");
+    assert_ne!(own["handle"], in_b["handle"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

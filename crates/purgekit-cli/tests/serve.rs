@@ -670,7 +670,8 @@ fn a_sigkilled_instance_s_runs_are_finished_by_the_other() {
 
 /// A target submitted again while an earlier run still has it queued (same account and
 /// options) is purged once, with the earlier run's batch; both runs report it; the metrics
-/// count it.
+/// count it. Then the same per target, for two submissions overlapping in part and sent back
+/// to back (neither taken by a worker yet).
 #[test]
 fn a_target_submitted_again_while_queued_is_purged_once() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -732,10 +733,41 @@ fn a_target_submitted_again_while_queued_is_purged_once() {
         100,
         "the shared targets were sent twice"
     );
+
+    // Two submissions sharing 40 of their 70 targets, sent back to back while the window is
+    // spent (neither taken yet when the second arrives): the workers take both at once, plans
+    // on one account are written one at a time, so the later one's shared targets follow the
+    // earlier one's batch (which also holds targets of its own) and its own 30 are sent alone.
+    client.until_done(&submit(urls("filler-2", 50)), Duration::from_secs(30));
+    let shared = urls("partly", 40);
+    let with = |own: &str| [shared.clone(), urls(own, 30)].concat();
+    let (first, second) = (submit(with("first")), submit(with("second")));
+    let (a, b) = (
+        client.until_done(&first, Duration::from_secs(30)),
+        client.until_done(&second, Duration::from_secs(30)),
+    );
+    for run in [&a, &b] {
+        let rows = run["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 70);
+        assert!(rows.iter().all(|r| r["state"] == "accepted"), "{run}");
+    }
+    let purged = level3.purged();
+    let distinct: BTreeSet<&String> = purged.iter().collect();
+    assert_eq!(distinct.len(), 100 + 50 + 100, "every target purged");
+    assert_eq!(
+        purged.len(),
+        100 + 50 + 100,
+        "a shared target was sent twice"
+    );
+    // The filler's, the earlier run's, and the later run's own 30.
+    assert_eq!(
+        level3.requests().iter().filter(|r| r.status == 200).count(),
+        2 + 3
+    );
     let metrics = client.get("/metrics", "/metrics");
     let text = metrics.body.as_str().unwrap();
     assert!(
-        text.contains("purgekit_targets_coalesced_total{provider=\"level3\"} 50"),
+        text.contains("purgekit_targets_coalesced_total{provider=\"level3\"} 90"),
         "{text}"
     );
     assert_eq!(server.terminate(), Some(0));

@@ -33,7 +33,9 @@ pub use depth::{MAX_NESTING_DEPTH, check_json_depth, too_deep};
 pub use endpoint::normalize_endpoint;
 #[cfg(feature = "reqwest")]
 pub use engine::ReqwestTransport;
-pub use engine::{BatchRecord, NOT_SENT, RecordedPart, RunLog, RunRecord, SharedRunLog, report_of};
+pub use engine::{
+    BatchRecord, NOT_SENT, RecordedPart, Replan, RunLog, RunRecord, SharedRunLog, report_of,
+};
 pub use engine::{
     EngineConfig, FanOut, PollPolicy, ProviderPurger, ProxyPolicy, RateRegistry, RateState,
     RateStore, RetryPolicy, SafetyMargin, Transport, parse_retry_after, response_retry_after,
@@ -44,8 +46,8 @@ pub use limits::{
     Limits, RateLimit, SharedScope, TokenBucket,
 };
 pub use plan::{
-    BatchPlan, Batches, Billable, Disposition, Placement, Plan, PlanBuilder, PlannedRequest,
-    ProviderPlan, Remapper, pack, plan_provider,
+    BatchPlan, Batches, Billable, Disposition, FollowGroup, Placement, Plan, PlanBuilder,
+    PlannedRequest, ProviderPlan, Remapper, pack, plan_following, plan_provider,
 };
 pub use provider::{
     Accepted, AuthProbe, Batch, BatchId, CompletionModel, Handle, HttpRequest, HttpResponse, Item,

@@ -961,7 +961,6 @@ impl<P: Provider + ?Sized> Remapper<'_, P> {
         let options = request.options();
         let scoped = self.scoped;
         let shared = self.shared.as_ref().filter(|s| s.parent == plan.scope);
-        let mut bytes = self.overhead;
         let mut items = Vec::with_capacity(plan.len());
         for &t in plan.targets {
             let target = request.targets().get(t as usize).ok_or_else(|| {
@@ -974,20 +973,9 @@ impl<P: Provider + ?Sized> Remapper<'_, P> {
             if scoped && shared.is_none() && !same_scope(&item.scope, plan.scope) {
                 return Err(not_deterministic(provider, target, "scope"));
             }
-            bytes += item.bytes;
             items.push(item);
         }
-        if let Some(shared) = shared {
-            // The shared envelope, and each scope's own bytes once.
-            bytes += shared.request_overhead;
-            let mut scopes: Vec<&str> = Vec::new();
-            for item in &items {
-                if !scopes.contains(&item.scope.as_str()) {
-                    scopes.push(&item.scope);
-                    bytes += shared.scope_bytes(&item.scope);
-                }
-            }
-        }
+        let bytes = body_bytes(self.overhead, shared, &items);
         if bytes != plan.bytes {
             return Err(not_deterministic(
                 provider,
@@ -1133,6 +1121,152 @@ impl PlanBuilder {
         self.plan.unsupported.sort_unstable();
         Ok(self.plan)
     }
+}
+
+/// The body bytes of a batch of `items`: `overhead` (the provider's empty body), each item's
+/// bytes, and for a batch at a shared parent scope (`shared`, already matched to the batch's
+/// scope) the shared envelope and each scope's own bytes once.
+fn body_bytes(overhead: usize, shared: Option<&crate::SharedScope>, items: &[Item]) -> usize {
+    let mut bytes = overhead + items.iter().map(|i| i.bytes).sum::<usize>();
+    if let Some(shared) = shared {
+        bytes += shared.request_overhead;
+        let mut scopes: Vec<&str> = Vec::new();
+        for item in items {
+            if !scopes.contains(&item.scope.as_str()) {
+                scopes.push(&item.scope);
+                bytes += shared.scope_bytes(&item.scope);
+            }
+        }
+    }
+    bytes
+}
+
+/// Some of a plan's targets, queued in one batch of another run (same account, same options):
+/// they leave this run's packing and form one batch of their own, which follows that one
+/// ([`plan_following`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowGroup {
+    /// The other batch's scope.
+    pub scope: String,
+    /// This plan's targets in it (each the first of its group of exact duplicates), in the
+    /// order of their slots in the new batch.
+    pub targets: Vec<u32>,
+}
+
+/// `base` (the plan of `request` for `provider`) with the targets of each group taken out of
+/// the packing: the rest are packed again as [`plan_provider`] packs, in input order, and each
+/// group becomes one batch of its own after them (batch `packed batches + group index`), with
+/// its targets in the group's order. Duplicates merged with a group's target follow with it.
+/// With no group, `base` itself. O(n): every planned target is mapped again.
+pub fn plan_following<P: Provider + ?Sized>(
+    provider: &P,
+    request: &PurgeRequest,
+    base: &ProviderPlan,
+    groups: &[FollowGroup],
+) -> Result<ProviderPlan> {
+    if groups.is_empty() {
+        return Ok(base.clone());
+    }
+    let options = request.options();
+    let targets = request.targets();
+    if base.target_count() != targets.len() {
+        return Err(Error::protocol(format!(
+            "a plan of {} targets given a request of {}",
+            base.target_count(),
+            targets.len()
+        )));
+    }
+    let limits = provider.limits();
+    let overhead = provider.body_overhead(options);
+    let shared = limits
+        .shared_scope
+        .clone()
+        .filter(|_| limits.group_by_scope);
+    // Per target: its group and slot, when it follows.
+    let mut follows: HashMap<u32, (usize, usize)> = HashMap::new();
+    for (g, group) in groups.iter().enumerate() {
+        for (slot, &t) in group.targets.iter().enumerate() {
+            if follows.insert(t, (g, slot)).is_some() {
+                return Err(Error::protocol(format!(
+                    "target {t} follows two batches of other runs"
+                )));
+            }
+        }
+    }
+    let mut packer = Packer::new(&limits, overhead, targets.len())?;
+    let mut earlier = |t: u32| remap(provider, &targets[t as usize], options);
+    // Followers and their duplicates are marked unsupported while packing (the packer places
+    // only what it packs) and placed once the groups' batches are appended.
+    let mut places = Places::with_capacity(targets.len());
+    let mut follower_duplicates: Vec<(u32, u32)> = Vec::new();
+    let mut group_items: Vec<Vec<Option<Item>>> =
+        groups.iter().map(|g| vec![None; g.targets.len()]).collect();
+    for (t, disposition) in base.dispositions().enumerate() {
+        match disposition {
+            Disposition::Unsupported { .. } => places.push_unsupported(),
+            Disposition::Planned {
+                merged_with: Some(first),
+                ..
+            } => {
+                if follows.contains_key(&first) {
+                    follower_duplicates.push((t as u32, first));
+                    places.push_unsupported();
+                } else {
+                    places.push(Packed::Duplicate(first));
+                }
+            }
+            Disposition::Planned {
+                merged_with: None, ..
+            } => {
+                let item = remap(provider, &targets[t], options)?;
+                if let Some(&(g, slot)) = follows.get(&(t as u32)) {
+                    group_items[g][slot] = Some(item);
+                    places.push_unsupported();
+                } else {
+                    places.push(packer.push(t as u32, &item, &mut earlier)?);
+                }
+            }
+        }
+    }
+    let (mut batches, mut places) = packer.finish(places);
+    let packed = batches.len();
+    for (group, items) in groups.iter().zip(group_items) {
+        let items: Vec<Item> = items.into_iter().collect::<Option<_>>().ok_or_else(|| {
+            Error::protocol("a target following another run's batch is not planned here")
+        })?;
+        let start = batches.items() as u32;
+        let shared = shared.as_ref().filter(|s| s.parent == group.scope);
+        let wildcards = items.iter().filter(|i| i.wildcard).count();
+        batches.push(
+            &group.scope,
+            &group.targets,
+            body_bytes(overhead, shared, &items),
+            wildcards,
+        )?;
+        for (slot, &t) in group.targets.iter().enumerate() {
+            places[t as usize] = start + slot as u32;
+        }
+    }
+    for (t, first) in follower_duplicates {
+        places[t as usize] = places[first as usize];
+    }
+    let billable = base.billable.as_ref().map(|billable| Billable {
+        // Only what this run sends.
+        units: batches.start(packed),
+        ..billable.clone()
+    });
+    Ok(ProviderPlan {
+        provider: base.provider.clone(),
+        kind: base.kind.clone(),
+        batches,
+        places,
+        unsupported: base.unsupported.clone(),
+        reasons: base.reasons.clone(),
+        warnings: base.warnings.clone(),
+        requests: Vec::new(),
+        client_side_dry_run: base.client_side_dry_run,
+        billable,
+    })
 }
 
 /// `target`'s item, mapped again after planning.

@@ -7,8 +7,9 @@ use std::time::SystemTime;
 
 use proptest::prelude::*;
 use purgekit_core::{
-    Accepted, Batch, Capabilities, Disposition, Handle, HttpRequest, HttpResponse, Item, Limits,
-    Mapped, Options, Provider, PurgeRequest, Result, Status, Target, TargetKind, plan_provider,
+    Accepted, Batch, Capabilities, Disposition, FollowGroup, Handle, HttpRequest, HttpResponse,
+    Item, Limits, Mapped, Options, Provider, PurgeRequest, Result, Status, Target, TargetKind,
+    plan_following, plan_provider,
 };
 
 /// A codec in the manner of Level 3: scope = host, prefix → `dir/*`, host → `/*`, everything
@@ -142,6 +143,61 @@ proptest! {
                     return Err(TestCaseError::fail(format!("{kind:?}: {other:?}")));
                 }
             }
+        }
+    }
+}
+
+proptest! {
+    /// Taking some planned targets out of the packing ([`plan_following`], for targets queued
+    /// in other runs' batches): every target still ends in one disposition; the followed ones
+    /// (and their merged duplicates) are in the batches after the packed ones, in their groups'
+    /// order; the rest are packed within the limits; every batch maps again to its bytes.
+    #[test]
+    fn followed_targets_leave_the_packing(
+        targets in prop::collection::vec(arb_target(), 1..60),
+        max_items in 1..8usize,
+        picks in prop::collection::vec(any::<bool>(), 60),
+    ) {
+        let provider = Paths {
+            limits: Limits { max_items, group_by_scope: true, ..Limits::default() },
+        };
+        let request = PurgeRequest::new(targets.clone(), Options::default()).unwrap();
+        let base = plan_provider("p", &provider, &request).unwrap();
+        // Groups: the picked slots of each batch of the base plan, as another run's batch
+        // holding them would give them.
+        let groups: Vec<FollowGroup> = base
+            .batches()
+            .iter()
+            .map(|b| FollowGroup {
+                scope: b.scope.to_owned(),
+                targets: b.targets.iter().copied().filter(|&t| picks[t as usize]).collect(),
+            })
+            .filter(|g| !g.targets.is_empty())
+            .collect();
+        let plan = plan_following(&provider, &request, &base, &groups).unwrap();
+        let packed = plan.batches().len() - groups.len();
+        for (g, group) in groups.iter().enumerate() {
+            prop_assert_eq!(plan.batches().at(packed + g).targets, &group.targets[..]);
+        }
+        prop_assert_eq!(plan.target_count(), targets.len());
+        for (t, (old, new)) in base.dispositions().zip(plan.dispositions()).enumerate() {
+            match (old, new) {
+                (Disposition::Unsupported { .. }, Disposition::Unsupported { .. }) => {}
+                (
+                    Disposition::Planned { merged_with: m1, .. },
+                    Disposition::Planned { batch, slot, merged_with },
+                ) => {
+                    prop_assert_eq!(m1, merged_with);
+                    let first = merged_with.map_or(t, |m| m as usize);
+                    prop_assert_eq!(plan.batches().at(batch as usize).targets[slot as usize] as usize, first);
+                    prop_assert_eq!((batch as usize) >= packed, picks[first]);
+                }
+                (old, new) => return Err(TestCaseError::fail(format!("{old:?} → {new:?}"))),
+            }
+        }
+        for (index, batch) in plan.batches().iter().enumerate() {
+            prop_assert!(index >= packed || batch.targets.len() <= max_items);
+            prop_assert!(plan.batch(index, &provider, &request).is_ok());
         }
     }
 }

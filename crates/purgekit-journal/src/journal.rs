@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use purgekit_core::{
     BatchRecord, Error, Options, PurgeRequest, RecordedPart, Report, Result, RunId, RunRecord,
-    SharedRunLog, Text, report_of,
+    SharedRunLog, report_of,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
@@ -48,7 +48,23 @@ struct Inner {
     owner: String,
     /// Runs started here, by whether they are written yet (`None`: not yet).
     writing: Mutex<HashMap<RunId, Written>>,
+    /// Runs started here whose writing is left to their first plan (see [`Journal::start_run`]).
+    pending: Mutex<HashMap<RunId, Pending>>,
 }
+
+/// A run started here, not written yet: the first provider's plan writes it in its own
+/// transaction ([`Journal::take_pending`]), or [`Journal::written`] does.
+pub(crate) struct Pending {
+    pub(crate) request: PurgeRequest,
+    pub(crate) providers: Vec<String>,
+    /// Told the outcome once it is written.
+    pub(crate) done: watch::Sender<Option<std::result::Result<(), String>>>,
+}
+
+/// Up to this many targets, a new run is written with its first plan (one durable commit
+/// before the first request); above, in the background while the planner runs, since writing
+/// the targets then takes longer than the commit it saves.
+const WRITTEN_WITH_PLAN: usize = 100_000;
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -258,6 +274,7 @@ impl Journal {
                 location,
                 owner: owner(),
                 writing: Mutex::new(HashMap::new()),
+                pending: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -289,9 +306,11 @@ impl Journal {
     }
 
     /// Starts a new run of `request` on `providers`, held by this process, and returns its
-    /// id. The run and its targets are written in one transaction in the background, while the
-    /// caller plans: every provider's [`purgekit_core::RunLog::planned`] waits for it, so it is
-    /// durable before anything is sent. A target that cannot be stored is refused here.
+    /// id. The run and its targets are written in one transaction: for a request of up to
+    /// 100,000 targets, together with the first provider's plan (one commit before anything is
+    /// sent); for a larger one, in the background while the caller plans. Either way every
+    /// provider's [`purgekit_core::RunLog::planned`] waits for it, so it is durable before
+    /// anything is sent. A target that cannot be stored is refused here.
     pub async fn start_run(&self, request: &PurgeRequest, providers: &[String]) -> Result<RunId> {
         codec::check_lines(request.targets())?;
         let id = RunId::random();
@@ -301,18 +320,52 @@ impl Journal {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, written);
+        let pending = Pending {
+            request: request.clone(),
+            providers: providers.to_vec(),
+            done,
+        };
+        if request.targets().len() <= WRITTEN_WITH_PLAN {
+            self.inner
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, pending);
+            return Ok(id);
+        }
         let journal = self.clone();
-        let request = request.clone();
-        let providers = providers.to_vec();
-        tokio::spawn(async move {
-            let result = journal.write_run(id, &request, &providers).await;
-            let _ = done.send(Some(result.map_err(|e| e.to_string())));
-        });
+        tokio::spawn(async move { journal.write_pending(id, pending).await });
         Ok(id)
     }
 
-    /// Waits until run `run`, started by [`Journal::start_run`] in this process, is written.
+    /// Run `run`, started here, if it is not written yet: the caller writes it (with
+    /// [`Journal::write_run`], in its own transaction) and tells `done`.
+    pub(crate) fn take_pending(&self, run: RunId) -> Option<Pending> {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&run)
+    }
+
+    /// Writes a pending run in a transaction of its own.
+    async fn write_pending(&self, id: RunId, pending: Pending) {
+        let result = async {
+            let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
+            self.write_run(&mut tx, id, &pending.request, &pending.providers)
+                .await?;
+            tx.commit().await.map_err(|e| self.error(e))
+        }
+        .await;
+        let _ = pending.done.send(Some(result.map_err(|e| e.to_string())));
+    }
+
+    /// Waits until run `run`, started by [`Journal::start_run`] in this process, is written
+    /// (writing it now if its first plan has not).
     pub(crate) async fn written(&self, run: RunId) -> Result<()> {
+        if let Some(pending) = self.take_pending(run) {
+            self.write_pending(run, pending).await;
+        }
         let written = self
             .inner
             .writing
@@ -350,9 +403,10 @@ impl Journal {
         Ok(())
     }
 
-    /// Writes the run row and its targets, one transaction, streaming the targets in chunks.
-    async fn write_run(
+    /// Writes the run row and its targets in transaction `tx`, streaming the targets in chunks.
+    pub(crate) async fn write_run(
         &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         id: RunId,
         request: &PurgeRequest,
         providers: &[String],
@@ -363,7 +417,6 @@ impl Journal {
             local_dry_run: request.local_dry_run(),
         };
         let now = now_ms();
-        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
         sqlx::query(
             "INSERT INTO runs (id, started_ms, updated_ms, state, request, target_count, \
              providers, owner, lease_until_ms) VALUES ($1, $2, $2, 'running', $3, $4, $5, $6, $7)",
@@ -375,7 +428,7 @@ impl Journal {
         .bind(serde_json::to_string(providers).map_err(|e| self.error(e))?)
         .bind(&self.inner.owner)
         .bind(now + LEASE.as_millis() as i64)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| self.error(e))?;
         for (n, chunk) in codec::TargetChunks::new(request.targets()).enumerate() {
@@ -383,11 +436,10 @@ impl Journal {
                 .bind(id.to_string())
                 .bind(n as i64)
                 .bind(chunk)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(|e| self.error(e))?;
         }
-        tx.commit().await.map_err(|e| self.error(e))?;
         Ok(())
     }
 
@@ -556,6 +608,7 @@ impl Journal {
                 id: run,
                 batches,
                 notes: Vec::new(),
+                plan: None,
             },
         )))
     }
@@ -615,37 +668,6 @@ impl Journal {
         }
     }
 
-    /// The batches of provider `provider` in run `run` not settled yet: queued, or `sending`
-    /// (waiting for their turn under the rate limits, or in flight).
-    pub(crate) async fn unsettled(
-        &self,
-        run: RunId,
-        provider: &str,
-    ) -> Result<std::collections::HashSet<usize>> {
-        let row =
-            sqlx::query("SELECT batch_count FROM run_plans WHERE run_id = $1 AND provider = $2")
-                .bind(run.to_string())
-                .bind(provider)
-                .fetch_one(self.pool())
-                .await
-                .map_err(|e| self.error(e))?;
-        let count = get::<i64>(&row, 0)? as usize;
-        let mut left: std::collections::HashSet<usize> = (0..count).collect();
-        let rows = sqlx::query(
-            "SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2 \
-             AND state <> 'sending'",
-        )
-        .bind(run.to_string())
-        .bind(provider)
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| self.error(e))?;
-        for row in rows {
-            left.remove(&(get::<i64>(&row, 0)? as usize));
-        }
-        Ok(left)
-    }
-
     /// Run `run`'s target texts as stored: `'\n'`-separated chunks, in order.
     async fn chunks(&self, run: RunId) -> Result<Vec<Vec<u8>>> {
         sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
@@ -656,16 +678,6 @@ impl Journal {
             .iter()
             .map(|row| get(row, 0))
             .collect()
-    }
-
-    /// Run `run`'s target texts, in request order.
-    pub(crate) async fn target_texts(&self, run: RunId) -> Result<Vec<Text>> {
-        let mut texts = Vec::new();
-        for chunk in self.chunks(run).await? {
-            let chunk = String::from_utf8(chunk).map_err(|e| self.error(e))?;
-            texts.extend(chunk.split('\n').map(Text::from));
-        }
-        Ok(texts)
     }
 
     /// Whether run `run` is unfinished and held by a live process.
@@ -865,7 +877,7 @@ fn host() -> String {
 
 /// Whether the holder named `owner` may still be alive: on this machine, whether its process
 /// exists; elsewhere, yes (its lease decides).
-fn holder_alive(owner: &str) -> bool {
+pub(crate) fn holder_alive(owner: &str) -> bool {
     let mut parts = owner.rsplitn(3, ':');
     let (_token, pid, holder_host) = (parts.next(), parts.next(), parts.next());
     match (pid.and_then(|p| p.parse::<u32>().ok()), holder_host) {

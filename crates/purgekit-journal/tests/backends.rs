@@ -82,6 +82,11 @@ both_backends!(
     a_run_is_claimed_once_and_not_while_held,
     a_journal_from_a_newer_version_is_refused,
     runs_list_their_counts,
+    overlapping_runs_send_each_shared_target_once,
+    runs_planning_at_once_send_each_target_once,
+    a_follower_sends_what_a_stopped_run_did_not,
+    a_follower_takes_the_failure_of_the_batch_it_follows,
+    a_resumed_follower_follows_again,
 );
 
 fn request(n: usize) -> PurgeRequest {
@@ -111,6 +116,11 @@ fn plan_with(second: &[u32]) -> ProviderPlan {
     plan.build().unwrap()
 }
 
+/// For a plan no other run shares targets with: never asked to plan again.
+fn no_replan(_: &[purgekit_core::FollowGroup]) -> purgekit_core::Result<ProviderPlan> {
+    panic!("no other run queues these targets")
+}
+
 /// A new run of `request` on the provider `cdn`.
 async fn start(journal: &Journal, request: &PurgeRequest) -> purgekit_core::RunId {
     journal
@@ -135,7 +145,10 @@ async fn a_run_is_written_before_anything_is_sent_and_read_back(url: String) {
     assert_eq!(back.options(), request.options());
     assert_eq!(providers, ["cdn"]);
     let log = journal.log(run);
-    let record = log.planned(&plan(), "acct", &request).await.unwrap();
+    let record = log
+        .planned(&plan(), "acct", &request, &no_replan)
+        .await
+        .unwrap();
     assert_eq!(record.id, run);
     assert_eq!(record.batches, vec![BatchRecord::Queued; 2]);
     // Another process opening the same journal sees it all.
@@ -148,7 +161,9 @@ async fn transitions_are_durable_and_a_report_comes_from_the_journal_alone(url: 
     let request = request(4);
     let run = start(&journal, &request).await;
     let log = journal.log(run);
-    log.planned(&plan(), "acct", &request).await.unwrap();
+    log.planned(&plan(), "acct", &request, &no_replan)
+        .await
+        .unwrap();
     log.sending("cdn", 0, 1).await.unwrap();
     log.sending("cdn", 0, 2).await.unwrap();
     log.accepted("cdn", 0, &part("H0"), &[], 2).await.unwrap();
@@ -159,7 +174,7 @@ async fn transitions_are_durable_and_a_report_comes_from_the_journal_alone(url: 
     let journal = Journal::open(&url).await.unwrap();
     let record = journal
         .log(run)
-        .planned(&plan(), "acct", &request)
+        .planned(&plan(), "acct", &request, &no_replan)
         .await
         .unwrap();
     assert_eq!(
@@ -218,13 +233,13 @@ async fn a_resumed_plan_must_match_the_written_one(url: String) {
     let run = start(&journal, &request).await;
     journal
         .log(run)
-        .planned(&plan(), "acct", &request)
+        .planned(&plan(), "acct", &request, &no_replan)
         .await
         .unwrap();
     let other = plan_with(&[3, 2]);
     let error = journal
         .log(run)
-        .planned(&other, "acct", &request)
+        .planned(&other, "acct", &request, &no_replan)
         .await
         .unwrap_err();
     assert!(error.to_string().contains("other batches"), "{error}");
@@ -279,7 +294,9 @@ async fn runs_list_their_counts(url: String) {
     let request = request(4);
     let first = start(&journal, &request).await;
     let log = journal.log(first);
-    log.planned(&plan(), "acct", &request).await.unwrap();
+    log.planned(&plan(), "acct", &request, &no_replan)
+        .await
+        .unwrap();
     log.sending("cdn", 0, 1).await.unwrap();
     log.accepted("cdn", 0, &part("A"), &[], 1).await.unwrap();
     assert!(!journal.finish(first).await.unwrap());
@@ -300,4 +317,372 @@ async fn runs_list_their_counts(url: String) {
     let claimed = journal.claim(Some(first)).await.unwrap();
     assert!(journal.finish(claimed.id).await.unwrap());
     assert_eq!(journal.runs().await.unwrap()[0].state, "finished");
+}
+
+/// A test CDN: URL paths, at most 4 per request, 1 request per 300 ms; its server (in process)
+/// answers each purge after `delay` with a new handle and records every path it was sent.
+mod toy {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime};
+
+    use async_trait::async_trait;
+    use purgekit_core::{
+        Accepted, Batch, Budget, Capabilities, Handle, HttpRequest, HttpResponse, Item, Limits,
+        Mapped, Options, Progress, Provider, ProviderPurger, RateLimit, RateRegistry, Result,
+        Status, Target, TargetKind, Transport,
+    };
+
+    pub struct Toy;
+
+    impl Provider for Toy {
+        fn kind(&self) -> &'static str {
+            "toy-journal"
+        }
+        fn account(&self) -> String {
+            "acct".into()
+        }
+        fn endpoint(&self) -> String {
+            "http://toy.invalid".into()
+        }
+        fn limits(&self) -> Limits {
+            Limits {
+                max_items: 4,
+                rate: RateLimit {
+                    requests: Some(Budget::new(1, Duration::from_millis(300))),
+                    items: None,
+                },
+                ..Limits::default()
+            }
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                targets: vec![TargetKind::Url],
+                options: vec![],
+            }
+        }
+        fn map(&self, target: &Target, _: &Options) -> Result<Mapped> {
+            let path = target.path_and_query().unwrap_or("/").to_owned();
+            Ok(Mapped::Item(Item {
+                kind: target.kind(),
+                bytes: path.len() + 1,
+                value: path,
+                scope: String::new(),
+                wildcard: false,
+            }))
+        }
+        fn encode(&self, batch: &Batch, _: &Options, _: SystemTime) -> Result<HttpRequest> {
+            let body: String = batch
+                .items
+                .iter()
+                .map(|i| format!("{}\n", i.value))
+                .collect();
+            Ok(http::Request::post("http://toy.invalid/purge")
+                .body(body.into_bytes())
+                .unwrap())
+        }
+        fn decode(&self, _: &Batch, response: HttpResponse) -> Result<Accepted> {
+            Ok(Accepted {
+                handle: Handle(String::from_utf8_lossy(response.body()).into_owned()),
+                poll_after: None,
+                warnings: vec![],
+            })
+        }
+        fn encode_status(&self, handle: &Handle, _: SystemTime) -> Result<HttpRequest> {
+            Ok(
+                http::Request::get(format!("http://toy.invalid/status/{}", handle.0))
+                    .body(Vec::new())
+                    .unwrap(),
+            )
+        }
+        fn decode_status(&self, handle: &Handle, _: HttpResponse) -> Result<Status> {
+            Ok(Status {
+                handle: handle.clone(),
+                progress: Progress::Completed,
+                detail: "done".into(),
+                poll_after: None,
+            })
+        }
+        fn redact(&self, _: &mut HttpRequest) {}
+    }
+
+    /// The server: every path purged, in order.
+    #[derive(Clone, Default)]
+    pub struct Server {
+        pub purged: Arc<Mutex<Vec<String>>>,
+        pub delay: Duration,
+    }
+
+    #[async_trait]
+    impl Transport for Server {
+        async fn send(&self, request: HttpRequest, _: usize) -> Result<HttpResponse> {
+            tokio::time::sleep(self.delay).await;
+            let handle = {
+                let mut purged = self.purged.lock().unwrap();
+                let body = String::from_utf8_lossy(request.body()).into_owned();
+                purged.extend(body.lines().map(str::to_owned));
+                format!("h{}", purged.len())
+            };
+            Ok(http::Response::builder()
+                .status(201)
+                .body(handle.into_bytes())
+                .unwrap())
+        }
+    }
+
+    impl Server {
+        pub fn purged(&self) -> Vec<String> {
+            self.purged.lock().unwrap().clone()
+        }
+    }
+
+    /// A purger on `server` sharing its rate limits through `journal`, as a process would.
+    pub fn purger(server: &Server, journal: &purgekit_journal::Journal) -> ProviderPurger<Toy> {
+        ProviderPurger::with_transport_of("cdn", Toy, Arc::new(server.clone())).with_rate_registry(
+            Arc::new(RateRegistry::with_store(Arc::new(journal.clone()))),
+        )
+    }
+}
+
+/// `https://cdn.example.com/d/{i}.js` for `i` in `range`.
+fn paths(range: std::ops::Range<usize>) -> PurgeRequest {
+    let mut builder = PurgeRequest::builder();
+    for i in range {
+        builder = builder.url(format!("https://cdn.example.com/d/{i}.js"));
+    }
+    builder.build().unwrap()
+}
+
+/// A journaled purger of `server`, in its own connection to the journal at `url` (as another
+/// process has).
+async fn journaled(url: &str, server: &toy::Server) -> Arc<purgekit_journal::JournaledPurger> {
+    let journal = Journal::open(url).await.unwrap();
+    Arc::new(purgekit_journal::JournaledPurger::new(
+        Arc::new(toy::purger(server, &journal)),
+        journal,
+    ))
+}
+
+/// A run of `paths(range)` on the toy CDN, planned (live, nothing sent) by hand.
+async fn planned_by_hand(
+    journal: &Journal,
+    range: std::ops::Range<usize>,
+) -> (purgekit_core::RunId, purgekit_core::SharedRunLog) {
+    let request = paths(range);
+    let run = journal
+        .start_run(&request, &["cdn".to_owned()])
+        .await
+        .unwrap();
+    let plan = purgekit_core::plan_provider("cdn", &toy::Toy, &request).unwrap();
+    let log = journal.log(run);
+    log.planned(&plan, "acct", &request, &no_replan)
+        .await
+        .unwrap();
+    (run, log)
+}
+
+/// Each path purged exactly once.
+fn once_each(server: &toy::Server, expected: usize) {
+    let purged = server.purged();
+    let distinct: std::collections::HashSet<&String> = purged.iter().collect();
+    assert_eq!(distinct.len(), expected, "every target purged: {purged:?}");
+    assert_eq!(
+        purged.len(),
+        expected,
+        "a shared target purged twice: {purged:?}"
+    );
+}
+
+/// Run A: 16 targets (4 batches of 4) queued behind a 1-request-per-300-ms limit; run B, started
+/// once A's first batch is accepted: targets 10..22, so 2 of them in A's third batch, 4 in its
+/// fourth, 6 of its own. B sends only its own (repacked: 2 requests, not 3), its shared rows
+/// carry A's handles and say so.
+async fn overlapping_runs_send_each_shared_target_once(url: String) {
+    use purgekit_core::Purger;
+    let server = toy::Server::default();
+    let (a, b) = (
+        journaled(&url, &server).await,
+        journaled(&url, &server).await,
+    );
+    let first = paths(0..16);
+    let run_a = purgekit_journal::RunPurger::start(a.clone(), &first)
+        .await
+        .unwrap();
+    let id_a = run_a.run();
+    let first_task = tokio::spawn(async move { run_a.purge(&first).await.unwrap() });
+    while server.purged().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let second = paths(10..22);
+    let report_b = b.purge(&second).await.unwrap();
+    let report_a = first_task.await.unwrap();
+    once_each(&server, 22);
+    let row = |report: &purgekit_core::Report, i: usize| {
+        report
+            .results
+            .iter()
+            .find(|r| *r.target == format!("https://cdn.example.com/d/{i}.js"))
+            .unwrap()
+            .clone()
+    };
+    for shared in 10..16 {
+        let (in_a, in_b) = (row(&report_a, shared), row(&report_b, shared));
+        assert_eq!(in_b.state, State::Accepted, "{in_b:?}");
+        assert_eq!(in_a.handle, in_b.handle);
+        assert!(
+            in_b.warnings[0].contains(&format!("queued first in run {id_a}")),
+            "{:?}",
+            in_b.warnings
+        );
+    }
+    for own in 16..22 {
+        let row = row(&report_b, own);
+        assert_eq!(row.state, State::Accepted);
+        assert!(row.warnings.is_empty(), "{row:?}");
+    }
+    // B's own 6 targets repacked into 2 requests: 4 of A, 2 of B.
+    let handles: std::collections::HashSet<_> = report_a
+        .results
+        .iter()
+        .chain(&report_b.results)
+        .filter_map(|r| r.handle.clone())
+        .collect();
+    assert_eq!(handles.len(), 6, "{handles:?}");
+}
+
+/// Two runs of the same targets planned at the same moment on one account: the plans are
+/// serialized, so the later follows every batch of the earlier (in flight for 200 ms each).
+async fn runs_planning_at_once_send_each_target_once(url: String) {
+    use purgekit_core::Purger;
+    let server = toy::Server {
+        delay: std::time::Duration::from_millis(200),
+        ..toy::Server::default()
+    };
+    let (a, b) = (
+        journaled(&url, &server).await,
+        journaled(&url, &server).await,
+    );
+    let request = paths(0..8);
+    let (ra, rb) = tokio::join!(a.purge(&request), b.purge(&request));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    once_each(&server, 8);
+    for (x, y) in ra.results.iter().zip(&rb.results) {
+        assert_eq!(x.state, State::Accepted);
+        assert_eq!(y.state, State::Accepted);
+        assert_eq!(x.handle, y.handle);
+    }
+}
+
+/// A run whose targets follow a run that stops before sending them sends them itself, once.
+async fn a_follower_sends_what_a_stopped_run_did_not(url: String) {
+    use purgekit_core::Purger;
+    let server = toy::Server::default();
+    let journal = Journal::open(&url).await.unwrap();
+    // Run A: planned (live, nothing sent) by hand.
+    let (run_a, _) = planned_by_hand(&journal, 0..8).await;
+    let b = journaled(&url, &server).await;
+    let task = tokio::spawn(async move { b.purge(&paths(4..12)).await.unwrap() });
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // B sent its own batch only, and waits for A's second.
+    assert_eq!(server.purged().len(), 4, "{:?}", server.purged());
+    // A stops: unfinished, held by nobody.
+    assert!(!journal.finish(run_a).await.unwrap());
+    let report = task.await.unwrap();
+    once_each(&server, 8);
+    assert!(report.results.iter().all(|r| r.state == State::Accepted));
+    let taken = &report.results[0];
+    assert!(
+        taken.warnings[0].contains("stopped before sending it: this run sent it itself"),
+        "{taken:?}"
+    );
+}
+
+/// A batch followed by another run fails for good: the follower's rows take its error.
+async fn a_follower_takes_the_failure_of_the_batch_it_follows(url: String) {
+    use purgekit_core::Purger;
+    let server = toy::Server::default();
+    let journal = Journal::open(&url).await.unwrap();
+    let (_, log_a) = planned_by_hand(&journal, 0..4).await;
+    let b = journaled(&url, &server).await;
+    let task = tokio::spawn(async move { b.purge(&paths(0..4)).await.unwrap() });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    log_a
+        .failed("cdn", 0, "rejected by the provider (code 7): no", 1)
+        .await
+        .unwrap();
+    let report = task.await.unwrap();
+    assert!(server.purged().is_empty(), "{:?}", server.purged());
+    for row in &report.results {
+        assert_eq!(row.state, State::Failed);
+        assert_eq!(
+            row.error.as_deref(),
+            Some("rejected by the provider (code 7): no")
+        );
+    }
+}
+
+/// A run planned with targets following another run's batch, resumed (planned again from the
+/// journal): the plan written is checked with the same targets following the same batch, the
+/// following batch follows again, and takes the other batch's handle and slots once accepted.
+async fn a_resumed_follower_follows_again(url: String) {
+    let journal = Journal::open(&url).await.unwrap();
+    let (run_a, log_a) = planned_by_hand(&journal, 0..8).await;
+    // B: 6..10, so 6 and 7 (A's second batch, slots 2 and 3) follow; 8 and 9 are its own.
+    let second = paths(6..10);
+    let run_b = journal
+        .start_run(&second, &["cdn".to_owned()])
+        .await
+        .unwrap();
+    let base = purgekit_core::plan_provider("cdn", &toy::Toy, &second).unwrap();
+    let replan = |groups: &[purgekit_core::FollowGroup]| {
+        purgekit_core::plan_following(&toy::Toy, &second, &base, groups)
+    };
+    let record = journal
+        .log(run_b)
+        .planned(&base, "acct", &second, &replan)
+        .await
+        .unwrap();
+    let plan_b = record.plan.clone().expect("planned again");
+    assert_eq!(plan_b.batches().len(), 2);
+    assert_eq!(plan_b.batches().at(0).targets, [2, 3]);
+    assert_eq!(plan_b.batches().at(1).targets, [0, 1]);
+    assert_eq!(record.batches[1], BatchRecord::Follows);
+    // Resumed in another process.
+    let other = Journal::open(&url).await.unwrap();
+    let log_b = other.log(run_b);
+    let again = log_b
+        .planned(&base, "acct", &second, &replan)
+        .await
+        .unwrap();
+    assert_eq!(again.plan.unwrap().batches(), plan_b.batches());
+    assert_eq!(again.batches, [BatchRecord::Queued, BatchRecord::Follows]);
+    assert!(
+        again.notes[1]
+            .as_deref()
+            .unwrap()
+            .contains(&run_a.to_string())
+    );
+    // A's second batch accepted as two parts, one per pair of slots.
+    let parts = vec![
+        RecordedPart {
+            handle: "P0".into(),
+            warnings: vec![],
+        },
+        RecordedPart {
+            handle: "P1".into(),
+            warnings: vec![],
+        },
+    ];
+    log_a
+        .accepted("cdn", 1, &parts, &[0, 0, 1, 1], 1)
+        .await
+        .unwrap();
+    let followed = log_b.follow("cdn", 1).await.unwrap();
+    assert_eq!(
+        followed,
+        BatchRecord::Accepted {
+            parts,
+            slots: vec![1, 1],
+            attempts: 1
+        }
+    );
 }

@@ -15,7 +15,7 @@ use super::rows;
 use super::schedule::{BatchOutcome, SentPart};
 use super::wait::Completion;
 use crate::error::Result;
-use crate::plan::ProviderPlan;
+use crate::plan::{FollowGroup, ProviderPlan};
 use crate::provider::{Accepted, RunId};
 use crate::report::Report;
 use crate::request::PurgeRequest;
@@ -53,9 +53,9 @@ pub enum BatchRecord {
         /// HTTP attempts it took.
         attempts: u32,
     },
-    /// The same targets are queued in another unfinished run on the same account with the same
-    /// options: not sent here; the engine waits for that batch ([`RunLog::follow`]) and takes
-    /// its outcome.
+    /// Its targets are queued in one batch of another unfinished run on the same account with
+    /// the same options: not sent here; the engine waits for that batch ([`RunLog::follow`])
+    /// and takes its outcome, or sends it itself when that run stopped before sending it.
     Follows,
 }
 
@@ -106,7 +106,15 @@ pub struct RunRecord {
     /// Batch notes for the rows, one per batch (empty: none), e.g. that a target follows
     /// another run's batch.
     pub notes: Vec<Option<String>>,
+    /// The plan to send instead of the one given to [`RunLog::planned`], when some of its
+    /// targets follow other runs' batches (made by the [`Replan`] given; `batches` is this
+    /// plan's).
+    pub plan: Option<ProviderPlan>,
 }
+
+/// Plans again with some targets taken out of the packing, each group following one batch of
+/// another run ([`crate::plan_following`] for the plan given to [`RunLog::planned`]).
+pub type Replan<'a> = dyn Fn(&[FollowGroup]) -> Result<ProviderPlan> + Send + Sync + 'a;
 
 /// A durable log of purge runs, told by the engine as a purge goes (see the module docs).
 ///
@@ -119,11 +127,16 @@ pub trait RunLog: Send + Sync {
     /// Provider `plan.provider` (account `account`) has planned `request`: a fresh run writes
     /// the plan; a resumed one checks it against the plan written and returns where each batch
     /// stands. Called before any of the provider's batches is sent.
+    ///
+    /// Targets already queued in another unfinished run (same account, same options) may be
+    /// taken out of the packing with `replan`: the record then carries the new plan
+    /// ([`RunRecord::plan`]), whose batches of followed targets are [`BatchRecord::Follows`].
     async fn planned(
         &self,
         plan: &ProviderPlan,
         account: &str,
         request: &PurgeRequest,
+        replan: &Replan<'_>,
     ) -> Result<RunRecord>;
 
     /// Attempt `attempt` of batch `batch` is about to be sent.
@@ -147,8 +160,8 @@ pub trait RunLog: Send + Sync {
 
     /// Waits until the other run's batch that batch `batch` follows ([`BatchRecord::Follows`])
     /// is accepted, completed or failed, and returns that (already journaled as this batch's
-    /// own); [`BatchRecord::Queued`] when that run stopped before sending it (this run's resume
-    /// sends it). By default, [`BatchRecord::Queued`].
+    /// own); [`BatchRecord::Queued`] when that run stopped before sending it: the engine then
+    /// sends the batch itself. By default, [`BatchRecord::Queued`].
     async fn follow(&self, provider: &str, batch: usize) -> Result<BatchRecord> {
         let _ = (provider, batch);
         Ok(BatchRecord::Queued)

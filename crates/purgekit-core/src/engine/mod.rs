@@ -30,7 +30,7 @@ mod wait;
 
 pub use fanout::FanOut;
 pub use journal::{
-    BatchRecord, NOT_SENT, RecordedPart, RunLog, RunRecord, SharedRunLog, report_of,
+    BatchRecord, NOT_SENT, RecordedPart, Replan, RunLog, RunRecord, SharedRunLog, report_of,
 };
 pub use policy::{EngineConfig, PollPolicy, RetryPolicy, SafetyMargin};
 pub use provider_purger::ProviderPurger;

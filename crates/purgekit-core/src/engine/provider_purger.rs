@@ -17,7 +17,7 @@ use super::rows::{Rows, planned_request};
 use super::schedule::{BatchOutcome, Run};
 use super::{EngineConfig, RateRegistry, Transport};
 use crate::error::{Error, Result};
-use crate::plan::{Plan, plan_provider};
+use crate::plan::{FollowGroup, Plan, plan_following, plan_provider};
 use crate::provider::{AuthProbe, CompletionModel, Handle, Provider, RunId, Status};
 use crate::purger::{AuthCheck, AuthOutcome, Event, ProviderInfo, PurgeContext, Purger};
 use crate::report::{Report, Reports};
@@ -189,7 +189,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         context: &PurgeContext,
     ) -> Result<Reports> {
         let deadline = self.deadline();
-        let plan = plan_provider(&self.name, &*self.provider, request)?;
+        let mut plan = plan_provider(&self.name, &*self.provider, request)?;
         context.emit(Event::Planned {
             provider: self.name.clone(),
             batches: plan.batches().len(),
@@ -205,10 +205,19 @@ impl<P: Provider> Purger for ProviderPurger<P> {
             // One random run id per purge: each batch's idempotency key ([`crate::BatchId`]);
             // a journaled run keeps its id, so a resumed batch sends the same key.
             let record = match &context.journal {
-                Some(log) => Some(
-                    log.planned(&plan, &self.provider.account(), request)
-                        .await?,
-                ),
+                Some(log) => {
+                    let base = &plan;
+                    let replan = |groups: &[FollowGroup]| {
+                        plan_following(&*self.provider, request, base, groups)
+                    };
+                    let mut record = log
+                        .planned(&plan, &self.provider.account(), request, &replan)
+                        .await?;
+                    if let Some(replanned) = record.plan.take() {
+                        plan = replanned;
+                    }
+                    Some(record)
+                }
                 None => None,
             };
             let (run, records) = match record {
@@ -218,15 +227,23 @@ impl<P: Provider> Purger for ProviderPurger<P> {
                 }
                 None => (RunId::random(), Vec::new()),
             };
-            self.send_all(
-                &plan,
-                request,
-                wait,
-                context,
-                Run { id: run, deadline },
-                &records,
-            )
-            .await
+            let (outcomes, taken_over) = self
+                .send_all(
+                    &plan,
+                    request,
+                    wait,
+                    context,
+                    Run { id: run, deadline },
+                    &records,
+                )
+                .await;
+            // Their note said they were purged with the other run's batch: no longer true.
+            for index in taken_over {
+                if let Some(note) = notes.get_mut(index) {
+                    *note = Some(TAKEN_OVER.to_owned());
+                }
+            }
+            outcomes
         };
         // The rows are formed from the plan and the outcomes when they are asked for (the
         // request's targets are shared, not copied).
@@ -292,6 +309,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         }]
     }
 }
+
+/// The note on a batch's rows when the other run it followed stopped before sending it.
+const TAKEN_OVER: &str =
+    "queued first in another run, which stopped before sending it: this run sent it itself";
 
 /// The rows' notes for a resumed run: the journal's, and for each batch that was being sent when
 /// the run stopped, that it was sent again.

@@ -59,9 +59,13 @@ impl<P: Provider> ProviderPurger<P> {
     /// batches and the others are admitted in two lanes, each in plan order, so neither kind
     /// waits for the other's allowance.
     ///
-    /// Returns one outcome per batch; after cancellation, unsent batches fail with
-    /// [`Error::Cancelled`]. Nothing waits past `run.deadline`: a batch that cannot get its place
-    /// before it fails with [`Error::Deadline`].
+    /// A batch following another run's ([`BatchRecord::Follows`]) waits for it; when that run
+    /// stopped before sending it, the batch is admitted and sent here after the others.
+    ///
+    /// Returns one outcome per batch, and the batches sent here after the run they followed
+    /// stopped; after cancellation, unsent batches fail with [`Error::Cancelled`]. Nothing waits
+    /// past `run.deadline`: a batch that cannot get its place before it fails with
+    /// [`Error::Deadline`].
     pub(super) async fn send_all(
         &self,
         plan: &ProviderPlan,
@@ -70,7 +74,7 @@ impl<P: Provider> ProviderPurger<P> {
         context: &PurgeContext,
         run: Run,
         records: &[BatchRecord],
-    ) -> Vec<BatchOutcome> {
+    ) -> (Vec<BatchOutcome>, Vec<usize>) {
         let admission = Admission {
             run: run.id,
             sender: self.sender(context, run.deadline),
@@ -83,6 +87,7 @@ impl<P: Provider> ProviderPurger<P> {
         // waited for when the request waits.
         let mut earlier = Vec::new();
         let mut resumed = JoinSet::new();
+        let mut following = JoinSet::new();
         // A job for a batch this run does not send itself.
         let unsent_job = |index: usize| BatchJob {
             sender: admission.sender.clone(),
@@ -122,7 +127,7 @@ impl<P: Provider> ProviderPurger<P> {
                         continue;
                     };
                     let job = unsent_job(index);
-                    resumed.spawn(async move { (index, job.follow(log).await) });
+                    following.spawn(async move { (index, job.follow(log).await) });
                 }
                 (None, _) => {}
             }
@@ -130,11 +135,38 @@ impl<P: Provider> ProviderPurger<P> {
         let (plain, wildcard): (Vec<usize>, Vec<usize>) = (0..plan.batches().len())
             .filter(|&i| !records.get(i).is_some_and(BatchRecord::is_sent))
             .partition(|&i| self.in_flight.is_none() || plan.batches().at(i).wildcards == 0);
-        let ((mut outcomes, mut tasks), (more, other_tasks)) = tokio::join!(
+        let ((mut outcomes, tasks), (more, other_tasks)) = tokio::join!(
             self.admit_lane(&plain, plan, request, &admission),
             self.admit_lane(&wildcard, plan, request, &admission),
         );
         outcomes.extend(more);
+        let mut sets = vec![tasks, other_tasks];
+        // The batches whose followed run stopped before sending them: sent here, after the
+        // others (their in-flight shares held meanwhile by the tasks still running).
+        let mut taken_over = Vec::new();
+        let mut followed = Vec::new();
+        while let Some(joined) = following.join_next().await {
+            match joined {
+                Ok((index, Some((outcome, _)))) => followed.push((index, outcome)),
+                Ok((index, None)) => taken_over.push(index),
+                Err(e) => {
+                    tracing::error!(provider = %self.name, "a batch task ended abnormally: {e}")
+                }
+            }
+        }
+        if !taken_over.is_empty() {
+            taken_over.sort_unstable();
+            let (plain, wildcard): (Vec<usize>, Vec<usize>) = taken_over
+                .iter()
+                .partition(|&&i| self.in_flight.is_none() || plan.batches().at(i).wildcards == 0);
+            let ((more, plain_tasks), (rest, wildcard_tasks)) = tokio::join!(
+                self.admit_lane(&plain, plan, request, &admission),
+                self.admit_lane(&wildcard, plan, request, &admission),
+            );
+            outcomes.extend(more);
+            outcomes.extend(rest);
+            sets.extend([plain_tasks, wildcard_tasks]);
+        }
         if let Some(log) = &context.journal {
             // Batches never sent, for good (a cancelled one stays queued for resume).
             for (index, outcome) in &outcomes {
@@ -149,6 +181,7 @@ impl<P: Provider> ProviderPurger<P> {
             }
         }
         outcomes.extend(earlier);
+        outcomes.extend(followed);
         if wait.is_none() {
             // Every batch is admitted: no later batch needs the capacity still held.
             admission.watching.cancel();
@@ -157,7 +190,8 @@ impl<P: Provider> ProviderPurger<P> {
         for (index, outcome) in outcomes {
             slots[index] = Some(outcome);
         }
-        for set in [&mut tasks, &mut { other_tasks }, &mut resumed] {
+        sets.push(resumed);
+        for set in &mut sets {
             while let Some(joined) = set.join_next().await {
                 match joined {
                     // A share still held (purge not seen complete) is freed only here, once
@@ -169,7 +203,7 @@ impl<P: Provider> ProviderPurger<P> {
                 }
             }
         }
-        slots
+        let outcomes = slots
             .into_iter()
             .map(|o| {
                 o.unwrap_or_else(|| BatchOutcome::Failed {
@@ -177,7 +211,8 @@ impl<P: Provider> ProviderPurger<P> {
                     attempts: 0,
                 })
             })
-            .collect()
+            .collect();
+        (outcomes, taken_over)
     }
 
     /// Admits the batches of one lane in order (capacity, then a sending place) and spawns
@@ -428,8 +463,9 @@ impl<P: Provider> BatchJob<P> {
     }
 
     /// Waits for the other run's batch this one follows, then takes its outcome: accepted (and
-    /// waited for, when asked), completed or failed.
-    async fn follow(mut self, log: crate::SharedRunLog) -> Finished {
+    /// waited for, when asked), completed or failed. `None`: that run stopped before sending
+    /// it, so this run sends it.
+    async fn follow(mut self, log: crate::SharedRunLog) -> Option<Finished> {
         let cancel = self.sender.context.cancel.clone();
         let followed = tokio::select! {
             biased;
@@ -439,7 +475,7 @@ impl<P: Provider> BatchJob<P> {
                 "not sent: the other run's batch it follows was not sent before the run's deadline",
             )),
         };
-        let failed = |error| (BatchOutcome::Failed { error, attempts: 0 }, None);
+        let failed = |error| Some((BatchOutcome::Failed { error, attempts: 0 }, None));
         match followed {
             Ok(BatchRecord::Accepted {
                 parts,
@@ -451,17 +487,13 @@ impl<P: Provider> BatchJob<P> {
                     slots,
                     attempts,
                 ));
-                self.run(None).await
+                Some(self.run(None).await)
             }
             Ok(record @ (BatchRecord::Completed { .. } | BatchRecord::Failed { .. })) => {
                 let outcome = journal::outcome(&record).unwrap_or(BatchOutcome::DryRun);
-                (outcome, None)
+                Some((outcome, None))
             }
-            Ok(_) => failed(Error::Journal {
-                message: "not sent: the other run it followed stopped before sending it \
-                          (`purgekit resume` sends it)"
-                    .to_owned(),
-            }),
+            Ok(_) => None,
             Err(error) => failed(error),
         }
     }
