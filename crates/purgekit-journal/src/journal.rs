@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use purgekit_core::{
@@ -11,11 +11,12 @@ use purgekit_core::{
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
-use tokio::sync::watch;
+use sqlx::{AnyConnection, AnyPool, Row};
+use tokio::sync::{mpsc, watch};
 
 use crate::codec;
 use crate::log::RunJournal;
+use crate::queue::Pending;
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
@@ -48,6 +49,8 @@ struct Inner {
     owner: String,
     /// Runs started here, by whether they are written yet (`None`: not yet).
     writing: Mutex<HashMap<RunId, Written>>,
+    /// Submissions waiting for their group's commit (`crate::queue`), once one was made.
+    submissions: OnceLock<mpsc::Sender<Pending>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -55,6 +58,17 @@ impl std::fmt::Debug for Journal {
         f.debug_struct("Journal")
             .field("location", &self.inner.location)
             .finish()
+    }
+}
+
+/// A [`Journal`] that does not keep it open: the task writing submissions holds one, so the
+/// journal closes (and the task ends) once every [`Journal`] is dropped.
+pub(crate) struct WeakJournal(Weak<Inner>);
+
+impl WeakJournal {
+    /// The journal, if it is still open.
+    pub(crate) fn upgrade(&self) -> Option<Journal> {
+        self.0.upgrade().map(|inner| Journal { inner })
     }
 }
 
@@ -258,6 +272,7 @@ impl Journal {
                 location,
                 owner: owner(),
                 writing: Mutex::new(HashMap::new()),
+                submissions: OnceLock::new(),
             }),
         })
     }
@@ -274,6 +289,16 @@ impl Journal {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+
+    /// The queue of submissions to be written in groups, started by `start` on first use.
+    pub(crate) fn submissions(
+        &self,
+        start: impl FnOnce(WeakJournal) -> mpsc::Sender<Pending>,
+    ) -> &mpsc::Sender<Pending> {
+        self.inner
+            .submissions
+            .get_or_init(|| start(WeakJournal(Arc::downgrade(&self.inner))))
     }
 
     /// The error for a run id the journal does not hold.
@@ -350,32 +375,49 @@ impl Journal {
         Ok(())
     }
 
-    /// Writes the run row and its targets, one transaction, streaming the targets in chunks.
+    /// Writes the run row and its targets, one transaction, held by this process.
     async fn write_run(
         &self,
         id: RunId,
         request: &PurgeRequest,
         providers: &[String],
     ) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
+        let lease = now_ms() + LEASE.as_millis() as i64;
+        self.insert_run(&mut tx, id, request, providers, &self.inner.owner, lease)
+            .await?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Inserts run `id`'s row and its targets (streamed in chunks) on `conn`, inside the
+    /// caller's transaction, held by `owner` until `lease_until_ms` (`""` and 0: by nobody).
+    pub(crate) async fn insert_run(
+        &self,
+        conn: &mut AnyConnection,
+        id: RunId,
+        request: &PurgeRequest,
+        providers: &[String],
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> Result<()> {
         let stored = StoredRequest {
             options: request.options().clone(),
             wait_ms: request.wait().map(|w| w.as_millis() as u64),
             local_dry_run: request.local_dry_run(),
         };
-        let now = now_ms();
-        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
         sqlx::query(
             "INSERT INTO runs (id, started_ms, updated_ms, state, request, target_count, \
              providers, owner, lease_until_ms) VALUES ($1, $2, $2, 'running', $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
-        .bind(now)
+        .bind(now_ms())
         .bind(serde_json::to_string(&stored).map_err(|e| self.error(e))?)
         .bind(request.targets().len() as i64)
         .bind(serde_json::to_string(providers).map_err(|e| self.error(e))?)
-        .bind(&self.inner.owner)
-        .bind(now + LEASE.as_millis() as i64)
-        .execute(&mut *tx)
+        .bind(owner)
+        .bind(lease_until_ms)
+        .execute(&mut *conn)
         .await
         .map_err(|e| self.error(e))?;
         for (n, chunk) in codec::TargetChunks::new(request.targets()).enumerate() {
@@ -383,11 +425,10 @@ impl Journal {
                 .bind(id.to_string())
                 .bind(n as i64)
                 .bind(chunk)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| self.error(e))?;
         }
-        tx.commit().await.map_err(|e| self.error(e))?;
         Ok(())
     }
 

@@ -4,12 +4,18 @@
 //! A queued run is an ordinary unfinished run that nobody holds (no owner, lease expired), so
 //! everything else — [`Journal::claim`]'s conditional takeover (`FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL), renewal, [`Journal::finish`], reports — is the journal's own.
+//!
+//! Submissions are written by group commit: one task per journal takes every submission
+//! waiting and writes them in one transaction ([`Journal::submit`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use purgekit_core::{PurgeRequest, Result, RunId};
+use sqlx::AnyConnection;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::journal::{Claimed, Journal, get, now_ms, parse_run_id};
+use crate::codec;
+use crate::journal::{Backend, Claimed, Journal, WeakJournal, get, now_ms, parse_run_id};
 
 /// Queued runs on one provider: how many, and since when the oldest waits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,56 +26,164 @@ pub struct QueueDepth {
     pub oldest_ms: Option<i64>,
 }
 
+/// At most this many submissions are written in one transaction.
+const MAX_GROUP: usize = 128;
+
+/// Submissions waiting for the writer at most: beyond, [`Journal::submit`] waits.
+const QUEUE: usize = 1024;
+
+/// A submission waiting for its group's commit, and where its answer goes.
+pub(crate) struct Pending {
+    submission: Submission,
+    answer: oneshot::Sender<Result<(RunId, bool)>>,
+}
+
+/// What one submission writes.
+struct Submission {
+    request: PurgeRequest,
+    providers: Vec<String>,
+    key: Option<String>,
+}
+
 impl Journal {
     /// Writes a run of `request` on `providers` without running it: it waits, queued, until a
     /// worker takes it ([`Journal::next_queued`]). With `key`, a run submitted before with the
-    /// same key is returned instead of a new one. Returns the run and whether it is new.
+    /// same key is returned instead of a new one (by any process sharing the journal).
+    /// Returns the run and whether it is new, once it is committed.
+    ///
+    /// Group commit: submissions made at once (from any task of this process) are written
+    /// by one task, as many as are waiting in one transaction, so a burst of submissions
+    /// costs one durable commit rather than one each; each caller is answered after its
+    /// group's commit.
     pub async fn submit(
         &self,
         request: &PurgeRequest,
         providers: &[String],
         key: Option<&str>,
     ) -> Result<(RunId, bool)> {
+        codec::check_lines(request.targets())?;
+        let (answer, answered) = oneshot::channel();
+        let pending = Pending {
+            submission: Submission {
+                request: request.clone(),
+                providers: providers.to_vec(),
+                key: key.map(str::to_owned),
+            },
+            answer,
+        };
+        let queue = self.submissions(|journal| {
+            let (queue, waiting) = mpsc::channel(QUEUE);
+            tokio::spawn(write_groups(journal, waiting));
+            queue
+        });
+        let gone = || self.error("the task writing submissions ended");
+        queue.send(pending).await.map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
+    }
+
+    /// Writes `group` in one transaction and answers each submission; when that fails, each
+    /// one alone, so one submission's failure (or a conflict with another process) is only
+    /// its own.
+    async fn write_group(&self, group: Vec<Pending>) {
+        if group.len() > 1 {
+            let submissions: Vec<&Submission> = group.iter().map(|p| &p.submission).collect();
+            match self.commit_group(&submissions).await {
+                Ok(runs) => {
+                    for (pending, run) in group.into_iter().zip(runs) {
+                        let _ = pending.answer.send(Ok(run));
+                    }
+                    return;
+                }
+                Err(e) => tracing::debug!("a group of submissions, retried one by one: {e}"),
+            }
+        }
+        for pending in group {
+            let result = self
+                .commit_group(&[&pending.submission])
+                .await
+                .map(|runs| runs[0]);
+            let _ = pending.answer.send(result);
+        }
+    }
+
+    /// One transaction writing every submission of `group`; their runs, in order.
+    async fn commit_group(&self, group: &[&Submission]) -> Result<Vec<(RunId, bool)>> {
+        let mut tx = match self.backend() {
+            // Taking the write lock first: a transaction that reads first and writes later can
+            // fail at once when another process wrote in between.
+            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool().begin().await,
+        }
+        .map_err(|e| self.error(e))?;
+        // Keys given a run earlier in this group: not in the table until the commit.
+        let mut keyed: HashMap<&str, RunId> = HashMap::new();
+        let mut runs = Vec::with_capacity(group.len());
+        for submission in group {
+            let key = submission.key.as_deref();
+            if let Some(&run) = key.and_then(|key| keyed.get(key)) {
+                runs.push((run, false));
+                continue;
+            }
+            let run = self.write_submission(&mut tx, submission).await?;
+            if let Some(key) = key {
+                keyed.insert(key, run.0);
+            }
+            runs.push(run);
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(runs)
+    }
+
+    /// Everything one submission writes, on `conn` (inside its group's transaction): the run
+    /// held by nobody, so any worker may take it, and its key. A key already stored names the
+    /// run to answer instead.
+    async fn write_submission(
+        &self,
+        conn: &mut AnyConnection,
+        submission: &Submission,
+    ) -> Result<(RunId, bool)> {
+        let key = submission.key.as_deref();
         if let Some(key) = key
-            && let Some(run) = self.run_of_key(key).await?
+            && let Some(run) = self.run_of_key(&mut *conn, key).await?
         {
             return Ok((run, false));
         }
-        let run = self.start_run(request, providers).await?;
-        self.written(run).await?;
-        // Given up at once: no owner, no lease, so any worker may take it.
-        sqlx::query("UPDATE runs SET owner = '', lease_until_ms = 0 WHERE id = $1")
-            .bind(run.to_string())
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+        let run = RunId::random();
+        let (request, providers) = (&submission.request, &submission.providers);
+        self.insert_run(&mut *conn, run, request, providers, "", 0)
+            .await?;
         let Some(key) = key else {
             return Ok((run, true));
         };
-        sqlx::query(
+        let stored = sqlx::query(
             "INSERT INTO run_keys (key, run_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
         )
         .bind(key)
         .bind(run.to_string())
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await
         .map_err(|e| self.error(e))?;
-        // Two submissions with one key at once: the first one stored wins, the other run goes.
-        let winner = self.run_of_key(key).await?.unwrap_or(run);
-        if winner != run {
-            sqlx::query("DELETE FROM runs WHERE id = $1")
-                .bind(run.to_string())
-                .execute(self.pool())
-                .await
-                .map_err(|e| self.error(e))?;
+        if stored.rows_affected() == 1 {
+            return Ok((run, true));
         }
-        Ok((winner, winner == run))
+        // Another process committed the key since we looked (PostgreSQL: our insert waited
+        // for its commit): its run wins, ours goes.
+        sqlx::query("DELETE FROM runs WHERE id = $1")
+            .bind(run.to_string())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        let winner = self.run_of_key(&mut *conn, key).await?;
+        Ok((
+            winner.ok_or_else(|| self.error("an Idempotency-Key vanished"))?,
+            false,
+        ))
     }
 
-    async fn run_of_key(&self, key: &str) -> Result<Option<RunId>> {
+    async fn run_of_key(&self, conn: &mut AnyConnection, key: &str) -> Result<Option<RunId>> {
         let row = sqlx::query("SELECT run_id FROM run_keys WHERE key = $1")
             .bind(key)
-            .fetch_optional(self.pool())
+            .fetch_optional(conn)
             .await
             .map_err(|e| self.error(e))?;
         row.map(|row| parse_run_id(&get::<String>(&row, 0)?))
@@ -127,5 +241,17 @@ impl Journal {
             .await
             .map_err(|e| self.error(e))?;
         Ok(())
+    }
+}
+
+/// The task writing one journal's submissions: takes what is waiting (at least one, at most
+/// [`MAX_GROUP`]) and writes it as one group; ends when the journal is closed.
+async fn write_groups(journal: WeakJournal, mut waiting: mpsc::Receiver<Pending>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while waiting.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let Some(journal) = journal.upgrade() else {
+            return;
+        };
+        journal.write_group(std::mem::take(&mut group)).await;
     }
 }

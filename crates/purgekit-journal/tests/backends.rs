@@ -84,6 +84,7 @@ both_backends!(
     a_run_is_claimed_once_and_not_while_held,
     a_journal_from_a_newer_version_is_refused,
     runs_list_their_counts,
+    submissions_at_once_are_queued_and_keep_their_keys,
 );
 
 fn request(n: usize) -> PurgeRequest {
@@ -329,4 +330,65 @@ async fn runs_list_their_counts(url: String) {
     let claimed = journal.claim(Some(first)).await.unwrap();
     assert!(journal.finish(claimed.id).await.unwrap());
     assert_eq!(journal.runs().await.unwrap()[0].state, "finished");
+}
+
+async fn submissions_at_once_are_queued_and_keep_their_keys(url: String) {
+    // Two instances on one journal, 60 submissions at once: most carry one of 5 keys.
+    let journals = [
+        Journal::open(&url).await.unwrap(),
+        Journal::open(&url).await.unwrap(),
+    ];
+    let request = request(3);
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (journal, request) = (journals[i % 2].clone(), request.clone());
+        let key = (i % 3 != 0).then(|| format!("key-{}", i % 5));
+        tasks.push(tokio::spawn(async move {
+            let providers = ["cdn".to_owned()];
+            let (run, new) = journal
+                .submit(&request, &providers, key.as_deref())
+                .await
+                .unwrap();
+            (key, run, new)
+        }));
+    }
+    let mut by_key = std::collections::HashMap::new();
+    let mut unkeyed = std::collections::HashSet::new();
+    for task in tasks {
+        let (key, run, new) = task.await.unwrap();
+        match key {
+            Some(key) => by_key.entry(key).or_insert_with(Vec::new).push((run, new)),
+            None => {
+                assert!(new, "a submission without a key is a new run");
+                assert!(unkeyed.insert(run), "two submissions were given one run");
+            }
+        }
+    }
+    assert_eq!(by_key.len(), 5);
+    for (key, runs) in &by_key {
+        assert!(
+            runs.iter().all(|(run, _)| *run == runs[0].0),
+            "{key}: {runs:?}"
+        );
+        let new = runs.iter().filter(|(_, new)| *new).count();
+        assert_eq!(
+            new, 1,
+            "{key}: one submission makes the run, the others get it"
+        );
+        assert!(!unkeyed.contains(&runs[0].0));
+    }
+    // Every run is written, queued (held by nobody), and the losers of a race left nothing.
+    let runs = journals[0].runs().await.unwrap();
+    assert_eq!(runs.len(), unkeyed.len() + by_key.len());
+    for info in &runs {
+        assert_eq!(info.state, "interrupted", "{info:?}");
+        let run = parse_run_id(&info.id).unwrap();
+        let (back, providers) = journals[1].request(run).await.unwrap();
+        assert_eq!(back.targets(), request.targets());
+        assert_eq!(providers, ["cdn"]);
+    }
+    let depth = journals[0].queue_depth().await.unwrap();
+    assert_eq!(depth["cdn"].runs, runs.len() as i64);
+    let taken = journals[1].next_queued().await.unwrap().unwrap();
+    assert_eq!(taken.request.targets(), request.targets());
 }
