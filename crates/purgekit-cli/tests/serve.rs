@@ -477,6 +477,14 @@ fn api_end_to_end(journal: &str) {
     ] {
         assert!(text.contains(line), "no {line} in\n{text}");
     }
+    // Each request's turn is claimed in the journal's shared schedule: some wait is counted.
+    let waited = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("purgekit_rate_limit_wait_seconds_total{provider=\"level3\"} ")
+        })
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(waited.is_some_and(|w| w > 0.0), "{text}");
     assert!(
         !text.contains(TOKEN) && !text.contains("second-token"),
         "a token in the metrics"
