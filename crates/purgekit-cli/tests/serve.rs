@@ -750,6 +750,63 @@ fn a_target_submitted_again_while_queued_is_purged_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A run the service cannot run (one of its providers left the config after it was queued)
+/// ends `done`, each target failed once per provider with the reason; nothing is sent.
+#[test]
+fn a_run_that_cannot_run_ends_done_with_every_target_failed_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = temp_dir("unrunnable");
+    let journal = dir.join("journal.sqlite3");
+    let journal = journal.to_str().unwrap();
+    let spec = Spec::load();
+    let client = |server: &Server| Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        spec: &spec,
+        runtime: &runtime,
+    };
+    // Queued by an instance that only accepts (no worker) and knows both providers.
+    let (_all, config) = emulators(&runtime, 10.0, "", &dir);
+    let accepting = Server::start(&config, journal, &dir, "0", &[]);
+    let body = json!({ "targets": urls("unrunnable", 5), "providers": ["level3", "limelight"] });
+    let answer = client(&accepting).post(&body, &[]);
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    drop(accepting);
+    // Run by an instance whose config has no `limelight` any more.
+    let smaller = temp_dir("unrunnable-smaller");
+    let (sandbox, config) = emulators_of(&runtime, &["level3"], 10.0, &[], "", &smaller);
+    let server = Server::start(&config, journal, &smaller, "1", &[]);
+    let run = client(&server).until_done(&id, Duration::from_secs(30));
+    let rows = run["rows"].as_array().unwrap();
+    let mut seen = BTreeSet::new();
+    for row in rows {
+        assert_eq!(row["state"], "failed", "{row}");
+        let error = row["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("not run: ") && error.contains("limelight"),
+            "{error}"
+        );
+        let pair = (row["target"].to_string(), row["provider"].to_string());
+        assert!(
+            seen.insert(pair),
+            "two rows for one target and provider: {run}"
+        );
+    }
+    assert_eq!(rows.len(), 10, "{run}");
+    assert_eq!(run["summary"]["failed"], 10);
+    assert!(sandbox.emulator("level3").unwrap().requests().is_empty());
+    let metrics = client(&server).get("/metrics", "/metrics");
+    let text = metrics.body.as_str().unwrap();
+    assert!(
+        text.contains("purgekit_rows_total{provider=\"limelight\",state=\"failed\"} 5"),
+        "{text}"
+    );
+    assert_eq!(server.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&smaller);
+}
+
 /// `purgekit submit` and `purgekit status --server` against a service, the server and the
 /// token from the environment.
 #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use purgekit_core::{
     BatchRecord, Error, Options, PurgeRequest, RecordedPart, Report, Result, RunId, RunRecord,
-    SharedRunLog, Text, report_of,
+    SharedRunLog, State, Text, report_of,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
@@ -280,6 +280,11 @@ impl Journal {
     /// Where the journal is (a URL without its password, or a file).
     pub fn location(&self) -> &str {
         &self.inner.location
+    }
+
+    /// This process's name as a run's holder.
+    pub(crate) fn owner(&self) -> &str {
+        &self.inner.owner
     }
 
     /// Its backend.
@@ -729,12 +734,28 @@ impl Journal {
     /// far; batches not sent yet are failed rows saying so.
     pub async fn report(&self, run: RunId) -> Result<Report> {
         let (request, providers) = self.request(run).await?;
+        let given_up = self.given_up(run).await?;
         let mut report = Report::new(Vec::new());
         for provider in providers {
             if let Some((plan, record)) = self.load(run, &provider, request.targets().len()).await?
             {
                 let part = report_of(&plan, &request, &record);
                 report = merge(report, part);
+            } else if let Some(error) = &given_up {
+                // Never planned, and never will be: every target failed with the run's error.
+                let (provider, error): (Arc<str>, Arc<str>) =
+                    (provider.into(), error.as_str().into());
+                let rows = request.targets().iter().map(|target| purgekit_core::Row {
+                    target: target.shared_text(),
+                    provider: provider.clone(),
+                    state: State::Failed,
+                    handle: None,
+                    attempts: 0,
+                    error: Some(error.clone()),
+                    unfinished: None,
+                    warnings: Arc::from([]),
+                });
+                report = merge(report, Report::new(rows.collect()));
             }
         }
         Ok(report)
@@ -795,7 +816,7 @@ impl Journal {
     pub async fn run_info(&self, run: RunId) -> Result<RunInfo> {
         self.written(run).await?;
         let row = sqlx::query(
-            "SELECT started_ms, state, target_count, providers, owner, lease_until_ms \
+            "SELECT started_ms, state, target_count, providers, owner, lease_until_ms, error \
              FROM runs WHERE id = $1",
         )
         .bind(run.to_string())
@@ -823,7 +844,8 @@ impl Journal {
             queued: get::<i64>(&planned, 0)?,
             ..BatchCounts::default()
         };
-        if get::<i64>(&planned, 1)? < providers.len() as i64 {
+        let given_up = get::<Option<String>>(&row, 6)?.is_some();
+        if get::<i64>(&planned, 1)? < providers.len() as i64 && !given_up {
             // A provider not planned yet: its batches are unknown, but it is not finished.
             batches.queued += 1;
         }

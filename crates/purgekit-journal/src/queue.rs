@@ -8,7 +8,8 @@
 //! Submissions are written by group commit: one task per journal takes every submission
 //! waiting and writes them in one transaction ([`Journal::submit`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
 use purgekit_core::{PurgeRequest, Result, RunId};
 use sqlx::AnyConnection;
@@ -232,6 +233,110 @@ impl Journal {
             }
         }
         Ok(depth)
+    }
+
+    /// The failed attempts at run `run` recorded by [`Journal::give_back`].
+    pub async fn failures(&self, run: RunId) -> Result<u32> {
+        let row = sqlx::query("SELECT failures FROM runs WHERE id = $1")
+            .bind(run.to_string())
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(get::<i64>(&row, 0)? as u32)
+    }
+
+    /// Gives run `run`, whose attempt here failed, back to the journal: `failures` failed
+    /// attempts recorded, held by nobody, and taken by no worker for `after`. Only while this
+    /// process holds it (or held it last); returns whether it did.
+    pub async fn give_back(&self, run: RunId, failures: u32, after: Duration) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE runs SET failures = $1, owner = '', lease_until_ms = $2, updated_ms = $3 \
+             WHERE id = $4 AND owner = $5 AND state = 'running'",
+        )
+        .bind(i64::from(failures))
+        .bind(now + after.as_millis() as i64)
+        .bind(now)
+        .bind(run.to_string())
+        .bind(self.owner())
+        .execute(self.pool())
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives up on run `run` for good, with `error`, in one transaction: every batch not
+    /// settled (queued, or being sent when the attempt failed) is failed with it, a provider
+    /// never planned reports every target failed with it ([`Journal::report`]), and the run is
+    /// finished. Only while this process holds it (or held it last); returns whether it did.
+    pub async fn give_up(&self, run: RunId, error: &str) -> Result<bool> {
+        let id = run.to_string();
+        let now = now_ms();
+        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
+        let ours = sqlx::query(
+            "UPDATE runs SET state = 'finished', error = $1, owner = '', lease_until_ms = 0, \
+             updated_ms = $2 WHERE id = $3 AND owner = $4 AND state = 'running'",
+        )
+        .bind(error)
+        .bind(now)
+        .bind(&id)
+        .bind(self.owner())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        if ours.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let plans = sqlx::query("SELECT provider, batch_count FROM run_plans WHERE run_id = $1")
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        for plan in plans {
+            let provider: String = get(&plan, 0)?;
+            let count = get::<i64>(&plan, 1)?;
+            let settled: HashSet<i64> = sqlx::query(
+                "SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2 \
+                 AND state <> 'sending'",
+            )
+            .bind(&id)
+            .bind(&provider)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .iter()
+            .map(|row| get(row, 0))
+            .collect::<Result<_>>()?;
+            for batch in (0..count).filter(|b| !settled.contains(b)) {
+                // A batch being sent keeps its attempts: the provider may have taken it.
+                sqlx::query(
+                    "INSERT INTO batch_states (run_id, provider, idx, state, attempts, error, \
+                     updated_ms) VALUES ($1, $2, $3, 'failed', 0, $4, $5) \
+                     ON CONFLICT (run_id, provider, idx) DO UPDATE SET state = 'failed', \
+                     error = excluded.error, updated_ms = excluded.updated_ms",
+                )
+                .bind(&id)
+                .bind(&provider)
+                .bind(batch)
+                .bind(error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            }
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(true)
+    }
+
+    /// Why run `run` was given up on ([`Journal::give_up`]), if it was.
+    pub(crate) async fn given_up(&self, run: RunId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT error FROM runs WHERE id = $1")
+            .bind(run.to_string())
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        get(&row, 0)
     }
 
     /// Whether the journal answers (for a readiness probe).

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use purgekit_core::{
     BatchPlan, BatchRecord, Disposition, ProviderPlan, PurgeRequest, RecordedPart, State,
@@ -85,6 +86,7 @@ both_backends!(
     a_journal_from_a_newer_version_is_refused,
     runs_list_their_counts,
     submissions_at_once_are_queued_and_keep_their_keys,
+    a_run_given_back_then_given_up_on_ends_every_target_once,
 );
 
 fn request(n: usize) -> PurgeRequest {
@@ -391,4 +393,66 @@ async fn submissions_at_once_are_queued_and_keep_their_keys(url: String) {
     assert_eq!(depth["cdn"].runs, runs.len() as i64);
     let taken = journals[1].next_queued().await.unwrap().unwrap();
     assert_eq!(taken.request.targets(), request.targets());
+}
+
+async fn a_run_given_back_then_given_up_on_ends_every_target_once(url: String) {
+    let journal = Journal::open(&url).await.unwrap();
+    let request = request(4);
+    let providers = ["cdn".to_owned(), "gone".to_owned()];
+    let run = journal.start_run(&request, &providers).await.unwrap();
+    // `cdn` planned, its first batch accepted, its second being sent; `gone` never planned.
+    let log = journal.log(run);
+    log.planned(&plan(), "acct", &request).await.unwrap();
+    log.sending("cdn", 0, 1).await.unwrap();
+    log.accepted("cdn", 0, &part("A"), &[], 1).await.unwrap();
+    log.sending("cdn", 1, 2).await.unwrap();
+    // The attempt failed: given back, counted, and (no wait here) taken by another instance.
+    assert_eq!(journal.failures(run).await.unwrap(), 0);
+    assert!(journal.give_back(run, 1, Duration::ZERO).await.unwrap());
+    assert_eq!(journal.failures(run).await.unwrap(), 1);
+    let other = Journal::open(&url).await.unwrap();
+    assert_eq!(other.next_queued().await.unwrap().unwrap().id, run);
+    // Only the holder gives up on it.
+    assert!(!journal.give_up(run, "boom").await.unwrap());
+    assert!(!journal.give_back(run, 2, Duration::ZERO).await.unwrap());
+    assert!(other.give_up(run, "boom").await.unwrap());
+
+    let info = journal.run_info(run).await.unwrap();
+    assert_eq!(info.state, "finished");
+    assert_eq!((info.batches.queued, info.batches.sending), (0, 0));
+    assert_eq!((info.batches.accepted, info.batches.failed), (1, 1));
+    let report = journal.report(run).await.unwrap();
+    // One row per (target, provider): 6 targets on two providers.
+    assert_eq!(report.results.len(), 12);
+    let cdn: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.provider.as_ref() == "cdn")
+        .map(|r| (r.state, r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        cdn,
+        [
+            (State::Accepted, None),
+            (State::Accepted, None),
+            (State::Failed, Some("boom")),
+            (State::Failed, Some("boom")),
+            (State::Accepted, None),
+            (State::Unsupported, Some("no tags here")),
+        ]
+    );
+    for row in report
+        .results
+        .iter()
+        .filter(|r| r.provider.as_ref() == "gone")
+    {
+        assert_eq!(
+            (row.state, row.error.as_deref()),
+            (State::Failed, Some("boom"))
+        );
+    }
+    assert!(
+        other.next_queued().await.unwrap().is_none(),
+        "a finished run was taken"
+    );
 }
