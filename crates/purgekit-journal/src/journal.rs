@@ -61,8 +61,9 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-/// A [`Journal`] that does not keep it open: the task writing submissions holds one, so the
-/// journal closes (and the task ends) once every [`Journal`] is dropped.
+/// A [`Journal`] that does not keep it open: the tasks writing submissions hold one, so the
+/// journal closes (and the tasks end) once every [`Journal`] is dropped.
+#[derive(Clone)]
 pub(crate) struct WeakJournal(Weak<Inner>);
 
 impl WeakJournal {

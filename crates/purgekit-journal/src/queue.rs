@@ -5,15 +5,16 @@
 //! everything else — [`Journal::claim`]'s conditional takeover (`FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL), renewal, [`Journal::finish`], reports — is the journal's own.
 //!
-//! Submissions are written by group commit: one task per journal takes every submission
-//! waiting and writes them in one transaction ([`Journal::submit`]).
+//! Submissions are written by group commit: a writer task takes every submission waiting
+//! and writes them in one transaction ([`Journal::submit`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use purgekit_core::{PurgeRequest, Result, RunId};
 use sqlx::AnyConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
 use crate::codec;
 use crate::journal::{Backend, Claimed, Journal, WeakJournal, get, now_ms, parse_run_id};
@@ -29,6 +30,9 @@ pub struct QueueDepth {
 
 /// At most this many submissions are written in one transaction.
 const MAX_GROUP: usize = 128;
+
+/// Groups written at once on PostgreSQL.
+const POSTGRES_WRITERS: usize = 4;
 
 /// Submissions waiting for the writer at most: beyond, [`Journal::submit`] waits.
 const QUEUE: usize = 1024;
@@ -53,7 +57,7 @@ impl Journal {
     /// Returns the run and whether it is new, once it is committed.
     ///
     /// Group commit: submissions made at once (from any task of this process) are written
-    /// by one task, as many as are waiting in one transaction, so a burst of submissions
+    /// by a writer task, as many as are waiting in one transaction, so a burst of submissions
     /// costs one durable commit rather than one each; each caller is answered after its
     /// group's commit.
     pub async fn submit(
@@ -72,9 +76,19 @@ impl Journal {
             },
             answer,
         };
+        let writers = match self.backend() {
+            // SQLite has one writer at a time: a second group would only wait for the lock.
+            Backend::Sqlite => 1,
+            // PostgreSQL commits transactions side by side: a group is written while the one
+            // before it waits for its commit.
+            Backend::Postgres => POSTGRES_WRITERS,
+        };
         let queue = self.submissions(|journal| {
             let (queue, waiting) = mpsc::channel(QUEUE);
-            tokio::spawn(write_groups(journal, waiting));
+            let waiting = Arc::new(AsyncMutex::new(waiting));
+            for _ in 0..writers {
+                tokio::spawn(write_groups(journal.clone(), waiting.clone()));
+            }
             queue
         });
         let gone = || self.error("the task writing submissions ended");
@@ -349,11 +363,15 @@ impl Journal {
     }
 }
 
-/// The task writing one journal's submissions: takes what is waiting (at least one, at most
-/// [`MAX_GROUP`]) and writes it as one group; ends when the journal is closed.
-async fn write_groups(journal: WeakJournal, mut waiting: mpsc::Receiver<Pending>) {
+/// A task writing one journal's submissions: takes what is waiting (at least one, at most
+/// [`MAX_GROUP`]) and writes it as one group; ends when the journal is closed. Several such
+/// tasks take turns at the queue.
+async fn write_groups(journal: WeakJournal, waiting: Arc<AsyncMutex<mpsc::Receiver<Pending>>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while waiting.recv_many(&mut group, MAX_GROUP).await > 0 {
+    loop {
+        if waiting.lock().await.recv_many(&mut group, MAX_GROUP).await == 0 {
+            return;
+        }
         let Some(journal) = journal.upgrade() else {
             return;
         };
