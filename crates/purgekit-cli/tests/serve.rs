@@ -9,7 +9,8 @@
 //!   each the documented status, and nothing queued;
 //! - failover: two instances on one PostgreSQL journal, one SIGKILLed mid-way; every run ends
 //!   done, every target in exactly one final state, no rate-limit rejection, few batches
-//!   re-sent. `PURGEKIT_FAILOVER_RUNS=N` submits N runs (default 24).
+//!   re-sent. `PURGEKIT_FAILOVER_RUNS=N` submits N runs (default 24: the 1,000 passed
+//!   in 851 s on the 2-core machine under load 4–8, beyond the whole suite's 10-minute budget).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -614,7 +615,9 @@ fn failover(runs: usize) {
                         == "done"
                 })
                 .count();
-            assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+            // A minute, and a quarter second a run beyond (PURGEKIT_FAILOVER_RUNS).
+            let within = Duration::from_secs(60) + Duration::from_millis(250) * runs as u32;
+            assert!(started.elapsed() < within, "no progress");
             if done >= runs / 4 {
                 assert!(done < runs, "every run was done before the kill");
                 break;
