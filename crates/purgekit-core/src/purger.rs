@@ -177,6 +177,17 @@ pub enum Event {
         /// Items in it.
         items: usize,
     },
+    /// A request waited `waited` for its turn under its account's rate limits (budgets,
+    /// token buckets, a rejection's closing; with a shared schedule, the claim in the store).
+    /// Not sent when it did not wait.
+    RateWaited {
+        /// The provider's name.
+        provider: String,
+        /// The batch it carries; `None` for a status poll.
+        batch: Option<usize>,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// A batch failed for good.
     Failed {
         /// The provider's name.

@@ -123,6 +123,45 @@ async fn four_hundred_fifty_items_under_item_debt_take_the_minimum_schedule() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn time_waited_for_the_rate_limits_is_reported() {
+    let budget = Budget::per_minute(1);
+    let server = ToyServer::new(ToyConfig {
+        requests: Some(budget),
+        ..ToyConfig::default()
+    });
+    let toy = Toy::new(
+        "rate-waits",
+        Limits {
+            max_in_flight: 1,
+            ..limits(1, Some(budget), None)
+        },
+    );
+    let events = Events::default();
+    let p = purger("toy", toy, &server, EngineConfig::default(), None);
+    let report = p.purge_with(&urls(3), &events.context()).await.unwrap();
+    assert_eq!(report.summary.accepted, 3);
+    // The first request goes at once (no event); the second waits for the next window
+    // (60 s and the 250 ms margin), the third, asking once the second is answered, as long.
+    let waits: Vec<(f64, Option<usize>, f64)> = events
+        .all()
+        .into_iter()
+        .filter_map(|(at, e)| match e {
+            Event::RateWaited {
+                provider,
+                batch,
+                waited,
+            } => {
+                assert_eq!(provider, "toy");
+                Some((at, batch, waited.as_secs_f64()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits, [(60.25, Some(1), 60.25), (120.5, Some(2), 60.25)]);
+    assert_eq!(times(&server.accepted()), [0.0, 60.25, 120.5]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn purgers_of_one_account_share_its_budget() {
     let budget = Budget::per_minute(10);
     let server = ToyServer::new(ToyConfig {

@@ -2,20 +2,21 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use purgekit_core::{
     BatchRecord, Error, Options, PurgeRequest, RecordedPart, Report, Result, RunId, RunRecord,
-    SharedRunLog, report_of,
+    SharedRunLog, State, report_of,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
-use tokio::sync::watch;
+use sqlx::{AnyConnection, AnyPool, Row};
+use tokio::sync::{mpsc, watch};
 
 use crate::codec;
 use crate::log::RunJournal;
+use crate::queue::Waiting;
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
@@ -50,6 +51,8 @@ struct Inner {
     writing: Mutex<HashMap<RunId, Written>>,
     /// Runs started here whose writing is left to their first plan (see [`Journal::start_run`]).
     pending: Mutex<HashMap<RunId, Pending>>,
+    /// Submissions waiting for their group's commit (`crate::queue`), once one was made.
+    submissions: OnceLock<mpsc::Sender<Waiting>>,
 }
 
 /// A run started here, not written yet: the first provider's plan writes it in its own
@@ -71,6 +74,18 @@ impl std::fmt::Debug for Journal {
         f.debug_struct("Journal")
             .field("location", &self.inner.location)
             .finish()
+    }
+}
+
+/// A [`Journal`] that does not keep it open: the tasks writing submissions hold one, so the
+/// journal closes (and the tasks end) once every [`Journal`] is dropped.
+#[derive(Clone)]
+pub(crate) struct WeakJournal(Weak<Inner>);
+
+impl WeakJournal {
+    /// The journal, if it is still open.
+    pub(crate) fn upgrade(&self) -> Option<Journal> {
+        self.0.upgrade().map(|inner| Journal { inner })
     }
 }
 
@@ -275,6 +290,7 @@ impl Journal {
                 owner: owner(),
                 writing: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
+                submissions: OnceLock::new(),
             }),
         })
     }
@@ -284,6 +300,11 @@ impl Journal {
         &self.inner.location
     }
 
+    /// This process's name as a run's holder.
+    pub(crate) fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
     /// Its backend.
     pub fn backend(&self) -> Backend {
         self.inner.backend
@@ -291,6 +312,16 @@ impl Journal {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+
+    /// The queue of submissions to be written in groups, started by `start` on first use.
+    pub(crate) fn submissions(
+        &self,
+        start: impl FnOnce(WeakJournal) -> mpsc::Sender<Waiting>,
+    ) -> &mpsc::Sender<Waiting> {
+        self.inner
+            .submissions
+            .get_or_init(|| start(WeakJournal(Arc::downgrade(&self.inner))))
     }
 
     /// The error for a run id the journal does not hold.
@@ -411,24 +442,39 @@ impl Journal {
         request: &PurgeRequest,
         providers: &[String],
     ) -> Result<()> {
+        let lease = now_ms() + LEASE.as_millis() as i64;
+        self.insert_run(tx, id, request, providers, &self.inner.owner, lease)
+            .await
+    }
+
+    /// Inserts run `id`'s row and its targets (streamed in chunks) on `conn`, inside the
+    /// caller's transaction, held by `owner` until `lease_until_ms` (`""` and 0: by nobody).
+    pub(crate) async fn insert_run(
+        &self,
+        conn: &mut AnyConnection,
+        id: RunId,
+        request: &PurgeRequest,
+        providers: &[String],
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> Result<()> {
         let stored = StoredRequest {
             options: request.options().clone(),
             wait_ms: request.wait().map(|w| w.as_millis() as u64),
             local_dry_run: request.local_dry_run(),
         };
-        let now = now_ms();
         sqlx::query(
             "INSERT INTO runs (id, started_ms, updated_ms, state, request, target_count, \
              providers, owner, lease_until_ms) VALUES ($1, $2, $2, 'running', $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
-        .bind(now)
+        .bind(now_ms())
         .bind(serde_json::to_string(&stored).map_err(|e| self.error(e))?)
         .bind(request.targets().len() as i64)
         .bind(serde_json::to_string(providers).map_err(|e| self.error(e))?)
-        .bind(&self.inner.owner)
-        .bind(now + LEASE.as_millis() as i64)
-        .execute(&mut **tx)
+        .bind(owner)
+        .bind(lease_until_ms)
+        .execute(&mut *conn)
         .await
         .map_err(|e| self.error(e))?;
         for (n, chunk) in codec::TargetChunks::new(request.targets()).enumerate() {
@@ -436,7 +482,7 @@ impl Journal {
                 .bind(id.to_string())
                 .bind(n as i64)
                 .bind(chunk)
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| self.error(e))?;
         }
@@ -700,12 +746,28 @@ impl Journal {
     /// far; batches not sent yet are failed rows saying so.
     pub async fn report(&self, run: RunId) -> Result<Report> {
         let (request, providers) = self.request(run).await?;
+        let given_up = self.given_up(run).await?;
         let mut report = Report::new(Vec::new());
         for provider in providers {
             if let Some((plan, record)) = self.load(run, &provider, request.targets().len()).await?
             {
                 let part = report_of(&plan, &request, &record);
                 report = merge(report, part);
+            } else if let Some(error) = &given_up {
+                // Never planned, and never will be: every target failed with the run's error.
+                let (provider, error): (Arc<str>, Arc<str>) =
+                    (provider.into(), error.as_str().into());
+                let rows = request.targets().iter().map(|target| purgekit_core::Row {
+                    target: target.shared_text(),
+                    provider: provider.clone(),
+                    state: State::Failed,
+                    handle: None,
+                    attempts: 0,
+                    error: Some(error.clone()),
+                    unfinished: None,
+                    warnings: Arc::from([]),
+                });
+                report = merge(report, Report::new(rows.collect()));
             }
         }
         Ok(report)
@@ -766,7 +828,7 @@ impl Journal {
     pub async fn run_info(&self, run: RunId) -> Result<RunInfo> {
         self.written(run).await?;
         let row = sqlx::query(
-            "SELECT started_ms, state, target_count, providers, owner, lease_until_ms \
+            "SELECT started_ms, state, target_count, providers, owner, lease_until_ms, error \
              FROM runs WHERE id = $1",
         )
         .bind(run.to_string())
@@ -794,7 +856,8 @@ impl Journal {
             queued: get::<i64>(&planned, 0)?,
             ..BatchCounts::default()
         };
-        if get::<i64>(&planned, 1)? < providers.len() as i64 {
+        let given_up = get::<Option<String>>(&row, 6)?.is_some();
+        if get::<i64>(&planned, 1)? < providers.len() as i64 && !given_up {
             // A provider not planned yet: its batches are unknown, but it is not finished.
             batches.queued += 1;
         }

@@ -4,12 +4,20 @@
 //! A queued run is an ordinary unfinished run that nobody holds (no owner, lease expired), so
 //! everything else — [`Journal::claim`]'s conditional takeover (`FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL), renewal, [`Journal::finish`], reports — is the journal's own.
+//!
+//! Submissions are written by group commit: a writer task takes every submission waiting
+//! and writes them in one transaction ([`Journal::submit`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use purgekit_core::{PurgeRequest, Result, RunId};
+use sqlx::AnyConnection;
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
-use crate::journal::{Claimed, Journal, get, now_ms, parse_run_id};
+use crate::codec;
+use crate::journal::{Backend, Claimed, Journal, WeakJournal, get, now_ms, parse_run_id};
 
 /// Queued runs on one provider: how many, and since when the oldest waits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,56 +28,177 @@ pub struct QueueDepth {
     pub oldest_ms: Option<i64>,
 }
 
+/// At most this many submissions are written in one transaction.
+const MAX_GROUP: usize = 128;
+
+/// Groups written at once on PostgreSQL.
+const POSTGRES_WRITERS: usize = 4;
+
+/// Submissions waiting for the writer at most: beyond, [`Journal::submit`] waits.
+const QUEUE: usize = 1024;
+
+/// A submission waiting for its group's commit, and where its answer goes.
+pub(crate) struct Waiting {
+    submission: Submission,
+    answer: oneshot::Sender<Result<(RunId, bool)>>,
+}
+
+/// What one submission writes.
+struct Submission {
+    request: PurgeRequest,
+    providers: Vec<String>,
+    key: Option<String>,
+}
+
 impl Journal {
     /// Writes a run of `request` on `providers` without running it: it waits, queued, until a
     /// worker takes it ([`Journal::next_queued`]). With `key`, a run submitted before with the
-    /// same key is returned instead of a new one. Returns the run and whether it is new.
+    /// same key is returned instead of a new one (by any process sharing the journal).
+    /// Returns the run and whether it is new, once it is committed.
+    ///
+    /// Group commit: submissions made at once (from any task of this process) are written
+    /// by a writer task, as many as are waiting in one transaction, so a burst of submissions
+    /// costs one durable commit rather than one each; each caller is answered after its
+    /// group's commit.
     pub async fn submit(
         &self,
         request: &PurgeRequest,
         providers: &[String],
         key: Option<&str>,
     ) -> Result<(RunId, bool)> {
+        codec::check_lines(request.targets())?;
+        let (answer, answered) = oneshot::channel();
+        let pending = Waiting {
+            submission: Submission {
+                request: request.clone(),
+                providers: providers.to_vec(),
+                key: key.map(str::to_owned),
+            },
+            answer,
+        };
+        let writers = match self.backend() {
+            // SQLite has one writer at a time: a second group would only wait for the lock.
+            Backend::Sqlite => 1,
+            // PostgreSQL commits transactions side by side: a group is written while the one
+            // before it waits for its commit.
+            Backend::Postgres => POSTGRES_WRITERS,
+        };
+        let queue = self.submissions(|journal| {
+            let (queue, waiting) = mpsc::channel(QUEUE);
+            let waiting = Arc::new(AsyncMutex::new(waiting));
+            for _ in 0..writers {
+                tokio::spawn(write_groups(journal.clone(), waiting.clone()));
+            }
+            queue
+        });
+        let gone = || self.error("the task writing submissions ended");
+        queue.send(pending).await.map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
+    }
+
+    /// Writes `group` in one transaction and answers each submission; when that fails, each
+    /// one alone, so one submission's failure (or a conflict with another process) is only
+    /// its own.
+    async fn write_group(&self, group: Vec<Waiting>) {
+        if group.len() > 1 {
+            let submissions: Vec<&Submission> = group.iter().map(|p| &p.submission).collect();
+            match self.commit_group(&submissions).await {
+                Ok(runs) => {
+                    for (pending, run) in group.into_iter().zip(runs) {
+                        let _ = pending.answer.send(Ok(run));
+                    }
+                    return;
+                }
+                Err(e) => tracing::debug!("a group of submissions, retried one by one: {e}"),
+            }
+        }
+        for pending in group {
+            let result = self
+                .commit_group(&[&pending.submission])
+                .await
+                .map(|runs| runs[0]);
+            let _ = pending.answer.send(result);
+        }
+    }
+
+    /// One transaction writing every submission of `group`; their runs, in order.
+    async fn commit_group(&self, group: &[&Submission]) -> Result<Vec<(RunId, bool)>> {
+        let mut tx = match self.backend() {
+            // Taking the write lock first: a transaction that reads first and writes later can
+            // fail at once when another process wrote in between.
+            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool().begin().await,
+        }
+        .map_err(|e| self.error(e))?;
+        // Keys given a run earlier in this group: not in the table until the commit.
+        let mut keyed: HashMap<&str, RunId> = HashMap::new();
+        let mut runs = Vec::with_capacity(group.len());
+        for submission in group {
+            let key = submission.key.as_deref();
+            if let Some(&run) = key.and_then(|key| keyed.get(key)) {
+                runs.push((run, false));
+                continue;
+            }
+            let run = self.write_submission(&mut tx, submission).await?;
+            if let Some(key) = key {
+                keyed.insert(key, run.0);
+            }
+            runs.push(run);
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(runs)
+    }
+
+    /// Everything one submission writes, on `conn` (inside its group's transaction): the run
+    /// held by nobody, so any worker may take it, and its key. A key already stored names the
+    /// run to answer instead.
+    async fn write_submission(
+        &self,
+        conn: &mut AnyConnection,
+        submission: &Submission,
+    ) -> Result<(RunId, bool)> {
+        let key = submission.key.as_deref();
         if let Some(key) = key
-            && let Some(run) = self.run_of_key(key).await?
+            && let Some(run) = self.run_of_key(&mut *conn, key).await?
         {
             return Ok((run, false));
         }
-        let run = self.start_run(request, providers).await?;
-        self.written(run).await?;
-        // Given up at once: no owner, no lease, so any worker may take it.
-        sqlx::query("UPDATE runs SET owner = '', lease_until_ms = 0 WHERE id = $1")
-            .bind(run.to_string())
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+        let run = RunId::random();
+        let (request, providers) = (&submission.request, &submission.providers);
+        self.insert_run(&mut *conn, run, request, providers, "", 0)
+            .await?;
         let Some(key) = key else {
             return Ok((run, true));
         };
-        sqlx::query(
+        let stored = sqlx::query(
             "INSERT INTO run_keys (key, run_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
         )
         .bind(key)
         .bind(run.to_string())
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await
         .map_err(|e| self.error(e))?;
-        // Two submissions with one key at once: the first one stored wins, the other run goes.
-        let winner = self.run_of_key(key).await?.unwrap_or(run);
-        if winner != run {
-            sqlx::query("DELETE FROM runs WHERE id = $1")
-                .bind(run.to_string())
-                .execute(self.pool())
-                .await
-                .map_err(|e| self.error(e))?;
+        if stored.rows_affected() == 1 {
+            return Ok((run, true));
         }
-        Ok((winner, winner == run))
+        // Another process committed the key since we looked (PostgreSQL: our insert waited
+        // for its commit): its run wins, ours goes.
+        sqlx::query("DELETE FROM runs WHERE id = $1")
+            .bind(run.to_string())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        let winner = self.run_of_key(&mut *conn, key).await?;
+        Ok((
+            winner.ok_or_else(|| self.error("an Idempotency-Key vanished"))?,
+            false,
+        ))
     }
 
-    async fn run_of_key(&self, key: &str) -> Result<Option<RunId>> {
+    async fn run_of_key(&self, conn: &mut AnyConnection, key: &str) -> Result<Option<RunId>> {
         let row = sqlx::query("SELECT run_id FROM run_keys WHERE key = $1")
             .bind(key)
-            .fetch_optional(self.pool())
+            .fetch_optional(conn)
             .await
             .map_err(|e| self.error(e))?;
         row.map(|row| parse_run_id(&get::<String>(&row, 0)?))
@@ -120,6 +249,110 @@ impl Journal {
         Ok(depth)
     }
 
+    /// The failed attempts at run `run` recorded by [`Journal::give_back`].
+    pub async fn failures(&self, run: RunId) -> Result<u32> {
+        let row = sqlx::query("SELECT failures FROM runs WHERE id = $1")
+            .bind(run.to_string())
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(get::<i64>(&row, 0)? as u32)
+    }
+
+    /// Gives run `run`, whose attempt here failed, back to the journal: `failures` failed
+    /// attempts recorded, held by nobody, and taken by no worker for `after`. Only while this
+    /// process holds it (or held it last); returns whether it did.
+    pub async fn give_back(&self, run: RunId, failures: u32, after: Duration) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE runs SET failures = $1, owner = '', lease_until_ms = $2, updated_ms = $3 \
+             WHERE id = $4 AND owner = $5 AND state = 'running'",
+        )
+        .bind(i64::from(failures))
+        .bind(now + after.as_millis() as i64)
+        .bind(now)
+        .bind(run.to_string())
+        .bind(self.owner())
+        .execute(self.pool())
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives up on run `run` for good, with `error`, in one transaction: every batch not
+    /// settled (queued, or being sent when the attempt failed) is failed with it, a provider
+    /// never planned reports every target failed with it ([`Journal::report`]), and the run is
+    /// finished. Only while this process holds it (or held it last); returns whether it did.
+    pub async fn give_up(&self, run: RunId, error: &str) -> Result<bool> {
+        let id = run.to_string();
+        let now = now_ms();
+        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
+        let ours = sqlx::query(
+            "UPDATE runs SET state = 'finished', error = $1, owner = '', lease_until_ms = 0, \
+             updated_ms = $2 WHERE id = $3 AND owner = $4 AND state = 'running'",
+        )
+        .bind(error)
+        .bind(now)
+        .bind(&id)
+        .bind(self.owner())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        if ours.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let plans = sqlx::query("SELECT provider, batch_count FROM run_plans WHERE run_id = $1")
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        for plan in plans {
+            let provider: String = get(&plan, 0)?;
+            let count = get::<i64>(&plan, 1)?;
+            let settled: HashSet<i64> = sqlx::query(
+                "SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2 \
+                 AND state <> 'sending'",
+            )
+            .bind(&id)
+            .bind(&provider)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .iter()
+            .map(|row| get(row, 0))
+            .collect::<Result<_>>()?;
+            for batch in (0..count).filter(|b| !settled.contains(b)) {
+                // A batch being sent keeps its attempts: the provider may have taken it.
+                sqlx::query(
+                    "INSERT INTO batch_states (run_id, provider, idx, state, attempts, error, \
+                     updated_ms) VALUES ($1, $2, $3, 'failed', 0, $4, $5) \
+                     ON CONFLICT (run_id, provider, idx) DO UPDATE SET state = 'failed', \
+                     error = excluded.error, updated_ms = excluded.updated_ms",
+                )
+                .bind(&id)
+                .bind(&provider)
+                .bind(batch)
+                .bind(error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            }
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(true)
+    }
+
+    /// Why run `run` was given up on ([`Journal::give_up`]), if it was.
+    pub(crate) async fn given_up(&self, run: RunId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT error FROM runs WHERE id = $1")
+            .bind(run.to_string())
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        get(&row, 0)
+    }
+
     /// Whether the journal answers (for a readiness probe).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
@@ -127,5 +360,21 @@ impl Journal {
             .await
             .map_err(|e| self.error(e))?;
         Ok(())
+    }
+}
+
+/// A task writing one journal's submissions: takes what is waiting (at least one, at most
+/// [`MAX_GROUP`]) and writes it as one group; ends when the journal is closed. Several such
+/// tasks take turns at the queue.
+async fn write_groups(journal: WeakJournal, waiting: Arc<AsyncMutex<mpsc::Receiver<Waiting>>>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    loop {
+        if waiting.lock().await.recv_many(&mut group, MAX_GROUP).await == 0 {
+            return;
+        }
+        let Some(journal) = journal.upgrade() else {
+            return;
+        };
+        journal.write_group(std::mem::take(&mut group)).await;
     }
 }

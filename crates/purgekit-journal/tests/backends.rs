@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use purgekit_core::{BatchRecord, PlanBuilder, ProviderPlan, PurgeRequest, RecordedPart, State};
 use purgekit_journal::{Journal, parse_run_id};
@@ -87,6 +88,8 @@ both_backends!(
     a_follower_sends_what_a_stopped_run_did_not,
     a_follower_takes_the_failure_of_the_batch_it_follows,
     a_resumed_follower_follows_again,
+    submissions_at_once_are_queued_and_keep_their_keys,
+    a_run_given_back_then_given_up_on_ends_every_target_once,
 );
 
 fn request(n: usize) -> PurgeRequest {
@@ -684,5 +687,130 @@ async fn a_resumed_follower_follows_again(url: String) {
             slots: vec![1, 1],
             attempts: 1
         }
+    );
+}
+
+async fn submissions_at_once_are_queued_and_keep_their_keys(url: String) {
+    // Two instances on one journal, 60 submissions at once: most carry one of 5 keys.
+    let journals = [
+        Journal::open(&url).await.unwrap(),
+        Journal::open(&url).await.unwrap(),
+    ];
+    let request = request(3);
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (journal, request) = (journals[i % 2].clone(), request.clone());
+        let key = (i % 3 != 0).then(|| format!("key-{}", i % 5));
+        tasks.push(tokio::spawn(async move {
+            let providers = ["cdn".to_owned()];
+            let (run, new) = journal
+                .submit(&request, &providers, key.as_deref())
+                .await
+                .unwrap();
+            (key, run, new)
+        }));
+    }
+    let mut by_key = std::collections::HashMap::new();
+    let mut unkeyed = std::collections::HashSet::new();
+    for task in tasks {
+        let (key, run, new) = task.await.unwrap();
+        match key {
+            Some(key) => by_key.entry(key).or_insert_with(Vec::new).push((run, new)),
+            None => {
+                assert!(new, "a submission without a key is a new run");
+                assert!(unkeyed.insert(run), "two submissions were given one run");
+            }
+        }
+    }
+    assert_eq!(by_key.len(), 5);
+    for (key, runs) in &by_key {
+        assert!(
+            runs.iter().all(|(run, _)| *run == runs[0].0),
+            "{key}: {runs:?}"
+        );
+        let new = runs.iter().filter(|(_, new)| *new).count();
+        assert_eq!(
+            new, 1,
+            "{key}: one submission makes the run, the others get it"
+        );
+        assert!(!unkeyed.contains(&runs[0].0));
+    }
+    // Every run is written, queued (held by nobody), and the losers of a race left nothing.
+    let runs = journals[0].runs().await.unwrap();
+    assert_eq!(runs.len(), unkeyed.len() + by_key.len());
+    for info in &runs {
+        assert_eq!(info.state, "interrupted", "{info:?}");
+        let run = parse_run_id(&info.id).unwrap();
+        let (back, providers) = journals[1].request(run).await.unwrap();
+        assert_eq!(back.targets(), request.targets());
+        assert_eq!(providers, ["cdn"]);
+    }
+    let depth = journals[0].queue_depth().await.unwrap();
+    assert_eq!(depth["cdn"].runs, runs.len() as i64);
+    let taken = journals[1].next_queued().await.unwrap().unwrap();
+    assert_eq!(taken.request.targets(), request.targets());
+}
+
+async fn a_run_given_back_then_given_up_on_ends_every_target_once(url: String) {
+    let journal = Journal::open(&url).await.unwrap();
+    let request = request(4);
+    let providers = ["cdn".to_owned(), "gone".to_owned()];
+    let run = journal.start_run(&request, &providers).await.unwrap();
+    // `cdn` planned, its first batch accepted, its second being sent; `gone` never planned.
+    let log = journal.log(run);
+    log.planned(&plan(), "acct", &request, &no_replan)
+        .await
+        .unwrap();
+    log.sending("cdn", 0, 1).await.unwrap();
+    log.accepted("cdn", 0, &part("A"), &[], 1).await.unwrap();
+    log.sending("cdn", 1, 2).await.unwrap();
+    // The attempt failed: given back, counted, and (no wait here) taken by another instance.
+    assert_eq!(journal.failures(run).await.unwrap(), 0);
+    assert!(journal.give_back(run, 1, Duration::ZERO).await.unwrap());
+    assert_eq!(journal.failures(run).await.unwrap(), 1);
+    let other = Journal::open(&url).await.unwrap();
+    assert_eq!(other.next_queued().await.unwrap().unwrap().id, run);
+    // Only the holder gives up on it.
+    assert!(!journal.give_up(run, "boom").await.unwrap());
+    assert!(!journal.give_back(run, 2, Duration::ZERO).await.unwrap());
+    assert!(other.give_up(run, "boom").await.unwrap());
+
+    let info = journal.run_info(run).await.unwrap();
+    assert_eq!(info.state, "finished");
+    assert_eq!((info.batches.queued, info.batches.sending), (0, 0));
+    assert_eq!((info.batches.accepted, info.batches.failed), (1, 1));
+    let report = journal.report(run).await.unwrap();
+    // One row per (target, provider): 6 targets on two providers.
+    assert_eq!(report.results.len(), 12);
+    let cdn: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.provider.as_ref() == "cdn")
+        .map(|r| (r.state, r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        cdn,
+        [
+            (State::Accepted, None),
+            (State::Accepted, None),
+            (State::Failed, Some("boom")),
+            (State::Failed, Some("boom")),
+            (State::Accepted, None),
+            (State::Unsupported, Some("no tags here")),
+        ]
+    );
+    for row in report
+        .results
+        .iter()
+        .filter(|r| r.provider.as_ref() == "gone")
+    {
+        assert_eq!(
+            (row.state, row.error.as_deref()),
+            (State::Failed, Some("boom"))
+        );
+    }
+    assert!(
+        other.next_queued().await.unwrap().is_none(),
+        "a finished run was taken"
     );
 }

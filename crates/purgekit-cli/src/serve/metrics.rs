@@ -41,6 +41,7 @@ pub struct Metrics {
     pub oldest_queued: Family<ProviderLabel, Gauge<f64, AtomicU64>>,
     pub latency: Family<RouteLabel, Histogram>,
     pub coalesced: Family<ProviderLabel, Counter>,
+    pub rate_waits: Family<ProviderLabel, Counter<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -104,8 +105,16 @@ impl Metrics {
              (the journal's dedup across runs), so they were sent once",
             coalesced.clone(),
         );
+        let rate_waits = Family::<ProviderLabel, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "rate_limit_wait_seconds",
+            "Time requests waited for their turn under their account's rate limits (with the \
+             journal's shared schedules, also the claim of the turn in the journal)",
+            rate_waits.clone(),
+        );
         Metrics {
             registry,
+            rate_waits,
             coalesced,
             submitted,
             rows,
@@ -139,6 +148,13 @@ impl Metrics {
                 provider, error, ..
             } if is_rejection(error) => {
                 self.rejections.get_or_create(&label(provider)).inc();
+            }
+            Event::RateWaited {
+                provider, waited, ..
+            } => {
+                self.rate_waits
+                    .get_or_create(&label(provider))
+                    .inc_by(waited.as_secs_f64());
             }
             _ => {}
         }
@@ -178,4 +194,32 @@ const COALESCED: &str = "purged once, with it";
 /// Whether an attempt's error is the provider refusing it for its rate.
 fn is_rejection(error: &str) -> bool {
     error.starts_with("rate limited by the provider")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn rate_limit_waits_add_up_by_provider() {
+        let metrics = Metrics::new();
+        let waited = |provider: &str, ms: u64| Event::RateWaited {
+            provider: provider.to_owned(),
+            batch: Some(0),
+            waited: Duration::from_millis(ms),
+        };
+        for event in [waited("eu", 1500), waited("us", 250), waited("eu", 500)] {
+            metrics.event(&event);
+        }
+        let text = metrics.encode();
+        for line in [
+            "# TYPE purgekit_rate_limit_wait_seconds counter",
+            "purgekit_rate_limit_wait_seconds_total{provider=\"eu\"} 2.0",
+            "purgekit_rate_limit_wait_seconds_total{provider=\"us\"} 0.25",
+        ] {
+            assert!(text.contains(line), "no {line} in\n{text}");
+        }
+    }
 }

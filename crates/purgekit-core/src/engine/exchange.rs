@@ -40,7 +40,7 @@ pub(crate) enum Retries {
     None,
 }
 
-/// Which batch an exchange is for (progress events are sent for batches only).
+/// Which batch an exchange is for (a status poll's has none: it sends no batch events).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BatchRef {
     pub(crate) index: usize,
@@ -99,10 +99,19 @@ impl Sender {
                 };
             }
             let paced = match self.limiter.in_flight(cancel, self.deadline).await {
-                Ok(place) => match self.limiter.pace(cost, cancel, self.deadline).await {
-                    Ok(()) => Ok(place),
-                    Err(stop) => Err(stop),
-                },
+                Ok(place) => {
+                    let asked = Instant::now();
+                    let paced = self.limiter.pace(cost, cancel, self.deadline).await;
+                    let waited = asked.elapsed();
+                    if !waited.is_zero() {
+                        self.context.emit(Event::RateWaited {
+                            provider: self.name.clone(),
+                            batch: batch.map(|b| b.index),
+                            waited,
+                        });
+                    }
+                    paced.map(|()| place)
+                }
                 Err(stop) => Err(stop),
             };
             let place = match paced {
