@@ -1,6 +1,6 @@
 //! [`Journal`]: where it lives, opening it (migrations, the version check), and its runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -604,7 +604,8 @@ impl Journal {
         let count = get::<i64>(&row, 1)? as usize;
         let providers: Vec<String> =
             serde_json::from_str(&get::<String>(&row, 2)?).map_err(|e| self.error(e))?;
-        let targets = codec::targets_of(&self.chunks(run).await?, count)?;
+        let mut conn = self.pool().acquire().await.map_err(|e| self.error(e))?;
+        let targets = codec::targets_of(&self.chunks(&mut conn, run).await?, count)?;
         let request = PurgeRequest::new(targets, stored.options)?
             .with_wait(stored.wait_ms.map(Duration::from_millis))
             .with_local_dry_run(stored.local_dry_run);
@@ -714,16 +715,43 @@ impl Journal {
         }
     }
 
-    /// Run `run`'s target texts as stored: `'\n'`-separated chunks, in order.
-    async fn chunks(&self, run: RunId) -> Result<Vec<Vec<u8>>> {
+    /// Run `run`'s target texts as stored, read on `conn` (a connection, or a transaction's):
+    /// `'\n'`-separated chunks, in order.
+    pub(crate) async fn chunks(
+        &self,
+        conn: &mut AnyConnection,
+        run: RunId,
+    ) -> Result<Vec<Vec<u8>>> {
         sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
             .bind(run.to_string())
-            .fetch_all(self.pool())
+            .fetch_all(conn)
             .await
             .map_err(|e| self.error(e))?
             .iter()
             .map(|row| get(row, 0))
             .collect()
+    }
+
+    /// The batches of provider `provider` in run `run` that are settled (accepted, completed
+    /// or failed: every state but `sending`; a queued batch has no row), read on `conn`.
+    pub(crate) async fn settled(
+        &self,
+        conn: &mut AnyConnection,
+        run: RunId,
+        provider: &str,
+    ) -> Result<HashSet<usize>> {
+        sqlx::query(
+            "SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2 \
+             AND state <> 'sending'",
+        )
+        .bind(run.to_string())
+        .bind(provider)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| self.error(e))?
+        .iter()
+        .map(|row| Ok(get::<i64>(row, 0)? as usize))
+        .collect()
     }
 
     /// Whether run `run` is unfinished and held by a live process.

@@ -180,31 +180,18 @@ impl RunJournal {
             let count = get::<i64>(&row, 3)? as usize;
             let theirs = codec::decode_plan(&blob, &provider, &plan.kind, count)?;
             // Their batches settled, or following a third run's: not followed.
-            let mut closed: HashSet<usize> = HashSet::new();
-            for sql in [
-                "SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2 \
-                 AND state <> 'sending'",
-                "SELECT idx FROM batch_follows WHERE run_id = $1 AND provider = $2",
-            ] {
-                let rows = sqlx::query(sql)
+            let mut closed = journal.settled(tx, run, &provider).await?;
+            let follows =
+                sqlx::query("SELECT idx FROM batch_follows WHERE run_id = $1 AND provider = $2")
                     .bind(run.to_string())
                     .bind(&provider)
                     .fetch_all(&mut **tx)
                     .await
                     .map_err(|e| journal.error(e))?;
-                for row in rows {
-                    closed.insert(get::<i64>(&row, 0)? as usize);
-                }
+            for row in follows {
+                closed.insert(get::<i64>(&row, 0)? as usize);
             }
-            let chunks: Vec<Vec<u8>> =
-                sqlx::query("SELECT texts FROM run_targets WHERE run_id = $1 ORDER BY chunk")
-                    .bind(run.to_string())
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(|e| journal.error(e))?
-                    .iter()
-                    .map(|row| get(row, 0))
-                    .collect::<Result<_>>()?;
+            let chunks = journal.chunks(tx, run).await?;
             let mut texts: Vec<&[u8]> = Vec::with_capacity(count);
             for chunk in &chunks {
                 texts.extend(chunk.split(|&b| b == b'\n'));

@@ -8,7 +8,7 @@
 //! Submissions are written by group commit: a writer task takes every submission waiting
 //! and writes them in one transaction ([`Journal::submit`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -309,19 +309,8 @@ impl Journal {
         for plan in plans {
             let provider: String = get(&plan, 0)?;
             let count = get::<i64>(&plan, 1)?;
-            let settled: HashSet<i64> = sqlx::query(
-                "SELECT idx FROM batch_states WHERE run_id = $1 AND provider = $2 \
-                 AND state <> 'sending'",
-            )
-            .bind(&id)
-            .bind(&provider)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?
-            .iter()
-            .map(|row| get(row, 0))
-            .collect::<Result<_>>()?;
-            for batch in (0..count).filter(|b| !settled.contains(b)) {
+            let settled = self.settled(&mut tx, run, &provider).await?;
+            for batch in (0..count).filter(|&b| !settled.contains(&(b as usize))) {
                 // A batch being sent keeps its attempts: the provider may have taken it.
                 sqlx::query(
                     "INSERT INTO batch_states (run_id, provider, idx, state, attempts, error, \
