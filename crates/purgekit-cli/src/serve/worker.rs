@@ -129,14 +129,12 @@ async fn failed(app: &App, id: RunId, error: Error) {
 /// Whether an attempt that failed with `error` may succeed later: the journal, a provider or
 /// the network may come back; a bad config or request will not.
 fn is_transient(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Journal { .. }
-            | Error::Transient { .. }
-            | Error::RateLimited { .. }
-            | Error::Deadline { .. }
-            | Error::Cancelled
-    )
+    // What a resend may cure (core's own classification), and what a later attempt may.
+    error.is_retryable()
+        || matches!(
+            error,
+            Error::Journal { .. } | Error::Deadline { .. } | Error::Cancelled
+        )
 }
 
 /// The wait before a run's next attempt after `failures` failed ones: 1 s, doubling, at most
