@@ -1035,6 +1035,7 @@ provider l3 (level3): 3 targets, 1 item in 1 request
         ProviderInfo {
             name: "eu".into(),
             kind: "limelight".into(),
+            account: "limelight/eu".into(),
             endpoint: "https://apis.llnw.com".into(),
             limits: Limits {
                 max_items: 100,

@@ -321,6 +321,7 @@ mod tests {
             vec![ProviderInfo {
                 name: "scripted".into(),
                 kind: "test".into(),
+                account: "test/scripted".into(),
                 endpoint: "https://api.test.example".into(),
                 limits: Limits::default(),
                 capabilities: Capabilities {

@@ -115,6 +115,10 @@ pub struct ProviderInfo {
     pub name: String,
     /// The provider kind.
     pub kind: String,
+    /// Its account as rate limits key it, `kind/account` (a non-secret identity, see
+    /// [`crate::Provider::account`]); not serialized.
+    #[serde(skip)]
+    pub account: String,
     /// The endpoint requests go to.
     pub endpoint: String,
     /// Its limits.

@@ -53,6 +53,9 @@ struct Inner {
     pending: Mutex<HashMap<RunId, Pending>>,
     /// Submissions waiting for their group's commit (`crate::queue`), once one was made.
     submissions: OnceLock<mpsc::Sender<Waiting>>,
+    /// Each provider's account (`kind/account`) by provider name, for the units of the runs
+    /// submitted here ([`Journal::set_accounts`]).
+    pub(crate) accounts: Mutex<HashMap<String, String>>,
 }
 
 /// A run started here, not written yet: the first provider's plan writes it in its own
@@ -291,6 +294,7 @@ impl Journal {
                 writing: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
                 submissions: OnceLock::new(),
+                accounts: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -303,6 +307,15 @@ impl Journal {
     /// This process's name as a run's holder.
     pub(crate) fn owner(&self) -> &str {
         &self.inner.owner
+    }
+
+    /// The accounts of the providers this process knows, by provider name
+    /// ([`Journal::set_accounts`]).
+    pub(crate) fn inner_accounts(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.inner
+            .accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Its backend.
@@ -494,20 +507,29 @@ impl Journal {
         Arc::new(RunJournal::new(self.clone(), run))
     }
 
-    /// Keeps this process's hold on `run` for another [`LEASE`].
+    /// Keeps this process's hold on `run` (and on the units of it it holds) for another
+    /// [`LEASE`].
     pub async fn renew(&self, run: RunId) -> Result<()> {
-        sqlx::query("UPDATE runs SET lease_until_ms = $1 WHERE id = $2 AND owner = $3")
-            .bind(now_ms() + LEASE.as_millis() as i64)
-            .bind(run.to_string())
-            .bind(&self.inner.owner)
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+        let lease = now_ms() + LEASE.as_millis() as i64;
+        for table in [
+            "runs SET lease_until_ms = $1 WHERE id",
+            "run_units SET lease_until_ms = $1 WHERE run_id",
+        ] {
+            sqlx::query(&format!("UPDATE {table} = $2 AND owner = $3"))
+                .bind(lease)
+                .bind(run.to_string())
+                .bind(&self.inner.owner)
+                .execute(self.pool())
+                .await
+                .map_err(|e| self.error(e))?;
+        }
         Ok(())
     }
 
     /// Takes over run `run` (or, with `None`, the latest unfinished run nobody holds) to resume
-    /// it. A run still held by a live process is refused.
+    /// it. A run still held by a live process is refused; so is a submitted run (with units,
+    /// `crate::units`) one of whose units is: otherwise every unfinished unit of it is taken
+    /// too, and the run is driven whole here.
     pub async fn claim(&self, run: Option<RunId>) -> Result<Claimed> {
         self.all_written().await?;
         let now = now_ms();
@@ -547,6 +569,14 @@ impl Journal {
                 held = Some(id);
                 continue;
             }
+            let units = self.open_units(parse_run_id(&id)?).await?;
+            if units
+                .iter()
+                .any(|(_, owner, until)| *until > now && holder_alive(owner))
+            {
+                held = Some(id);
+                continue;
+            }
             let claimed = match self.inner.backend {
                 // Row locks: a resumer on another machine skips a run being claimed.
                 Backend::Postgres => sqlx::query(
@@ -569,6 +599,12 @@ impl Journal {
             .map_err(|e| self.error(e))?;
             if claimed.rows_affected() == 1 {
                 let id = parse_run_id(&id)?;
+                if !self.take_units(id, &units, lease).await? {
+                    // A worker took one of its units meanwhile: the run goes back as it was.
+                    self.finish(id).await?;
+                    held = Some(id.to_string());
+                    continue;
+                }
                 let (request, providers) = self.request(id).await?;
                 return Ok(Claimed {
                     id,
@@ -754,13 +790,19 @@ impl Journal {
         .collect()
     }
 
-    /// Whether run `run` is unfinished and held by a live process.
-    pub(crate) async fn is_live(&self, run: RunId) -> Result<bool> {
-        let row = sqlx::query("SELECT state, owner, lease_until_ms FROM runs WHERE id = $1")
-            .bind(run.to_string())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+    /// Whether provider `provider`'s work in run `run` is unfinished and held by a live
+    /// process: the run's unit on it, for a run with units; else the run.
+    pub(crate) async fn is_live(&self, run: RunId, provider: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COALESCE(u.state, r.state), COALESCE(u.owner, r.owner), \
+             COALESCE(u.lease_until_ms, r.lease_until_ms) FROM runs r LEFT JOIN run_units u \
+             ON u.run_id = r.id AND u.provider = $2 WHERE r.id = $1",
+        )
+        .bind(run.to_string())
+        .bind(provider)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.error(e))?;
         let Some(row) = row else {
             return Ok(false);
         };
@@ -775,13 +817,14 @@ impl Journal {
     pub async fn report(&self, run: RunId) -> Result<Report> {
         let (request, providers) = self.request(run).await?;
         let given_up = self.given_up(run).await?;
+        let units_given_up = self.units_given_up(run).await?;
         let mut report = Report::new(Vec::new());
         for provider in providers {
             if let Some((plan, record)) = self.load(run, &provider, request.targets().len()).await?
             {
                 let part = report_of(&plan, &request, &record);
                 report = merge(report, part);
-            } else if let Some(error) = &given_up {
+            } else if let Some(error) = units_given_up.get(&provider).or(given_up.as_ref()) {
                 // Never planned, and never will be: every target failed with the run's error.
                 let (provider, error): (Arc<str>, Arc<str>) =
                     (provider.into(), error.as_str().into());
@@ -802,9 +845,11 @@ impl Journal {
     }
 
     /// Marks run `run` finished when every batch of every provider is settled (accepted,
-    /// completed or failed), and gives up this process's hold on it. Returns whether it is.
+    /// completed or failed), and gives up this process's hold on it (and on the units of it
+    /// it holds: [`Journal::finish_unit`]). Returns whether it is.
     pub async fn finish(&self, run: RunId) -> Result<bool> {
         self.written(run).await?;
+        self.finish_units(run).await?;
         let info = self.run_info(run).await?;
         let finished = info.batches.queued == 0 && info.batches.sending == 0;
         sqlx::query(
@@ -869,8 +914,16 @@ impl Journal {
         let mut state: String = get(&row, 1)?;
         let holder: String = get(&row, 4)?;
         let until: i64 = get(&row, 5)?;
-        if state == "running" && !(until > now_ms() && holder_alive(&holder)) {
-            state = "interrupted".to_owned();
+        let now = now_ms();
+        if state == "running" && !(until > now && holder_alive(&holder)) {
+            // Or one of its units is held.
+            let units = self.open_units(run).await?;
+            if !units
+                .iter()
+                .any(|(_, owner, until)| *until > now && holder_alive(owner))
+            {
+                state = "interrupted".to_owned();
+            }
         }
         let planned = sqlx::query(
             "SELECT CAST(COALESCE(SUM(batch_count), 0) AS BIGINT), COUNT(*) FROM run_plans \
@@ -885,7 +938,19 @@ impl Journal {
             ..BatchCounts::default()
         };
         let given_up = get::<Option<String>>(&row, 6)?.is_some();
-        if get::<i64>(&planned, 1)? < providers.len() as i64 && !given_up {
+        // Units given up on before their provider was planned: their targets fail in the
+        // report, nothing is left to do.
+        let unplanned_given_up = sqlx::query(
+            "SELECT COUNT(*) FROM run_units u WHERE u.run_id = $1 AND u.error IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM run_plans p WHERE p.run_id = u.run_id \
+             AND p.provider = u.provider)",
+        )
+        .bind(run.to_string())
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| self.error(e))?;
+        let unplanned_given_up = get::<i64>(&unplanned_given_up, 0)?;
+        if get::<i64>(&planned, 1)? + unplanned_given_up < providers.len() as i64 && !given_up {
             // A provider not planned yet: its batches are unknown, but it is not finished.
             batches.queued += 1;
         }

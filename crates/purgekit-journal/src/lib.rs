@@ -21,9 +21,10 @@ mod log;
 mod purger;
 mod queue;
 mod rate;
+mod units;
 
 pub use journal::{
     Backend, BatchCounts, Claimed, Journal, LEASE, RunInfo, default_url, parse_run_id, state_dir,
 };
 pub use purger::{JournaledPurger, RunPurger};
-pub use queue::QueueDepth;
+pub use units::{QueueDepth, Unit, fair_share};

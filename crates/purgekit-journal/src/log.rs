@@ -126,7 +126,8 @@ impl RunJournal {
         }
     }
 
-    /// The targets of `plan` queued in another live unfinished run on the same account with
+    /// The targets of `plan` queued in another live unfinished run (for a run with units: its
+    /// unit on that provider live) on the same account with
     /// the same options, in a batch not settled yet (queued, or `sending`: waiting for its turn
     /// under the rate limits, or in flight) that the other run sends itself: one group per such
     /// batch, the oldest run first. Read in `tx`, which holds the account's planning lock.
@@ -142,8 +143,11 @@ impl RunJournal {
     ) -> Result<Vec<(FollowGroup, Followed)>> {
         let journal = &self.journal;
         let others = sqlx::query(
-            "SELECT p.run_id, p.provider, p.plan, r.target_count, r.owner, r.lease_until_ms \
-             FROM run_plans p JOIN runs r ON r.id = p.run_id WHERE r.state = 'running' \
+            "SELECT p.run_id, p.provider, p.plan, r.target_count, COALESCE(u.owner, r.owner), \
+             COALESCE(u.lease_until_ms, r.lease_until_ms) FROM run_plans p \
+             JOIN runs r ON r.id = p.run_id \
+             LEFT JOIN run_units u ON u.run_id = p.run_id AND u.provider = p.provider \
+             WHERE r.state = 'running' AND (u.state IS NULL OR u.state = 'running') \
              AND p.kind = $1 AND p.account = $2 AND p.options_key = $3 AND p.run_id <> $4 \
              ORDER BY r.started_ms",
         )
@@ -608,7 +612,11 @@ impl RunLog for RunJournal {
                     self.failed(provider, batch, error, *attempts).await?;
                     return Ok(record);
                 }
-                _ if !self.journal.is_live(followed.run).await? => {
+                _ if !self
+                    .journal
+                    .is_live(followed.run, &followed.provider)
+                    .await? =>
+                {
                     return Ok(BatchRecord::Queued);
                 }
                 _ => tokio::time::sleep(FOLLOW_POLL).await,

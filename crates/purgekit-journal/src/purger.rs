@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use purgekit_core::{
-    Capabilities, Handle, Plan, ProviderInfo, PurgeContext, PurgeRequest, Purger, Report, Reports,
-    Result, RunId, Status,
+    Capabilities, Error, Handle, Plan, ProviderInfo, PurgeContext, PurgeRequest, Purger, Report,
+    Reports, Result, RunId, Status,
 };
 
 use crate::Journal;
@@ -63,21 +63,68 @@ impl JournaledPurger {
             ..context.clone()
         };
         // The lease is renewed while the run goes, so no resumer takes it over.
-        let journal = self.journal.clone();
-        let renewing = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(LEASE / 3).await;
-                if let Err(e) = journal.renew(run).await {
-                    tracing::warn!("{e}");
-                }
-            }
-        });
+        let renewing = self.renewing(move |journal| async move { journal.renew(run).await });
         let result = self.inner.purge_reports(request, &context).await;
         renewing.abort();
         let finished = self.journal.finish(run).await;
         let reports = result?;
         finished?;
         Ok(reports)
+    }
+
+    /// Runs run `run`'s unit on `provider` (taken with [`Journal::next_unit`]): the run
+    /// restricted to that provider, whose purger this must be (built over it alone), its
+    /// unit's lease renewed while it goes; then the unit is finished when every batch of it is
+    /// settled ([`Journal::finish_unit`]: the run too, when it was its last), else given back.
+    pub async fn run_unit(
+        &self,
+        run: RunId,
+        provider: &str,
+        request: &PurgeRequest,
+        context: &PurgeContext,
+    ) -> Result<Reports> {
+        let names: Vec<String> = self.inner.providers().into_iter().map(|p| p.name).collect();
+        if names != [provider] {
+            return Err(Error::config(
+                format!("providers.{provider}"),
+                format!(
+                    "run {run}'s work on `{provider}` needs a purger over that provider alone, \
+                     not over {names:?}"
+                ),
+            ));
+        }
+        let context = PurgeContext {
+            journal: Some(self.journal.log(run)),
+            ..context.clone()
+        };
+        let unit = provider.to_owned();
+        let renewing = self.renewing(move |journal| {
+            let unit = unit.clone();
+            async move { journal.renew_unit(run, &unit).await }
+        });
+        let result = self.inner.purge_reports(request, &context).await;
+        renewing.abort();
+        let finished = self.journal.finish_unit(run, provider).await;
+        let reports = result?;
+        finished?;
+        Ok(reports)
+    }
+
+    /// A task renewing a lease with `renew` every third of [`LEASE`], until aborted.
+    fn renewing<F, Fut>(&self, renew: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn(Journal) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<()>> + Send,
+    {
+        let journal = self.journal.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 3).await;
+                if let Err(e) = renew(journal.clone()).await {
+                    tracing::warn!("{e}");
+                }
+            }
+        })
     }
 
     /// Resumes run `run` (default: the latest unfinished run no live process holds): batches

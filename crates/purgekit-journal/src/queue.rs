@@ -1,14 +1,14 @@
-//! Runs queued for a service (`purgekit serve`): submitted without being run, taken by
-//! whichever instance's worker leases them first, oldest first.
+//! Runs queued for a service (`purgekit serve`): submitted without being run, each written
+//! with its units of work, one per provider (`crate::units`), which workers of any instance
+//! lease one by one ([`Journal::next_unit`]), oldest first.
 //!
 //! A queued run is an ordinary unfinished run that nobody holds (no owner, lease expired), so
-//! everything else — [`Journal::claim`]'s conditional takeover (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL), renewal, [`Journal::finish`], reports — is the journal's own.
+//! reports, listings and `purgekit resume` ([`Journal::claim`]) are the journal's own.
 //!
 //! Submissions are written by group commit: a writer task takes every submission waiting
 //! and writes them in one transaction ([`Journal::submit`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,15 +18,6 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
 use crate::codec;
 use crate::journal::{Backend, Claimed, Journal, WeakJournal, get, now_ms, parse_run_id};
-
-/// Queued runs on one provider: how many, and since when the oldest waits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct QueueDepth {
-    /// Runs waiting for a worker.
-    pub runs: i64,
-    /// When the oldest of them was submitted, in milliseconds since the Unix epoch.
-    pub oldest_ms: Option<i64>,
-}
 
 /// At most this many submissions are written in one transaction.
 const MAX_GROUP: usize = 128;
@@ -52,7 +43,7 @@ struct Submission {
 
 impl Journal {
     /// Writes a run of `request` on `providers` without running it: it waits, queued, until a
-    /// worker takes it ([`Journal::next_queued`]). With `key`, a run submitted before with the
+    /// worker takes its units ([`Journal::next_unit`]). With `key`, a run submitted before with the
     /// same key is returned instead of a new one (by any process sharing the journal).
     /// Returns the run and whether it is new, once it is committed.
     ///
@@ -167,6 +158,7 @@ impl Journal {
         let (request, providers) = (&submission.request, &submission.providers);
         self.insert_run(&mut *conn, run, request, providers, "", 0)
             .await?;
+        self.insert_units(&mut *conn, run, providers).await?;
         let Some(key) = key else {
             return Ok((run, true));
         };
@@ -205,11 +197,13 @@ impl Journal {
             .transpose()
     }
 
-    /// Takes the oldest queued run (unfinished, its lease run out) for this process, as
-    /// [`Journal::claim`] does; `None` when there is none to take.
+    /// Takes the oldest unfinished run without units (`crate::units`: an interrupted
+    /// `purgekit purge`, or one submitted before units were) whose lease ran out for this
+    /// process, as [`Journal::claim`] does; `None` when there is none to take.
     pub async fn next_queued(&self) -> Result<Option<Claimed>> {
         let rows = sqlx::query(
             "SELECT id FROM runs WHERE state = 'running' AND lease_until_ms < $1 \
+             AND NOT EXISTS (SELECT 1 FROM run_units u WHERE u.run_id = runs.id) \
              ORDER BY started_ms LIMIT 16",
         )
         .bind(now_ms())
@@ -224,29 +218,6 @@ impl Journal {
             }
         }
         Ok(None)
-    }
-
-    /// Queued runs (unfinished, held by nobody) by provider.
-    pub async fn queue_depth(&self) -> Result<BTreeMap<String, QueueDepth>> {
-        let rows = sqlx::query(
-            "SELECT providers, started_ms FROM runs WHERE state = 'running' AND lease_until_ms < $1",
-        )
-        .bind(now_ms())
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| self.error(e))?;
-        let mut depth: BTreeMap<String, QueueDepth> = BTreeMap::new();
-        for row in rows {
-            let providers: Vec<String> =
-                serde_json::from_str(&get::<String>(&row, 0)?).map_err(|e| self.error(e))?;
-            let started: i64 = get(&row, 1)?;
-            for provider in providers {
-                let entry = depth.entry(provider).or_default();
-                entry.runs += 1;
-                entry.oldest_ms = Some(entry.oldest_ms.map_or(started, |o| o.min(started)));
-            }
-        }
-        Ok(depth)
     }
 
     /// The failed attempts at run `run` recorded by [`Journal::give_back`].
@@ -309,27 +280,43 @@ impl Journal {
         for plan in plans {
             let provider: String = get(&plan, 0)?;
             let count = get::<i64>(&plan, 1)?;
-            let settled = self.settled(&mut tx, run, &provider).await?;
-            for batch in (0..count).filter(|&b| !settled.contains(&(b as usize))) {
-                // A batch being sent keeps its attempts: the provider may have taken it.
-                sqlx::query(
-                    "INSERT INTO batch_states (run_id, provider, idx, state, attempts, error, \
-                     updated_ms) VALUES ($1, $2, $3, 'failed', 0, $4, $5) \
-                     ON CONFLICT (run_id, provider, idx) DO UPDATE SET state = 'failed', \
-                     error = excluded.error, updated_ms = excluded.updated_ms",
-                )
-                .bind(&id)
-                .bind(&provider)
-                .bind(batch)
-                .bind(error)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-            }
+            self.fail_unsettled(&mut tx, run, &provider, count, error, now)
+                .await?;
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(true)
+    }
+
+    /// Fails every batch of provider `provider` in run `run` (of `count`) not settled with
+    /// `error`, on `conn` (inside the caller's transaction).
+    pub(crate) async fn fail_unsettled(
+        &self,
+        conn: &mut AnyConnection,
+        run: RunId,
+        provider: &str,
+        count: i64,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        let settled = self.settled(&mut *conn, run, provider).await?;
+        for batch in (0..count).filter(|&b| !settled.contains(&(b as usize))) {
+            // A batch being sent keeps its attempts: the provider may have taken it.
+            sqlx::query(
+                "INSERT INTO batch_states (run_id, provider, idx, state, attempts, error, \
+                 updated_ms) VALUES ($1, $2, $3, 'failed', 0, $4, $5) \
+                 ON CONFLICT (run_id, provider, idx) DO UPDATE SET state = 'failed', \
+                 error = excluded.error, updated_ms = excluded.updated_ms",
+            )
+            .bind(run.to_string())
+            .bind(provider)
+            .bind(batch)
+            .bind(error)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        }
+        Ok(())
     }
 
     /// Why run `run` was given up on ([`Journal::give_up`]), if it was.

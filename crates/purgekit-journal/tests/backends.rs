@@ -2,6 +2,7 @@
 //! its own with a random name, dropped afterwards, in the database at `PURGEKIT_TEST_POSTGRES`,
 //! default `postgres://postgres@127.0.0.1:5432/test`; unreachable is a failure, never a skip).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,9 @@ both_backends!(
     a_resumed_follower_follows_again,
     submissions_at_once_are_queued_and_keep_their_keys,
     a_run_given_back_then_given_up_on_ends_every_target_once,
+    a_run_s_units_are_leased_one_by_one,
+    an_instance_s_workers_share_the_accounts,
+    a_follower_follows_a_unit_while_it_is_live,
 );
 
 fn request(n: usize) -> PurgeRequest {
@@ -747,8 +751,176 @@ async fn submissions_at_once_are_queued_and_keep_their_keys(url: String) {
     }
     let depth = journals[0].queue_depth().await.unwrap();
     assert_eq!(depth["cdn"].runs, runs.len() as i64);
-    let taken = journals[1].next_queued().await.unwrap().unwrap();
-    assert_eq!(taken.request.targets(), request.targets());
+    let taken = journals[1].next_unit(&HashMap::new(), 1).await.unwrap();
+    assert_eq!(taken.unwrap().request.targets(), request.targets());
+    assert!(
+        journals[1].next_queued().await.unwrap().is_none(),
+        "a run with units was taken whole"
+    );
+}
+
+/// Every lease in the journal at `url` run out (as when their holders died 15 s ago).
+async fn expire_leases(url: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query("UPDATE run_units SET lease_until_ms = 1 WHERE lease_until_ms > 0")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// A journal as an instance of the service opens it: its providers `cdn` (account
+/// `toy/acct`) and `eu` (account `other/eu`).
+async fn instance(url: &str) -> Journal {
+    let journal = Journal::open(url).await.unwrap();
+    journal.set_accounts([
+        ("cdn".to_owned(), "toy/acct".to_owned()),
+        ("eu".to_owned(), "other/eu".to_owned()),
+    ]);
+    journal
+}
+
+/// A run submitted on two providers is two units: taken by two workers (in two instances), one
+/// each; the run is `running` while one is held, finished only when both are; a unit whose
+/// holder dies is taken over once its lease runs out, and the dead holder can no longer end it.
+async fn a_run_s_units_are_leased_one_by_one(url: String) {
+    let (a, b) = (instance(&url).await, instance(&url).await);
+    let request = request(4);
+    let providers = ["cdn".to_owned(), "eu".to_owned()];
+    let (run, _) = a.submit(&request, &providers, None).await.unwrap();
+    let depth = a.queue_depth().await.unwrap();
+    assert_eq!(depth.keys().collect::<Vec<_>>(), ["other/eu", "toy/acct"]);
+    let none = HashMap::new();
+    let first = a.next_unit(&none, 2).await.unwrap().unwrap();
+    let second = b.next_unit(&none, 2).await.unwrap().unwrap();
+    assert_eq!(first.run, run);
+    assert_eq!(second.run, run);
+    let mut taken = [first.provider.clone(), second.provider.clone()];
+    taken.sort();
+    assert_eq!(taken, providers, "both units taken, each once");
+    assert!(a.next_unit(&none, 2).await.unwrap().is_none());
+    assert!(a.queue_depth().await.unwrap().is_empty());
+    assert_eq!(a.run_info(run).await.unwrap().state, "running");
+
+    // `cdn`'s holder plans and settles it: its unit is finished, the run is not.
+    let cdn = if first.provider == "cdn" { &a } else { &b };
+    let eu = if first.provider == "cdn" { &b } else { &a };
+    let log = cdn.log(run);
+    log.planned(&plan(), "acct", &request, &no_replan)
+        .await
+        .unwrap();
+    for batch in 0..2 {
+        log.sending("cdn", batch, 1).await.unwrap();
+        log.accepted("cdn", batch, &part("A"), &[], 1)
+            .await
+            .unwrap();
+    }
+    assert!(cdn.finish_unit(run, "cdn").await.unwrap());
+    assert_eq!(a.run_info(run).await.unwrap().state, "running");
+
+    // `eu`'s holder dies: once its lease runs out, `cdn`'s instance takes the unit over.
+    expire_leases(&url).await;
+    assert_eq!(a.run_info(run).await.unwrap().state, "interrupted");
+    let over = cdn.next_unit(&none, 2).await.unwrap().unwrap();
+    assert_eq!((over.run, over.provider.as_str()), (run, "eu"));
+    assert!(!eu.give_up_unit(run, "eu", "late").await.unwrap());
+    assert!(
+        !eu.give_back_unit(run, "eu", 1, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    let mut plan_eu = PlanBuilder::new("eu", "other", 6);
+    plan_eu.batch("svc", &[0, 1, 2, 3], 100, 0).unwrap();
+    plan_eu.merged(4, 0).unwrap();
+    plan_eu.unsupported(5, Arc::from("no tags here")).unwrap();
+    let log = cdn.log(run);
+    log.planned(&plan_eu.build().unwrap(), "eu", &request, &no_replan)
+        .await
+        .unwrap();
+    // Its attempt stops before the batch is settled: given back, not finished.
+    assert!(!cdn.finish_unit(run, "eu").await.unwrap());
+    assert_eq!(a.run_info(run).await.unwrap().batches.queued, 1);
+    let again = eu.next_unit(&none, 2).await.unwrap().unwrap();
+    assert_eq!(again.provider, "eu");
+    eu.log(run).failed("eu", 0, "no", 1).await.unwrap();
+    assert!(eu.finish_unit(run, "eu").await.unwrap());
+    let info = a.run_info(run).await.unwrap();
+    assert_eq!(info.state, "finished");
+    assert_eq!((info.batches.accepted, info.batches.failed), (2, 1));
+    assert!(a.next_unit(&none, 2).await.unwrap().is_none());
+}
+
+/// The fairness rule: with 2 workers and work on two accounts, an instance holds at most one
+/// unit of each, so a run on a second account is taken before older runs on the first.
+async fn an_instance_s_workers_share_the_accounts(url: String) {
+    let journal = instance(&url).await;
+    let request = request(2);
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let (run, _) = journal
+            .submit(&request, &["eu".to_owned()], None)
+            .await
+            .unwrap();
+        slow.push(run);
+    }
+    let (fast, _) = journal
+        .submit(&request, &["cdn".to_owned()], None)
+        .await
+        .unwrap();
+    let mut busy = HashMap::new();
+    let first = journal.next_unit(&busy, 2).await.unwrap().unwrap();
+    assert_eq!(
+        (first.run, first.account.as_str()),
+        (slow[0], "other/eu"),
+        "the oldest first"
+    );
+    busy.insert(first.account.clone(), 1);
+    let second = journal.next_unit(&busy, 2).await.unwrap().unwrap();
+    assert_eq!(
+        (second.run, second.account.as_str()),
+        (fast, "toy/acct"),
+        "the other account before the older runs of a busy one"
+    );
+    busy.insert(second.account.clone(), 1);
+    // Each account at its share (ceil(2 workers / 2 accounts) = 1): nothing more.
+    assert!(journal.next_unit(&busy, 2).await.unwrap().is_none());
+    // Another instance takes the next slow one.
+    let other = instance(&url).await;
+    let third = other.next_unit(&HashMap::new(), 2).await.unwrap().unwrap();
+    assert_eq!(third.run, slow[1]);
+}
+
+/// A run following a batch of a submitted run follows it while that run's unit on the
+/// provider is live, and sends the targets itself once the unit's lease runs out.
+async fn a_follower_follows_a_unit_while_it_is_live(url: String) {
+    use purgekit_core::Purger;
+    let server = toy::Server::default();
+    let journal = instance(&url).await;
+    let (run_a, _) = journal
+        .submit(&paths(0..8), &["cdn".to_owned()], None)
+        .await
+        .unwrap();
+    let unit = journal
+        .next_unit(&HashMap::new(), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unit.run, run_a);
+    let plan = purgekit_core::plan_provider("cdn", &toy::Toy, &unit.request).unwrap();
+    journal
+        .log(run_a)
+        .planned(&plan, "acct", &unit.request, &no_replan)
+        .await
+        .unwrap();
+    let b = journaled(&url, &server).await;
+    let task = tokio::spawn(async move { b.purge(&paths(4..12)).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // B sent its own batch only, and follows A's second while A's unit is live.
+    assert_eq!(server.purged().len(), 4, "{:?}", server.purged());
+    expire_leases(&url).await;
+    let report = task.await.unwrap();
+    once_each(&server, 8);
+    assert!(report.results.iter().all(|r| r.state == State::Accepted));
 }
 
 async fn a_run_given_back_then_given_up_on_ends_every_target_once(url: String) {

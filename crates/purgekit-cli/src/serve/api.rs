@@ -320,11 +320,15 @@ struct RowsQuery {
 const PAGE: usize = 1000;
 const MAX_PAGE: usize = 10_000;
 
-/// The API's state of a run: `queued` (no worker holds it), `running`, `done`.
+/// The API's state of a run: `queued` (no worker holds any of its work, none was sent),
+/// `running` (a worker holds some of it, or some was sent: a run whose units are between
+/// workers is still running), `done`.
 fn state_of(info: &RunInfo) -> &'static str {
+    let b = &info.batches;
     match info.state.as_str() {
         "finished" => "done",
         "running" => "running",
+        _ if b.sending + b.accepted + b.completed + b.failed > 0 => "running",
         _ => "queued",
     }
 }
@@ -519,8 +523,8 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        for (provider, d) in depth {
-            let label = super::metrics::ProviderLabel { provider };
+        for (account, d) in depth {
+            let label = super::metrics::AccountLabel { account };
             app.metrics.queued_runs.get_or_create(&label).set(d.runs);
             if let Some(oldest) = d.oldest_ms {
                 app.metrics

@@ -1,5 +1,6 @@
 //! The service's Prometheus metrics (`GET /metrics`), through `prometheus-client`. Labels are
-//! provider names, row states, routes and status codes: never a token or a target.
+//! provider names, provider accounts (`kind/account`, non-secret), row states, routes and
+//! status codes: never a token or a target.
 
 use std::sync::atomic::AtomicU64;
 
@@ -14,6 +15,12 @@ use purgekit::{Event, Report};
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabel {
     pub provider: String,
+}
+
+/// A provider account, `kind/account` (a non-secret identity: a key id, a shortname).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountLabel {
+    pub account: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,8 +44,8 @@ pub struct Metrics {
     pub requests_sent: Family<ProviderLabel, Counter>,
     pub rejections: Family<ProviderLabel, Counter>,
     pub retries: Family<ProviderLabel, Counter>,
-    pub queued_runs: Family<ProviderLabel, Gauge>,
-    pub oldest_queued: Family<ProviderLabel, Gauge<f64, AtomicU64>>,
+    pub queued_runs: Family<AccountLabel, Gauge>,
+    pub oldest_queued: Family<AccountLabel, Gauge<f64, AtomicU64>>,
     pub latency: Family<RouteLabel, Histogram>,
     pub coalesced: Family<ProviderLabel, Counter>,
     pub rate_waits: Family<ProviderLabel, Counter<f64, AtomicU64>>,
@@ -78,16 +85,18 @@ impl Metrics {
             "Batches sent again after a failed attempt",
             retries.clone(),
         );
-        let queued_runs = Family::<ProviderLabel, Gauge>::default();
+        let queued_runs = Family::<AccountLabel, Gauge>::default();
         registry.register(
             "queued_runs",
-            "Runs waiting for a worker, by provider (read from the journal at each scrape)",
+            "Runs with work waiting for a worker, by provider account (read from the journal at \
+             each scrape)",
             queued_runs.clone(),
         );
-        let oldest_queued = Family::<ProviderLabel, Gauge<f64, AtomicU64>>::default();
+        let oldest_queued = Family::<AccountLabel, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "oldest_queued_age_seconds",
-            "How long the oldest run waiting for a worker has waited, by provider",
+            "How long the oldest run with work waiting for a worker has waited, by provider \
+             account",
             oldest_queued.clone(),
         );
         let latency = Family::<RouteLabel, Histogram>::new_with_constructor(|| {

@@ -1,6 +1,7 @@
 //! `purgekit serve`: the purge service. An HTTP API (`api`) that validates purges as `purge`
-//! does and queues them in the journal; workers (`worker`) in every instance take queued runs
-//! from the journal and run them with the engine, rate limits shared through the journal.
+//! does and queues them in the journal; workers (`worker`) in every instance take queued work
+//! from the journal — one run's work on one provider account at a time — and run it with the
+//! engine, rate limits shared through the journal.
 //! Auth and per-token limits in `auth`, Prometheus metrics in `metrics`. docs/service.md.
 
 mod api;
@@ -98,8 +99,11 @@ pub async fn serve(
         max_body: server.max_body_bytes,
         _sandbox: sandbox,
     });
-    // Every provider's purger is built now, so a config error stops the start.
-    app.purger(&[])?;
+    // Every provider's purger is built now, so a config error stops the start; their accounts
+    // go with the units of the runs submitted here.
+    let all = app.purger(&[])?;
+    app.journal
+        .set_accounts(all.providers().into_iter().map(|p| (p.name, p.account)));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::Failed(format!("--listen {}: {e}", args.listen)))?;

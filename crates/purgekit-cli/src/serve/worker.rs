@@ -1,36 +1,73 @@
-//! Workers: each takes the oldest queued run from the journal (held by a lease the journal
-//! renews while it runs), runs it with the engine, and gives it back finished — or, when the
-//! attempt fails, to be tried again later, or ended with its targets failed. On stop, a
-//! worker takes nothing new; a run it is driving stops sending new batches, the requests in
-//! flight end, and the run goes back to the journal for another instance to continue.
+//! Workers: each takes a unit of work from the journal — one run's work on one provider
+//! account (`purgekit::journal::Unit`), held by a lease the journal renews while it runs —
+//! runs the run restricted to that provider with the engine, and gives the unit back finished
+//! (the run is done when its last unit is) — or, when the attempt fails, to be tried again
+//! later, or ended with its targets failed. An instance's workers share the accounts fairly
+//! (`purgekit::journal::fair_share`): one slow account never holds them all while other
+//! accounts have work. A run without units (an interrupted `purgekit purge`) is taken whole.
+//! On stop, a worker takes nothing new; what it drives stops sending new batches, the requests
+//! in flight end, and its unit (or run) goes back to the journal for another instance.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use purgekit::journal::{Claimed, JournaledPurger};
-use purgekit::{Error, ProgressFn, PurgeContext, RunId};
+use purgekit::journal::{Claimed, JournaledPurger, Unit};
+use purgekit::{Error, ProgressFn, PurgeContext, Report, RunId};
+use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::App;
 
-/// How often an idle worker looks for queued runs.
+/// How often an idle worker looks for queued work.
 pub const POLL: Duration = Duration::from_millis(50);
+
+/// The units an instance's workers hold, by account. Taking a unit holds the lock from the
+/// choice to the count, so two workers of the instance never choose on the same counts.
+type Busy = Arc<AsyncMutex<HashMap<String, usize>>>;
 
 /// Starts `n` workers; they end after `stop` is cancelled.
 pub fn start(app: Arc<App>, n: usize, stop: CancellationToken) -> Vec<JoinHandle<()>> {
+    let busy = Busy::default();
     (0..n)
-        .map(|_| tokio::spawn(work(app.clone(), stop.clone())))
+        .map(|_| tokio::spawn(work(app.clone(), busy.clone(), n, stop.clone())))
         .collect()
 }
 
-async fn work(app: Arc<App>, stop: CancellationToken) {
+async fn work(app: Arc<App>, busy: Busy, workers: usize, stop: CancellationToken) {
     while !stop.is_cancelled() {
-        match app.journal.next_queued().await {
-            Ok(Some(claimed)) => run(&app, claimed, &stop).await,
-            Ok(None) => pause(&stop, POLL).await,
+        let taken = {
+            let mut counts = busy.lock().await;
+            let taken = app.journal.next_unit(&counts, workers).await;
+            if let Ok(Some(unit)) = &taken {
+                *counts.entry(unit.account.clone()).or_default() += 1;
+            }
+            taken
+        };
+        match taken {
+            Ok(Some(unit)) => {
+                let account = unit.account.clone();
+                run(&app, Work::Unit(unit), &stop).await;
+                let mut counts = busy.lock().await;
+                if let Some(n) = counts.get_mut(&account) {
+                    *n -= 1;
+                    if *n == 0 {
+                        counts.remove(&account);
+                    }
+                }
+            }
+            Ok(None) => match app.journal.next_queued().await {
+                Ok(Some(claimed)) => run(&app, Work::Run(claimed), &stop).await,
+                Ok(None) => pause(&stop, POLL).await,
+                Err(e) => {
+                    tracing::warn!("taking a queued run: {e}");
+                    pause(&stop, Duration::from_secs(1)).await;
+                }
+            },
             Err(e) => {
-                tracing::warn!("taking a queued run: {e}");
+                tracing::warn!("taking queued work: {e}");
                 pause(&stop, Duration::from_secs(1)).await;
             }
         }
@@ -44,32 +81,97 @@ async fn pause(stop: &CancellationToken, for_: Duration) {
     }
 }
 
-/// Failed attempts at a run before the service gives up on it (docs/service.md).
+/// What a worker holds: a run's unit on one provider, or a whole run without units.
+enum Work {
+    Unit(Unit),
+    Run(Claimed),
+}
+
+impl fmt::Display for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Work::Unit(unit) => write!(f, "run {} on {}", unit.run, unit.provider),
+            Work::Run(claimed) => write!(f, "run {}", claimed.id),
+        }
+    }
+}
+
+impl Work {
+    fn run(&self) -> RunId {
+        match self {
+            Work::Unit(unit) => unit.run,
+            Work::Run(claimed) => claimed.id,
+        }
+    }
+
+    async fn failures(&self, app: &App) -> purgekit::Result<u32> {
+        match self {
+            Work::Unit(unit) => app.journal.unit_failures(unit.run, &unit.provider).await,
+            Work::Run(claimed) => app.journal.failures(claimed.id).await,
+        }
+    }
+
+    async fn give_back(&self, app: &App, failures: u32, after: Duration) -> purgekit::Result<bool> {
+        match self {
+            Work::Unit(unit) => {
+                (app.journal)
+                    .give_back_unit(unit.run, &unit.provider, failures, after)
+                    .await
+            }
+            Work::Run(claimed) => app.journal.give_back(claimed.id, failures, after).await,
+        }
+    }
+
+    async fn give_up(&self, app: &App, why: &str) -> purgekit::Result<bool> {
+        match self {
+            Work::Unit(unit) => {
+                (app.journal)
+                    .give_up_unit(unit.run, &unit.provider, why)
+                    .await
+            }
+            Work::Run(claimed) => app.journal.give_up(claimed.id, why).await,
+        }
+    }
+
+    /// The rows of `report` (the run's) that are this work's.
+    fn rows_of(&self, report: Report) -> Report {
+        match self {
+            Work::Unit(unit) => Report::new(
+                report
+                    .results
+                    .into_iter()
+                    .filter(|row| *row.provider == *unit.provider)
+                    .collect(),
+            ),
+            Work::Run(_) => report,
+        }
+    }
+}
+
+/// Failed attempts at a unit (or run) before the service gives up on it (docs/service.md).
 pub const MAX_FAILURES: u32 = 8;
 
-/// Runs a claimed run to its end (or, on stop, until its requests in flight end). An attempt
-/// that fails is given back to be tried again later, or ends the run (see [`failed`]).
-async fn run(app: &Arc<App>, claimed: Claimed, stop: &CancellationToken) {
-    let id = claimed.id;
-    match attempt(app, &claimed, stop).await {
+/// Runs `work` to its end (or, on stop, until its requests in flight end). An attempt that
+/// fails is given back to be tried again later, or ends the work (see [`failed`]).
+async fn run(app: &Arc<App>, work: Work, stop: &CancellationToken) {
+    match attempt(app, &work, stop).await {
         Ok(report) => {
             if !stop.is_cancelled() {
                 app.metrics.report(&report);
             }
-            tracing::info!("run {id}: {} rows", report.results.len());
+            tracing::info!("{work}: {} rows", report.results.len());
         }
-        // Stopping: the run goes back as it is (the journaled purger gave its lease up).
-        Err(e) if stop.is_cancelled() => tracing::info!("run {id}: stopped: {e}"),
-        Err(e) => failed(app, id, e).await,
+        // Stopping: the work goes back as it is (the journaled purger gave its lease up).
+        Err(e) if stop.is_cancelled() => tracing::info!("{work}: stopped: {e}"),
+        Err(e) => failed(app, &work, e).await,
     }
 }
 
 async fn attempt(
     app: &Arc<App>,
-    claimed: &Claimed,
+    work: &Work,
     stop: &CancellationToken,
 ) -> purgekit::Result<purgekit::Report> {
-    let purger = app.purger(&claimed.providers)?;
     let metrics = app.clone();
     let progress: ProgressFn = Arc::new(move |event| metrics.metrics.event(event));
     let context = PurgeContext {
@@ -78,51 +180,62 @@ async fn attempt(
         cancel: stop.child_token(),
         journal: None,
     };
-    let purger = JournaledPurger::new(purger, app.journal.clone());
-    tracing::info!("run {}: started", claimed.id);
-    let reports = purger.run(claimed.id, &claimed.request, &context).await?;
+    tracing::info!("{work}: started");
+    let reports = match work {
+        Work::Unit(unit) => {
+            let purger = app.purger(std::slice::from_ref(&unit.provider))?;
+            let purger = JournaledPurger::new(purger, app.journal.clone());
+            (purger.run_unit(unit.run, &unit.provider, &unit.request, &context)).await?
+        }
+        Work::Run(claimed) => {
+            let purger = app.purger(&claimed.providers)?;
+            let purger = JournaledPurger::new(purger, app.journal.clone());
+            purger.run(claimed.id, &claimed.request, &context).await?
+        }
+    };
     Ok(reports.into_report())
 }
 
-/// An attempt at run `id` failed with `error`. A fatal error (the config lost a provider, a
-/// plan that cannot be made) ends the run at once; a transient one (the journal or a provider
+/// An attempt at `work` failed with `error`. A fatal error (the config lost the provider, a
+/// plan that cannot be made) ends it at once; a transient one (the journal or a provider
 /// unreachable) gives it back, taken again after [`backoff`], until [`MAX_FAILURES`]. Ending
-/// it fails every target not settled, with the error ([`purgekit::journal::Journal::give_up`]).
-async fn failed(app: &App, id: RunId, error: Error) {
-    let failures = match app.journal.failures(id).await {
+/// it fails every target of it not settled, with the error
+/// ([`purgekit::journal::Journal::give_up_unit`]); the run is done once its last unit is.
+async fn failed(app: &App, work: &Work, error: Error) {
+    let failures = match work.failures(app).await {
         Ok(earlier) => earlier + 1,
         Err(e) => {
-            // Nothing can be recorded: the lease runs out and the run is tried again.
-            tracing::warn!("run {id}: {error}; and {e}");
+            // Nothing can be recorded: the lease runs out and the work is tried again.
+            tracing::warn!("{work}: {error}; and {e}");
             return;
         }
     };
     let result = if is_transient(&error) && failures < MAX_FAILURES {
         let after = backoff(failures);
         tracing::warn!(
-            "run {id}: attempt {failures} failed, tried again in {} s: {error}",
+            "{work}: attempt {failures} failed, tried again in {} s: {error}",
             after.as_secs()
         );
-        app.journal.give_back(id, failures, after).await
+        work.give_back(app, failures, after).await
     } else {
         let why = if is_transient(&error) {
             format!("not run: the service gave up after {failures} attempts: {error}")
         } else {
             format!("not run: {error}")
         };
-        tracing::warn!("run {id}: given up: {why}");
-        let given_up = app.journal.give_up(id, &why).await;
+        tracing::warn!("{work}: given up: {why}");
+        let given_up = work.give_up(app, &why).await;
         if let Ok(true) = given_up
-            && let Ok(report) = app.journal.report(id).await
+            && let Ok(report) = app.journal.report(work.run()).await
         {
-            app.metrics.report(&report);
+            app.metrics.report(&work.rows_of(report));
         }
         given_up
     };
     match result {
         Ok(true) => {}
-        Ok(false) => tracing::info!("run {id}: taken by another worker meanwhile"),
-        Err(e) => tracing::warn!("run {id}: {e}"),
+        Ok(false) => tracing::info!("{work}: taken by another worker meanwhile"),
+        Err(e) => tracing::warn!("{work}: {e}"),
     }
 }
 
@@ -137,7 +250,7 @@ fn is_transient(error: &Error) -> bool {
         )
 }
 
-/// The wait before a run's next attempt after `failures` failed ones: 1 s, doubling, at most
+/// The wait before the next attempt after `failures` failed ones: 1 s, doubling, at most
 /// 60 s (so the last of [`MAX_FAILURES`] attempts comes about 2 minutes after the first).
 fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1 << failures.saturating_sub(1).min(6)).min(Duration::from_secs(60))

@@ -153,6 +153,7 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         vec![ProviderInfo {
             name: self.name.clone(),
             kind: self.provider.kind().to_owned(),
+            account: format!("{}/{}", self.provider.kind(), self.provider.account()),
             endpoint: self.provider.endpoint(),
             limits: self.provider.limits(),
             capabilities: self.provider.capabilities(),
