@@ -472,7 +472,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub journal: JournalArgs,
 
-    /// Workers in this instance, each running one queued purge at a time (0: the API only)
+    /// Workers in this instance, each running one queued purge's work on one provider account
+    /// at a time (0: the API only)
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16))]
     pub workers: u16,
 

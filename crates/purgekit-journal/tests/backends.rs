@@ -791,6 +791,12 @@ async fn a_run_s_units_are_leased_one_by_one(url: String) {
     let depth = a.queue_depth().await.unwrap();
     assert_eq!(depth.keys().collect::<Vec<_>>(), ["other/eu", "toy/acct"]);
     let none = HashMap::new();
+    // `purgekit resume` drives it whole: every unit taken with the run, none left to workers;
+    // given back unfinished.
+    let claimed = b.claim(Some(run)).await.unwrap();
+    assert_eq!(claimed.id, run);
+    assert!(a.next_unit(&none, 2).await.unwrap().is_none());
+    assert!(!b.finish(run).await.unwrap());
     let first = a.next_unit(&none, 2).await.unwrap().unwrap();
     let second = b.next_unit(&none, 2).await.unwrap().unwrap();
     assert_eq!(first.run, run);
@@ -801,6 +807,8 @@ async fn a_run_s_units_are_leased_one_by_one(url: String) {
     assert!(a.next_unit(&none, 2).await.unwrap().is_none());
     assert!(a.queue_depth().await.unwrap().is_empty());
     assert_eq!(a.run_info(run).await.unwrap().state, "running");
+    let refused = b.claim(Some(run)).await.unwrap_err().to_string();
+    assert!(refused.contains("driven by a live process"), "{refused}");
 
     // `cdn`'s holder plans and settles it: its unit is finished, the run is not.
     let cdn = if first.provider == "cdn" { &a } else { &b };
