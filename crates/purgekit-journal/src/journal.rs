@@ -102,8 +102,8 @@ pub struct RunInfo {
     pub id: String,
     /// When it started, in milliseconds since the Unix epoch.
     pub started_ms: i64,
-    /// `running` (a live process drives it), `interrupted` (unfinished, nobody drives it:
-    /// `purgekit resume` continues it) or `finished`.
+    /// `running` (a live process drives it, or one of its units), `interrupted` (unfinished,
+    /// nobody drives it: `purgekit resume` continues it) or `finished`.
     pub state: String,
     /// Targets in its request.
     pub targets: i64,
