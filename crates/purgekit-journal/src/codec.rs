@@ -51,18 +51,25 @@ impl Iterator for TargetChunks<'_> {
         if self.next >= self.targets.len() {
             return None;
         }
-        let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
-        while let Some(target) = self.targets.get(self.next) {
-            let text = target.shared_text();
-            if !chunk.is_empty() && chunk.len() + text.len() + 1 > CHUNK_BYTES {
+        // The chunk's targets and length first, so that it is allocated once at its size (a
+        // request of 100 URLs is a few kB, not a chunk's 4 MB).
+        let (mut end, mut len) = (self.next, 0);
+        for target in &self.targets[self.next..] {
+            let text = target.shared_text().len();
+            if end > self.next && len + 1 + text > CHUNK_BYTES {
                 break;
             }
+            len += usize::from(end > self.next) + text;
+            end += 1;
+        }
+        let mut chunk: Vec<u8> = Vec::with_capacity(len);
+        for target in &self.targets[self.next..end] {
             if !chunk.is_empty() {
                 chunk.push(b'\n');
             }
-            chunk.extend_from_slice(text.as_bytes());
-            self.next += 1;
+            chunk.extend_from_slice(target.shared_text().as_bytes());
         }
+        self.next = end;
         Some(chunk)
     }
 }
