@@ -36,11 +36,17 @@ pub(crate) fn check_lines(targets: &[Target]) -> Result<()> {
 pub(crate) struct TargetChunks<'a> {
     targets: &'a [Target],
     next: usize,
+    /// [`CHUNK_BYTES`], smaller in tests.
+    limit: usize,
 }
 
 impl<'a> TargetChunks<'a> {
     pub(crate) fn new(targets: &'a [Target]) -> Self {
-        TargetChunks { targets, next: 0 }
+        TargetChunks {
+            targets,
+            next: 0,
+            limit: CHUNK_BYTES,
+        }
     }
 }
 
@@ -56,7 +62,7 @@ impl Iterator for TargetChunks<'_> {
         let (mut end, mut len) = (self.next, 0);
         for target in &self.targets[self.next..] {
             let text = target.shared_text().len();
-            if end > self.next && len + 1 + text > CHUNK_BYTES {
+            if end > self.next && len + 1 + text > self.limit {
                 break;
             }
             len += usize::from(end > self.next) + text;
@@ -275,6 +281,32 @@ mod tests {
         let chunks: Vec<Vec<u8>> = TargetChunks::new(&targets).collect();
         assert_eq!(targets_of(&chunks, targets.len()).unwrap(), targets);
         assert!(targets_of(&chunks, targets.len() + 1).is_err());
+    }
+
+    #[test]
+    fn chunks_stay_under_the_limit_and_are_allocated_at_their_size() {
+        let targets: Vec<Target> = (0..50)
+            .map(|i| Target::parse(&format!("https://a.example/{}", "p".repeat(i))).unwrap())
+            .chain([Target::parse(&format!("https://a.example/{}", "q".repeat(400))).unwrap()])
+            .collect();
+        let chunks: Vec<Vec<u8>> = TargetChunks {
+            targets: &targets,
+            next: 0,
+            limit: 256,
+        }
+        .collect();
+        assert!(chunks.len() > 5, "{} chunks", chunks.len());
+        for chunk in &chunks {
+            assert_eq!(chunk.capacity(), chunk.len());
+            // Only a target longer than the limit makes a chunk over it, alone.
+            assert!(
+                chunk.len() <= 256 || !chunk.contains(&b'\n'),
+                "{}",
+                chunk.len()
+            );
+        }
+        assert!(chunks.last().unwrap().len() > 256);
+        assert_eq!(targets_of(&chunks, targets.len()).unwrap(), targets);
     }
 
     #[test]
