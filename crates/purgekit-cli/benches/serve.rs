@@ -3,7 +3,9 @@
 //!
 //! - `serve_submit_sqlite` / `serve_submit_postgres`: submissions of 100 URLs accepted per
 //!   second by one instance with no worker (`--workers 0`: the API alone), 16 clients at once,
-//!   with the p50/p99 latency of `POST /v1/purges` (target ≥ 2,000/s on SQLite);
+//!   with the p50/p99 latency of `POST /v1/purges` (target ≥ 2,000/s on SQLite), and the CPU
+//!   time the server and this process (the clients: one keep-alive connection each, the body
+//!   serialized once) spent per submission;
 //! - `serve_first_batch`: from a submission to its first batch accepted by the Level 3
 //!   emulator, no rate limit binding, one instance on SQLite with 2 idle workers (p50 ≤ 50 ms);
 //! - `serve_scale_postgres_1` / `_2`: runs of 100 URLs over three providers finished per second
@@ -13,13 +15,17 @@
 //!   `rejections` must be 0 and the ratio ≥ 1.6.
 //!
 //! Each line has the machine's load average (`/proc/loadavg`) when the case ended.
-//! Run with `cargo bench -p purgekit-cli --bench serve`; PostgreSQL at `PURGEKIT_TEST_POSTGRES`
+//! Run with `cargo bench -p purgekit-cli --bench serve` (`-- NAME`: only the cases whose
+//! name holds NAME); PostgreSQL at `PURGEKIT_TEST_POSTGRES`
 //! (default `postgres://postgres@127.0.0.1:5432/test`), a schema of its own.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use purgekit::emulator::Fault;
 use serde_json::{Value, json};
 
@@ -55,24 +61,77 @@ async fn post(http: &reqwest::Client, base: &str, body: &Value) -> String {
     value["id"].as_str().unwrap().to_owned()
 }
 
-/// Submissions/s with 16 clients, and the POST latencies.
+/// A keep-alive HTTP/1.1 connection to `base` (`http://HOST:PORT`) and the `Host` to name:
+/// the submit cases' client, kept light (no pool, no redirect handling, bodies serialized once)
+/// because it runs on the cores the server is measured on.
+async fn connect(base: &str) -> (SendRequest<Full<Bytes>>, String) {
+    let host = base.strip_prefix("http://").unwrap().to_owned();
+    let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    (sender, host)
+}
+
+/// `POST /v1/purges` with `body` (a submission's JSON) on `sender`: answered 202 with an id.
+async fn post_bytes(sender: &mut SendRequest<Full<Bytes>>, host: &str, body: &Bytes) {
+    sender.ready().await.unwrap();
+    let request = hyper::Request::post("/v1/purges")
+        .header(hyper::header::HOST, host)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let answer = sender.send_request(request).await.unwrap();
+    assert_eq!(answer.status(), 202);
+    let body = answer.into_body().collect().await.unwrap().to_bytes();
+    let value: Value = serde_json::from_slice(&body).unwrap();
+    assert!(value["id"].is_string(), "{value}");
+}
+
+/// CPU time (user and system) used so far by process `pid`, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command's `)`: state is field 3, utime and stime fields 14 and 15.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    ticks / 100.0
+}
+
+/// Submissions/s with 16 clients, the POST latencies, and the CPU the server and the bench
+/// (its clients) spent per submission.
 fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
     let (_sandbox, config) = emulators(rt, 1.0, SERVER, dir);
     let server = Server::start(&config, journal, dir, "0", &[]);
     const TOTAL: usize = 4000;
     const CLIENTS: usize = 16;
-    let http = reqwest::Client::new();
-    let body = Arc::new(json!({ "targets": urls("submit", 100), "providers": ["level3"] }));
+    let body = json!({ "targets": urls("submit", 100), "providers": ["level3"] });
+    let body = Bytes::from(serde_json::to_vec(&body).unwrap());
+    let senders: Vec<_> = rt.block_on(async {
+        let mut senders = Vec::new();
+        for _ in 0..CLIENTS {
+            senders.push(connect(&server.base).await);
+        }
+        senders
+    });
+    let cpu_before = (
+        cpu_seconds(server.child.id()),
+        cpu_seconds(std::process::id()),
+    );
     let started = Instant::now();
     let latencies: Vec<f64> = rt.block_on(async {
         let mut tasks = Vec::new();
-        for _ in 0..CLIENTS {
-            let (http, base, body) = (http.clone(), server.base.clone(), body.clone());
+        for (mut sender, host) in senders {
+            let body = body.clone();
             tasks.push(tokio::spawn(async move {
                 let mut mine = Vec::new();
                 for _ in 0..TOTAL / CLIENTS {
                     let at = Instant::now();
-                    post(&http, &base, &body).await;
+                    post_bytes(&mut sender, &host, &body).await;
                     mine.push(at.elapsed().as_secs_f64() * 1000.0);
                 }
                 mine
@@ -85,6 +144,9 @@ fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
         all
     });
     let seconds = started.elapsed().as_secs_f64();
+    let per_submission = |before: f64, after: f64| (after - before) * 1000.0 / TOTAL as f64;
+    let server_cpu = per_submission(cpu_before.0, cpu_seconds(server.child.id()));
+    let bench_cpu = per_submission(cpu_before.1, cpu_seconds(std::process::id()));
     let mut sorted = latencies;
     sorted.sort_by(f64::total_cmp);
     println!(
@@ -93,6 +155,7 @@ fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
             "case": case, "submissions": TOTAL, "urls_each": 100, "clients": CLIENTS,
             "seconds": seconds, "per_second": TOTAL as f64 / seconds,
             "p50_ms": percentile(&sorted, 0.5), "p99_ms": percentile(&sorted, 0.99),
+            "server_cpu_ms_each": server_cpu, "bench_cpu_ms_each": bench_cpu,
             "load": load(),
         })
     );
@@ -198,21 +261,34 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // `cargo bench --bench serve -- NAME`: only the cases whose name holds NAME.
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |case: &str| only.as_deref().is_none_or(|only| case.contains(only));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = temp_dir("bench");
-    let sqlite = dir.join("submit.sqlite3");
-    submit(&rt, "serve_submit_sqlite", sqlite.to_str().unwrap(), &dir);
-    let schemas: Vec<_> = (0..3).map(|_| postgres(&rt)).collect();
-    submit(&rt, "serve_submit_postgres", &schemas[0].0, &dir);
-    first_batch(&rt, &dir);
-    let one = scale(&rt, 1, &schemas[1].0, &dir);
-    let two = scale(&rt, 2, &schemas[2].0, &dir);
-    println!(
-        "{}",
-        json!({ "case": "serve_scale_ratio", "ratio": two / one, "load": load() })
-    );
-    for (_, drop_schema) in schemas {
+    if wanted("serve_submit_sqlite") {
+        let sqlite = dir.join("submit.sqlite3");
+        submit(&rt, "serve_submit_sqlite", sqlite.to_str().unwrap(), &dir);
+    }
+    if wanted("serve_submit_postgres") {
+        let (schema, drop_schema) = postgres(&rt);
+        submit(&rt, "serve_submit_postgres", &schema, &dir);
         drop_schema();
+    }
+    if wanted("serve_first_batch") {
+        first_batch(&rt, &dir);
+    }
+    if wanted("serve_scale") {
+        let schemas: Vec<_> = (0..2).map(|_| postgres(&rt)).collect();
+        let one = scale(&rt, 1, &schemas[0].0, &dir);
+        let two = scale(&rt, 2, &schemas[1].0, &dir);
+        println!(
+            "{}",
+            json!({ "case": "serve_scale_ratio", "ratio": two / one, "load": load() })
+        );
+        for (_, drop_schema) in schemas {
+            drop_schema();
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

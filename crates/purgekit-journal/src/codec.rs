@@ -36,11 +36,17 @@ pub(crate) fn check_lines(targets: &[Target]) -> Result<()> {
 pub(crate) struct TargetChunks<'a> {
     targets: &'a [Target],
     next: usize,
+    /// [`CHUNK_BYTES`], smaller in tests.
+    limit: usize,
 }
 
 impl<'a> TargetChunks<'a> {
     pub(crate) fn new(targets: &'a [Target]) -> Self {
-        TargetChunks { targets, next: 0 }
+        TargetChunks {
+            targets,
+            next: 0,
+            limit: CHUNK_BYTES,
+        }
     }
 }
 
@@ -51,18 +57,25 @@ impl Iterator for TargetChunks<'_> {
         if self.next >= self.targets.len() {
             return None;
         }
-        let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
-        while let Some(target) = self.targets.get(self.next) {
-            let text = target.shared_text();
-            if !chunk.is_empty() && chunk.len() + text.len() + 1 > CHUNK_BYTES {
+        // The chunk's targets and length first, so that it is allocated once at its size (a
+        // request of 100 URLs is a few kB, not a chunk's 4 MB).
+        let (mut end, mut len) = (self.next, 0);
+        for target in &self.targets[self.next..] {
+            let text = target.shared_text().len();
+            if end > self.next && len + 1 + text > self.limit {
                 break;
             }
+            len += usize::from(end > self.next) + text;
+            end += 1;
+        }
+        let mut chunk: Vec<u8> = Vec::with_capacity(len);
+        for target in &self.targets[self.next..end] {
             if !chunk.is_empty() {
                 chunk.push(b'\n');
             }
-            chunk.extend_from_slice(text.as_bytes());
-            self.next += 1;
+            chunk.extend_from_slice(target.shared_text().as_bytes());
         }
+        self.next = end;
         Some(chunk)
     }
 }
@@ -268,6 +281,32 @@ mod tests {
         let chunks: Vec<Vec<u8>> = TargetChunks::new(&targets).collect();
         assert_eq!(targets_of(&chunks, targets.len()).unwrap(), targets);
         assert!(targets_of(&chunks, targets.len() + 1).is_err());
+    }
+
+    #[test]
+    fn chunks_stay_under_the_limit_and_are_allocated_at_their_size() {
+        let targets: Vec<Target> = (0..50)
+            .map(|i| Target::parse(&format!("https://a.example/{}", "p".repeat(i))).unwrap())
+            .chain([Target::parse(&format!("https://a.example/{}", "q".repeat(400))).unwrap()])
+            .collect();
+        let chunks: Vec<Vec<u8>> = TargetChunks {
+            targets: &targets,
+            next: 0,
+            limit: 256,
+        }
+        .collect();
+        assert!(chunks.len() > 5, "{} chunks", chunks.len());
+        for chunk in &chunks {
+            assert_eq!(chunk.capacity(), chunk.len());
+            // Only a target longer than the limit makes a chunk over it, alone.
+            assert!(
+                chunk.len() <= 256 || !chunk.contains(&b'\n'),
+                "{}",
+                chunk.len()
+            );
+        }
+        assert!(chunks.last().unwrap().len() > 256);
+        assert_eq!(targets_of(&chunks, targets.len()).unwrap(), targets);
     }
 
     #[test]
