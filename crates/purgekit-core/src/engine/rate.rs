@@ -164,7 +164,8 @@ pub struct CapacityHold {
 }
 
 /// Where accounts' rate schedules live when several processes share them (a journal): each
-/// request's start is claimed through [`RateStore::update`], atomically, so the processes
+/// request's start, and each batch's share of a provider's in-flight capacity
+/// ([`CapacityHold`]), is claimed through [`RateStore::update`], atomically, so the processes
 /// together keep within the provider's limits, and a process started after another was killed
 /// starts from what that one spent. Without a store, schedules live in the process
 /// ([`RateRegistry::new`]).
