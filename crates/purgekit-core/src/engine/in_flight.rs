@@ -136,9 +136,10 @@ impl Share {
     }
 }
 
-/// Nanoseconds since the Unix epoch, as holds are kept: the wall clock at this process's first
-/// reading plus the `tokio` clock since, so holds age on `tokio` time (the paused test clock
-/// drives their lapse) and agree with other processes' as far as their wall clocks do.
+/// Both clocks now, the wall one (nanoseconds since the Unix epoch) as holds are kept: the wall
+/// clock at this process's first reading plus the `tokio` clock since, so holds age on `tokio`
+/// time (the paused test clock drives their lapse) and agree with other processes' as far as
+/// their wall clocks do.
 fn hold_clocks() -> Clocks {
     static ANCHOR: OnceLock<(Instant, u64)> = OnceLock::new();
     let (at, wall) = *ANCHOR.get_or_init(|| (Instant::now(), wall_nanos()));
