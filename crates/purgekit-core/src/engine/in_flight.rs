@@ -43,7 +43,8 @@ use crate::limits::InFlightCapacity;
 
 /// How long a hold in a [`super::RateStore`] lasts after its holder last renewed it: how long a
 /// killed process's accepted purges keep their capacity. Five minutes covers a CloudFront
-/// invalidation's usual time in progress; one still in progress after it may see the next
+/// invalidation's usual time in progress (60–300 s by secondary sources; AWS publishes no bound,
+/// its CLI's waiter gives up after 10 minutes); one still in progress after it may see the next
 /// batch refused (`TooManyInvalidationsInProgress`), which the engine retries as a rate
 /// refusal.
 pub(crate) const HOLD_LIFETIME: Duration = Duration::from_secs(300);
