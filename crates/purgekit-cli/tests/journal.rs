@@ -11,6 +11,9 @@
 //!   rate-limit rejection from the emulator.
 //! - dedup: two purges whose targets overlap in part, the second started while the first's
 //!   batches wait behind the rate limit, purge each shared target once.
+//! - shared in-flight capacity: two `--wait` purges on one CloudFront distribution (the
+//!   emulator, here) through one journal, together over its paths in progress, are refused
+//!   nothing.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -284,6 +287,77 @@ fn processes_sharing_a_postgres_journal_share_the_rate_limit() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// Two `purgekit purge --wait` processes on one CloudFront distribution through one journal,
+/// 2,000 paths and 10 wildcard paths each: together more than its 3,000 paths and 15 wildcard
+/// paths in progress. Each batch is admitted only when it fits beside the other process's in
+/// progress, so the emulator refuses nothing (`TooManyInvalidationsInProgress`) and every target
+/// completes.
+#[test]
+fn processes_sharing_a_journal_share_cloudfronts_in_flight_capacity() {
+    use purgekit::emulator::cloudfront::CloudFrontEmulator;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = temp_dir("capacity");
+    let (sandbox, config) = service::emulators_of(
+        &runtime,
+        &["cloudfront"],
+        1.0,
+        &["cloudfront.completes_after=300ms".to_owned()],
+        "",
+        &dir,
+    );
+    let config = config.to_str().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|p| {
+            let file = urls_named(&dir, &format!("cf{p}"), 2000);
+            let mut args = vec![
+                "purge".to_owned(),
+                "--config".to_owned(),
+                config.to_owned(),
+                "--file".to_owned(),
+                file.to_str().unwrap().to_owned(),
+                "--wait".to_owned(),
+                "--json".to_owned(),
+                "--progress".to_owned(),
+                "none".to_owned(),
+            ];
+            for i in 0..10 {
+                args.push("--pattern".to_owned());
+                args.push(format!("https://cdn.example.com/cf{p}/dir{i}/*"));
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            purgekit(&args, &dir).spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = json(&out);
+        let rows = report["results"].as_array().unwrap();
+        assert_eq!(rows.len(), 2010, "one row per target");
+        for row in rows {
+            assert_eq!(row["state"], "completed", "{row}");
+        }
+    }
+    let cloudfront = sandbox
+        .emulator("cloudfront")
+        .unwrap()
+        .downcast_ref::<CloudFrontEmulator>()
+        .unwrap();
+    assert_eq!(cloudfront.refusals(), 0, "TooManyInvalidationsInProgress");
+    let (paths, wildcards) = cloudfront.max_in_progress();
+    assert!(paths <= 3000 && wildcards <= 15, "{paths} / {wildcards}");
+    assert_eq!(
+        cloudfront.paths().len(),
+        4020,
+        "every path invalidated once"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `n` URLs from `first` under `/dedup/`, in a file.

@@ -37,8 +37,9 @@ pub use engine::{
     BatchRecord, NOT_SENT, RecordedPart, Replan, RunLog, RunRecord, SharedRunLog, report_of,
 };
 pub use engine::{
-    EngineConfig, FanOut, PollPolicy, ProviderPurger, ProxyPolicy, RateRegistry, RateState,
-    RateStore, RetryPolicy, SafetyMargin, Transport, parse_retry_after, response_retry_after,
+    CapacityHold, EngineConfig, FanOut, PollPolicy, ProviderPurger, ProxyPolicy, RateRegistry,
+    RateState, RateStore, RetryPolicy, SafetyMargin, Transport, parse_retry_after,
+    response_retry_after,
 };
 pub use error::{Error, Result, SNIPPET_CHARS, escape_controls, snippet};
 pub use limits::{

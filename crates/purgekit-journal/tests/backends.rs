@@ -94,6 +94,7 @@ both_backends!(
     a_run_s_units_are_leased_one_by_one,
     an_instance_s_workers_share_the_accounts,
     a_follower_follows_a_unit_while_it_is_live,
+    processes_sharing_a_journal_share_the_in_flight_capacity,
 );
 
 fn request(n: usize) -> PurgeRequest {
@@ -993,4 +994,232 @@ async fn a_run_given_back_then_given_up_on_ends_every_target_once(url: String) {
         other.next_queued().await.unwrap().is_none(),
         "a finished run was taken"
     );
+}
+
+/// A test CDN with CloudFront-like in-flight capacity: 4 paths a request (at most one request
+/// per 10 ms), at most 6 paths in progress per account. Its server (in process) keeps each purge
+/// in progress for 100 ms, answers a status poll after that with completed, and counts the
+/// paths in progress (and the most ever).
+mod capped {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime};
+
+    use async_trait::async_trait;
+    use purgekit_core::{
+        Accepted, Batch, Budget, Capabilities, EngineConfig, Handle, HttpRequest, HttpResponse,
+        InFlightCapacity, Item, Limits, Mapped, Options, PollPolicy, Progress, Provider,
+        ProviderPurger, RateLimit, RateRegistry, Result, Status, Target, TargetKind, Transport,
+    };
+    use tokio::time::Instant;
+
+    pub const CAPACITY: usize = 6;
+    const IN_PROGRESS_FOR: Duration = Duration::from_millis(100);
+
+    pub struct Capped;
+
+    impl Provider for Capped {
+        fn kind(&self) -> &'static str {
+            "capped-journal"
+        }
+        fn account(&self) -> String {
+            "acct".into()
+        }
+        fn endpoint(&self) -> String {
+            "http://capped.invalid".into()
+        }
+        fn limits(&self) -> Limits {
+            Limits {
+                max_items: 4,
+                rate: RateLimit {
+                    requests: Some(Budget::new(1, Duration::from_millis(10))),
+                    items: None,
+                },
+                max_in_flight: 4,
+                in_flight_capacity: Some(InFlightCapacity {
+                    items: CAPACITY,
+                    wildcards: 1,
+                }),
+                ..Limits::default()
+            }
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                targets: vec![TargetKind::Url],
+                options: vec![],
+            }
+        }
+        fn map(&self, target: &Target, _: &Options) -> Result<Mapped> {
+            let path = target.path_and_query().unwrap_or("/").to_owned();
+            Ok(Mapped::Item(Item {
+                kind: target.kind(),
+                bytes: path.len() + 1,
+                value: path,
+                scope: String::new(),
+                wildcard: false,
+            }))
+        }
+        fn encode(&self, batch: &Batch, _: &Options, _: SystemTime) -> Result<HttpRequest> {
+            let body: String = batch
+                .items
+                .iter()
+                .map(|i| format!("{}\n", i.value))
+                .collect();
+            Ok(http::Request::post("http://capped.invalid/purge")
+                .body(body.into_bytes())
+                .unwrap())
+        }
+        fn decode(&self, _: &Batch, response: HttpResponse) -> Result<Accepted> {
+            Ok(Accepted {
+                handle: Handle(String::from_utf8_lossy(response.body()).into_owned()),
+                poll_after: None,
+                warnings: vec![],
+            })
+        }
+        fn encode_status(&self, handle: &Handle, _: SystemTime) -> Result<HttpRequest> {
+            Ok(
+                http::Request::get(format!("http://capped.invalid/status/{}", handle.0))
+                    .body(Vec::new())
+                    .unwrap(),
+            )
+        }
+        fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {
+            let done = response.body().as_slice() == b"done";
+            Ok(Status {
+                handle: handle.clone(),
+                progress: if done {
+                    Progress::Completed
+                } else {
+                    Progress::Pending { percent: None }
+                },
+                detail: String::new(),
+                poll_after: None,
+            })
+        }
+        fn redact(&self, _: &mut HttpRequest) {}
+    }
+
+    #[derive(Default)]
+    struct Ledger {
+        /// Per handle: when accepted, its paths, whether seen completed.
+        purges: HashMap<String, (Instant, usize, bool)>,
+        in_progress: usize,
+        most: usize,
+        purged: usize,
+    }
+
+    /// The server, shared by every process of the test.
+    #[derive(Clone, Default)]
+    pub struct Server(Arc<Mutex<Ledger>>);
+
+    #[async_trait]
+    impl Transport for Server {
+        async fn send(&self, request: HttpRequest, _: usize) -> Result<HttpResponse> {
+            let mut ledger = self.0.lock().unwrap();
+            let body = match request.uri().path().strip_prefix("/status/") {
+                Some(handle) => {
+                    let purge = ledger.purges.get_mut(handle).expect("a handle it gave");
+                    let (accepted, paths, done) = *purge;
+                    if !done && accepted.elapsed() >= IN_PROGRESS_FOR {
+                        purge.2 = true;
+                        ledger.in_progress -= paths;
+                    }
+                    if ledger.purges[handle].2 {
+                        "done"
+                    } else {
+                        "pending"
+                    }
+                    .to_owned()
+                }
+                None => {
+                    let paths = String::from_utf8_lossy(request.body()).lines().count();
+                    ledger.in_progress += paths;
+                    ledger.most = ledger.most.max(ledger.in_progress);
+                    ledger.purged += paths;
+                    let handle = format!("h{}", ledger.purges.len());
+                    ledger
+                        .purges
+                        .insert(handle.clone(), (Instant::now(), paths, false));
+                    handle
+                }
+            };
+            Ok(http::Response::builder()
+                .status(200)
+                .body(body.into_bytes())
+                .unwrap())
+        }
+    }
+
+    impl Server {
+        /// Paths in progress now, the most ever, and paths purged.
+        pub fn counts(&self) -> (usize, usize, usize) {
+            let ledger = self.0.lock().unwrap();
+            (ledger.in_progress, ledger.most, ledger.purged)
+        }
+    }
+
+    /// A purger on `server` sharing its rate state through `journal` (a registry of its own, as
+    /// a process has), polling completion every 20 ms.
+    pub fn purger(server: &Server, journal: &purgekit_journal::Journal) -> ProviderPurger<Capped> {
+        ProviderPurger::with_transport_of("cdn", Capped, Arc::new(server.clone()))
+            .with_rate_registry(Arc::new(RateRegistry::with_store(Arc::new(
+                journal.clone(),
+            ))))
+            .with_config(EngineConfig {
+                poll: PollPolicy {
+                    initial: Duration::from_millis(20),
+                    max: Duration::from_millis(20),
+                },
+                ..EngineConfig::default()
+            })
+    }
+}
+
+/// Two processes (each its own connection and rate registry) purge 12 paths each, waiting for
+/// completion, on one account whose provider keeps at most 6 paths in progress: each batch of 4
+/// is admitted only when it fits beside every batch of both in progress, so at most 4 paths are
+/// ever in progress (8 if each process counted alone), every target completes, and no hold is
+/// left in the journal.
+async fn processes_sharing_a_journal_share_the_in_flight_capacity(url: String) {
+    use purgekit_core::{Purger, RateStore};
+    let server = capped::Server::default();
+    let first = Journal::open(&url).await.unwrap();
+    let second = Journal::open(&url).await.unwrap();
+    let (a, b) = (
+        capped::purger(&server, &first),
+        capped::purger(&server, &second),
+    );
+    let request = |name: &str| {
+        let mut builder = PurgeRequest::builder().wait(Duration::from_secs(60));
+        for i in 0..12 {
+            builder = builder.url(format!("https://cdn.example.com/{name}/{i}.js"));
+        }
+        builder.build().unwrap()
+    };
+    let (ra, rb) = (request("a"), request("b"));
+    let (x, y) = tokio::join!(a.purge(&ra), b.purge(&rb));
+    for report in [x.unwrap(), y.unwrap()] {
+        assert_eq!(report.results.len(), 12);
+        assert!(
+            report.results.iter().all(|r| r.state == State::Completed),
+            "{:?}",
+            report.results.iter().find(|r| r.state != State::Completed)
+        );
+    }
+    let (now, most, purged) = server.counts();
+    assert_eq!((now, purged), (0, 24));
+    assert!(
+        most <= capped::CAPACITY,
+        "{most} paths in progress at once, of {}",
+        capped::CAPACITY
+    );
+    assert_eq!(most, 4, "one batch of 4 at a time: two do not fit in 6");
+    let mut holds = None;
+    first
+        .update("capped-journal/acct", &mut |state| {
+            holds = Some(state.holds.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(holds, Some(vec![]), "every hold released");
 }

@@ -34,7 +34,7 @@ pub use journal::{
 };
 pub use policy::{EngineConfig, PollPolicy, RetryPolicy, SafetyMargin};
 pub use provider_purger::ProviderPurger;
-pub use rate::{RateRegistry, RateState, RateStore};
+pub use rate::{CapacityHold, RateRegistry, RateState, RateStore};
 pub use retry_after::{parse_retry_after, response_retry_after};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

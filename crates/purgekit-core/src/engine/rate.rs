@@ -141,10 +141,31 @@ pub struct RateState {
     /// Until when a rate-limit rejection closed the account.
     #[serde(default)]
     pub blocked_until: Option<u64>,
+    /// The shares of the account's in-flight capacity ([`crate::Limits::in_flight_capacity`])
+    /// held by batches in progress, in every process using the store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<CapacityHold>,
+}
+
+/// One batch's share of an account's in-flight capacity, as a [`RateStore`] keeps it: held from
+/// the batch's admission until the engine sees its purge complete (or stops watching it), and
+/// renewed meanwhile by the process holding it. A hold whose holder stopped renewing it (a
+/// killed process) lapses at `expires_at`, a bounded time after its last renewal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CapacityHold {
+    /// The batch holding it: its run, provider and index (a resumed run's batch keeps it).
+    pub id: String,
+    /// Non-wildcard items held.
+    pub items: u64,
+    /// Wildcard items held.
+    pub wildcards: u64,
+    /// When it lapses unless renewed, in nanoseconds since the Unix epoch.
+    pub expires_at: u64,
 }
 
 /// Where accounts' rate schedules live when several processes share them (a journal): each
-/// request's start is claimed through [`RateStore::update`], atomically, so the processes
+/// request's start, and each batch's share of a provider's in-flight capacity
+/// ([`CapacityHold`]), is claimed through [`RateStore::update`], atomically, so the processes
 /// together keep within the provider's limits, and a process started after another was killed
 /// starts from what that one spent. Without a store, schedules live in the process
 /// ([`RateRegistry::new`]).
@@ -159,8 +180,11 @@ pub trait RateStore: Send + Sync + std::fmt::Debug {
     ) -> crate::Result<()>;
 }
 
+/// A [`RateStore`] and an account's key in it.
+pub(crate) type Shared = (Arc<dyn RateStore>, String);
+
 /// The wall clock, in nanoseconds since the Unix epoch.
-fn wall_nanos() -> u64 {
+pub(super) fn wall_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -168,20 +192,20 @@ fn wall_nanos() -> u64 {
 
 /// One reading of both clocks, to carry instants between them.
 #[derive(Clone, Copy)]
-struct Clocks {
-    now: Instant,
-    wall: u64,
+pub(super) struct Clocks {
+    pub(super) now: Instant,
+    pub(super) wall: u64,
 }
 
 impl Clocks {
-    fn read() -> Self {
+    pub(super) fn read() -> Self {
         Clocks {
             now: Instant::now(),
             wall: wall_nanos(),
         }
     }
 
-    fn instant(self, wall: u64) -> Instant {
+    pub(super) fn instant(self, wall: u64) -> Instant {
         if wall >= self.wall {
             clock::after(self.now, Duration::from_nanos(wall - self.wall))
         } else {
@@ -191,7 +215,7 @@ impl Clocks {
         }
     }
 
-    fn wall(self, at: Instant) -> u64 {
+    pub(super) fn wall(self, at: Instant) -> u64 {
         if at >= self.now {
             let ahead = u64::try_from((at - self.now).as_nanos()).unwrap_or(u64::MAX);
             self.wall.saturating_add(ahead)
@@ -216,17 +240,16 @@ impl Schedule {
         }
     }
 
-    fn to_state(&self, clocks: Clocks) -> RateState {
-        RateState {
-            started: self.started.iter().map(|&t| clocks.wall(t)).collect(),
-            debt_paid_at: self.debt_paid_at.map(|t| clocks.wall(t)),
-            full_at: self
-                .full_at
-                .iter()
-                .map(|t| t.map(|t| clocks.wall(t)))
-                .collect(),
-            blocked_until: self.blocked_until.map(|t| clocks.wall(t)),
-        }
+    /// Writes the schedule into `state`, leaving its capacity holds as they are.
+    fn write_to(&self, state: &mut RateState, clocks: Clocks) {
+        state.started = self.started.iter().map(|&t| clocks.wall(t)).collect();
+        state.debt_paid_at = self.debt_paid_at.map(|t| clocks.wall(t));
+        state.full_at = self
+            .full_at
+            .iter()
+            .map(|t| t.map(|t| clocks.wall(t)))
+            .collect();
+        state.blocked_until = self.blocked_until.map(|t| clocks.wall(t));
     }
 }
 
@@ -248,7 +271,7 @@ pub(crate) struct AccountLimiter {
     gate: AsyncMutex<Schedule>,
     blocked_until: Mutex<Option<Instant>>,
     /// The store the schedule is kept in beyond this process, and the account's key there.
-    shared: Option<(Arc<dyn RateStore>, String)>,
+    shared: Option<Shared>,
     /// How far ahead a claim in the store is made (see [`AccountLimiter::pace`]).
     lead: Mutex<Duration>,
 }
@@ -319,6 +342,11 @@ impl AccountLimiter {
         self
     }
 
+    /// The store the account's state is shared through, and its key there, if any.
+    pub(crate) fn shared(&self) -> Option<&Shared> {
+        self.shared.as_ref()
+    }
+
     /// A place among the account's requests in flight, waiting at most until `deadline`.
     pub(crate) async fn in_flight(
         &self,
@@ -367,7 +395,7 @@ impl AccountLimiter {
                             let local =
                                 *self.blocked_until.lock().unwrap_or_else(|e| e.into_inner());
                             shared.blocked_until = shared.blocked_until.max(local);
-                            *state = shared.to_state(clocks);
+                            shared.write_to(state, clocks);
                         })
                         .await;
                     // The lead follows the time claims take: half again the last one, or a
@@ -451,7 +479,7 @@ impl AccountLimiter {
                 .update(key, &mut |state| {
                     let mut shared = Schedule::from_state(state, clocks);
                     self.refilled_after(&mut shared, cost, clocks.now);
-                    *state = shared.to_state(clocks);
+                    shared.write_to(state, clocks);
                 })
                 .await;
             if let Err(e) = updated {

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ProviderPurger;
 use super::exchange::{BatchRef, Retries, Sender};
-use super::in_flight::Held;
+use super::in_flight::{Held, InFlight, hold_id};
 use super::journal::{self, BatchRecord};
 use super::rate::Cost;
 use super::rows;
@@ -111,7 +111,7 @@ impl<P: Provider> ProviderPurger<P> {
                         attempts,
                     },
                 ) if wait.is_some() => {
-                    let job = BatchJob {
+                    let mut job = BatchJob {
                         earlier: Some((
                             parts.iter().map(|p| p.accepted()).collect(),
                             slots.clone(),
@@ -119,7 +119,20 @@ impl<P: Provider> ProviderPurger<P> {
                         )),
                         ..unsent_job(index)
                     };
-                    resumed.spawn(async move { (index, job.run(None).await) });
+                    // Its purge is still in progress: the hold the process that sent it left
+                    // in the store (if any) is this run's again, freed when seen complete.
+                    let shared = admission
+                        .sender
+                        .limiter
+                        .shared()
+                        .filter(|_| self.in_flight.is_some())
+                        .map(|shared| (shared.clone(), hold_id(run.id, &self.name, index)));
+                    resumed.spawn(async move {
+                        if let Some((shared, id)) = shared {
+                            job.held = InFlight::adopt(&shared, id).await;
+                        }
+                        (index, job.run(None).await)
+                    });
                 }
                 (Some(outcome), _) => earlier.push((index, outcome)),
                 (None, BatchRecord::Follows) => {
@@ -196,7 +209,12 @@ impl<P: Provider> ProviderPurger<P> {
                 match joined {
                     // A share still held (purge not seen complete) is freed only here, once
                     // no batch of this run can be admitted any more.
-                    Ok((index, (outcome, _still_held))) => slots[index] = Some(outcome),
+                    Ok((index, (outcome, still_held))) => {
+                        slots[index] = Some(outcome);
+                        if let Some(held) = still_held {
+                            held.release().await;
+                        }
+                    }
                     Err(e) => {
                         tracing::error!(provider = %self.name, "a batch task ended abnormally: {e}")
                     }
@@ -234,10 +252,16 @@ impl<P: Provider> ProviderPurger<P> {
             let held = match &self.in_flight {
                 Some(in_flight) => {
                     let wildcards = planned.wildcards;
+                    // Claimed in the account's store when it has one, shared with every process.
+                    let shared = sender
+                        .limiter
+                        .shared()
+                        .map(|shared| (shared, hold_id(admission.run, &self.name, index)));
                     let admitted = in_flight
                         .admit(
                             planned.len() - wildcards,
                             wildcards,
+                            shared,
                             cancel,
                             sender.deadline,
                         )
@@ -264,16 +288,14 @@ impl<P: Provider> ProviderPurger<P> {
                     )),
                 }
             };
-            let place = match place {
-                Ok(place) => place,
+            let sendable =
+                place.and_then(|place| Ok((place, remapper.batch(admission.run, index)?)));
+            let (place, batch) = match sendable {
+                Ok(sendable) => sendable,
                 Err(error) => {
-                    outcomes.push((index, unsendable(sender, index, planned.len(), error)));
-                    continue;
-                }
-            };
-            let batch = match remapper.batch(admission.run, index) {
-                Ok(batch) => batch,
-                Err(error) => {
+                    if let Some(held) = held {
+                        held.release().await;
+                    }
                     outcomes.push((index, unsendable(sender, index, planned.len(), error)));
                     continue;
                 }
@@ -503,7 +525,13 @@ impl<P: Provider> BatchJob<P> {
             (Some(earlier), _) => earlier,
             (None, Some(batch)) => match self.send(&batch, place).await {
                 Ok(sent) => sent,
-                Err(failed) => return (failed, None),
+                Err(failed) => {
+                    // Refused: the provider holds nothing for it.
+                    if let Some(held) = self.held.take() {
+                        held.release().await;
+                    }
+                    return (failed, None);
+                }
             },
             (None, None) => {
                 let error = Error::protocol("a batch with neither items nor an earlier answer");
@@ -596,7 +624,13 @@ impl<P: Provider> BatchJob<P> {
                 Some(Completion::Completed | Completion::Failed(_))
             )
         });
-        let still_held = if seen_to_end { None } else { self.held };
+        let still_held = match self.held.take() {
+            Some(held) if seen_to_end => {
+                held.release().await;
+                None
+            }
+            held => held,
+        };
         if self.wait.is_none() {
             // Watched only for the capacity: an unfinished watch is no report of completion.
             for part in &mut parts {
