@@ -53,9 +53,6 @@ struct Inner {
     pending: Mutex<HashMap<RunId, Pending>>,
     /// Submissions waiting for their group's commit (`crate::queue`), once one was made.
     submissions: OnceLock<mpsc::Sender<Waiting>>,
-    /// Each provider's account (`kind/account`) by provider name, for the units of the runs
-    /// submitted here ([`Journal::set_accounts`]).
-    pub(crate) accounts: Mutex<HashMap<String, String>>,
 }
 
 /// A run started here, not written yet: the first provider's plan writes it in its own
@@ -294,7 +291,6 @@ impl Journal {
                 writing: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
                 submissions: OnceLock::new(),
-                accounts: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -307,15 +303,6 @@ impl Journal {
     /// This process's name as a run's holder.
     pub(crate) fn owner(&self) -> &str {
         &self.inner.owner
-    }
-
-    /// The accounts of the providers this process knows, by provider name
-    /// ([`Journal::set_accounts`]).
-    pub(crate) fn inner_accounts(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.inner
-            .accounts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Its backend.

@@ -27,4 +27,4 @@ pub use journal::{
     Backend, BatchCounts, Claimed, Journal, LEASE, RunInfo, default_url, parse_run_id, state_dir,
 };
 pub use purger::{JournaledPurger, RunPurger};
-pub use units::{QueueDepth, Unit, fair_share};
+pub use units::{ProviderAccount, QueueDepth, Unit, fair_share};

@@ -18,6 +18,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
 use crate::codec;
 use crate::journal::{Backend, Claimed, Journal, WeakJournal, get, now_ms, parse_run_id};
+use crate::units::ProviderAccount;
 
 /// At most this many submissions are written in one transaction.
 const MAX_GROUP: usize = 128;
@@ -37,15 +38,16 @@ pub(crate) struct Waiting {
 /// What one submission writes.
 struct Submission {
     request: PurgeRequest,
-    providers: Vec<String>,
+    providers: Vec<ProviderAccount>,
     key: Option<String>,
 }
 
 impl Journal {
-    /// Writes a run of `request` on `providers` without running it: it waits, queued, until a
-    /// worker takes its units ([`Journal::next_unit`]). With `key`, a run submitted before with the
-    /// same key is returned instead of a new one (by any process sharing the journal).
-    /// Returns the run and whether it is new, once it is committed.
+    /// Writes a run of `request` on `providers` without running it: one unit of work per
+    /// provider, on its account, each queued until a worker takes it ([`Journal::next_unit`]).
+    /// With `key`, a run submitted before with the same key is returned instead of a new one
+    /// (by any process sharing the journal). Returns the run and whether it is new, once it is
+    /// committed.
     ///
     /// Group commit: submissions made at once (from any task of this process) are written
     /// by a writer task, as many as are waiting in one transaction, so a burst of submissions
@@ -54,7 +56,7 @@ impl Journal {
     pub async fn submit(
         &self,
         request: &PurgeRequest,
-        providers: &[String],
+        providers: &[ProviderAccount],
         key: Option<&str>,
     ) -> Result<(RunId, bool)> {
         codec::check_lines(request.targets())?;
@@ -156,7 +158,8 @@ impl Journal {
         }
         let run = RunId::random();
         let (request, providers) = (&submission.request, &submission.providers);
-        self.insert_run(&mut *conn, run, request, providers, "", 0)
+        let names: Vec<String> = providers.iter().map(|p| p.provider.clone()).collect();
+        self.insert_run(&mut *conn, run, request, &names, "", 0)
             .await?;
         self.insert_units(&mut *conn, run, providers).await?;
         let Some(key) = key else {

@@ -30,6 +30,25 @@ pub struct Unit {
     pub request: PurgeRequest,
 }
 
+/// A provider a run is submitted to ([`Journal::submit`]): its configured name, and its
+/// account (`kind/account`, as rate limits key it), which the run's unit on it is taken by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderAccount {
+    /// The provider's configured name.
+    pub provider: String,
+    /// Its account, `kind/account` ([`purgekit_core::ProviderInfo::account`]).
+    pub account: String,
+}
+
+impl From<&purgekit_core::ProviderInfo> for ProviderAccount {
+    fn from(info: &purgekit_core::ProviderInfo) -> Self {
+        ProviderAccount {
+            provider: info.name.clone(),
+            account: info.account.clone(),
+        }
+    }
+}
+
 /// Queued work on one account: units nobody holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepth {
@@ -47,31 +66,17 @@ pub fn fair_share(workers: usize, accounts: usize) -> usize {
 }
 
 impl Journal {
-    /// Tells the journal each provider's account (`kind/account`, by provider name): the
-    /// units of the runs submitted from now on carry it (a provider it does not know is its
-    /// own account, by its name).
-    pub fn set_accounts(&self, accounts: impl IntoIterator<Item = (String, String)>) {
-        self.inner_accounts().extend(accounts);
-    }
-
     /// Writes run `run`'s units, one per provider, queued, on `conn` (inside the submission's
     /// transaction): one statement.
     pub(crate) async fn insert_units(
         &self,
         conn: &mut AnyConnection,
         run: RunId,
-        providers: &[String],
+        providers: &[ProviderAccount],
     ) -> Result<()> {
         if providers.is_empty() {
             return Ok(());
         }
-        let accounts: Vec<String> = {
-            let known = self.inner_accounts();
-            providers
-                .iter()
-                .map(|p| known.get(p).cloned().unwrap_or_else(|| p.clone()))
-                .collect()
-        };
         let values: Vec<String> = (0..providers.len())
             .map(|n| {
                 let at = 3 + 2 * n;
@@ -84,8 +89,8 @@ impl Journal {
             values.join(", ")
         );
         let mut query = sqlx::query(&sql).bind(run.to_string()).bind(now_ms());
-        for (provider, account) in providers.iter().zip(accounts) {
-            query = query.bind(provider.clone()).bind(account);
+        for p in providers {
+            query = query.bind(p.provider.clone()).bind(p.account.clone());
         }
         query.execute(&mut *conn).await.map_err(|e| self.error(e))?;
         Ok(())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use purgekit_core::{BatchRecord, PlanBuilder, ProviderPlan, PurgeRequest, RecordedPart, State};
-use purgekit_journal::{Journal, parse_run_id};
+use purgekit_journal::{Journal, ProviderAccount, parse_run_id};
 use sqlx::Connection;
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -707,7 +707,7 @@ async fn submissions_at_once_are_queued_and_keep_their_keys(url: String) {
         let (journal, request) = (journals[i % 2].clone(), request.clone());
         let key = (i % 3 != 0).then(|| format!("key-{}", i % 5));
         tasks.push(tokio::spawn(async move {
-            let providers = ["cdn".to_owned()];
+            let providers = on(&["cdn"]);
             let (run, new) = journal
                 .submit(&request, &providers, key.as_deref())
                 .await
@@ -751,7 +751,7 @@ async fn submissions_at_once_are_queued_and_keep_their_keys(url: String) {
         assert_eq!(providers, ["cdn"]);
     }
     let depth = journals[0].queue_depth().await.unwrap();
-    assert_eq!(depth["cdn"].runs, runs.len() as i64);
+    assert_eq!(depth["toy/acct"].runs, runs.len() as i64);
     let taken = journals[1].next_unit(&HashMap::new(), 1).await.unwrap();
     assert_eq!(taken.unwrap().request.targets(), request.targets());
     assert!(
@@ -770,15 +770,26 @@ async fn expire_leases(url: &str) {
         .unwrap();
 }
 
-/// A journal as an instance of the service opens it: its providers `cdn` (account
-/// `toy/acct`) and `eu` (account `other/eu`).
+/// A journal as an instance of the service opens it.
 async fn instance(url: &str) -> Journal {
-    let journal = Journal::open(url).await.unwrap();
-    journal.set_accounts([
-        ("cdn".to_owned(), "toy/acct".to_owned()),
-        ("eu".to_owned(), "other/eu".to_owned()),
-    ]);
-    journal
+    Journal::open(url).await.unwrap()
+}
+
+/// The service's providers `names` with their accounts: `cdn` on `toy/acct`, `eu` on
+/// `other/eu`.
+fn on(names: &[&str]) -> Vec<ProviderAccount> {
+    names
+        .iter()
+        .map(|&name| ProviderAccount {
+            provider: name.to_owned(),
+            account: match name {
+                "cdn" => "toy/acct",
+                "eu" => "other/eu",
+                other => panic!("no provider {other}"),
+            }
+            .to_owned(),
+        })
+        .collect()
 }
 
 /// A run submitted on two providers is two units: taken by two workers (in two instances), one
@@ -787,8 +798,7 @@ async fn instance(url: &str) -> Journal {
 async fn a_run_s_units_are_leased_one_by_one(url: String) {
     let (a, b) = (instance(&url).await, instance(&url).await);
     let request = request(4);
-    let providers = ["cdn".to_owned(), "eu".to_owned()];
-    let (run, _) = a.submit(&request, &providers, None).await.unwrap();
+    let (run, _) = a.submit(&request, &on(&["cdn", "eu"]), None).await.unwrap();
     let depth = a.queue_depth().await.unwrap();
     assert_eq!(depth.keys().collect::<Vec<_>>(), ["other/eu", "toy/acct"]);
     let none = HashMap::new();
@@ -804,7 +814,7 @@ async fn a_run_s_units_are_leased_one_by_one(url: String) {
     assert_eq!(second.run, run);
     let mut taken = [first.provider.clone(), second.provider.clone()];
     taken.sort();
-    assert_eq!(taken, providers, "both units taken, each once");
+    assert_eq!(taken, ["cdn", "eu"], "both units taken, each once");
     assert!(a.next_unit(&none, 2).await.unwrap().is_none());
     assert!(a.queue_depth().await.unwrap().is_empty());
     assert_eq!(a.run_info(run).await.unwrap().state, "running");
@@ -866,16 +876,10 @@ async fn an_instance_s_workers_share_the_accounts(url: String) {
     let request = request(2);
     let mut slow = Vec::new();
     for _ in 0..3 {
-        let (run, _) = journal
-            .submit(&request, &["eu".to_owned()], None)
-            .await
-            .unwrap();
+        let (run, _) = journal.submit(&request, &on(&["eu"]), None).await.unwrap();
         slow.push(run);
     }
-    let (fast, _) = journal
-        .submit(&request, &["cdn".to_owned()], None)
-        .await
-        .unwrap();
+    let (fast, _) = journal.submit(&request, &on(&["cdn"]), None).await.unwrap();
     let mut busy = HashMap::new();
     let first = journal.next_unit(&busy, 2).await.unwrap().unwrap();
     assert_eq!(
@@ -906,7 +910,7 @@ async fn a_follower_follows_a_unit_while_it_is_live(url: String) {
     let server = toy::Server::default();
     let journal = instance(&url).await;
     let (run_a, _) = journal
-        .submit(&paths(0..8), &["cdn".to_owned()], None)
+        .submit(&paths(0..8), &on(&["cdn"]), None)
         .await
         .unwrap();
     let unit = journal

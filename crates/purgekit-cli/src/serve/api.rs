@@ -14,7 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use purgekit::journal::{RunInfo, parse_run_id};
+use purgekit::journal::{ProviderAccount, RunInfo, parse_run_id};
 use purgekit::{NOT_SENT, RunId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -253,7 +253,7 @@ async fn submit(
 fn validate(
     app: &App,
     submission: Submission,
-) -> Result<(purgekit::PurgeRequest, Vec<String>), String> {
+) -> Result<(purgekit::PurgeRequest, Vec<ProviderAccount>), String> {
     let options = submission.options;
     let args = crate::args::PurgeArgs {
         targets: submission.targets,
@@ -304,6 +304,12 @@ fn validate(
     // Planned now, so a request no provider can plan is refused before it is queued.
     let purger = app.purger(&providers).map_err(|e| e.to_string())?;
     purger.plan(&request).map_err(|e| e.to_string())?;
+    // Each provider's account goes with its unit of work.
+    let providers = purger
+        .providers()
+        .iter()
+        .map(ProviderAccount::from)
+        .collect();
     Ok((request, providers))
 }
 

@@ -99,11 +99,8 @@ pub async fn serve(
         max_body: server.max_body_bytes,
         _sandbox: sandbox,
     });
-    // Every provider's purger is built now, so a config error stops the start; their accounts
-    // go with the units of the runs submitted here.
-    let all = app.purger(&[])?;
-    app.journal
-        .set_accounts(all.providers().into_iter().map(|p| (p.name, p.account)));
+    // Every provider's purger is built now, so a config error stops the start.
+    app.purger(&[])?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::Failed(format!("--listen {}: {e}", args.listen)))?;
