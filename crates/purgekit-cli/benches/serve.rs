@@ -2,8 +2,9 @@
 //! the emulators served by this process. One JSON line per case:
 //!
 //! - `serve_submit_sqlite` / `serve_submit_postgres`: submissions of 100 URLs accepted per
-//!   second by one instance with no worker (`--workers 0`: the API alone), 16 clients at once,
-//!   with the p50/p99 latency of `POST /v1/purges` (target ≥ 2,000/s on SQLite), and the CPU
+//!   second by one instance with no worker (`--workers 0`: the API alone), 16 clients at once
+//!   and 64 (`…_64`: a group commit takes more submissions when more wait), with the p50/p99
+//!   latency of `POST /v1/purges` (target ≥ 2,000/s on SQLite), and the CPU
 //!   time the server and this process (the clients: one keep-alive connection each, the body
 //!   serialized once) spent per submission;
 //! - `serve_first_batch`: from a submission to its first batch accepted by the Level 3
@@ -102,18 +103,17 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-/// Submissions/s with 16 clients, the POST latencies, and the CPU the server and the bench
-/// (its clients) spent per submission.
-fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
+/// Submissions/s with `clients` clients at once, the POST latencies, and the CPU the server
+/// and the bench (its clients) spent per submission.
+fn submit(rt: &tokio::runtime::Runtime, case: &str, clients: usize, journal: &str, dir: &Path) {
     let (_sandbox, config) = emulators(rt, 1.0, SERVER, dir);
     let server = Server::start(&config, journal, dir, "0", &[]);
-    const TOTAL: usize = 4000;
-    const CLIENTS: usize = 16;
+    const TOTAL: usize = 4096;
     let body = json!({ "targets": urls("submit", 100), "providers": ["level3"] });
     let body = Bytes::from(serde_json::to_vec(&body).unwrap());
     let senders: Vec<_> = rt.block_on(async {
         let mut senders = Vec::new();
-        for _ in 0..CLIENTS {
+        for _ in 0..clients {
             senders.push(connect(&server.base).await);
         }
         senders
@@ -129,7 +129,7 @@ fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
             let body = body.clone();
             tasks.push(tokio::spawn(async move {
                 let mut mine = Vec::new();
-                for _ in 0..TOTAL / CLIENTS {
+                for _ in 0..TOTAL / clients {
                     let at = Instant::now();
                     post_bytes(&mut sender, &host, &body).await;
                     mine.push(at.elapsed().as_secs_f64() * 1000.0);
@@ -152,7 +152,7 @@ fn submit(rt: &tokio::runtime::Runtime, case: &str, journal: &str, dir: &Path) {
     println!(
         "{}",
         json!({
-            "case": case, "submissions": TOTAL, "urls_each": 100, "clients": CLIENTS,
+            "case": case, "submissions": TOTAL, "urls_each": 100, "clients": clients,
             "seconds": seconds, "per_second": TOTAL as f64 / seconds,
             "p50_ms": percentile(&sorted, 0.5), "p99_ms": percentile(&sorted, 0.99),
             "server_cpu_ms_each": server_cpu, "bench_cpu_ms_each": bench_cpu,
@@ -266,14 +266,23 @@ fn main() {
     let wanted = |case: &str| only.as_deref().is_none_or(|only| case.contains(only));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = temp_dir("bench");
-    if wanted("serve_submit_sqlite") {
-        let sqlite = dir.join("submit.sqlite3");
-        submit(&rt, "serve_submit_sqlite", sqlite.to_str().unwrap(), &dir);
-    }
-    if wanted("serve_submit_postgres") {
-        let (schema, drop_schema) = postgres(&rt);
-        submit(&rt, "serve_submit_postgres", &schema, &dir);
-        drop_schema();
+    for clients in [16, 64] {
+        let suffix = if clients == 16 {
+            String::new()
+        } else {
+            format!("_{clients}")
+        };
+        let case = format!("serve_submit_sqlite{suffix}");
+        if wanted(&case) {
+            let sqlite = dir.join(format!("submit{clients}.sqlite3"));
+            submit(&rt, &case, clients, sqlite.to_str().unwrap(), &dir);
+        }
+        let case = format!("serve_submit_postgres{suffix}");
+        if wanted(&case) {
+            let (schema, drop_schema) = postgres(&rt);
+            submit(&rt, &case, clients, &schema, &dir);
+            drop_schema();
+        }
     }
     if wanted("serve_first_batch") {
         first_batch(&rt, &dir);
