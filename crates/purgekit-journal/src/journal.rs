@@ -552,14 +552,14 @@ impl Journal {
                     "that run is finished: every batch was sent (`purgekit report` shows it)",
                 ));
             }
-            if until > now && holder_alive(&holder) {
+            if is_held(&holder, until, now) {
                 held = Some(id);
                 continue;
             }
             let units = self.open_units(parse_run_id(&id)?).await?;
             if units
                 .iter()
-                .any(|(_, owner, until)| *until > now && holder_alive(owner))
+                .any(|(_, owner, until)| is_held(owner, *until, now))
             {
                 held = Some(id);
                 continue;
@@ -796,7 +796,7 @@ impl Journal {
         let state: String = get(&row, 0)?;
         let holder: String = get(&row, 1)?;
         let until: i64 = get(&row, 2)?;
-        Ok(state == "running" && until > now_ms() && holder_alive(&holder))
+        Ok(state == "running" && is_held(&holder, until, now_ms()))
     }
 
     /// Run `run`'s report, from the journal alone: one row per (target, provider) planned so
@@ -902,12 +902,12 @@ impl Journal {
         let holder: String = get(&row, 4)?;
         let until: i64 = get(&row, 5)?;
         let now = now_ms();
-        if state == "running" && !(until > now && holder_alive(&holder)) {
+        if state == "running" && !is_held(&holder, until, now) {
             // Or one of its units is held.
             let units = self.open_units(run).await?;
             if !units
                 .iter()
-                .any(|(_, owner, until)| *until > now && holder_alive(owner))
+                .any(|(_, owner, until)| is_held(owner, *until, now))
             {
                 state = "interrupted".to_owned();
             }
@@ -1018,9 +1018,15 @@ fn host() -> String {
         .unwrap_or_default()
 }
 
+/// Whether a run or unit held by `owner` until `until` (milliseconds since the Unix epoch) is
+/// still held at `now`: its lease not run out, and its holder alive ([`holder_alive`]).
+pub(crate) fn is_held(owner: &str, until: i64, now: i64) -> bool {
+    until > now && holder_alive(owner)
+}
+
 /// Whether the holder named `owner` may still be alive: on this machine, whether its process
 /// exists; elsewhere, yes (its lease decides).
-pub(crate) fn holder_alive(owner: &str) -> bool {
+fn holder_alive(owner: &str) -> bool {
     let mut parts = owner.rsplitn(3, ':');
     let (_token, pid, holder_host) = (parts.next(), parts.next(), parts.next());
     match (pid.and_then(|p| p.parse::<u32>().ok()), holder_host) {

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::Journal;
 use crate::codec;
-use crate::journal::{Pending, get, holder_alive, now_ms, parse_run_id};
+use crate::journal::{Pending, get, is_held, now_ms, parse_run_id};
 
 /// How often a batch following another run's waits for it is looked at.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
@@ -175,7 +175,7 @@ impl RunJournal {
         for row in others {
             let holder: String = get(&row, 4)?;
             let until: i64 = get(&row, 5)?;
-            if until <= now || !holder_alive(&holder) {
+            if !is_held(&holder, until, now) {
                 continue;
             }
             let run = parse_run_id(&get::<String>(&row, 0)?)?;
