@@ -106,18 +106,13 @@ impl Journal {
         workers: usize,
     ) -> Result<Option<Unit>> {
         let now = now_ms();
-        let rows = sqlx::query(
-            "SELECT account, MIN(queued_ms) FROM run_units \
-             WHERE state IN ('queued', 'running') AND lease_until_ms < $1 GROUP BY account",
-        )
-        .bind(now)
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| self.error(e))?;
-        let mut free: Vec<(String, i64)> = rows
-            .iter()
-            .map(|row| Ok((get(row, 0)?, get(row, 1)?)))
-            .collect::<Result<_>>()?;
+        // The accounts with free units, and since when the oldest of each waits.
+        let mut free: Vec<(String, i64)> = self
+            .queue_depth()
+            .await?
+            .into_iter()
+            .map(|(account, depth)| (account, depth.oldest_ms.unwrap_or(now)))
+            .collect();
         let held = |account: &str| busy.get(account).copied().unwrap_or(0);
         let with_work: HashSet<&str> = free
             .iter()
