@@ -140,6 +140,7 @@ async fn every_target_gets_exactly_one_row_per_provider_whatever_it_supports() {
         let name = purger.name();
         let capabilities = purger.providers()[0].capabilities.clone();
         let plan = purger.plan(&request).unwrap();
+        purger.check(&request).unwrap();
         let report = purger.purge(&request).await.unwrap();
         assert_eq!(report.results.len(), request.targets().len(), "{name}");
         for ((row, target), planned) in report
@@ -212,6 +213,15 @@ async fn the_sandbox_fastly_and_cloudflare_declare_what_their_emulators_run() {
     assert_eq!(fastly.buckets[0].refill.per, f.write_window);
 }
 
+/// `plan` and `check` (what a service runs on a submission) refuse `request` as `purge` did.
+fn same_refusal(purger: &dyn purgekit::Purger, request: &PurgeRequest, err: &purgekit::Error) {
+    let name = purger.name();
+    let planned = purger.plan(request).unwrap_err();
+    assert_eq!(planned.to_string(), err.to_string(), "{name}: plan");
+    let checked = purger.check(request).unwrap_err();
+    assert_eq!(checked.to_string(), err.to_string(), "{name}: check");
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_before_any_provider_sees_a_request() {
     let sandbox = Sandbox::start().await.unwrap();
@@ -224,6 +234,7 @@ async fn bad_input_is_refused_before_any_provider_sees_a_request() {
     let dm = sandbox.purger("dynamic-media").unwrap();
     let err = dm.purge(&request).await.unwrap_err();
     assert!(err.is_usage(), "{err}");
+    same_refusal(&**dm, &request, &err);
     assert!(
         err.to_string()
             .contains("https://images.example.com/elsewhere/a.jpg"),
@@ -235,13 +246,10 @@ async fn bad_input_is_refused_before_any_provider_sees_a_request() {
         builder = builder.notify(format!("release-team-{i:02}@example.com"));
     }
     let request = builder.build().unwrap();
-    let err = sandbox
-        .purger("level3")
-        .unwrap()
-        .purge(&request)
-        .await
-        .unwrap_err();
+    let level3 = sandbox.purger("level3").unwrap();
+    let err = level3.purge(&request).await.unwrap_err();
     assert!(err.is_usage(), "{err}");
+    same_refusal(&**level3, &request, &err);
     for emulator in sandbox.emulators() {
         assert_eq!(emulator.requests().len(), 0, "{}", emulator.kind());
     }

@@ -43,6 +43,14 @@ pub trait Purger: Send + Sync {
     /// redacted). Sends nothing. An error means the input breaks a rule; nothing may be sent.
     fn plan(&self, request: &PurgeRequest) -> Result<Plan>;
 
+    /// What a purge refuses before it sends anything: `Err` when some provider cannot plan
+    /// `request` (the same errors as [`Purger::plan`]'s), without building the preview of the
+    /// requests (mapping every target a second time and encoding every batch, only to show
+    /// them). Sends nothing. A service checks each submission so before queueing it.
+    fn check(&self, request: &PurgeRequest) -> Result<()> {
+        self.plan(request).map(drop)
+    }
+
     /// Purges, returning one row per (target, provider). An `Err` means nothing was sent
     /// (bad input); failures after sending are rows in the report.
     async fn purge(&self, request: &PurgeRequest) -> Result<Report> {

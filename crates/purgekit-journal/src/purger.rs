@@ -162,6 +162,10 @@ impl Purger for JournaledPurger {
         self.inner.plan(request)
     }
 
+    fn check(&self, request: &PurgeRequest) -> Result<()> {
+        self.inner.check(request)
+    }
+
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
         Ok(self.purge_reports(request, context).await?.into_report())
     }
@@ -233,6 +237,10 @@ impl Purger for RunPurger {
 
     fn plan(&self, request: &PurgeRequest) -> Result<Plan> {
         self.purger.plan(request)
+    }
+
+    fn check(&self, request: &PurgeRequest) -> Result<()> {
+        self.purger.check(request)
     }
 
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {

@@ -301,9 +301,10 @@ fn validate(
             .map(str::to_owned)
             .collect()
     };
-    // Planned now, so a request no provider can plan is refused before it is queued.
+    // Checked now as `purge` checks before sending, so a request some provider cannot plan
+    // is refused before it is queued.
     let purger = app.purger(&providers).map_err(|e| e.to_string())?;
-    purger.plan(&request).map_err(|e| e.to_string())?;
+    purger.check(&request).map_err(|e| e.to_string())?;
     // Each provider's account goes with its unit of work.
     let providers = purger
         .providers()

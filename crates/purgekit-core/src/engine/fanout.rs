@@ -91,6 +91,12 @@ impl Purger for FanOut {
         Ok(Plan { providers })
     }
 
+    fn check(&self, request: &PurgeRequest) -> Result<()> {
+        self.purgers
+            .iter()
+            .try_for_each(|purger| purger.check(request))
+    }
+
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
         Ok(self.purge_reports(request, context).await?.into_report())
     }
@@ -101,7 +107,7 @@ impl Purger for FanOut {
         context: &PurgeContext,
     ) -> Result<Reports> {
         // Every provider validates before any sends.
-        self.plan(request)?;
+        self.check(request)?;
         let mut tasks = JoinSet::new();
         for (index, purger) in self.purgers.iter().enumerate() {
             let purger = purger.clone();

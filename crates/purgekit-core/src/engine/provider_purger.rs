@@ -180,6 +180,10 @@ impl<P: Provider> Purger for ProviderPurger<P> {
         })
     }
 
+    fn check(&self, request: &PurgeRequest) -> Result<()> {
+        plan_provider(&self.name, &*self.provider, request).map(drop)
+    }
+
     async fn purge_with(&self, request: &PurgeRequest, context: &PurgeContext) -> Result<Report> {
         Ok(self.purge_reports(request, context).await?.into_report())
     }
