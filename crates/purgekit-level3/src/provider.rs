@@ -1,5 +1,6 @@
 //! [`Level3`]: the Level 3 / Lumen invalidation API as a [`Provider`] codec.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -83,10 +84,15 @@ impl Level3 {
     /// The network identifier purging `host`'s content: the configured one, else the host
     /// itself (lower-cased) when it can stand as one.
     fn network_identifier(&self, host: &str) -> Option<String> {
-        let host = host.to_ascii_lowercase();
-        match self.hosts.get(&host) {
+        // A target's host is already lower-case (core's normalization): usually nothing to do.
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        };
+        match self.hosts.get(&*host) {
             Some(ni) => Some(ni.clone()),
-            None => is_segment(&host).then_some(host),
+            None => is_segment(&host).then(|| host.into_owned()),
         }
     }
 
@@ -194,7 +200,7 @@ fn split_handle(handle: &Handle) -> Result<(&str, &str)> {
 
 /// Path and query as sent: non-ASCII (and control) bytes percent-encoded, the rest as written.
 fn wire_path(path_and_query: &str) -> String {
-    utf8_percent_encode(path_and_query, CONTROLS).to_string()
+    Cow::from(utf8_percent_encode(path_and_query, CONTROLS)).into_owned()
 }
 
 impl Provider for Level3 {
@@ -305,7 +311,7 @@ impl Provider for Level3 {
         };
         Ok(Mapped::Item(Item {
             kind,
-            bytes: wire::path_element(&value).len(),
+            bytes: wire::path_element_len(&value),
             wildcard: kind == TargetKind::Pattern,
             value,
             scope: ni,

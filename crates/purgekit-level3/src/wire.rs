@@ -8,9 +8,16 @@ use serde::Deserialize;
 /// `<paths>` plus `</paths>`: the body of a request with no paths.
 pub const PATHS_OVERHEAD: usize = "<paths></paths>".len();
 
-/// One `<path>…</path>` element, XML-escaped (`& < > " '`).
-pub fn path_element(path: &str) -> String {
-    format!("<path>{}</path>", quick_xml::escape::escape(path))
+/// The bytes of one `<path>…</path>` element ([`push_path_element`]'s), without writing it.
+pub fn path_element_len(path: &str) -> usize {
+    "<path></path>".len() + quick_xml::escape::escape(path).len()
+}
+
+/// Appends one `<path>…</path>` element, the path XML-escaped (`& < > " '`).
+fn push_path_element(body: &mut String, path: &str) {
+    body.push_str("<path>");
+    body.push_str(&quick_xml::escape::escape(path));
+    body.push_str("</path>");
 }
 
 /// The body of an invalidation request: `<paths><path>/a.jpg</path>…</paths>`, no declaration,
@@ -18,7 +25,7 @@ pub fn path_element(path: &str) -> String {
 pub fn paths_body<'a>(paths: impl IntoIterator<Item = &'a str>) -> String {
     let mut body = String::from("<paths>");
     for path in paths {
-        body.push_str(&path_element(path));
+        push_path_element(&mut body, path);
     }
     body.push_str("</paths>");
     body
@@ -210,6 +217,17 @@ pub fn parse_access_group(body: &str) -> std::result::Result<Vec<Invalidation>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_element_is_as_long_as_the_planner_counts_it() {
+        for path in ["/a.jpg", "/a&b<c>\"d'.jpg", "/%C3%A9?x=1&y=2", ""] {
+            assert_eq!(
+                path_element_len(path),
+                paths_body([path]).len() - PATHS_OVERHEAD,
+                "{path}"
+            );
+        }
+    }
 
     #[test]
     fn body_escapes_the_five_xml_characters() {
