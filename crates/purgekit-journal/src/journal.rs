@@ -14,9 +14,11 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::{mpsc, watch};
 
+use crate::bulk::Insert;
 use crate::codec;
 use crate::log::RunJournal;
 use crate::queue::Waiting;
+use crate::units::ProviderAccount;
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
@@ -62,6 +64,20 @@ pub(crate) struct Pending {
     pub(crate) providers: Vec<String>,
     /// Told the outcome once it is written.
     pub(crate) done: watch::Sender<Option<std::result::Result<(), String>>>,
+}
+
+/// A run to write ([`Journal::insert_runs`]).
+pub(crate) struct NewRun<'a> {
+    pub(crate) id: RunId,
+    pub(crate) request: &'a PurgeRequest,
+    /// The providers' names, as the run lists them.
+    pub(crate) providers: Vec<&'a str>,
+    /// Its units of work: one per provider for a submitted run, none for a run its own
+    /// process drives (`crate::units`).
+    pub(crate) units: &'a [ProviderAccount],
+    /// Who holds it, and until when (`""` and 0: nobody, any worker may take it).
+    pub(crate) owner: &'a str,
+    pub(crate) lease_until_ms: i64,
 }
 
 /// Up to this many targets, a new run is written with its first plan (one durable commit
@@ -442,51 +458,82 @@ impl Journal {
         request: &PurgeRequest,
         providers: &[String],
     ) -> Result<()> {
-        let lease = now_ms() + LEASE.as_millis() as i64;
-        self.insert_run(tx, id, request, providers, &self.inner.owner, lease)
-            .await
+        let run = NewRun {
+            id,
+            request,
+            providers: providers.iter().map(String::as_str).collect(),
+            units: &[],
+            owner: &self.inner.owner,
+            lease_until_ms: now_ms() + LEASE.as_millis() as i64,
+        };
+        self.insert_runs(tx, &[run]).await
     }
 
-    /// Inserts run `id`'s row and its targets (streamed in chunks) on `conn`, inside the
-    /// caller's transaction, held by `owner` until `lease_until_ms` (`""` and 0: by nobody).
-    pub(crate) async fn insert_run(
+    /// Inserts `runs` (rows, targets, units) on `conn`, inside the caller's transaction, in as
+    /// few statements as the limits of one allow ([`bulk::Insert`]). The targets go in chunks
+    /// made one at a time, sent once a statement's worth is made, so a large request is never
+    /// copied whole.
+    pub(crate) async fn insert_runs(
         &self,
         conn: &mut AnyConnection,
-        id: RunId,
-        request: &PurgeRequest,
-        providers: &[String],
-        owner: &str,
-        lease_until_ms: i64,
+        runs: &[NewRun<'_>],
     ) -> Result<()> {
-        let stored = StoredRequest {
-            options: request.options().clone(),
-            wait_ms: request.wait().map(|w| w.as_millis() as u64),
-            local_dry_run: request.local_dry_run(),
-        };
-        sqlx::query(
+        let now = now_ms();
+        let mut rows = Insert::new(
             "INSERT INTO runs (id, started_ms, updated_ms, state, request, target_count, \
-             providers, owner, lease_until_ms) VALUES ($1, $2, $2, 'running', $3, $4, $5, $6, $7)",
-        )
-        .bind(id.to_string())
-        .bind(now_ms())
-        .bind(serde_json::to_string(&stored).map_err(|e| self.error(e))?)
-        .bind(request.targets().len() as i64)
-        .bind(serde_json::to_string(providers).map_err(|e| self.error(e))?)
-        .bind(owner)
-        .bind(lease_until_ms)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| self.error(e))?;
-        for (n, chunk) in codec::TargetChunks::new(request.targets()).enumerate() {
-            sqlx::query("INSERT INTO run_targets (run_id, chunk, texts) VALUES ($1, $2, $3)")
-                .bind(id.to_string())
-                .bind(n as i64)
-                .bind(chunk)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| self.error(e))?;
+             providers, owner, lease_until_ms) VALUES",
+            9,
+            "",
+        );
+        for run in runs {
+            let request = run.request;
+            let stored = StoredRequest {
+                options: request.options().clone(),
+                wait_ms: request.wait().map(|w| w.as_millis() as u64),
+                local_dry_run: request.local_dry_run(),
+            };
+            rows.row([
+                run.id.to_string().into(),
+                now.into(),
+                now.into(),
+                "running".into(),
+                serde_json::to_string(&stored)
+                    .map_err(|e| self.error(e))?
+                    .into(),
+                (request.targets().len() as i64).into(),
+                serde_json::to_string(&run.providers)
+                    .map_err(|e| self.error(e))?
+                    .into(),
+                run.owner.into(),
+                run.lease_until_ms.into(),
+            ]);
+            if rows.is_full() {
+                rows.execute(&mut *conn).await.map_err(|e| self.error(e))?;
+            }
         }
-        Ok(())
+        rows.execute(&mut *conn).await.map_err(|e| self.error(e))?;
+        let mut targets = Insert::new(
+            "INSERT INTO run_targets (run_id, chunk, texts) VALUES",
+            3,
+            "",
+        );
+        for run in runs {
+            let id = run.id.to_string();
+            for (n, chunk) in codec::TargetChunks::new(run.request.targets()).enumerate() {
+                targets.row([id.as_str().into(), (n as i64).into(), chunk.into()]);
+                if targets.is_full() {
+                    targets
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| self.error(e))?;
+                }
+            }
+        }
+        targets
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        self.insert_units(conn, runs, now).await
     }
 
     /// The run log the engine writes a run's plan and transitions to.

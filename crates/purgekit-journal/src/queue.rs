@@ -8,16 +8,18 @@
 //! Submissions are written by group commit: a writer task takes every submission waiting
 //! and writes them in one transaction ([`Journal::submit`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use purgekit_core::{PurgeRequest, Result, RunId};
-use sqlx::AnyConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Connection};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
+use crate::bulk::{self, Insert};
 use crate::codec;
-use crate::journal::{Backend, Claimed, Journal, WeakJournal, get, now_ms, parse_run_id};
+use crate::journal::{Backend, Claimed, Journal, NewRun, WeakJournal, get, now_ms, parse_run_id};
 use crate::units::ProviderAccount;
 
 /// At most this many submissions are written in one transaction.
@@ -92,10 +94,10 @@ impl Journal {
     /// Writes `group` in one transaction and answers each submission; when that fails, each
     /// one alone, so one submission's failure (or a conflict with another process) is only
     /// its own.
-    async fn write_group(&self, group: Vec<Waiting>) {
+    async fn write_group(&self, held: &mut Held, group: Vec<Waiting>) {
         if group.len() > 1 {
             let submissions: Vec<&Submission> = group.iter().map(|p| &p.submission).collect();
-            match self.commit_group(&submissions).await {
+            match self.commit_group(held, &submissions).await {
                 Ok(runs) => {
                     for (pending, run) in group.into_iter().zip(runs) {
                         let _ = pending.answer.send(Ok(run));
@@ -107,97 +109,161 @@ impl Journal {
         }
         for pending in group {
             let result = self
-                .commit_group(&[&pending.submission])
+                .commit_group(held, &[&pending.submission])
                 .await
                 .map(|runs| runs[0]);
             let _ = pending.answer.send(result);
         }
     }
 
-    /// One transaction writing every submission of `group`; their runs, in order.
-    async fn commit_group(&self, group: &[&Submission]) -> Result<Vec<(RunId, bool)>> {
+    /// One transaction writing every submission of `group`, a few statements for the whole
+    /// group ([`Journal::insert_runs`]): each new run held by nobody, so any worker may take
+    /// it, and its key. A key stored before (by any process), or given earlier in the group,
+    /// names the run to answer instead. Returns each submission's run, and whether it is new.
+    async fn commit_group(
+        &self,
+        held: &mut Held,
+        group: &[&Submission],
+    ) -> Result<Vec<(RunId, bool)>> {
+        let conn = match held {
+            Some(conn) => conn,
+            None => held.insert(self.pool().acquire().await.map_err(|e| self.error(e))?),
+        };
+        let written = self.commit_on(conn, group).await;
+        if written.is_err() {
+            // Back to the pool, which tests it before anyone uses it again.
+            *held = None;
+        }
+        written
+    }
+
+    /// [`Journal::commit_group`] on `conn`.
+    async fn commit_on(
+        &self,
+        conn: &mut AnyConnection,
+        group: &[&Submission],
+    ) -> Result<Vec<(RunId, bool)>> {
         let mut tx = match self.backend() {
             // Taking the write lock first: a transaction that reads first and writes later can
             // fail at once when another process wrote in between.
-            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool().begin().await,
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => conn.begin().await,
         }
         .map_err(|e| self.error(e))?;
-        // Keys given a run earlier in this group: not in the table until the commit.
-        let mut keyed: HashMap<&str, RunId> = HashMap::new();
+        let keys: Vec<&str> = group.iter().filter_map(|s| s.key.as_deref()).collect();
+        let mut keyed = self.runs_of_keys(&mut tx, &keys).await?;
         let mut runs = Vec::with_capacity(group.len());
+        let mut new = Vec::with_capacity(group.len());
+        let mut inserted = Vec::new();
+        let mut new_keys = Insert::new(
+            "INSERT INTO run_keys (key, run_id) VALUES",
+            2,
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+        );
         for submission in group {
             let key = submission.key.as_deref();
             if let Some(&run) = key.and_then(|key| keyed.get(key)) {
                 runs.push((run, false));
                 continue;
             }
-            let run = self.write_submission(&mut tx, submission).await?;
+            let run = RunId::random();
             if let Some(key) = key {
-                keyed.insert(key, run.0);
+                keyed.insert(key.to_owned(), run);
+                inserted.push(key);
+                new_keys.row([key.into(), run.to_string().into()]);
             }
-            runs.push(run);
+            runs.push((run, true));
+            new.push(NewRun {
+                id: run,
+                request: &submission.request,
+                providers: submission
+                    .providers
+                    .iter()
+                    .map(|p| p.provider.as_str())
+                    .collect(),
+                units: &submission.providers,
+                owner: "",
+                lease_until_ms: 0,
+            });
+        }
+        self.insert_runs(&mut tx, &new).await?;
+        // At most MAX_GROUP keys: one statement.
+        let stored: HashSet<String> = new_keys
+            .fetch_all(&mut tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .iter()
+            .map(|row| get::<String>(row, 0))
+            .collect::<Result<_>>()?;
+        let lost: Vec<&str> = inserted
+            .into_iter()
+            .filter(|key| !stored.contains(*key))
+            .collect();
+        if !lost.is_empty() {
+            self.yield_keys(&mut tx, &lost, &keyed, &mut runs).await?;
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(runs)
     }
 
-    /// Everything one submission writes, on `conn` (inside its group's transaction): the run
-    /// held by nobody, so any worker may take it, and its key. A key already stored names the
-    /// run to answer instead.
-    async fn write_submission(
+    /// Keys `lost`, which another process committed since this group read them (PostgreSQL:
+    /// our insert waited for its commit): its runs win, ours (in `keyed`) go, and the
+    /// submissions answered with ours are answered with its.
+    async fn yield_keys(
         &self,
         conn: &mut AnyConnection,
-        submission: &Submission,
-    ) -> Result<(RunId, bool)> {
-        let key = submission.key.as_deref();
-        if let Some(key) = key
-            && let Some(run) = self.run_of_key(&mut *conn, key).await?
-        {
-            return Ok((run, false));
-        }
-        let run = RunId::random();
-        let (request, providers) = (&submission.request, &submission.providers);
-        let names: Vec<String> = providers.iter().map(|p| p.provider.clone()).collect();
-        self.insert_run(&mut *conn, run, request, &names, "", 0)
-            .await?;
-        self.insert_units(&mut *conn, run, providers).await?;
-        let Some(key) = key else {
-            return Ok((run, true));
-        };
-        let stored = sqlx::query(
-            "INSERT INTO run_keys (key, run_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(run.to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| self.error(e))?;
-        if stored.rows_affected() == 1 {
-            return Ok((run, true));
-        }
-        // Another process committed the key since we looked (PostgreSQL: our insert waited
-        // for its commit): its run wins, ours goes.
-        sqlx::query("DELETE FROM runs WHERE id = $1")
-            .bind(run.to_string())
+        lost: &[&str],
+        keyed: &HashMap<String, RunId>,
+        runs: &mut [(RunId, bool)],
+    ) -> Result<()> {
+        let ours: Vec<RunId> = lost.iter().map(|key| keyed[*key]).collect();
+        let sql = format!(
+            "DELETE FROM runs WHERE id IN ({})",
+            bulk::list(1, ours.len())
+        );
+        let ids = ours.iter().map(|run| run.to_string().into()).collect();
+        bulk::bind(&sql, ids)
             .execute(&mut *conn)
             .await
             .map_err(|e| self.error(e))?;
-        let winner = self.run_of_key(&mut *conn, key).await?;
-        Ok((
-            winner.ok_or_else(|| self.error("an Idempotency-Key vanished"))?,
-            false,
-        ))
+        let winners = self.runs_of_keys(conn, lost).await?;
+        for (key, our) in lost.iter().zip(ours) {
+            let winner = *winners
+                .get(*key)
+                .ok_or_else(|| self.error("an Idempotency-Key vanished"))?;
+            for run in runs.iter_mut().filter(|run| run.0 == our) {
+                *run = (winner, false);
+            }
+        }
+        Ok(())
     }
 
-    async fn run_of_key(&self, conn: &mut AnyConnection, key: &str) -> Result<Option<RunId>> {
-        let row = sqlx::query("SELECT run_id FROM run_keys WHERE key = $1")
-            .bind(key)
-            .fetch_optional(conn)
+    /// The runs `keys` name, of those stored (at most [`MAX_GROUP`] keys: one statement).
+    async fn runs_of_keys(
+        &self,
+        conn: &mut AnyConnection,
+        keys: &[&str],
+    ) -> Result<HashMap<String, RunId>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT key, run_id FROM run_keys WHERE key IN ({})",
+            bulk::list(1, keys.len())
+        );
+        let keys = keys.iter().map(|&key| key.into()).collect();
+        bulk::bind(&sql, keys)
+            .fetch_all(conn)
             .await
-            .map_err(|e| self.error(e))?;
-        row.map(|row| parse_run_id(&get::<String>(&row, 0)?))
-            .transpose()
+            .map_err(|e| self.error(e))?
+            .iter()
+            .map(|row| {
+                Ok((
+                    get::<String>(row, 0)?,
+                    parse_run_id(&get::<String>(row, 1)?)?,
+                ))
+            })
+            .collect()
     }
 
     /// Takes the oldest unfinished run without units (`crate::units`: an interrupted
@@ -342,18 +408,44 @@ impl Journal {
     }
 }
 
+/// The connection a writer task writes its groups on, if it holds one: kept from one group to
+/// the next while submissions keep coming (taking a connection from the pool and giving it
+/// back cost more than a group's statements, docs/performance.md), given back after
+/// [`KEEP_IDLE`] without a submission, or after a failure.
+type Held = Option<PoolConnection<Any>>;
+
+/// How long a writer keeps its connection with nothing to write.
+const KEEP_IDLE: Duration = Duration::from_secs(1);
+
 /// A task writing one journal's submissions: takes what is waiting (at least one, at most
 /// [`MAX_GROUP`]) and writes it as one group; ends when the journal is closed. Several such
 /// tasks take turns at the queue.
 async fn write_groups(journal: WeakJournal, waiting: Arc<AsyncMutex<mpsc::Receiver<Waiting>>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut held: Held = None;
     loop {
-        if waiting.lock().await.recv_many(&mut group, MAX_GROUP).await == 0 {
+        let mut queue = waiting.lock().await;
+        let received = if held.is_some() {
+            let next = queue.recv_many(&mut group, MAX_GROUP);
+            match tokio::time::timeout(KEEP_IDLE, next).await {
+                Ok(received) => received,
+                Err(_) => {
+                    held = None;
+                    continue;
+                }
+            }
+        } else {
+            queue.recv_many(&mut group, MAX_GROUP).await
+        };
+        drop(queue);
+        if received == 0 {
             return;
         }
         let Some(journal) = journal.upgrade() else {
             return;
         };
-        journal.write_group(std::mem::take(&mut group)).await;
+        journal
+            .write_group(&mut held, std::mem::take(&mut group))
+            .await;
     }
 }

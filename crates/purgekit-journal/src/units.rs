@@ -15,7 +15,8 @@ use std::time::Duration;
 use purgekit_core::{PurgeRequest, Result, RunId};
 use sqlx::AnyConnection;
 
-use crate::journal::{Backend, Journal, LEASE, get, now_ms, parse_run_id};
+use crate::bulk::Insert;
+use crate::journal::{Backend, Journal, LEASE, NewRun, get, now_ms, parse_run_id};
 
 /// One provider's work in a run, taken by this process ([`Journal::next_unit`]).
 #[derive(Debug, Clone)]
@@ -66,33 +67,40 @@ pub fn fair_share(workers: usize, accounts: usize) -> usize {
 }
 
 impl Journal {
-    /// Writes run `run`'s units, one per provider, queued, on `conn` (inside the submission's
-    /// transaction): one statement.
+    /// Writes the units of `runs` (one per provider of a submitted run), queued since
+    /// `now`, on `conn` (inside the runs' transaction).
     pub(crate) async fn insert_units(
         &self,
         conn: &mut AnyConnection,
-        run: RunId,
-        providers: &[ProviderAccount],
+        runs: &[NewRun<'_>],
+        now: i64,
     ) -> Result<()> {
-        if providers.is_empty() {
-            return Ok(());
-        }
-        let values: Vec<String> = (0..providers.len())
-            .map(|n| {
-                let at = 3 + 2 * n;
-                format!("($1, ${at}, ${}, 'queued', '', 0, 0, $2, $2)", at + 1)
-            })
-            .collect();
-        let sql = format!(
+        let mut units = Insert::new(
             "INSERT INTO run_units (run_id, provider, account, state, owner, lease_until_ms, \
-             failures, queued_ms, updated_ms) VALUES {}",
-            values.join(", ")
+             failures, queued_ms, updated_ms) VALUES",
+            9,
+            "",
         );
-        let mut query = sqlx::query(&sql).bind(run.to_string()).bind(now_ms());
-        for p in providers {
-            query = query.bind(p.provider.clone()).bind(p.account.clone());
+        for run in runs {
+            let id = run.id.to_string();
+            for unit in run.units {
+                units.row([
+                    id.as_str().into(),
+                    unit.provider.as_str().into(),
+                    unit.account.as_str().into(),
+                    "queued".into(),
+                    "".into(),
+                    0.into(),
+                    0.into(),
+                    now.into(),
+                    now.into(),
+                ]);
+                if units.is_full() {
+                    units.execute(&mut *conn).await.map_err(|e| self.error(e))?;
+                }
+            }
         }
-        query.execute(&mut *conn).await.map_err(|e| self.error(e))?;
+        units.execute(&mut *conn).await.map_err(|e| self.error(e))?;
         Ok(())
     }
 

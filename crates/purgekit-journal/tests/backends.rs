@@ -1227,3 +1227,53 @@ async fn processes_sharing_a_journal_share_the_in_flight_capacity(url: String) {
         .unwrap();
     assert_eq!(holds, Some(vec![]), "every hold released");
 }
+
+/// PostgreSQL: an Idempotency-Key another process commits after a group of submissions read
+/// the keys (the group's insert of it waits for that commit) wins: the group's run goes, and
+/// the submission is answered with the other process's run. (SQLite cannot interleave so: a
+/// group holds the write lock from its first read.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_key_committed_meanwhile_wins() {
+    on_postgres(|url| async move {
+        let journal = Journal::open(&url).await.unwrap();
+        let request = request(3);
+        let (theirs, _) = journal.submit(&request, &on(&["cdn"]), None).await.unwrap();
+        // The other process: key `k` written for its run, not committed yet.
+        let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut tx = other.begin().await.unwrap();
+        sqlx::query("INSERT INTO run_keys (key, run_id) VALUES ('k', $1)")
+            .bind(theirs.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let submitting = {
+            let (journal, request) = (journal.clone(), request.clone());
+            tokio::spawn(async move { journal.submit(&request, &on(&["cdn"]), Some("k")).await })
+        };
+        // Wait until the submission's insert of `k` waits for the other transaction: past its
+        // read of the keys, which did not see `k`.
+        let mut watcher = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let waiting = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO run_keys%'";
+        let mut polls = 0;
+        while sqlx::query_scalar::<_, i64>(waiting)
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap()
+            == 0
+        {
+            polls += 1;
+            assert!(
+                polls < 500,
+                "the submission never reached its insert of the key"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tx.commit().await.unwrap();
+        let (run, new) = submitting.await.unwrap().unwrap();
+        assert_eq!((run, new), (theirs, false), "the committed key's run wins");
+        let runs = journal.runs().await.unwrap();
+        assert_eq!(runs.len(), 1, "the losing run is gone: {runs:?}");
+    })
+    .await;
+}
