@@ -2,8 +2,9 @@
 //! the emulators served by this process. One JSON line per case:
 //!
 //! - `serve_submit_sqlite` / `serve_submit_postgres`: submissions of 100 URLs accepted per
-//!   second by one instance with no worker (`--workers 0`: the API alone), 16 clients at once
-//!   and 64 (`…_64`: a group commit takes more submissions when more wait), with the p50/p99
+//!   second by one instance with no worker (`--workers 0`: the API alone), 16 clients at once,
+//!   64 (`…_64`: a group commit takes more submissions when more wait) and one (`…_1`: each
+//!   submission its own commit, the latency of one alone), with the p50/p99
 //!   latency of `POST /v1/purges` (target ≥ 2,000/s on SQLite), and the CPU
 //!   time the server and this process (the clients: one keep-alive connection each, the body
 //!   serialized once) spent per submission;
@@ -266,7 +267,7 @@ fn main() {
     let wanted = |case: &str| only.as_deref().is_none_or(|only| case.contains(only));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = temp_dir("bench");
-    for clients in [16, 64] {
+    for clients in [1, 16, 64] {
         let suffix = if clients == 16 {
             String::new()
         } else {

@@ -56,7 +56,8 @@ impl fmt::Debug for Proxies {
 }
 
 impl Proxies {
-    /// [`Proxies::no_proxy`] with loopback added.
+    /// [`Proxies::no_proxy`] with loopback added (what the reqwest transport hands reqwest).
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     pub(crate) fn bypass(&self) -> String {
         if self.no_proxy.trim().is_empty() {
             LOOPBACK.to_owned()
