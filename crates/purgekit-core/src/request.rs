@@ -270,7 +270,7 @@ impl Target {
             TargetKind::Host => return Some(self.value()),
             _ => {}
         }
-        let rest = self.value().split_once("://")?.1;
+        let rest = after_scheme(self.value())?;
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let authority = &rest[..end];
         let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -289,7 +289,7 @@ impl Target {
         ) {
             return None;
         }
-        let rest = self.value().split_once("://")?.1;
+        let rest = after_scheme(self.value())?;
         Some(match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
             Some(_) | None => "/",
@@ -630,6 +630,14 @@ impl PurgeRequestBuilder {
         let targets = self.targets.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(PurgeRequest::new(targets, self.options)?.with_wait(self.wait))
     }
+}
+
+/// What follows the scheme of a URL, pattern or prefix target's value (checked and normalised:
+/// it starts `http://` or `https://`).
+fn after_scheme(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
 }
 
 fn check_controls(value: &str) -> Result<()> {
