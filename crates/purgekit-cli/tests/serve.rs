@@ -9,8 +9,9 @@
 //!   each the documented status, and nothing queued;
 //! - failover: two instances on one PostgreSQL journal, one SIGKILLed mid-way; every run ends
 //!   done, every target in exactly one final state, no rate-limit rejection, few batches
-//!   re-sent. `PURGEKIT_FAILOVER_RUNS=N` submits N runs (default 24: the 1,000 passed
-//!   in 851 s on the 2-core machine under load 4–8, beyond the whole suite's 10-minute budget).
+//!   re-sent. `PURGEKIT_FAILOVER_RUNS=N` submits N runs (default 24: the 1,000 take
+//!   about 850 s, bound by Limelight's emulated item rate, beyond the whole suite's 10-minute
+//!   budget; `.ci/run` runs them after the suite).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;

@@ -14,9 +14,10 @@ use sqlx::any::{AnyQueryResult, AnyRow};
 /// (65,535).
 const MAX_BINDS: usize = 30_000;
 
-/// Bytes of values in one statement, past which [`Insert::is_full`] says to send it: large
-/// rows (chunks of target texts) go a few at a time.
-const MAX_BYTES: usize = 4 << 20;
+/// Bytes of values in one statement, past which [`Insert::is_full`] says to send it: a large
+/// row (a chunk of target texts, up to 4 MiB) goes alone, as it is made, so a large request is
+/// never held twice.
+const MAX_BYTES: usize = 1 << 20;
 
 /// One value to bind.
 pub(crate) enum Value {
