@@ -327,6 +327,52 @@ async fn runs_list_their_counts(url: String) {
     assert_eq!(journal.runs().await.unwrap()[0].state, "finished");
 }
 
+/// The wire of the test CDNs below: a URL target's path is an item (one scope for all), a batch
+/// is its paths a line each POSTed to `http://HOST/purge`, the answer's body is the handle, and
+/// its status is polled at `http://HOST/status/HANDLE`.
+mod lines {
+    use purgekit_core::{Accepted, Batch, Handle, HttpRequest, HttpResponse, Item, Mapped};
+    use purgekit_core::{Result, Target};
+
+    pub fn map(target: &Target) -> Result<Mapped> {
+        let path = target.path_and_query().unwrap_or("/").to_owned();
+        Ok(Mapped::Item(Item {
+            kind: target.kind(),
+            bytes: path.len() + 1,
+            value: path,
+            scope: String::new(),
+            wildcard: false,
+        }))
+    }
+
+    pub fn encode(host: &str, batch: &Batch) -> Result<HttpRequest> {
+        let body: String = batch
+            .items
+            .iter()
+            .map(|i| format!("{}\n", i.value))
+            .collect();
+        Ok(http::Request::post(format!("http://{host}/purge"))
+            .body(body.into_bytes())
+            .unwrap())
+    }
+
+    pub fn decode(response: HttpResponse) -> Result<Accepted> {
+        Ok(Accepted {
+            handle: Handle(String::from_utf8_lossy(response.body()).into_owned()),
+            poll_after: None,
+            warnings: vec![],
+        })
+    }
+
+    pub fn encode_status(host: &str, handle: &Handle) -> Result<HttpRequest> {
+        Ok(
+            http::Request::get(format!("http://{host}/status/{}", handle.0))
+                .body(Vec::new())
+                .unwrap(),
+        )
+    }
+}
+
 /// A test CDN: URL paths, at most 4 per request, 1 request per 300 ms; its server (in process)
 /// answers each purge after `delay` with a new handle and records every path it was sent.
 mod toy {
@@ -335,10 +381,12 @@ mod toy {
 
     use async_trait::async_trait;
     use purgekit_core::{
-        Accepted, Batch, Budget, Capabilities, Handle, HttpRequest, HttpResponse, Item, Limits,
-        Mapped, Options, Progress, Provider, ProviderPurger, RateLimit, RateRegistry, Result,
-        Status, Target, TargetKind, Transport,
+        Accepted, Batch, Budget, Capabilities, Handle, HttpRequest, HttpResponse, Limits, Mapped,
+        Options, Progress, Provider, ProviderPurger, RateLimit, RateRegistry, Result, Status,
+        Target, TargetKind, Transport,
     };
+
+    const HOST: &str = "toy.invalid";
 
     pub struct Toy;
 
@@ -350,7 +398,7 @@ mod toy {
             "acct".into()
         }
         fn endpoint(&self) -> String {
-            "http://toy.invalid".into()
+            format!("http://{HOST}")
         }
         fn limits(&self) -> Limits {
             Limits {
@@ -369,38 +417,16 @@ mod toy {
             }
         }
         fn map(&self, target: &Target, _: &Options) -> Result<Mapped> {
-            let path = target.path_and_query().unwrap_or("/").to_owned();
-            Ok(Mapped::Item(Item {
-                kind: target.kind(),
-                bytes: path.len() + 1,
-                value: path,
-                scope: String::new(),
-                wildcard: false,
-            }))
+            super::lines::map(target)
         }
         fn encode(&self, batch: &Batch, _: &Options, _: SystemTime) -> Result<HttpRequest> {
-            let body: String = batch
-                .items
-                .iter()
-                .map(|i| format!("{}\n", i.value))
-                .collect();
-            Ok(http::Request::post("http://toy.invalid/purge")
-                .body(body.into_bytes())
-                .unwrap())
+            super::lines::encode(HOST, batch)
         }
         fn decode(&self, _: &Batch, response: HttpResponse) -> Result<Accepted> {
-            Ok(Accepted {
-                handle: Handle(String::from_utf8_lossy(response.body()).into_owned()),
-                poll_after: None,
-                warnings: vec![],
-            })
+            super::lines::decode(response)
         }
         fn encode_status(&self, handle: &Handle, _: SystemTime) -> Result<HttpRequest> {
-            Ok(
-                http::Request::get(format!("http://toy.invalid/status/{}", handle.0))
-                    .body(Vec::new())
-                    .unwrap(),
-            )
+            super::lines::encode_status(HOST, handle)
         }
         fn decode_status(&self, handle: &Handle, _: HttpResponse) -> Result<Status> {
             Ok(Status {
@@ -1012,13 +1038,15 @@ mod capped {
     use async_trait::async_trait;
     use purgekit_core::{
         Accepted, Batch, Budget, Capabilities, EngineConfig, Handle, HttpRequest, HttpResponse,
-        InFlightCapacity, Item, Limits, Mapped, Options, PollPolicy, Progress, Provider,
-        ProviderPurger, RateLimit, RateRegistry, Result, Status, Target, TargetKind, Transport,
+        InFlightCapacity, Limits, Mapped, Options, PollPolicy, Progress, Provider, ProviderPurger,
+        RateLimit, RateRegistry, Result, Status, Target, TargetKind, Transport,
     };
     use tokio::time::Instant;
 
     pub const CAPACITY: usize = 6;
     const IN_PROGRESS_FOR: Duration = Duration::from_millis(100);
+
+    const HOST: &str = "capped.invalid";
 
     pub struct Capped;
 
@@ -1030,7 +1058,7 @@ mod capped {
             "acct".into()
         }
         fn endpoint(&self) -> String {
-            "http://capped.invalid".into()
+            format!("http://{HOST}")
         }
         fn limits(&self) -> Limits {
             Limits {
@@ -1054,38 +1082,16 @@ mod capped {
             }
         }
         fn map(&self, target: &Target, _: &Options) -> Result<Mapped> {
-            let path = target.path_and_query().unwrap_or("/").to_owned();
-            Ok(Mapped::Item(Item {
-                kind: target.kind(),
-                bytes: path.len() + 1,
-                value: path,
-                scope: String::new(),
-                wildcard: false,
-            }))
+            super::lines::map(target)
         }
         fn encode(&self, batch: &Batch, _: &Options, _: SystemTime) -> Result<HttpRequest> {
-            let body: String = batch
-                .items
-                .iter()
-                .map(|i| format!("{}\n", i.value))
-                .collect();
-            Ok(http::Request::post("http://capped.invalid/purge")
-                .body(body.into_bytes())
-                .unwrap())
+            super::lines::encode(HOST, batch)
         }
         fn decode(&self, _: &Batch, response: HttpResponse) -> Result<Accepted> {
-            Ok(Accepted {
-                handle: Handle(String::from_utf8_lossy(response.body()).into_owned()),
-                poll_after: None,
-                warnings: vec![],
-            })
+            super::lines::decode(response)
         }
         fn encode_status(&self, handle: &Handle, _: SystemTime) -> Result<HttpRequest> {
-            Ok(
-                http::Request::get(format!("http://capped.invalid/status/{}", handle.0))
-                    .body(Vec::new())
-                    .unwrap(),
-            )
+            super::lines::encode_status(HOST, handle)
         }
         fn decode_status(&self, handle: &Handle, response: HttpResponse) -> Result<Status> {
             let done = response.body().as_slice() == b"done";
