@@ -378,6 +378,52 @@ async fn no_attempt_starts_after_the_retry_deadline() {
     assert_eq!(report.results[0].state, State::Failed);
 }
 
+/// The server charges a request when it gets it: one held up on its way is charged late, and
+/// the engine, once answered, counts it so.
+#[tokio::test(start_paused = true)]
+async fn a_request_held_up_on_its_way_does_not_get_the_next_refused() {
+    // Item debt, 1 s an item: 10 items held up 2 s are charged at 2 s, so the next 10 may
+    // arrive at 12 s, not at the 10.2 s planned from the start (the margin is 0.2 s).
+    let budget = Budget::per_minute(60);
+    let server = ToyServer::new(ToyConfig {
+        items: Some(budget),
+        ..ToyConfig::default()
+    });
+    server.hold_up([secs(2.0)]);
+    let toy = Toy::new("held-up-debt", limits(10, None, Some(budget)));
+    let report = purger("toy", toy, &server, EngineConfig::default(), None)
+        .purge(&urls(30))
+        .await
+        .unwrap();
+    assert_eq!(report.summary.accepted, 30);
+    assert_eq!(server.rejections(), 0);
+    assert_eq!(times(&server.accepted()), [2.0, 12.2, 22.4]);
+
+    // A request window, 2 per 10 s (fixed windows at the server), two in flight: of the two
+    // sent at 0 one is held up 10.1 s, into the server's second window. It counts there: the
+    // fourth request waits until 10 s after that one's answer, not after its start.
+    let budget = Budget::new(2, Duration::from_secs(10));
+    let server = ToyServer::new(ToyConfig {
+        requests: Some(budget),
+        ..ToyConfig::default()
+    });
+    server.hold_up([secs(10.1)]);
+    let toy = Toy::new(
+        "held-up-window",
+        Limits {
+            max_in_flight: 2,
+            ..limits(1, Some(budget), None)
+        },
+    );
+    let report = purger("toy", toy, &server, EngineConfig::default(), None)
+        .purge(&urls(4))
+        .await
+        .unwrap();
+    assert_eq!(report.summary.accepted, 4);
+    assert_eq!(server.rejections(), 0);
+    assert_eq!(times(&server.accepted()), [0.0, 10.1, 10.2, 20.3]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn concurrency_is_capped_by_max_in_flight() {
     let server = ToyServer::new(ToyConfig {

@@ -110,12 +110,12 @@ impl Sender {
                             waited,
                         });
                     }
-                    paced.map(|()| place)
+                    paced.map(|started| (place, started))
                 }
                 Err(stop) => Err(stop),
             };
-            let place = match paced {
-                Ok(place) => place,
+            let (place, recorded) = match paced {
+                Ok(paced) => paced,
                 Err(stop) => {
                     return Exchanged {
                         result: Err(stopped(stop, last)),
@@ -142,7 +142,7 @@ impl Sender {
                 });
             }
             let answer = self.send_once(request).await;
-            self.limiter.answered(cost).await;
+            self.limiter.answered(cost, recorded).await;
             drop(place);
             let error = match answer.and_then(&decode) {
                 Ok(value) => {

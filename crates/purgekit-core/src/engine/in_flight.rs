@@ -471,31 +471,12 @@ mod tests {
 /// in-memory [`super::RateStore`].
 #[cfg(test)]
 mod shared_tests {
-    use std::collections::HashMap;
     use std::sync::Mutex;
     use std::time::Duration;
 
-    use async_trait::async_trait;
-
     use super::*;
     use crate::engine::RateStore;
-
-    /// A store in memory: each update under one lock, as a journal's transaction.
-    #[derive(Debug, Default)]
-    struct Memory(Mutex<HashMap<String, RateState>>);
-
-    #[async_trait]
-    impl RateStore for Memory {
-        async fn update(
-            &self,
-            account: &str,
-            update: &mut (dyn for<'s> FnMut(&'s mut RateState) + Send),
-        ) -> crate::Result<()> {
-            let mut states = self.0.lock().unwrap();
-            update(states.entry(account.to_owned()).or_default());
-            Ok(())
-        }
-    }
+    use crate::engine::rate::Memory;
 
     impl Memory {
         /// Items and wildcards held in the store (lapsed holds included).

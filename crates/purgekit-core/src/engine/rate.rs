@@ -13,11 +13,17 @@
 //!   `per` has one token's time `T = per / amount`; it keeps the instant `tat` at which it would
 //!   be full again, and a request of cost `c` may start at `max(tat, now) + c·T − burst·T`, then
 //!   moves `tat` to `max(tat, now) + c·T`. Kept in integer nanoseconds, so schedules are exact.
-//!   A bucket with a scope is taken from only by batches of that scope. The server charges a
-//!   request somewhere between its start and its answer, so once answered
-//!   ([`AccountLimiter::answered`]) a bucket's `tat` is at least `answered + c·T`: a full
-//!   bucket's refill starts no earlier than the server's (a slow first request would otherwise
-//!   leave the server a few tokens short of what the client counts).
+//!   A bucket with a scope is taken from only by batches of that scope.
+//!
+//! The server charges a request somewhere between its start and its answer, not at the start
+//! the schedule recorded: a request held up on its way (a busy machine, a slow proxy, a server
+//! queueing it) is charged late, and the next one, sent on time, would find the server's
+//! budget still spent. So once a request is answered ([`AccountLimiter::answered`]) each budget
+//! counts it as charged at the answer at the latest: its start in the request window moves to
+//! the answer, the item debt is paid no earlier than `answered + k × per / amount` (plus the
+//! margin), and a bucket's `tat` is at least `answered + c·T` (a full bucket's refill starts no
+//! earlier than the server's). Each costs one round trip per request where the budget binds;
+//! without it, a request delayed by more than the safety margin is refused.
 //!
 //! Requests pass one FIFO gate per account, so they start in arrival order and the instant
 //! recorded for each is the instant it really started. A rate-limit rejection
@@ -253,6 +259,16 @@ impl Schedule {
     }
 }
 
+/// A request's start as the schedule recorded it, for [`AccountLimiter::answered`] to find it
+/// again: an instant of this process, or the wall-clock nanoseconds written to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// Recorded in this process's schedule.
+    Here(Instant),
+    /// Recorded in the [`RateStore`], as written there.
+    Shared(u64),
+}
+
 /// What one look at the schedule said.
 enum Step {
     /// Recorded as started now.
@@ -268,7 +284,11 @@ pub(crate) struct AccountLimiter {
     buckets: Vec<TokenBucket>,
     margin: SafetyMargin,
     in_flight: Arc<Semaphore>,
-    gate: AsyncMutex<Schedule>,
+    /// The account's turn: requests wait for the schedule one at a time, in arrival order.
+    gate: AsyncMutex<()>,
+    /// The schedule kept in this process (unused when the account is shared through a store).
+    /// Not held across a wait, so an answer is counted while the next request waits.
+    schedule: Mutex<Schedule>,
     blocked_until: Mutex<Option<Instant>>,
     /// The store the schedule is kept in beyond this process, and the account's key there.
     shared: Option<Shared>,
@@ -329,7 +349,8 @@ impl AccountLimiter {
             buckets: Vec::new(),
             margin,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
-            gate: AsyncMutex::new(Schedule::default()),
+            gate: AsyncMutex::new(()),
+            schedule: Mutex::new(Schedule::default()),
             blocked_until: Mutex::new(None),
             shared: None,
             lead: Mutex::new(INITIAL_LEAD),
@@ -362,23 +383,31 @@ impl AccountLimiter {
     }
 
     /// Waits until a request of `cost` may start under the budgets and buckets, and records
-    /// it as started now. Nothing is recorded when cancelled first, or when the request could
-    /// not start by `deadline` (then it does not wait at all, and says when it could start).
+    /// it as started now; the answer is to be reported with what this returns
+    /// ([`AccountLimiter::answered`]). Nothing is recorded when cancelled first, or when the
+    /// request could not start by `deadline` (then it does not wait at all, and says when it
+    /// could start).
     pub(crate) async fn pace(
         &self,
         cost: Cost<'_>,
         cancel: &CancellationToken,
         deadline: Instant,
-    ) -> Result<(), Paced> {
-        let mut schedule = tokio::select! {
+    ) -> Result<Started, Paced> {
+        let turn = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(Paced::Cancelled),
-            schedule = self.gate.lock() => schedule,
+            turn = self.gate.lock() => turn,
             _ = tokio::time::sleep_until(deadline) => return Err(Paced::Deadline { ready: None }),
         };
         loop {
-            let step = match &self.shared {
-                None => self.step(&mut schedule, cost, Instant::now()),
+            let at = match &self.shared {
+                None => {
+                    let now = Instant::now();
+                    match self.step(&mut self.local(), cost, now) {
+                        Step::Started => return Ok(Started::Here(now)),
+                        Step::Wait(at) => at,
+                    }
+                }
                 Some((store, key)) => {
                     // The shared schedule, claimed atomically: read, step, written back. The
                     // claim is for a start `lead` ahead, the time a claim takes to commit, and
@@ -411,11 +440,11 @@ impl AccountLimiter {
                         (Ok(()), Some(Step::Started)) => {
                             // Recorded in the store: the next request of this process may claim
                             // its start while this one waits for its own.
-                            drop(schedule);
+                            drop(turn);
                             tokio::time::sleep_until(start).await;
-                            return Ok(());
+                            return Ok(Started::Shared(clocks.wall(start)));
                         }
-                        (Ok(()), Some(step)) => step,
+                        (Ok(()), Some(Step::Wait(at))) => at,
                         (Err(e), _) => return Err(Paced::Store(e)),
                         (Ok(()), None) => {
                             return Err(Paced::Store(crate::Error::Journal {
@@ -424,9 +453,6 @@ impl AccountLimiter {
                         }
                     }
                 }
-            };
-            let Step::Wait(at) = step else {
-                return Ok(());
             };
             if at > deadline {
                 return Err(Paced::Deadline { ready: Some(at) });
@@ -466,32 +492,53 @@ impl AccountLimiter {
         }
     }
 
-    /// The request of `cost` has been answered now: the server charged it no later than this,
-    /// so each of its buckets is full again no earlier than `now + c·T` (see the module docs).
-    pub(crate) async fn answered(&self, cost: Cost<'_>) {
-        if self.buckets.is_empty() {
+    /// The request of `cost`, recorded as `started`, has been answered now: the server charged
+    /// it no later than this, so each budget counts it as charged now at the latest (see the
+    /// module docs).
+    pub(crate) async fn answered(&self, cost: Cost<'_>, started: Started) {
+        let windowed = self.rate.requests.is_some_and(|b| b.amount > 0);
+        if self.buckets.is_empty() && !windowed && self.debt_of(cost.items).is_none() {
             return;
         }
-        let mut schedule = self.gate.lock().await;
-        if let Some((store, key)) = &self.shared {
-            let clocks = Clocks::read();
-            let updated = store
-                .update(key, &mut |state| {
-                    let mut shared = Schedule::from_state(state, clocks);
-                    self.refilled_after(&mut shared, cost, clocks.now);
-                    shared.write_to(state, clocks);
-                })
-                .await;
-            if let Err(e) = updated {
-                tracing::warn!("rate store: {e}");
+        match (&self.shared, started) {
+            (Some((store, key)), Started::Shared(wall)) => {
+                let clocks = Clocks::read();
+                let updated = store
+                    .update(key, &mut |state| {
+                        let mut shared = Schedule::from_state(state, clocks);
+                        let started = clocks.instant(wall);
+                        self.charged_by(&mut shared, cost, started, clocks.now);
+                        shared.write_to(state, clocks);
+                    })
+                    .await;
+                if let Err(e) = updated {
+                    tracing::warn!("rate store: {e}");
+                }
             }
-            return;
+            (None, Started::Here(started)) => {
+                self.charged_by(&mut self.local(), cost, started, Instant::now());
+            }
+            // A start from another schedule: nothing of it to move.
+            _ => {}
         }
-        self.refilled_after(&mut schedule, cost, Instant::now());
     }
 
-    /// [`AccountLimiter::answered`] on `schedule`.
-    fn refilled_after(&self, schedule: &mut Schedule, cost: Cost<'_>, now: Instant) {
+    /// The schedule kept in this process.
+    fn local(&self) -> std::sync::MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`AccountLimiter::answered`] on `schedule`: the request recorded as started at
+    /// `started` was charged by `now`.
+    fn charged_by(&self, schedule: &mut Schedule, cost: Cost<'_>, started: Instant, now: Instant) {
+        if let Some(entry) = schedule.started.iter_mut().find(|t| **t == started) {
+            *entry = (*entry).max(now);
+            schedule.started.make_contiguous().sort();
+        }
+        if let Some(debt) = self.debt_of(cost.items) {
+            let paid = clock::after(now, debt);
+            schedule.debt_paid_at = Some(schedule.debt_paid_at.map_or(paid, |t| t.max(paid)));
+        }
         schedule.full_at.resize(self.buckets.len(), None);
         for (i, bucket) in self.buckets.iter().enumerate() {
             let tokens = cost.tokens(bucket);
@@ -607,15 +654,37 @@ impl AccountLimiter {
                 schedule.started.pop_front();
             }
         }
-        if let Some(b) = self.rate.items.filter(|b| b.amount > 0)
-            && items > 0
-        {
-            let cost = debt(b, items);
-            schedule.debt_paid_at = Some(clock::after(
-                now,
-                cost.saturating_add(self.margin.for_span(cost)),
-            ));
+        if let Some(debt) = self.debt_of(items) {
+            schedule.debt_paid_at = Some(clock::after(now, debt));
         }
+    }
+
+    /// The item debt a request of `items` items runs up, with its margin (`None`: no item
+    /// budget, or no items).
+    fn debt_of(&self, items: usize) -> Option<Duration> {
+        let b = self.rate.items.filter(|b| b.amount > 0 && items > 0)?;
+        let cost = debt(b, items);
+        Some(cost.saturating_add(self.margin.for_span(cost)))
+    }
+}
+
+/// A [`RateStore`] in memory, each update under one lock as a journal's transaction: processes
+/// sharing a store, simulated in one.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(super) struct Memory(pub(super) Mutex<HashMap<String, RateState>>);
+
+#[cfg(test)]
+#[async_trait]
+impl RateStore for Memory {
+    async fn update(
+        &self,
+        account: &str,
+        update: &mut (dyn for<'s> FnMut(&'s mut RateState) + Send),
+    ) -> crate::Result<()> {
+        let mut states = self.0.lock().unwrap();
+        update(states.entry(account.to_owned()).or_default());
+        Ok(())
     }
 }
 
@@ -647,7 +716,7 @@ mod tests {
                 items: k,
                 scope: None,
             };
-            assert_eq!(l.pace(cost, &cancel, never()).await, Ok(()));
+            assert!(l.pace(cost, &cancel, never()).await.is_ok());
             out.push((Instant::now() - t0).as_secs_f64());
         }
         out
@@ -730,7 +799,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(30);
-        assert_eq!(l.pace(ONE, &cancel, deadline).await, Ok(()));
+        assert!(l.pace(ONE, &cancel, deadline).await.is_ok());
         assert_eq!(
             l.pace(ONE, &cancel, deadline).await,
             Err(Paced::Deadline {
@@ -740,7 +809,7 @@ mod tests {
         assert_eq!(t0.elapsed(), Duration::ZERO, "it did not wait");
         // Within the deadline it waits.
         let later = t0 + Duration::from_secs(61);
-        assert_eq!(l.pace(ONE, &cancel, later).await, Ok(()));
+        assert!(l.pace(ONE, &cancel, later).await.is_ok());
         assert_eq!(t0.elapsed(), Duration::from_secs(60));
         // A place in flight is waited for until the deadline only.
         let held = l.in_flight(&cancel, never()).await.unwrap();
@@ -799,9 +868,10 @@ mod tests {
         let cancel = CancellationToken::new();
         let mut out = Vec::new();
         for &(items, scope) in costs {
-            assert_eq!(
-                l.pace(Cost { items, scope }, &cancel, never()).await,
-                Ok(())
+            assert!(
+                l.pace(Cost { items, scope }, &cancel, never())
+                    .await
+                    .is_ok()
             );
             out.push((Instant::now() - t0).as_secs_f64());
         }
@@ -942,23 +1012,88 @@ mod tests {
             items: 10,
             scope: None,
         };
-        assert_eq!(l.pace(cost, &cancel, never()).await, Ok(()));
+        let first = l.pace(cost, &cancel, never()).await.unwrap();
         tokio::time::advance(Duration::from_secs(3)).await;
-        l.answered(cost).await;
-        assert_eq!(l.pace(cost, &cancel, never()).await, Ok(()));
+        l.answered(cost, first).await;
+        let second = l.pace(cost, &cancel, never()).await.unwrap();
         assert_eq!((Instant::now() - t0).as_secs_f64(), 13.0);
         // A draining bucket is not moved: its own schedule is later already.
-        l.answered(Cost {
-            items: 1,
-            scope: None,
-        })
+        l.answered(
+            Cost {
+                items: 1,
+                scope: None,
+            },
+            second,
+        )
         .await;
         let one = Cost {
             items: 1,
             scope: None,
         };
-        assert_eq!(l.pace(one, &cancel, never()).await, Ok(()));
+        assert!(l.pace(one, &cancel, never()).await.is_ok());
         assert_eq!((Instant::now() - t0).as_secs_f64(), 14.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_moves_the_request_s_start_and_the_item_debt_to_the_answer() {
+        // 2 requests per 10 s, 1 item per second: two 5-item requests, then two polls (no
+        // items). The first, started at 0, is answered at 3 s: the second waits for its debt
+        // from that answer (8 s, not 5 s), and the third, a poll, for the window counted from
+        // it (13 s, not 10 s).
+        let l = limiter(RateLimit {
+            requests: Some(Budget::new(2, Duration::from_secs(10))),
+            items: Some(Budget::per_minute(60)),
+        });
+        let cancel = CancellationToken::new();
+        let t0 = Instant::now();
+        let five = Cost {
+            items: 5,
+            scope: None,
+        };
+        let first = l.pace(five, &cancel, never()).await.unwrap();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        l.answered(five, first).await;
+        let second = l.pace(five, &cancel, never()).await.unwrap();
+        assert_eq!(second, Started::Here(t0 + Duration::from_secs(8)));
+        l.answered(five, second).await;
+        let third = l.pace(Cost::NONE, &cancel, never()).await.unwrap();
+        assert_eq!(third, Started::Here(t0 + Duration::from_secs(13)));
+        // An answer for a start the window no longer holds moves nothing there.
+        l.answered(Cost::NONE, first).await;
+        let fourth = l.pace(Cost::NONE, &cancel, never()).await.unwrap();
+        assert_eq!(fourth, Started::Here(t0 + Duration::from_secs(18)));
+    }
+
+    #[tokio::test]
+    async fn an_answer_moves_the_start_and_the_debt_in_a_shared_store() {
+        let store = Arc::new(Memory::default());
+        let mut l = limiter(RateLimit {
+            requests: Some(Budget::new(10, Duration::from_secs(60))),
+            items: Some(Budget::per_minute(60)),
+        });
+        l.shared = Some((store.clone(), "k".to_owned()));
+        let cost = Cost {
+            items: 2,
+            scope: None,
+        };
+        let state = || store.0.lock().unwrap()["k"].clone();
+        let started = l
+            .pace(cost, &CancellationToken::new(), never())
+            .await
+            .unwrap();
+        let Started::Shared(wall) = started else {
+            panic!("{started:?}");
+        };
+        assert_eq!(state().started, [wall]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        l.answered(cost, started).await;
+        let after = state();
+        let [answered] = after.started[..] else {
+            panic!("{after:?}");
+        };
+        assert!(answered > wall, "{after:?}");
+        // 2 items at 1 s each, from the answer.
+        assert_eq!(after.debt_paid_at, Some(answered + 2_000_000_000));
     }
 
     #[tokio::test(start_paused = true)]

@@ -246,6 +246,8 @@ struct ServerState {
     always: Option<Scripted>,
     raw: VecDeque<HttpResponse>,
     status_script: VecDeque<Scripted>,
+    /// Extra time on the wire for the next requests, in the order they arrive.
+    held_up: VecDeque<Duration>,
     polls: HashMap<String, u32>,
     status_requests: Vec<f64>,
     in_flight: usize,
@@ -276,6 +278,7 @@ impl ToyServer {
                 always: None,
                 raw: VecDeque::new(),
                 status_script: VecDeque::new(),
+                held_up: VecDeque::new(),
                 polls: HashMap::new(),
                 status_requests: vec![],
                 in_flight: 0,
@@ -301,6 +304,12 @@ impl ToyServer {
     /// Answers the next status requests with these.
     pub fn script_status(&self, answers: impl IntoIterator<Item = Scripted>) {
         self.lock().status_script.extend(answers);
+    }
+
+    /// Holds the next requests up on their way, each by one of these on top of the latency
+    /// (a busy machine or network between the engine's start and the server's charge).
+    pub fn hold_up(&self, delays: impl IntoIterator<Item = Duration>) {
+        self.lock().held_up.extend(delays);
     }
 
     /// Answers every purge request with this.
@@ -335,12 +344,13 @@ impl ToyServer {
 
     /// Handles one request.
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
-        {
+        let held_up = {
             let mut s = self.lock();
             s.in_flight += 1;
             s.max_in_flight = s.max_in_flight.max(s.in_flight);
-        }
-        tokio::time::sleep(self.config.latency).await;
+            s.held_up.pop_front().unwrap_or_default()
+        };
+        tokio::time::sleep(self.config.latency + held_up).await;
         let response = self.answer(&request);
         self.lock().in_flight -= 1;
         response
