@@ -439,7 +439,7 @@ fn api_end_to_end(journal: &str) {
     }
 
     // Pages: limit and cursor walk the rows; a state filter.
-    let mut walked = 0;
+    let mut walked = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
@@ -447,13 +447,25 @@ fn api_end_to_end(journal: &str) {
             None => format!("/v1/purges/{id}?limit=100"),
         };
         let page = client.get("/v1/purges/{id}", &path);
-        walked += page.body["rows"].as_array().unwrap().len();
+        assert_eq!(page.body["summary"], run["summary"]);
+        walked.extend(page.body["rows"].as_array().unwrap().iter().cloned());
         match page.body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
     }
-    assert_eq!(walked, rows.len());
+    assert_eq!(&walked, rows);
+    // A state filter pages through the rows in that state; the summary still counts all.
+    let state = rows[0]["state"].as_str().unwrap();
+    let in_state: Vec<&Value> = rows.iter().filter(|r| r["state"] == state).collect();
+    let page = client.get(
+        "/v1/purges/{id}",
+        &format!("/v1/purges/{id}?state={state}&limit=7&cursor=3"),
+    );
+    let expected: Vec<&Value> = in_state.iter().skip(3).take(7).copied().collect();
+    assert_eq!(page.body["rows"], json!(expected));
+    assert_eq!(page.body["next_cursor"].is_string(), in_state.len() > 10);
+    assert_eq!(page.body["summary"], run["summary"]);
     let failed = client.get("/v1/purges/{id}", &format!("/v1/purges/{id}?state=failed"));
     assert_eq!(failed.body["rows"], json!([]));
     for query in ["state=lost", "limit=0", "cursor=x", "colour=red"] {

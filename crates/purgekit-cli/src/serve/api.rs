@@ -405,19 +405,28 @@ async fn purge(
         Err(e) => return journal_problem(e),
     };
     let state = state_of(&info);
-    let mut summary = json!({
-        "total": report.results.len(), "queued": 0, "accepted": 0, "completed": 0,
-        "failed": 0, "unsupported": 0, "dry_run": 0,
-    });
-    let rows: Vec<serde_json::Value> = report
-        .results
-        .iter()
-        .map(|row| {
-            // A batch not sent yet is queued (the journal's report calls it failed, not sent).
-            let queued = state != "done" && row.error.as_deref() == Some(NOT_SENT);
-            let row_state = if queued { "queued" } else { row.state.name() };
-            summary[row_state] = json!(summary[row_state].as_u64().unwrap_or(0) + 1);
-            json!({
+    // A batch not sent yet is queued (the journal's report calls it failed, not sent).
+    let row_state = |row: &purgekit::Row| {
+        if state != "done" && row.error.as_deref() == Some(NOT_SENT) {
+            "queued"
+        } else {
+            row.state.name()
+        }
+    };
+    // Every row is counted; only the page's rows are written out.
+    let mut counts = STATES.map(|s| (s, 0u64));
+    let (mut matched, mut page) = (0, Vec::with_capacity(limit.min(report.results.len())));
+    for row in &report.results {
+        let row_state = row_state(row);
+        if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == row_state) {
+            *n += 1;
+        }
+        if query.state.as_deref().is_some_and(|s| s != row_state) {
+            continue;
+        }
+        if (start..start.saturating_add(limit)).contains(&matched) {
+            let queued = row_state == "queued";
+            page.push(json!({
                 "target": row.target.to_string(),
                 "provider": row.provider.as_ref(),
                 "state": row_state,
@@ -425,12 +434,16 @@ async fn purge(
                 "attempts": row.attempts,
                 "error": if queued { None } else { row.error.as_deref() },
                 "warnings": row.warnings.iter().map(|w| w.as_ref()).collect::<Vec<_>>(),
-            })
-        })
-        .filter(|row| query.state.as_deref().is_none_or(|s| row["state"] == s))
-        .collect();
-    let page: Vec<_> = rows.iter().skip(start).take(limit).cloned().collect();
-    let next = (start + limit < rows.len()).then(|| (start + limit).to_string());
+            }));
+        }
+        matched += 1;
+    }
+    let mut summary = serde_json::Map::new();
+    summary.insert("total".to_owned(), json!(report.results.len()));
+    for (name, n) in counts {
+        summary.insert(name.to_owned(), json!(n));
+    }
+    let next = (start.saturating_add(limit) < matched).then(|| (start + limit).to_string());
     axum::Json(json!({
         "id": info.id,
         "state": state,
