@@ -103,6 +103,32 @@ fn purgekit(args: &[&str], state: &Path) -> Command {
     cmd
 }
 
+/// `purgekit purge --config CONFIG --progress none` with each list of further arguments, all at
+/// once; each must succeed.
+fn purge_at_once(dir: &Path, config: &Path, each: Vec<Vec<String>>) -> Vec<Output> {
+    let children: Vec<_> = each
+        .into_iter()
+        .map(|extra| {
+            let mut args = vec!["purge", "--config", config.to_str().unwrap()];
+            args.extend(["--progress", "none"]);
+            args.extend(extra.iter().map(String::as_str));
+            purgekit(&args, dir).spawn().unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out
+        })
+        .collect()
+}
+
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
@@ -227,34 +253,17 @@ fn a_killed_purge_resumes_with_nothing_lost_and_few_resent() {
 fn concurrent(runtime: &tokio::runtime::Runtime, processes: usize, journal: Option<&str>) {
     let (sandbox, config) = emulator(runtime, Duration::ZERO);
     let dir = temp_dir("concurrent");
-    let config = config.to_str().unwrap();
-    let children: Vec<_> = (0..processes)
+    let each = (0..processes)
         .map(|p| {
             let file = urls_named(&dir, &format!("p{p}"), 3 * BATCH);
-            let mut args = vec![
-                "purge".to_owned(),
-                "--config".to_owned(),
-                config.to_owned(),
-                "--file".to_owned(),
-                file.to_str().unwrap().to_owned(),
-                "--progress".to_owned(),
-                "none".to_owned(),
-            ];
+            let mut args = vec!["--file".to_owned(), file.to_str().unwrap().to_owned()];
             if let Some(url) = journal {
                 args.extend(["--journal".to_owned(), url.to_owned()]);
             }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            purgekit(&args, &dir).spawn().unwrap()
+            args
         })
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    purge_at_once(&dir, &config, each);
     let level3 = sandbox.emulator("level3").unwrap();
     let seen = level3.requests();
     let refused: Vec<u16> = seen
@@ -307,36 +316,23 @@ fn processes_sharing_a_journal_share_cloudfronts_in_flight_capacity() {
         "",
         &dir,
     );
-    let config = config.to_str().unwrap();
-    let children: Vec<_> = (0..2)
+    let each = (0..2)
         .map(|p| {
             let file = urls_named(&dir, &format!("cf{p}"), 2000);
             let mut args = vec![
-                "purge".to_owned(),
-                "--config".to_owned(),
-                config.to_owned(),
                 "--file".to_owned(),
                 file.to_str().unwrap().to_owned(),
                 "--wait".to_owned(),
                 "--json".to_owned(),
-                "--progress".to_owned(),
-                "none".to_owned(),
             ];
             for i in 0..10 {
                 args.push("--pattern".to_owned());
                 args.push(format!("https://cdn.example.com/cf{p}/dir{i}/*"));
             }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            purgekit(&args, &dir).spawn().unwrap()
+            args
         })
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for out in purge_at_once(&dir, &config, each) {
         let report = json(&out);
         let rows = report["results"].as_array().unwrap();
         assert_eq!(rows.len(), 2010, "one row per target");
