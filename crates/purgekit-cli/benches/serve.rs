@@ -12,8 +12,8 @@
 //!   emulator, no rate limit binding, one instance on SQLite with 2 idle workers (p50 ≤ 50 ms);
 //! - `serve_scale_postgres_1` / `_2`: runs of 100 URLs over three providers finished per second
 //!   by one and by two instances (2 workers each) on one PostgreSQL journal, each emulator
-//!   answering 100 ms late and its limits (at 1,000× the documented rates, so that they do not
-//!   bind: the instances do) enforced: the
+//!   answering 100 ms late and its limits (at 10,000× the documented rates, so that they do
+//!   not bind: the instances do) enforced: the
 //!   `rejections` must be 0 and the ratio ≥ 1.6.
 //!
 //! Each line has the machine's load average (`/proc/loadavg`) when the case ended.
@@ -195,7 +195,7 @@ fn first_batch(rt: &tokio::runtime::Runtime, dir: &Path) {
 
 /// Runs finished per second by `instances` instances on one PostgreSQL journal.
 fn scale(rt: &tokio::runtime::Runtime, instances: usize, journal: &str, dir: &Path) -> f64 {
-    let (sandbox, config) = emulators(rt, 1000.0, SERVER, dir);
+    let (sandbox, config) = emulators(rt, 10_000.0, SERVER, dir);
     for kind in PROVIDERS {
         let emulator = sandbox.emulator(kind).unwrap();
         emulator
