@@ -19,11 +19,13 @@
 //! the schedule recorded: a request held up on its way (a busy machine, a slow proxy, a server
 //! queueing it) is charged late, and the next one, sent on time, would find the server's
 //! budget still spent. So once a request is answered ([`AccountLimiter::answered`]) each budget
-//! counts it as charged at the answer at the latest: its start in the request window moves to
-//! the answer, the item debt is paid no earlier than `answered + k × per / amount` (plus the
-//! margin), and a bucket's `tat` is at least `answered + c·T` (a full bucket's refill starts no
-//! earlier than the server's). Each costs one round trip per request where the budget binds;
-//! without it, a request delayed by more than the safety margin is refused.
+//! counts it as charged at the answer at the latest. An answer within the safety margin of its
+//! start changes nothing (the margin covers it, and nothing is written to a store); a later one
+//! moves the request's place in the window to the answer less the margin (the request `amount`
+//! later then starts no earlier than the answer plus `per`), and the item debt is paid no
+//! earlier than `answered + k × per / amount`. A bucket's `tat` is always at least
+//! `answered + c·T` (a full bucket's refill starts no earlier than the server's). Without this
+//! a request held up by more than the margin gets the next one refused.
 //!
 //! Requests pass one FIFO gate per account, so they start in arrival order and the instant
 //! recorded for each is the instant it really started. A rate-limit rejection
@@ -494,19 +496,20 @@ impl AccountLimiter {
 
     /// The request of `cost`, recorded as `started`, has been answered now: the server charged
     /// it no later than this, so each budget counts it as charged now at the latest (see the
-    /// module docs).
+    /// module docs). An answer within the margins changes nothing, and writes nothing to a
+    /// store.
     pub(crate) async fn answered(&self, cost: Cost<'_>, started: Started) {
-        let windowed = self.rate.requests.is_some_and(|b| b.amount > 0);
-        if self.buckets.is_empty() && !windowed && self.debt_of(cost.items).is_none() {
-            return;
-        }
+        let takes_tokens = self.buckets.iter().any(|b| cost.tokens(b) > 0);
         match (&self.shared, started) {
             (Some((store, key)), Started::Shared(wall)) => {
                 let clocks = Clocks::read();
+                let started = clocks.instant(wall);
+                if !takes_tokens && !self.late(cost, started, clocks.now) {
+                    return;
+                }
                 let updated = store
                     .update(key, &mut |state| {
                         let mut shared = Schedule::from_state(state, clocks);
-                        let started = clocks.instant(wall);
                         self.charged_by(&mut shared, cost, started, clocks.now);
                         shared.write_to(state, clocks);
                     })
@@ -516,11 +519,29 @@ impl AccountLimiter {
                 }
             }
             (None, Started::Here(started)) => {
-                self.charged_by(&mut self.local(), cost, started, Instant::now());
+                let now = Instant::now();
+                if takes_tokens || self.late(cost, started, now) {
+                    self.charged_by(&mut self.local(), cost, started, now);
+                }
             }
             // A start from another schedule: nothing of it to move.
             _ => {}
         }
+    }
+
+    /// Whether a request of `cost` started at `started` and answered at `now` may have been
+    /// charged later than the margin of its request window or item debt covers.
+    fn late(&self, cost: Cost<'_>, started: Instant, now: Instant) -> bool {
+        let took = now.saturating_duration_since(started);
+        let window = self
+            .rate
+            .requests
+            .filter(|b| b.amount > 0)
+            .is_some_and(|b| took > self.margin.for_span(b.per));
+        let debt = self
+            .item_cost(cost.items)
+            .is_some_and(|c| took > self.margin.for_span(c));
+        window || debt
     }
 
     /// The schedule kept in this process.
@@ -531,11 +552,17 @@ impl AccountLimiter {
     /// [`AccountLimiter::answered`] on `schedule`: the request recorded as started at
     /// `started` was charged by `now`.
     fn charged_by(&self, schedule: &mut Schedule, cost: Cost<'_>, started: Instant, now: Instant) {
-        if let Some(entry) = schedule.started.iter_mut().find(|t| **t == started) {
-            *entry = (*entry).max(now);
-            schedule.started.make_contiguous().sort();
+        if let Some(b) = self.rate.requests.filter(|b| b.amount > 0) {
+            // Counted from the answer less the margin the window's wait adds: the request
+            // `amount` later starts no earlier than the answer plus `per`.
+            let at = now.checked_sub(self.margin.for_span(b.per)).unwrap_or(now);
+            if let Some(entry) = schedule.started.iter_mut().find(|t| **t == started) {
+                *entry = (*entry).max(at);
+                schedule.started.make_contiguous().sort();
+            }
         }
-        if let Some(debt) = self.debt_of(cost.items) {
+        if let Some(debt) = self.item_cost(cost.items) {
+            // Paid no earlier than the answer plus the items' cost (the margin was for a start).
             let paid = clock::after(now, debt);
             schedule.debt_paid_at = Some(schedule.debt_paid_at.map_or(paid, |t| t.max(paid)));
         }
@@ -654,17 +681,18 @@ impl AccountLimiter {
                 schedule.started.pop_front();
             }
         }
-        if let Some(debt) = self.debt_of(items) {
-            schedule.debt_paid_at = Some(clock::after(now, debt));
+        if let Some(cost) = self.item_cost(items) {
+            schedule.debt_paid_at = Some(clock::after(
+                now,
+                cost.saturating_add(self.margin.for_span(cost)),
+            ));
         }
     }
 
-    /// The item debt a request of `items` items runs up, with its margin (`None`: no item
-    /// budget, or no items).
-    fn debt_of(&self, items: usize) -> Option<Duration> {
+    /// The item debt a request of `items` items runs up (`None`: no item budget, or no items).
+    fn item_cost(&self, items: usize) -> Option<Duration> {
         let b = self.rate.items.filter(|b| b.amount > 0 && items > 0)?;
-        let cost = debt(b, items);
-        Some(cost.saturating_add(self.margin.for_span(cost)))
+        Some(debt(b, items))
     }
 }
 
@@ -1062,6 +1090,54 @@ mod tests {
         l.answered(Cost::NONE, first).await;
         let fourth = l.pace(Cost::NONE, &cancel, never()).await.unwrap();
         assert_eq!(fourth, Started::Here(t0 + Duration::from_secs(18)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_within_the_margin_changes_nothing() {
+        // 1 request per 10 s, margin 0.2 s. Answered 0.2 s after its start, the first request
+        // keeps its place (the second starts at 10.2 s); answered 0.5 s after, the second counts
+        // from 0.3 s after its start (the answer less the margin): the third at 20.7 s.
+        let l = AccountLimiter::new(
+            RateLimit {
+                requests: Some(Budget::new(1, Duration::from_secs(10))),
+                items: None,
+            },
+            1,
+            SafetyMargin::default(),
+        );
+        let cancel = CancellationToken::new();
+        let t0 = Instant::now();
+        let at = |s: f64| Started::Here(t0 + Duration::from_secs_f64(s));
+        let first = l.pace(Cost::NONE, &cancel, never()).await.unwrap();
+        tokio::time::advance(Duration::from_millis(200)).await;
+        l.answered(Cost::NONE, first).await;
+        let second = l.pace(Cost::NONE, &cancel, never()).await.unwrap();
+        assert_eq!(second, at(10.2));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        l.answered(Cost::NONE, second).await;
+        let third = l.pace(Cost::NONE, &cancel, never()).await.unwrap();
+        assert_eq!(third, at(20.7));
+
+        // In a store, such an answer writes nothing.
+        let store = Arc::new(Memory::default());
+        let mut l = AccountLimiter::new(
+            RateLimit {
+                requests: Some(Budget::new(1, Duration::from_secs(10))),
+                items: Some(Budget::per_minute(60)),
+            },
+            1,
+            SafetyMargin::default(),
+        );
+        l.shared = Some((store.clone(), "k".to_owned()));
+        let one = Cost {
+            items: 1,
+            scope: None,
+        };
+        let started = l.pace(one, &cancel, never()).await.unwrap();
+        let before = store.0.lock().unwrap()["k"].clone();
+        store.0.lock().unwrap().clear();
+        l.answered(one, started).await;
+        assert!(store.0.lock().unwrap().is_empty(), "written: {before:?}");
     }
 
     #[tokio::test]
