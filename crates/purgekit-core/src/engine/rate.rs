@@ -499,12 +499,11 @@ impl AccountLimiter {
     /// module docs). An answer within the margins changes nothing, and writes nothing to a
     /// store.
     pub(crate) async fn answered(&self, cost: Cost<'_>, started: Started) {
-        let takes_tokens = self.buckets.iter().any(|b| cost.tokens(b) > 0);
         match (&self.shared, started) {
             (Some((store, key)), Started::Shared(wall)) => {
                 let clocks = Clocks::read();
                 let started = clocks.instant(wall);
-                if !takes_tokens && !self.late(cost, started, clocks.now) {
+                if !self.moved_by(cost, started, clocks.now) {
                     return;
                 }
                 let updated = store
@@ -520,7 +519,7 @@ impl AccountLimiter {
             }
             (None, Started::Here(started)) => {
                 let now = Instant::now();
-                if takes_tokens || self.late(cost, started, now) {
+                if self.moved_by(cost, started, now) {
                     self.charged_by(&mut self.local(), cost, started, now);
                 }
             }
@@ -529,9 +528,13 @@ impl AccountLimiter {
         }
     }
 
-    /// Whether a request of `cost` started at `started` and answered at `now` may have been
-    /// charged later than the margin of its request window or item debt covers.
-    fn late(&self, cost: Cost<'_>, started: Instant, now: Instant) -> bool {
+    /// Whether the answer at `now` to a request of `cost` started at `started` moves anything
+    /// in the schedule: it takes bucket tokens (whose refill always counts from the answer), or
+    /// it may have been charged later than the margin of its request window or item debt covers.
+    fn moved_by(&self, cost: Cost<'_>, started: Instant, now: Instant) -> bool {
+        if self.buckets.iter().any(|b| cost.tokens(b) > 0) {
+            return true;
+        }
         let took = now.saturating_duration_since(started);
         let window = self
             .rate
